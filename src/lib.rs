@@ -1,0 +1,6 @@
+//! converge: a declarative reconciler for a web-hosting fleet on AWS.
+//!
+//! The pure core ([`model`], [`resource`], [`plan`], [`render`]) does no IO; [`aws`] is the only module that
+//! talks to AWS; [`apply`] executes a plan's changes through an [`apply::Executor`]. See docs/ARCHITECTURE.md.
+
+pub mod model;

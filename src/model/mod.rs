@@ -1,0 +1,238 @@
+//! The desired-state schema (DESIGN.md §1): loading `desired-state/`, with every problem reported at once.
+//!
+//! No AWS types here: this is what the engineers wrote, checked and typed, with the location of every
+//! value a later error may need to point at.
+
+mod diag;
+mod load;
+mod validate;
+mod walk;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile, did_you_mean};
+pub use load::{load_dir, load_sources};
+
+pub type Map<T> = BTreeMap<String, T>;
+pub type Tags = BTreeMap<String, String>;
+
+/// The whole desired state, merged from every `*.toml` below the desired-state folder.
+#[derive(Debug, Clone, Default)]
+pub struct Fleet {
+    pub settings: FleetSettings,
+    pub network: Network,
+    pub security_groups: Map<SecurityGroup>,
+    pub images: Map<Image>,
+    pub pools: Map<Pool>,
+    pub load_balancers: Map<LoadBalancer>,
+    pub db_parameter_groups: Map<DbParameterGroup>,
+    pub databases: Map<Database>,
+    pub sites: Map<Site>,
+    /// The folder the fleet was loaded from (bootstrap scripts are relative to it).
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FleetSettings {
+    /// Scopes ownership: everything converge creates carries `converge:fleet = name`.
+    pub name: String,
+    pub region: String,
+    pub account: Option<String>,
+    pub dns_zone: Option<String>,
+    /// A run refuses to delete more than this many objects (a guard against a mistaken `desired-state/`).
+    pub max_deletes: usize,
+}
+
+pub const DEFAULT_MAX_DELETES: usize = 20;
+
+#[derive(Debug, Clone, Default)]
+pub struct Network {
+    pub vpc: Option<String>,
+    pub zones: Vec<String>,
+    pub subnets: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecurityGroup {
+    pub loc: Loc,
+    /// The AWS group name; defaults to `<fleet>-<name>`.
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub ingress: Vec<Rule>,
+    /// `None`: AWS's default (all traffic to anywhere). `Some(vec![])`: no egress at all.
+    pub egress: Option<Vec<Rule>>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Icmp,
+    All,
+}
+
+/// One rule as written: a port range over a protocol, from (or to) CIDRs and groups of this fleet.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub loc: Loc,
+    pub protocol: Protocol,
+    /// Inclusive range; `None` for every port (protocol `all`, or icmp).
+    pub ports: Option<(u16, u16)>,
+    pub cidrs: Vec<ipnet::IpNet>,
+    /// Security groups of this fleet, by name (`from` for ingress, `to` for egress).
+    pub groups: Vec<Located<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Image {
+    Id { loc: Loc, id: String },
+    Lookup { loc: Loc, owners: Vec<String>, name: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub loc: Loc,
+    pub image: Located<String>,
+    pub instance_type: String,
+    pub security_groups: Vec<Located<String>>,
+    pub key_pair: Option<String>,
+    pub bootstrap: Option<Located<String>>,
+    pub min: u32,
+    pub max: u32,
+    pub desired: Option<u32>,
+    pub cpu_target: Option<u32>,
+    pub health_check: PoolHealthCheck,
+    pub refresh: Refresh,
+    pub zones: Vec<String>,
+    pub subnets: Vec<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolHealthCheck {
+    /// `EC2` or `ELB`.
+    pub kind: String,
+    pub grace_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refresh {
+    pub min_healthy_percent: u32,
+    pub warmup_seconds: Option<u32>,
+    pub auto_rollback: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadBalancer {
+    pub loc: Loc,
+    /// The AWS load balancer name (at most 32 characters); defaults to `<fleet>-<name>`.
+    pub name: Option<Located<String>>,
+    pub pool: Option<Located<String>>,
+    pub internal: bool,
+    pub security_groups: Vec<Located<String>>,
+    pub listeners: Vec<Listener>,
+    pub health_check: Option<LbHealthCheck>,
+    pub cross_zone: bool,
+    pub idle_timeout: u32,
+    /// Seconds; 0 disables connection draining.
+    pub connection_draining: u32,
+    pub zones: Vec<String>,
+    pub subnets: Vec<String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub loc: Loc,
+    pub port: u16,
+    /// Upper case, as AWS reports it: HTTP, HTTPS, TCP, SSL.
+    pub protocol: String,
+    pub instance_port: u16,
+    pub instance_protocol: String,
+    pub certificate: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LbHealthCheck {
+    pub target: String,
+    pub interval: u32,
+    pub timeout: u32,
+    pub healthy: u32,
+    pub unhealthy: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct DbParameterGroup {
+    pub loc: Loc,
+    pub family: String,
+    pub description: Option<String>,
+    pub parameters: BTreeMap<String, String>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub loc: Loc,
+    pub replica_of: Option<Located<String>>,
+    pub engine: Option<String>,
+    pub version: Option<String>,
+    pub class: String,
+    pub storage_gb: Option<u32>,
+    pub multi_az: bool,
+    pub parameter_group: Option<Located<String>>,
+    pub security_groups: Vec<Located<String>>,
+    pub subnet_group: Option<String>,
+    pub zone: Option<String>,
+    pub backup_retention_days: Option<u32>,
+    pub maintenance_window: Option<String>,
+    pub backup_window: Option<String>,
+    pub deletion_protection: bool,
+    pub username: Option<String>,
+    /// The name of the environment variable holding the master password; the password itself is never kept.
+    pub password_env: Option<String>,
+    pub apply_immediately: bool,
+    pub allow_major_version_upgrade: bool,
+    pub promote: bool,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsMode {
+    Client,
+    Managed,
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub loc: Loc,
+    pub domain: String,
+    pub aliases: Vec<String>,
+    pub pool: Located<String>,
+    pub load_balancer: Option<Located<String>>,
+    pub repo: String,
+    pub branch: String,
+    pub commit: String,
+    pub dns: DnsMode,
+    pub media_bucket: Option<String>,
+    pub notify: Vec<String>,
+}
+
+impl Fleet {
+    /// The AWS name of a security group of this fleet.
+    pub fn security_group_name(&self, name: &str) -> String {
+        match self.security_groups.get(name).and_then(|g| g.name.clone()) {
+            Some(n) => n,
+            None => format!("{}-{name}", self.settings.name),
+        }
+    }
+
+    /// The AWS name of a load balancer of this fleet.
+    pub fn load_balancer_name(&self, name: &str) -> String {
+        match self.load_balancers.get(name).and_then(|lb| lb.name.as_ref()) {
+            Some(n) => n.value.clone(),
+            None => format!("{}-{name}", self.settings.name),
+        }
+    }
+}
