@@ -4,3 +4,6 @@
 //! talks to AWS; [`apply`] executes a plan's changes through an [`apply::Executor`]. See docs/ARCHITECTURE.md.
 
 pub mod model;
+pub mod resource;
+pub mod plan;
+pub mod render;

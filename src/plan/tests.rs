@@ -1,0 +1,147 @@
+//! The plan engine on plain data: fleets written as TOML, live state built by hand.
+
+use super::*;
+use crate::model::{SourceFile, load_sources};
+use crate::render::plan_text;
+use crate::resource::{Environment, LbOp, SgOp, desired};
+
+const FLEET: &str = r#"
+[fleet]
+name = "agency"
+region = "eu-west-1"
+
+[security_group.lb]
+description = "HTTP(S) from anywhere"
+ingress = [{ ports = "80", cidr = ["0.0.0.0/0"] }, { ports = 443, cidr = "0.0.0.0/0" }]
+
+[security_group.web]
+ingress = [{ ports = "80", from = "lb" }]
+
+[load_balancer.shared]
+security_groups = ["lb"]
+listeners = [
+  { port = 80, protocol = "http", instance_port = 80 },
+  { port = 443, protocol = "https", instance_port = 80, certificate = "arn:aws:iam::123456789012:server-certificate/shared-2026" },
+]
+health_check = { target = "HTTP:80/healthz", interval = 30, timeout = 5, healthy = 3, unhealthy = 2 }
+"#;
+
+fn env() -> Environment {
+    Environment { vpc_id: "vpc-1".into(), zones: vec!["eu-west-1a".into(), "eu-west-1b".into()] }
+}
+
+fn desired_of(text: &str) -> Desired {
+    let fleet = load_sources(&[SourceFile::new("fleet.toml".into(), text.into())]).unwrap_or_else(|d| panic!("{d}"));
+    desired(&fleet, &env())
+}
+
+/// Live state as if `text` had been applied, with ids derived from the names.
+fn live_of(text: &str) -> Live {
+    let mut live = Live::default();
+    for (address, spec) in desired_of(text) {
+        let id = match address.kind {
+            Kind::SecurityGroup => format!("sg-{}", address.name),
+            _ => spec.aws_name().to_string(),
+        };
+        live.insert(address, LiveObject { id, spec });
+    }
+    live
+}
+
+fn plan_of(desired_text: &str, live: &Live) -> Plan {
+    plan("agency", &desired_of(desired_text), live, &PlanOptions::default())
+}
+
+#[test]
+fn empty_account_creates_everything_in_dependency_order() {
+    let p = plan_of(FLEET, &Live::default());
+    assert_eq!(p.summary(), Summary { add: 3, change: 0, destroy: 0 });
+    let web = p.change(&"security_group.web".parse().unwrap()).unwrap();
+    assert_eq!(web.after, BTreeSet::from(["security_group.lb".parse().unwrap()]));
+    let lb = p.change(&"load_balancer.shared".parse().unwrap()).unwrap();
+    assert_eq!(lb.after, BTreeSet::from(["security_group.lb".parse().unwrap()]));
+    insta::assert_snapshot!(plan_text(&p));
+}
+
+#[test]
+fn applied_fleet_has_no_changes() {
+    let p = plan_of(FLEET, &live_of(FLEET));
+    assert!(p.is_empty(), "{}", plan_text(&p));
+    assert_eq!(plan_text(&p), "No changes. Live AWS matches the desired state.\n");
+}
+
+#[test]
+fn certificate_rotation_and_new_rule_are_in_place() {
+    let changed = FLEET.replace("shared-2026", "shared-2027").replace(r#"ingress = [{ ports = "80", from = "lb" }]"#, r#"ingress = [{ ports = "80", from = "lb" }, { ports = "22", cidr = ["10.0.0.0/8"] }]"#);
+    let p = plan_of(&changed, &live_of(FLEET));
+    assert_eq!(p.summary(), Summary { add: 0, change: 2, destroy: 0 });
+    let lb = p.change(&"load_balancer.shared".parse().unwrap()).unwrap();
+    assert!(matches!(lb.ops.as_slice(), [Op::LoadBalancer(LbOp::SetCertificate { port: 443, .. })]));
+    let web = p.change(&"security_group.web".parse().unwrap()).unwrap();
+    assert!(matches!(web.ops.as_slice(), [Op::SecurityGroup(SgOp::AuthorizeIngress { rules })] if rules.len() == 1));
+    insta::assert_snapshot!(plan_text(&p));
+}
+
+#[test]
+fn removed_load_balancer_and_group_delete_load_balancer_first() {
+    let remaining = r#"
+[fleet]
+name = "agency"
+region = "eu-west-1"
+
+[security_group.web]
+ingress = [{ ports = "80", cidr = "10.0.0.0/8" }]
+"#;
+    let p = plan_of(remaining, &live_of(FLEET));
+    let sg = p.change(&"security_group.lb".parse().unwrap()).unwrap();
+    assert_eq!(sg.action, Action::Delete);
+    // The load balancer uses the group, and web's rule refers to it: both go first.
+    assert_eq!(sg.after, BTreeSet::from(["load_balancer.shared".parse().unwrap(), "security_group.web".parse().unwrap()]));
+    insta::assert_snapshot!(plan_text(&p));
+}
+
+#[test]
+fn scheme_change_is_a_replace_naming_the_field() {
+    let internal = FLEET.replace("[load_balancer.shared]", "[load_balancer.shared]\nscheme = \"internal\"");
+    let p = plan_of(&internal, &live_of(FLEET));
+    let lb = p.change(&"load_balancer.shared".parse().unwrap()).unwrap();
+    assert_eq!(lb.action, Action::Replace);
+    assert!(matches!(lb.ops.first(), Some(Op::LoadBalancer(LbOp::Delete { .. }))));
+    assert_eq!(p.summary(), Summary { add: 1, change: 0, destroy: 1 });
+    insta::assert_snapshot!(plan_text(&p));
+}
+
+#[test]
+fn hand_made_look_alike_is_a_conflict_not_a_change() {
+    let mut live = Live::default();
+    live.foreign.push(Foreign { kind: Kind::LoadBalancer, name: "agency-shared".into(), id: "agency-shared".into(), fleet: None });
+    let p = plan_of(FLEET, &live);
+    assert!(p.change(&"load_balancer.shared".parse().unwrap()).is_none());
+    assert_eq!(p.conflicts.len(), 1);
+    insta::assert_snapshot!(plan_text(&p));
+}
+
+#[test]
+fn deletions_beyond_the_limit_block_the_plan() {
+    let none = "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\n";
+    let p = plan("agency", &desired_of(none), &live_of(FLEET), &PlanOptions { max_deletes: 2 });
+    assert_eq!(p.summary().destroy, 3);
+    assert!(p.conflicts.iter().any(|c| c.message.contains("more than the limit of 2")));
+}
+
+#[test]
+fn groups_referring_to_each_other_are_reported_as_a_cycle() {
+    let cyclic = r#"
+[fleet]
+name = "agency"
+region = "eu-west-1"
+[security_group.a]
+ingress = [{ ports = "80", from = "b" }]
+[security_group.b]
+ingress = [{ ports = "80", from = "a" }]
+"#;
+    let p = plan_of(cyclic, &Live::default());
+    assert!(p.conflicts.iter().any(|c| c.message.contains("depend on each other")), "{:?}", p.conflicts);
+    // Once both exist, the same references are no longer ordering constraints.
+    assert!(plan_of(cyclic, &live_of(cyclic)).conflicts.is_empty());
+}

@@ -1,0 +1,99 @@
+//! The Terraform-style text plan.
+
+use std::fmt::Write;
+
+use crate::plan::{Action, Change, Plan};
+use crate::resource::FieldChange;
+
+fn symbol(action: Action) -> &'static str {
+    match action {
+        Action::Create => "  +",
+        Action::Update => "  ~",
+        Action::Replace => "-/+",
+        Action::Delete => "  -",
+    }
+}
+
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Create => "will be created",
+        Action::Update => "will be updated in place",
+        Action::Replace => "must be replaced",
+        Action::Delete => "will be destroyed",
+    }
+}
+
+/// `Plan: N to add, N to change, N to destroy.`
+pub fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary();
+    format!("Plan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy)
+}
+
+fn field_line(out: &mut String, f: &FieldChange, width: usize) {
+    let (sym, value) = match (&f.old, &f.new) {
+        (Some(old), Some(new)) => ("~", format!("{old} -> {new}")),
+        (None, Some(new)) => ("+", new.clone()),
+        (Some(old), None) => ("-", old.clone()),
+        (None, None) => (" ", String::new()),
+    };
+    let _ = write!(out, "      {sym} {:width$} = {value}", f.field);
+    if f.forces_replacement {
+        out.push_str("   # forces replacement");
+    }
+    if let Some(note) = &f.note {
+        let _ = write!(out, "   # {note}");
+    }
+    out.push('\n');
+}
+
+fn change_block(out: &mut String, c: &Change) {
+    let _ = writeln!(out, "  # {} {}", c.address, verb(c.action));
+    let ident = match &c.id {
+        Some(id) if id != &c.name => format!("({}, {id})", c.name),
+        _ => format!("({})", c.name),
+    };
+    let _ = writeln!(out, "{} {} {ident}", symbol(c.action), c.address);
+    if c.action == Action::Delete {
+        return;
+    }
+    let width = c.fields.iter().map(|f| f.field.len()).max().unwrap_or(0);
+    for f in &c.fields {
+        field_line(out, f, width);
+    }
+}
+
+/// The whole plan as text: conflicts first, then each change, then the summary line.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    if !plan.conflicts.is_empty() {
+        let _ = writeln!(out, "Conflicts (nothing below can be applied until they are resolved):\n");
+        for c in &plan.conflicts {
+            match &c.address {
+                Some(a) => {
+                    let _ = writeln!(out, "  ! {a}: {}", c.message);
+                }
+                None => {
+                    let _ = writeln!(out, "  ! {}", c.message);
+                }
+            }
+            let _ = writeln!(out, "      help: {}", c.help);
+        }
+        out.push('\n');
+    }
+    if plan.changes.is_empty() {
+        if plan.conflicts.is_empty() {
+            out.push_str("No changes. Live AWS matches the desired state.\n");
+        } else {
+            out.push_str("No other changes.\n");
+        }
+        return out;
+    }
+    out.push_str("converge will perform the following actions:\n\n");
+    for c in &plan.changes {
+        change_block(&mut out, c);
+        out.push('\n');
+    }
+    out.push_str(&summary_line(plan));
+    out.push('\n');
+    out
+}

@@ -1,0 +1,291 @@
+//! Security groups: a group and its ingress and egress rules, compared rule by rule.
+//!
+//! Rules are normalised to atoms (one protocol, one port range, one peer), the way EC2 stores them, so a
+//! rule written with three CIDRs equals the three permissions AWS reports, whatever the grouping or order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Address, Diff, Environment, FieldChange, GroupRef, Kind, Op, diff_tags, owned_tags};
+use crate::model::{self, Fleet, Protocol};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroupSpec {
+    pub name: String,
+    pub description: String,
+    pub vpc_id: String,
+    pub ingress: BTreeSet<RuleSpec>,
+    pub egress: BTreeSet<RuleSpec>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Where a rule lets traffic come from (ingress) or go to (egress).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Peer {
+    Cidr(String),
+    Group(GroupRef),
+    PrefixList(String),
+}
+
+/// One permission atom. `protocol` is `tcp`, `udp`, `icmp` or `-1` (all); ports are -1 where they do not apply.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RuleSpec {
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    pub peer: Peer,
+}
+
+impl RuleSpec {
+    /// Normalises a protocol and port range as EC2 reports them (numbers, `-1`, absent ports).
+    pub fn new(protocol: &str, from: Option<i32>, to: Option<i32>, peer: Peer) -> Self {
+        let protocol = match protocol.to_ascii_lowercase().as_str() {
+            "6" | "tcp" => "tcp".to_string(),
+            "17" | "udp" => "udp".to_string(),
+            "1" | "icmp" => "icmp".to_string(),
+            "-1" | "all" => "-1".to_string(),
+            other => other.to_string(),
+        };
+        let (from_port, to_port) = if protocol == "-1" { (-1, -1) } else { (from.unwrap_or(-1), to.unwrap_or(-1)) };
+        RuleSpec { protocol, from_port, to_port, peer }
+    }
+
+    /// AWS's default egress rule of a new group: all traffic to anywhere (IPv4).
+    pub fn allow_all_egress() -> Self {
+        RuleSpec::new("-1", None, None, Peer::Cidr("0.0.0.0/0".into()))
+    }
+
+    pub fn group(&self) -> Option<&GroupRef> {
+        match &self.peer {
+            Peer::Group(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    fn display(&self, dir: &str) -> String {
+        let peer = match &self.peer {
+            Peer::Cidr(c) => c.clone(),
+            Peer::Group(g) => g.to_string(),
+            Peer::PrefixList(p) => p.clone(),
+        };
+        let ports = match (self.from_port, self.to_port) {
+            (-1, _) | (0, 65535) => "all ports".to_string(),
+            (a, b) if a == b => a.to_string(),
+            (a, b) => format!("{a}-{b}"),
+        };
+        match self.protocol.as_str() {
+            "-1" => format!("all traffic {dir} {peer}"),
+            "icmp" => format!("icmp {dir} {peer}"),
+            p => format!("{p} {ports} {dir} {peer}"),
+        }
+    }
+}
+
+impl fmt::Display for RuleSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display("/"))
+    }
+}
+
+/// One call's worth of rule changes, or a group-level operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum SgOp {
+    Create { name: String, description: String, vpc_id: String, tags: BTreeMap<String, String> },
+    AuthorizeIngress { rules: Vec<RuleSpec> },
+    RevokeIngress { rules: Vec<RuleSpec> },
+    AuthorizeEgress { rules: Vec<RuleSpec> },
+    RevokeEgress { rules: Vec<RuleSpec> },
+    AddTags { tags: BTreeMap<String, String> },
+    RemoveTags { keys: Vec<String> },
+    Delete { id: String },
+}
+
+fn expand(rules: &[model::Rule]) -> BTreeSet<RuleSpec> {
+    let mut out = BTreeSet::new();
+    for r in rules {
+        let protocol = match r.protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Icmp => "icmp",
+            Protocol::All => "-1",
+        };
+        let (from, to) = match r.ports {
+            Some((a, b)) => (Some(a as i32), Some(b as i32)),
+            None => (None, None),
+        };
+        let peers = r.cidrs.iter().map(|c| Peer::Cidr(c.to_string()));
+        let peers = peers.chain(r.groups.iter().map(|g| Peer::Group(GroupRef::Fleet(g.value.clone()))));
+        out.extend(peers.map(|peer| RuleSpec::new(protocol, from, to, peer)));
+    }
+    out
+}
+
+impl SecurityGroupSpec {
+    pub fn from_model(fleet: &Fleet, name: &str, env: &Environment) -> Self {
+        let sg = &fleet.security_groups[name];
+        let address = Address::new(Kind::SecurityGroup, name);
+        SecurityGroupSpec {
+            name: fleet.security_group_name(name),
+            description: sg.description.clone().unwrap_or_else(|| format!("{address} of fleet {}", fleet.settings.name)),
+            vpc_id: env.vpc_id.clone(),
+            ingress: expand(&sg.ingress),
+            egress: match &sg.egress {
+                None => BTreeSet::from([RuleSpec::allow_all_egress()]),
+                Some(rules) => expand(rules),
+            },
+            tags: owned_tags(&fleet.settings.name, &address, &sg.tags),
+        }
+    }
+
+    pub fn references(&self) -> BTreeSet<Address> {
+        // A group may refer to itself; that is no dependency. Its own address is in its ownership tag.
+        let own = self.tags.get(super::ADDRESS_TAG);
+        self.ingress
+            .iter()
+            .chain(&self.egress)
+            .filter_map(|r| r.group()?.address())
+            .filter(|a| own != Some(&a.to_string()))
+            .collect()
+    }
+
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let mut out = vec![("name".into(), self.name.clone()), ("description".into(), self.description.clone()), ("vpc".into(), self.vpc_id.clone())];
+        out.extend(self.ingress.iter().map(|r| ("ingress".to_string(), r.display("from"))));
+        out.extend(self.egress.iter().map(|r| ("egress".to_string(), r.display("to"))));
+        out.extend(self.tags.iter().map(|(k, v)| (format!("tags.{k}"), v.clone())));
+        out
+    }
+
+    pub fn diff(&self, live: &SecurityGroupSpec) -> Diff {
+        let mut d = Diff::default();
+        for (field, new, old) in [("name", &self.name, &live.name), ("description", &self.description, &live.description), ("vpc", &self.vpc_id, &live.vpc_id)] {
+            if new != old {
+                let note = if field == "description" { "EC2 cannot change a group's description" } else { "" };
+                let mut f = FieldChange::changed(field, old, new).forcing();
+                if !note.is_empty() {
+                    f = f.note(note);
+                }
+                d.fields.push(f);
+            }
+        }
+        if d.forces_replacement() {
+            return d;
+        }
+        self.rule_delta(live, &mut d);
+        if let Some((add, remove)) = diff_tags(&self.tags, &live.tags, &mut d.fields) {
+            if !add.is_empty() {
+                d.ops.push(Op::SecurityGroup(SgOp::AddTags { tags: add }));
+            }
+            if !remove.is_empty() {
+                d.ops.push(Op::SecurityGroup(SgOp::RemoveTags { keys: remove }));
+            }
+        }
+        d
+    }
+
+    /// Rules change by delta: one authorize call for all added rules of a direction, one revoke for removed ones.
+    fn rule_delta(&self, live: &SecurityGroupSpec, d: &mut Diff) {
+        type Make = fn(Vec<RuleSpec>) -> SgOp;
+        let dirs: [(&str, &str, &BTreeSet<RuleSpec>, &BTreeSet<RuleSpec>, Make, Make); 2] = [
+            ("ingress", "from", &self.ingress, &live.ingress, |rules| SgOp::AuthorizeIngress { rules }, |rules| SgOp::RevokeIngress { rules }),
+            ("egress", "to", &self.egress, &live.egress, |rules| SgOp::AuthorizeEgress { rules }, |rules| SgOp::RevokeEgress { rules }),
+        ];
+        for (field, dir, want, have, authorize, revoke) in dirs {
+            let added: Vec<RuleSpec> = want.difference(have).cloned().collect();
+            let removed: Vec<RuleSpec> = have.difference(want).cloned().collect();
+            d.fields.extend(added.iter().map(|r| FieldChange::added(field, r.display(dir))));
+            d.fields.extend(removed.iter().map(|r| FieldChange::removed(field, r.display(dir))));
+            // Authorize before revoke: a rule being rewritten never leaves a moment with neither.
+            if !added.is_empty() {
+                d.ops.push(Op::SecurityGroup(authorize(added)));
+            }
+            if !removed.is_empty() {
+                d.ops.push(Op::SecurityGroup(revoke(removed)));
+            }
+        }
+    }
+
+    /// A new group: create it (with its tags), then diff its rules against what EC2 gives a new group.
+    pub fn create_ops(&self) -> Vec<Op> {
+        let mut ops = vec![Op::SecurityGroup(SgOp::Create {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            vpc_id: self.vpc_id.clone(),
+            tags: self.tags.clone(),
+        })];
+        let fresh = SecurityGroupSpec { ingress: BTreeSet::new(), egress: BTreeSet::from([RuleSpec::allow_all_egress()]), ..self.clone() };
+        let mut d = Diff::default();
+        self.rule_delta(&fresh, &mut d);
+        ops.extend(d.ops);
+        ops
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(ingress: &[RuleSpec]) -> SecurityGroupSpec {
+        SecurityGroupSpec {
+            name: "agency-web".into(),
+            description: "web".into(),
+            vpc_id: "vpc-1".into(),
+            ingress: ingress.iter().cloned().collect(),
+            egress: BTreeSet::from([RuleSpec::allow_all_egress()]),
+            tags: BTreeMap::from([("converge:address".into(), "security_group.web".into())]),
+        }
+    }
+
+    fn tcp(port: i32, cidr: &str) -> RuleSpec {
+        RuleSpec::new("tcp", Some(port), Some(port), Peer::Cidr(cidr.into()))
+    }
+
+    #[test]
+    fn protocol_numbers_and_all_traffic_normalise() {
+        assert_eq!(RuleSpec::new("6", Some(80), Some(80), Peer::Cidr("x".into())), RuleSpec::new("tcp", Some(80), Some(80), Peer::Cidr("x".into())));
+        assert_eq!(RuleSpec::new("-1", Some(0), Some(65535), Peer::Cidr("x".into())), RuleSpec::new("all", None, None, Peer::Cidr("x".into())));
+    }
+
+    #[test]
+    fn one_added_rule_is_one_authorize_and_nothing_else() {
+        let live = spec(&[tcp(80, "0.0.0.0/0")]);
+        let desired = spec(&[tcp(80, "0.0.0.0/0"), tcp(443, "0.0.0.0/0")]);
+        let d = desired.diff(&live);
+        assert_eq!(d.ops, vec![Op::SecurityGroup(SgOp::AuthorizeIngress { rules: vec![tcp(443, "0.0.0.0/0")] })]);
+        assert_eq!(d.fields, vec![FieldChange::added("ingress", "tcp 443 from 0.0.0.0/0")]);
+    }
+
+    #[test]
+    fn one_removed_rule_is_one_revoke() {
+        let live = spec(&[tcp(80, "0.0.0.0/0"), tcp(443, "0.0.0.0/0")]);
+        let desired = spec(&[tcp(443, "0.0.0.0/0")]);
+        assert_eq!(desired.diff(&live).ops, vec![Op::SecurityGroup(SgOp::RevokeIngress { rules: vec![tcp(80, "0.0.0.0/0")] })]);
+    }
+
+    #[test]
+    fn description_change_forces_replacement() {
+        let live = spec(&[]);
+        let desired = SecurityGroupSpec { description: "new".into(), ..spec(&[]) };
+        let d = desired.diff(&live);
+        assert!(d.forces_replacement());
+        assert!(d.ops.is_empty());
+    }
+
+    #[test]
+    fn create_keeps_default_egress_when_desired() {
+        let ops = spec(&[tcp(80, "10.0.0.0/8")]).create_ops();
+        assert_eq!(ops.len(), 2, "create + one authorize: {ops:?}");
+    }
+
+    #[test]
+    fn self_reference_is_not_a_dependency() {
+        let mut s = spec(&[RuleSpec::new("tcp", Some(80), Some(80), Peer::Group(GroupRef::Fleet("web".into())))]);
+        assert!(s.references().is_empty());
+        s.ingress.insert(RuleSpec::new("tcp", Some(80), Some(80), Peer::Group(GroupRef::Fleet("lb".into()))));
+        assert_eq!(s.references(), BTreeSet::from([Address::new(Kind::SecurityGroup, "lb")]));
+    }
+}
