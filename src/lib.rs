@@ -7,3 +7,5 @@ pub mod model;
 pub mod resource;
 pub mod plan;
 pub mod render;
+pub mod apply;
+pub mod aws;

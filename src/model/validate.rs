@@ -47,6 +47,10 @@ pub(super) fn validate(fleet: &Fleet, diags: &mut Vec<Diagnostic>) {
         for g in &lb.security_groups {
             reference(diags, &format!("load_balancer.{name}.security_groups"), g, "security_group", sgs);
         }
+        if lb.security_groups.is_empty() {
+            diags.push(Diagnostic::new(lb.loc.clone(), format!("load_balancer.{name}.security_groups"), "a load balancer needs at least one security group")
+                .help("without one, AWS attaches the VPC's default group, which converge does not manage"));
+        }
         let aws_name = fleet.load_balancer_name(name);
         let ok = aws_name.len() <= 32
             && aws_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')

@@ -19,7 +19,10 @@ pub struct LoadBalancerSpec {
     pub health_check: HealthCheckSpec,
     pub attributes: Attributes,
     pub security_groups: BTreeSet<GroupRef>,
-    pub placement: Placement,
+    /// Zones of the default VPC, used when `subnets` is empty.
+    pub zones: BTreeSet<String>,
+    /// Explicit subnets; when given, they decide the zones and `zones` is not compared.
+    pub subnets: BTreeSet<String>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -73,14 +76,6 @@ pub struct Attributes {
     pub connection_draining: u32,
 }
 
-/// Where the load balancer lives: zones of the default VPC, or explicit subnets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Placement {
-    Zones(BTreeSet<String>),
-    Subnets(BTreeSet<String>),
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LbOp {
@@ -129,12 +124,12 @@ impl LoadBalancerSpec {
             unhealthy: 2,
         });
         let zones = if !lb.zones.is_empty() { &lb.zones } else if !fleet.network.zones.is_empty() { &fleet.network.zones } else { &env.zones };
-        let placement = if !lb.subnets.is_empty() {
-            Placement::Subnets(lb.subnets.iter().cloned().collect())
-        } else if lb.zones.is_empty() && !fleet.network.subnets.is_empty() {
-            Placement::Subnets(fleet.network.subnets.iter().cloned().collect())
+        let subnets = if !lb.subnets.is_empty() {
+            &lb.subnets
+        } else if lb.zones.is_empty() {
+            &fleet.network.subnets
         } else {
-            Placement::Zones(zones.iter().cloned().collect())
+            &Vec::new()
         };
         LoadBalancerSpec {
             name: fleet.load_balancer_name(name),
@@ -143,7 +138,8 @@ impl LoadBalancerSpec {
             health_check: HealthCheckSpec { target: hc.target, interval: hc.interval, timeout: hc.timeout, healthy: hc.healthy, unhealthy: hc.unhealthy },
             attributes: Attributes { cross_zone: lb.cross_zone, idle_timeout: lb.idle_timeout, connection_draining: lb.connection_draining },
             security_groups: lb.security_groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
-            placement,
+            zones: if subnets.is_empty() { zones.iter().cloned().collect() } else { BTreeSet::new() },
+            subnets: subnets.iter().cloned().collect(),
             tags: owned_tags(&fleet.settings.name, &address, &lb.tags),
         }
     }
@@ -170,11 +166,9 @@ impl LoadBalancerSpec {
         out
     }
 
+    /// The placement this spec manages: subnets when given, else zones.
     fn placement_parts(&self) -> (&'static str, &BTreeSet<String>) {
-        match &self.placement {
-            Placement::Zones(z) => ("zones", z),
-            Placement::Subnets(s) => ("subnets", s),
-        }
+        if self.subnets.is_empty() { ("zones", &self.zones) } else { ("subnets", &self.subnets) }
     }
 
     pub fn diff(&self, live: &LoadBalancerSpec) -> Diff {
@@ -264,22 +258,20 @@ impl LoadBalancerSpec {
             d.ops.push(op(LbOp::ApplySecurityGroups { groups: self.security_groups.iter().cloned().collect() }));
         }
 
-        match (&self.placement, &live.placement) {
-            (Placement::Zones(w), Placement::Zones(h)) | (Placement::Subnets(w), Placement::Subnets(h)) if w != h => {
-                let (key, _) = self.placement_parts();
-                d.fields.push(FieldChange::changed(key, list(h), list(w)));
-                let add: Vec<String> = w.difference(h).cloned().collect();
-                let remove: Vec<String> = h.difference(w).cloned().collect();
-                // Add before remove, so the load balancer never has fewer places than it needs.
-                let zones = matches!(self.placement, Placement::Zones(_));
-                if !add.is_empty() {
-                    d.ops.push(op(if zones { LbOp::EnableZones { zones: add } } else { LbOp::AttachSubnets { subnets: add } }));
-                }
-                if !remove.is_empty() {
-                    d.ops.push(op(if zones { LbOp::DisableZones { zones: remove } } else { LbOp::DetachSubnets { subnets: remove } }));
-                }
+        let (key, want) = self.placement_parts();
+        let have = if key == "zones" { &live.zones } else { &live.subnets };
+        if want != have {
+            d.fields.push(FieldChange::changed(key, list(have), list(want)));
+            let add: Vec<String> = want.difference(have).cloned().collect();
+            let remove: Vec<String> = have.difference(want).cloned().collect();
+            // Add before remove, so the load balancer never has fewer places than it needs.
+            let zones = key == "zones";
+            if !add.is_empty() {
+                d.ops.push(op(if zones { LbOp::EnableZones { zones: add } } else { LbOp::AttachSubnets { subnets: add } }));
             }
-            _ => {}
+            if !remove.is_empty() {
+                d.ops.push(op(if zones { LbOp::DisableZones { zones: remove } } else { LbOp::DetachSubnets { subnets: remove } }));
+            }
         }
 
         if let Some((add, remove)) = diff_tags(&self.tags, &live.tags, &mut d.fields) {
@@ -323,7 +315,8 @@ mod tests {
             health_check: HealthCheckSpec { target: "HTTP:80/healthz".into(), interval: 30, timeout: 5, healthy: 3, unhealthy: 2 },
             attributes: Attributes { cross_zone: true, idle_timeout: 60, connection_draining: 300 },
             security_groups: BTreeSet::from([GroupRef::Fleet("lb".into())]),
-            placement: Placement::Zones(BTreeSet::from(["eu-west-1a".to_string()])),
+            zones: BTreeSet::from(["eu-west-1a".to_string()]),
+            subnets: BTreeSet::new(),
             tags: BTreeMap::new(),
         }
     }
@@ -362,7 +355,7 @@ mod tests {
 
     #[test]
     fn zones_are_added_before_removed() {
-        let desired = LoadBalancerSpec { placement: Placement::Zones(BTreeSet::from(["eu-west-1b".to_string()])), ..spec() };
+        let desired = LoadBalancerSpec { zones: BTreeSet::from(["eu-west-1b".to_string()]), ..spec() };
         let d = desired.diff(&spec());
         assert!(matches!(&d.ops[0], Op::LoadBalancer(LbOp::EnableZones { .. })));
         assert!(matches!(&d.ops[1], Op::LoadBalancer(LbOp::DisableZones { .. })));

@@ -1,0 +1,101 @@
+//! The scheduler on plain data, with an executor that records calls instead of making them.
+
+use std::sync::Mutex;
+
+use super::*;
+
+struct Recorder {
+    fail: Option<&'static str>,
+    log: Mutex<Vec<String>>,
+    running: Mutex<(usize, usize)>,
+}
+
+impl Recorder {
+    fn new(fail: Option<&'static str>) -> Self {
+        Recorder { fail, log: Mutex::new(Vec::new()), running: Mutex::new((0, 0)) }
+    }
+}
+
+impl Executor for Recorder {
+    fn execute<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ChangeError>> {
+        Box::pin(async move {
+            {
+                let mut r = self.running.lock().unwrap();
+                r.0 += 1;
+                r.1 = r.1.max(r.0);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.running.lock().unwrap().0 -= 1;
+            self.log.lock().unwrap().push(change.address.to_string());
+            if self.fail == Some(change.address.name.as_str()) {
+                return Err(ChangeError { done: 0, total: 1, error: "boom".into() });
+            }
+            Ok(())
+        })
+    }
+}
+
+fn change(address: &str, action: Action, after: &[&str]) -> Change {
+    Change {
+        address: address.parse().unwrap(),
+        action,
+        name: address.into(),
+        id: None,
+        fields: vec![],
+        ops: vec![],
+        after: after.iter().map(|a| a.parse().unwrap()).collect(),
+    }
+}
+
+fn plan(changes: Vec<Change>) -> Plan {
+    Plan { fleet: "agency".into(), changes, conflicts: vec![] }
+}
+
+#[tokio::test]
+async fn dependencies_run_first() {
+    let p = plan(vec![
+        change("load_balancer.shared", Action::Create, &["security_group.lb"]),
+        change("security_group.lb", Action::Create, &[]),
+    ]);
+    let r = Recorder::new(None);
+    let report = apply(&p, &r, 10, |_| {}).await.unwrap();
+    assert!(report.ok());
+    assert_eq!(*r.log.lock().unwrap(), vec!["security_group.lb", "load_balancer.shared"]);
+}
+
+#[tokio::test]
+async fn a_failure_skips_dependents_and_lets_independent_work_finish() {
+    let p = plan(vec![
+        change("security_group.lb", Action::Create, &[]),
+        change("load_balancer.shared", Action::Create, &["security_group.lb"]),
+        change("load_balancer.other", Action::Update, &["load_balancer.shared"]),
+        change("security_group.web", Action::Create, &[]),
+    ]);
+    let r = Recorder::new(Some("lb"));
+    let mut events = Vec::new();
+    let report = apply(&p, &r, 10, |e| events.push(e)).await.unwrap();
+    assert_eq!(report.applied, vec!["security_group.web".parse().unwrap()]);
+    assert_eq!(report.failed.len(), 1);
+    let lb: Address = "security_group.lb".parse().unwrap();
+    assert_eq!(report.skipped, vec![("load_balancer.shared".parse().unwrap(), lb.clone()), ("load_balancer.other".parse().unwrap(), lb)]);
+    assert!(events.iter().any(|e| matches!(e, Event::Skipped { .. })));
+}
+
+#[tokio::test]
+async fn concurrency_is_bounded() {
+    let changes = (0..20).map(|i| change(&format!("security_group.g{i}"), Action::Create, &[])).collect();
+    let r = Recorder::new(None);
+    let report = apply(&plan(changes), &r, 3, |_| {}).await.unwrap();
+    assert_eq!(report.applied.len(), 20);
+    let max = r.running.lock().unwrap().1;
+    assert!(max <= 3 && max > 1, "max concurrent {max}");
+}
+
+#[tokio::test]
+async fn conflicts_refuse_everything() {
+    let mut p = plan(vec![change("security_group.lb", Action::Create, &[])]);
+    p.conflicts.push(crate::plan::Conflict { address: None, message: "x".into(), help: "y".into() });
+    let r = Recorder::new(None);
+    assert_eq!(apply(&p, &r, 10, |_| {}).await, Err(ApplyError::Conflicts(1)));
+    assert!(r.log.lock().unwrap().is_empty());
+}

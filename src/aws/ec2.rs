@@ -1,0 +1,166 @@
+//! EC2: the VPC, its zones, and security groups with their rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification, UserIdGroupPair};
+
+use super::{Aws, AwsError, call};
+use crate::plan::{Foreign, Live, LiveObject};
+use crate::resource::security_group::{Peer, RuleSpec};
+use crate::resource::{Address, FLEET_TAG, GroupRef, Kind, SecurityGroupSpec, Spec};
+
+/// Who owns an object, from its tags.
+pub(crate) enum Owner {
+    Us(Address),
+    Other(Option<String>),
+}
+
+pub(crate) fn owner(fleet: &str, kind: Kind, tags: &BTreeMap<String, String>) -> Owner {
+    let address = tags.get(crate::resource::ADDRESS_TAG).and_then(|a| a.parse::<Address>().ok());
+    match (tags.get(FLEET_TAG), address) {
+        (Some(f), Some(a)) if f == fleet && a.kind == kind => Owner::Us(a),
+        (f, _) => Owner::Other(f.cloned()),
+    }
+}
+
+fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
+}
+
+/// Security groups as read: converted to specs once every owned group's id is known.
+pub(crate) struct GroupsRead {
+    fleet: String,
+    groups: Vec<aws_sdk_ec2::types::SecurityGroup>,
+}
+
+impl GroupsRead {
+    pub(crate) fn into_live(self, live: &mut Live) {
+        let tags_of = |g: &aws_sdk_ec2::types::SecurityGroup| -> BTreeMap<String, String> {
+            g.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
+        };
+        let ours: BTreeMap<String, String> = self
+            .groups
+            .iter()
+            .filter_map(|g| match owner(&self.fleet, Kind::SecurityGroup, &tags_of(g)) {
+                Owner::Us(a) => Some((g.group_id()?.to_string(), a.name)),
+                Owner::Other(_) => None,
+            })
+            .collect();
+        let mut seen = BTreeSet::new();
+        for g in &self.groups {
+            let id = g.group_id().unwrap_or_default().to_string();
+            if !seen.insert(id.clone()) {
+                continue; // found by both the tag and the name filter
+            }
+            let tags = tags_of(g);
+            match owner(&self.fleet, Kind::SecurityGroup, &tags) {
+                Owner::Us(address) => {
+                    let spec = SecurityGroupSpec {
+                        name: g.group_name().unwrap_or_default().to_string(),
+                        description: g.description().unwrap_or_default().to_string(),
+                        vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+                        ingress: rules(g.ip_permissions(), &ours),
+                        egress: rules(g.ip_permissions_egress(), &ours),
+                        tags,
+                    };
+                    live.insert(address, LiveObject { id, spec: Spec::SecurityGroup(spec) });
+                }
+                Owner::Other(fleet) => live.foreign.push(Foreign {
+                    kind: Kind::SecurityGroup,
+                    name: g.group_name().unwrap_or_default().to_string(),
+                    id,
+                    fleet,
+                }),
+            }
+        }
+    }
+}
+
+/// EC2's permissions, split into one atom per peer.
+fn rules(perms: &[IpPermission], ours: &BTreeMap<String, String>) -> BTreeSet<RuleSpec> {
+    let mut out = BTreeSet::new();
+    for p in perms {
+        let proto = p.ip_protocol().unwrap_or("-1");
+        let atom = |peer| RuleSpec::new(proto, p.from_port(), p.to_port(), peer);
+        out.extend(p.ip_ranges().iter().filter_map(|r| r.cidr_ip()).map(|c| atom(Peer::Cidr(c.to_string()))));
+        out.extend(p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()).map(|c| atom(Peer::Cidr(c.to_string()))));
+        out.extend(p.user_id_group_pairs().iter().filter_map(|g| g.group_id()).map(|id| atom(Peer::Group(GroupRef::from_id(id, ours)))));
+        out.extend(p.prefix_list_ids().iter().filter_map(|l| l.prefix_list_id()).map(|id| atom(Peer::PrefixList(id.to_string()))));
+    }
+    out
+}
+
+/// One IpPermission per atom; `resolve` turns fleet group names into ids.
+pub(crate) fn permissions(rules: &[RuleSpec], resolve: impl Fn(&GroupRef) -> Result<String, AwsError>) -> Result<Vec<IpPermission>, AwsError> {
+    rules
+        .iter()
+        .map(|r| {
+            let mut p = IpPermission::builder().ip_protocol(&r.protocol);
+            if r.protocol != "-1" {
+                p = p.from_port(r.from_port).to_port(r.to_port);
+            }
+            p = match &r.peer {
+                Peer::Cidr(c) if c.contains(':') => p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).build()),
+                Peer::Cidr(c) => p.ip_ranges(IpRange::builder().cidr_ip(c).build()),
+                Peer::Group(g) => p.user_id_group_pairs(UserIdGroupPair::builder().group_id(resolve(g)?).build()),
+                Peer::PrefixList(l) => p.prefix_list_ids(PrefixListId::builder().prefix_list_id(l).build()),
+            };
+            Ok(p.build())
+        })
+        .collect()
+}
+
+pub(crate) fn tag_specification(resource: ResourceType, tags: &BTreeMap<String, String>) -> TagSpecification {
+    let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
+    TagSpecification::builder().resource_type(resource).set_tags(Some(tags.collect())).build()
+}
+
+impl Aws {
+    pub(crate) async fn default_vpc(&self) -> Result<String, AwsError> {
+        let out = self.ec2.describe_vpcs().filters(filter("is-default", ["true"])).send().await.map_err(call("ec2", "DescribeVpcs", "the default VPC"))?;
+        out.vpcs().iter().find_map(|v| v.vpc_id()).map(str::to_string).ok_or_else(|| {
+            AwsError::Other(format!("region {} has no default VPC: set network.vpc in the desired state", self.region))
+        })
+    }
+
+    pub(crate) async fn zones(&self) -> Result<Vec<String>, AwsError> {
+        let out = self
+            .ec2
+            .describe_availability_zones()
+            .filters(filter("state", ["available"]))
+            .filters(filter("zone-type", ["availability-zone"]))
+            .send()
+            .await
+            .map_err(call("ec2", "DescribeAvailabilityZones", "the region's zones"))?;
+        let mut zones: Vec<String> = out.availability_zones().iter().filter_map(|z| z.zone_name()).map(str::to_string).collect();
+        zones.sort();
+        Ok(zones)
+    }
+
+    /// Our groups (by the fleet tag) and any group bearing a desired name (to report look-alikes): two
+    /// filtered, paginated queries, run concurrently.
+    pub(crate) async fn read_security_groups(&self, fleet: &str, names: &[String]) -> Result<GroupsRead, AwsError> {
+        let by_tag = self.describe_groups(filter(&format!("tag:{FLEET_TAG}"), [fleet]));
+        let by_name = async {
+            let mut out = Vec::new();
+            // EC2 takes up to 200 values in one filter.
+            for chunk in names.chunks(200) {
+                out.extend(self.describe_groups(filter("group-name", chunk.iter().cloned())).await?);
+            }
+            Ok(out)
+        };
+        let (mut groups, named) = tokio::try_join!(by_tag, by_name)?;
+        groups.extend(named);
+        Ok(GroupsRead { fleet: fleet.to_string(), groups })
+    }
+
+    async fn describe_groups(&self, filter: Filter) -> Result<Vec<aws_sdk_ec2::types::SecurityGroup>, AwsError> {
+        let mut pages = self.ec2.describe_security_groups().filters(filter).max_results(1000).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(call("ec2", "DescribeSecurityGroups", "the fleet's security groups"))?;
+            out.extend(page.security_groups().iter().cloned());
+        }
+        Ok(out)
+    }
+}

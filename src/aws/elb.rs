@@ -1,0 +1,190 @@
+//! Classic load balancers (ELB v1): one DescribeLoadBalancers page per 400, DescribeTags per 20 names, and
+//! attributes (which have no batch call) only for the load balancers this fleet owns, concurrently.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_elasticloadbalancing::types::{
+    ConnectionDraining, ConnectionSettings, CrossZoneLoadBalancing, HealthCheck, Listener, LoadBalancerAttributes,
+    LoadBalancerDescription, Tag, TagKeyOnly,
+};
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use super::ec2::{Owner, owner};
+use super::{Aws, AwsError, call};
+use crate::plan::{Foreign, Live, LiveObject};
+use crate::resource::load_balancer::{Attributes, HealthCheckSpec, ListenerSpec};
+use crate::resource::{Address, GroupRef, Kind, LoadBalancerSpec, Spec};
+
+/// Page size of DescribeLoadBalancers (AWS's maximum).
+const PAGE: i32 = 400;
+/// Names per DescribeTags call (AWS's maximum).
+const TAG_BATCH: usize = 20;
+/// Concurrent per-object calls while reading.
+const READ_CONCURRENCY: usize = 10;
+
+pub(crate) struct BalancersRead {
+    owned: Vec<(Address, LoadBalancerDescription, BTreeMap<String, String>, Attributes)>,
+    foreign: Vec<Foreign>,
+}
+
+impl BalancersRead {
+    pub(crate) fn into_live(self, live: &mut Live, group_ids: &BTreeMap<String, String>) {
+        live.foreign.extend(self.foreign);
+        for (address, lb, tags, attributes) in self.owned {
+            let listeners = lb
+                .listener_descriptions()
+                .iter()
+                .filter_map(|d| d.listener())
+                .map(|l| {
+                    let port = l.load_balancer_port() as u16;
+                    let spec = ListenerSpec {
+                        port,
+                        protocol: l.protocol().to_ascii_uppercase(),
+                        instance_port: l.instance_port() as u16,
+                        instance_protocol: l.instance_protocol().unwrap_or(l.protocol()).to_ascii_uppercase(),
+                        certificate: l.ssl_certificate_id().filter(|c| !c.is_empty()).map(str::to_string),
+                    };
+                    (port, spec)
+                })
+                .collect();
+            let hc = lb.health_check();
+            let health_check = HealthCheckSpec {
+                target: hc.map(|h| h.target().to_string()).unwrap_or_default(),
+                interval: hc.map_or(0, |h| h.interval() as u32),
+                timeout: hc.map_or(0, |h| h.timeout() as u32),
+                healthy: hc.map_or(0, |h| h.healthy_threshold() as u32),
+                unhealthy: hc.map_or(0, |h| h.unhealthy_threshold() as u32),
+            };
+            let spec = LoadBalancerSpec {
+                name: lb.load_balancer_name().unwrap_or_default().to_string(),
+                internal: lb.scheme() == Some("internal"),
+                listeners,
+                health_check,
+                attributes,
+                security_groups: lb.security_groups().iter().map(|id| GroupRef::from_id(id, group_ids)).collect(),
+                zones: lb.availability_zones().iter().cloned().collect(),
+                subnets: lb.subnets().iter().cloned().collect(),
+                tags,
+            };
+            live.insert(address, LiveObject { id: spec.name.clone(), spec: Spec::LoadBalancer(spec) });
+        }
+    }
+}
+
+fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter().map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string())).collect()
+}
+
+pub(crate) fn sdk_listener(l: &ListenerSpec) -> Result<Listener, AwsError> {
+    Listener::builder()
+        .protocol(&l.protocol)
+        .load_balancer_port(l.port.into())
+        .instance_protocol(&l.instance_protocol)
+        .instance_port(l.instance_port.into())
+        .set_ssl_certificate_id(l.certificate.clone())
+        .build()
+        .map_err(|e| AwsError::Other(format!("listener {}: {e}", l.port)))
+}
+
+pub(crate) fn sdk_health_check(h: &HealthCheckSpec) -> Result<HealthCheck, AwsError> {
+    HealthCheck::builder()
+        .target(&h.target)
+        .interval(h.interval as i32)
+        .timeout(h.timeout as i32)
+        .healthy_threshold(h.healthy as i32)
+        .unhealthy_threshold(h.unhealthy as i32)
+        .build()
+        .map_err(|e| AwsError::Other(format!("health check: {e}")))
+}
+
+pub(crate) fn sdk_attributes(a: &Attributes) -> Result<LoadBalancerAttributes, AwsError> {
+    let err = |e: aws_sdk_elasticloadbalancing::error::BuildError| AwsError::Other(format!("attributes: {e}"));
+    let draining = ConnectionDraining::builder().enabled(a.connection_draining > 0);
+    let draining = if a.connection_draining > 0 { draining.timeout(a.connection_draining as i32) } else { draining };
+    Ok(LoadBalancerAttributes::builder()
+        .cross_zone_load_balancing(CrossZoneLoadBalancing::builder().enabled(a.cross_zone).build())
+        .connection_settings(ConnectionSettings::builder().idle_timeout(a.idle_timeout as i32).build().map_err(err)?)
+        .connection_draining(draining.build())
+        .build())
+}
+
+pub(crate) fn sdk_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, AwsError> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| AwsError::Other(format!("tag {k}: {e}"))))
+        .collect()
+}
+
+pub(crate) fn sdk_tag_keys(keys: &[String]) -> Vec<TagKeyOnly> {
+    keys.iter().map(|k| TagKeyOnly::builder().key(k).build()).collect()
+}
+
+impl Aws {
+    pub(crate) async fn read_load_balancers(&self, fleet: &str, desired_names: &[String]) -> Result<BalancersRead, AwsError> {
+        let mut all = Vec::new();
+        let mut pages = self.elb.describe_load_balancers().page_size(PAGE).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(call("elasticloadbalancing", "DescribeLoadBalancers", "the account's load balancers"))?;
+            all.extend(page.load_balancer_descriptions().iter().cloned());
+        }
+        let names: Vec<String> = all.iter().filter_map(|lb| lb.load_balancer_name()).map(str::to_string).collect();
+        let tags: BTreeMap<String, BTreeMap<String, String>> = stream::iter(names.chunks(TAG_BATCH).map(|chunk| chunk.to_vec()))
+            .map(|chunk| async move {
+                let out = self
+                    .elb
+                    .describe_tags()
+                    .set_load_balancer_names(Some(chunk.clone()))
+                    .send()
+                    .await
+                    .map_err(call("elasticloadbalancing", "DescribeTags", chunk.join(", ")))?;
+                Ok::<_, AwsError>(out.tag_descriptions().iter().map(|d| (d.load_balancer_name().unwrap_or_default().to_string(), tags_map(d.tags()))).collect::<Vec<_>>())
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_concat()
+            .await?
+            .into_iter()
+            .collect();
+
+        let mut owned = Vec::new();
+        let mut foreign = Vec::new();
+        for lb in all {
+            let name = lb.load_balancer_name().unwrap_or_default().to_string();
+            let t = tags.get(&name).cloned().unwrap_or_default();
+            match owner(fleet, Kind::LoadBalancer, &t) {
+                Owner::Us(address) => owned.push((address, lb, t)),
+                Owner::Other(other) if desired_names.contains(&name) => {
+                    foreign.push(Foreign { kind: Kind::LoadBalancer, name: name.clone(), id: name, fleet: other })
+                }
+                Owner::Other(_) => {}
+            }
+        }
+        let owned = stream::iter(owned)
+            .map(|(address, lb, t)| async move {
+                let attributes = self.attributes(lb.load_balancer_name().unwrap_or_default()).await?;
+                Ok::<_, AwsError>((address, lb, t, attributes))
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(BalancersRead { owned, foreign })
+    }
+
+    async fn attributes(&self, name: &str) -> Result<Attributes, AwsError> {
+        let out = self
+            .elb
+            .describe_load_balancer_attributes()
+            .load_balancer_name(name)
+            .send()
+            .await
+            .map_err(call("elasticloadbalancing", "DescribeLoadBalancerAttributes", name))?;
+        let a = out.load_balancer_attributes();
+        let draining = a.and_then(|a| a.connection_draining());
+        Ok(Attributes {
+            cross_zone: a.and_then(|a| a.cross_zone_load_balancing()).is_some_and(|c| c.enabled()),
+            idle_timeout: a.and_then(|a| a.connection_settings()).map_or(60, |c| c.idle_timeout() as u32),
+            connection_draining: match draining {
+                Some(d) if d.enabled() => d.timeout().unwrap_or(300) as u32,
+                _ => 0,
+            },
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! The provider: the only module that names `aws_sdk_*` types. It reads live state into normalised specs
+//! (batched, paginated, concurrent, counted) and executes the operations a plan decided on.
+
+mod ec2;
+mod elb;
+mod executor;
+mod stats;
+
+use std::fmt;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+
+pub use executor::AwsExecutor;
+pub use stats::{CallCount, Stats};
+
+use crate::model::Fleet;
+use crate::plan::Live;
+use crate::resource::Environment;
+
+/// An AWS failure, naming the API call and the resource it was about.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error("{service}:{operation} for {resource} failed: {message}")]
+    Call { service: &'static str, operation: &'static str, resource: String, code: Option<String>, message: String },
+    #[error("refusing to run against account {actual}: the fleet belongs to account {expected} (fleet.account)")]
+    WrongAccount { expected: String, actual: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl AwsError {
+    /// The AWS error code (e.g. `DependencyViolation`), when AWS gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Call { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Maps an SDK error to [`AwsError::Call`]: `.map_err(call("ec2", "CreateSecurityGroup", &name))`.
+pub(crate) fn call<E, R>(service: &'static str, operation: &'static str, resource: impl fmt::Display) -> impl FnOnce(SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    let resource = resource.to_string();
+    move |err| {
+        let code = err.code().map(str::to_string);
+        let message = match (err.code(), err.message()) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c.to_string(),
+            _ => aws_sdk_ec2::error::DisplayErrorContext(&err).to_string(),
+        };
+        AwsError::Call { service, operation, resource, code, message }
+    }
+}
+
+/// The SDK clients of one run, sharing one configuration and one call counter.
+#[derive(Clone)]
+pub struct Aws {
+    pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) elb: aws_sdk_elasticloadbalancing::Client,
+    pub(crate) sts: aws_sdk_sts::Client,
+    pub stats: Stats,
+    pub region: String,
+}
+
+impl Aws {
+    /// Loads the standard chain (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`, SSO, credential_process, ...),
+    /// with the fleet's region as the default.
+    pub async fn connect(default_region: &str) -> Aws {
+        let region = RegionProviderChain::default_provider().or_else(Region::new(default_region.to_string()));
+        let conf = aws_config::defaults(BehaviorVersion::latest()).region(region).load().await;
+        let stats = Stats::default();
+        let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&conf).interceptor(stats.clone()).build());
+        let elb = aws_sdk_elasticloadbalancing::Client::from_conf(
+            aws_sdk_elasticloadbalancing::config::Builder::from(&conf).interceptor(stats.clone()).build(),
+        );
+        let sts = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&conf).interceptor(stats.clone()).build());
+        let region = conf.region().map_or_else(|| default_region.to_string(), |r| r.to_string());
+        Aws { ec2, elb, sts, stats, region }
+    }
+
+    /// Refuses to go on when `fleet.account` is set and the caller is in another account.
+    pub async fn check_account(&self, expected: Option<&str>) -> Result<(), AwsError> {
+        let Some(expected) = expected else { return Ok(()) };
+        let who = self.sts.get_caller_identity().send().await.map_err(call("sts", "GetCallerIdentity", "the caller"))?;
+        let actual = who.account().unwrap_or_default();
+        if actual != expected {
+            return Err(AwsError::WrongAccount { expected: expected.to_string(), actual: actual.to_string() });
+        }
+        Ok(())
+    }
+
+    /// Reads the environment and every kind's live state, concurrently.
+    pub async fn read(&self, fleet: &Fleet) -> Result<(Environment, Live), AwsError> {
+        let name = &fleet.settings.name;
+        let sg_names: Vec<String> = fleet.security_groups.keys().map(|n| fleet.security_group_name(n)).collect();
+        let lb_names: Vec<String> = fleet.load_balancers.keys().map(|n| fleet.load_balancer_name(n)).collect();
+        let (env, groups, balancers) = tokio::try_join!(
+            self.environment(fleet),
+            self.read_security_groups(name, &sg_names),
+            self.read_load_balancers(name, &lb_names),
+        )?;
+        let mut live = Live::default();
+        groups.into_live(&mut live);
+        let ids = live.group_ids();
+        balancers.into_live(&mut live, &ids);
+        Ok((env, live))
+    }
+
+    /// The VPC (given, or the default one) and, when some load balancer needs them, its zones.
+    async fn environment(&self, fleet: &Fleet) -> Result<Environment, AwsError> {
+        let needs_zones = fleet.network.zones.is_empty()
+            && fleet.network.subnets.is_empty()
+            && fleet.load_balancers.values().any(|lb| lb.zones.is_empty() && lb.subnets.is_empty());
+        let vpc = async {
+            match &fleet.network.vpc {
+                Some(v) => Ok(v.clone()),
+                None => self.default_vpc().await,
+            }
+        };
+        let zones = async { if needs_zones { self.zones().await } else { Ok(Vec::new()) } };
+        let (vpc_id, zones) = tokio::try_join!(vpc, zones)?;
+        Ok(Environment { vpc_id, zones })
+    }
+}
