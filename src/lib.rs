@@ -9,3 +9,5 @@ pub mod plan;
 pub mod render;
 pub mod apply;
 pub mod aws;
+pub mod cli;
+pub mod session;

@@ -8,7 +8,9 @@ mod stats;
 
 use std::fmt;
 
+use aws_config::environment::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -53,10 +55,24 @@ where
         let message = match (err.code(), err.message()) {
             (Some(c), Some(m)) => format!("{c}: {m}"),
             (Some(c), None) => c.to_string(),
-            _ => aws_sdk_ec2::error::DisplayErrorContext(&err).to_string(),
+            _ => chain(&err),
         };
         AwsError::Call { service, operation, resource, code, message }
     }
+}
+
+/// An error and its sources, by their Display only (the SDK's Debug forms are pages long).
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }
 
 /// The SDK clients of one run, sharing one configuration and one call counter.
@@ -73,7 +89,11 @@ impl Aws {
     /// Loads the standard chain (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`, SSO, credential_process, ...),
     /// with the fleet's region as the default.
     pub async fn connect(default_region: &str) -> Aws {
-        let region = RegionProviderChain::default_provider().or_else(Region::new(default_region.to_string()));
+        // The environment and the profile may choose the region; otherwise the fleet's. Not IMDS: the
+        // fleet's region is a better default than the region of whatever machine runs converge.
+        let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+            .or_else(ProfileFileRegionProvider::new())
+            .or_else(Region::new(default_region.to_string()));
         let conf = aws_config::defaults(BehaviorVersion::latest()).region(region).load().await;
         let stats = Stats::default();
         let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&conf).interceptor(stats.clone()).build());

@@ -1,0 +1,199 @@
+//! The command line: clap definitions, the terminal, exit codes. Each command is a few lines that call
+//! the library.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::apply::{self, Event, Report};
+use crate::aws::{Aws, AwsExecutor, Stats};
+use crate::model::{self, Fleet};
+use crate::plan::{Action, PlanOptions};
+use crate::render;
+
+#[derive(Debug, Parser)]
+#[command(name = "converge", version, about = "Converge an AWS account to the fleet described in desired-state/")]
+pub struct Cli {
+    /// The folder holding the desired state; every *.toml below it is merged.
+    #[arg(long, global = true, default_value = "desired-state", env = "CONVERGE_DIR")]
+    pub dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the desired state offline: every problem at once, with file:line:col.
+    Validate,
+    /// Read live AWS state and show what apply would change.
+    Plan(PlanArgs),
+    /// Plan, confirm, and converge AWS to the desired state.
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Print how many AWS API calls the run made, per service and operation, and the wall time.
+    #[arg(long)]
+    pub stats: bool,
+    /// Refuse plans deleting more than this many objects (default: fleet.max_deletes, or 20).
+    #[arg(long)]
+    pub max_deletes: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many independent changes run at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub parallelism: u16,
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let fleet = match model::load_dir(&cli.dir) {
+        Ok(f) => f,
+        Err(diags) => {
+            eprintln!("{diags}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    match cli.command {
+        Command::Validate => {
+            let n = fleet.security_groups.len() + fleet.load_balancers.len() + fleet.pools.len() + fleet.sites.len();
+            println!("{} is valid: fleet {}, {} sites, {n} objects checked.", cli.dir.display(), fleet.settings.name, fleet.sites.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) => runtime.block_on(plan(&fleet, args)),
+        Command::Apply(args) => runtime.block_on(apply(&fleet, args)),
+    }
+}
+
+fn options(fleet: &Fleet, common: &Common) -> PlanOptions {
+    PlanOptions { max_deletes: common.max_deletes.unwrap_or(fleet.settings.max_deletes) }
+}
+
+async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let aws = Aws::connect(&fleet.settings.region).await;
+    let planned = crate::session::plan(&aws, fleet, &options(fleet, &args.common)).await;
+    if args.common.stats {
+        print_stats(&aws.stats, started.elapsed());
+    }
+    let planned = planned?;
+    print!("{}", render::plan_text(&planned.plan));
+    Ok(if !planned.plan.conflicts.is_empty() {
+        ExitCode::from(1)
+    } else if args.detailed_exitcode && !planned.plan.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn apply(fleet: &Fleet, args: ApplyArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let aws = Aws::connect(&fleet.settings.region).await;
+    let result = apply_inner(fleet, &args, &aws).await;
+    if args.common.stats {
+        print_stats(&aws.stats, started.elapsed());
+    }
+    result
+}
+
+async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitCode> {
+    let planned = crate::session::plan(aws, fleet, &options(fleet, &args.common)).await?;
+    let plan = &planned.plan;
+    print!("{}", render::plan_text(plan));
+    if !plan.conflicts.is_empty() {
+        eprintln!("Error: the plan has conflicts; nothing was applied.");
+        return Ok(ExitCode::from(1));
+    }
+    if plan.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.auto_approve && !confirm()? {
+        println!("Apply cancelled; nothing was changed.");
+        return Ok(ExitCode::from(1));
+    }
+    println!();
+    let executor = AwsExecutor::new(aws.clone(), &planned.live);
+    let report = apply::apply(plan, &executor, args.parallelism.into(), print_event).await?;
+    print_report(plan, &report);
+    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn confirm() -> Result<bool> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        eprintln!("(reading the answer from standard input)");
+    }
+    print!("\nDo you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}
+
+fn progress_verbs(action: Action) -> (&'static str, &'static str) {
+    match action {
+        Action::Create => ("Creating...", "Creation complete"),
+        Action::Update => ("Modifying...", "Modifications complete"),
+        Action::Replace => ("Replacing...", "Replacement complete"),
+        Action::Delete => ("Destroying...", "Destruction complete"),
+    }
+}
+
+fn print_event(e: Event) {
+    match e {
+        Event::Started { address, action } => println!("{address}: {}", progress_verbs(action).0),
+        Event::Finished { address, action, elapsed } => println!("{address}: {} after {:.1}s", progress_verbs(action).1, elapsed.as_secs_f64()),
+        Event::Failed { address, error, .. } => println!("{address}: FAILED: {error}"),
+        Event::Skipped { address, because } => println!("{address}: not attempted: it waits for {because}, which failed"),
+    }
+}
+
+fn print_report(plan: &crate::plan::Plan, report: &Report) {
+    let done = |a: Action| report.applied.iter().filter(|x| plan.change(x).is_some_and(|c| c.action == a)).count();
+    let (added, changed, destroyed) = (done(Action::Create) + done(Action::Replace), done(Action::Update), done(Action::Delete) + done(Action::Replace));
+    println!();
+    if report.ok() {
+        println!("Apply complete! Resources: {added} added, {changed} changed, {destroyed} destroyed.");
+        return;
+    }
+    println!("Apply failed. Applied: {added} added, {changed} changed, {destroyed} destroyed.");
+    for (address, e) in &report.failed {
+        let partial = if e.done > 0 { format!(" ({} of {} operations had been applied)", e.done, e.total) } else { String::new() };
+        println!("  failed: {address}{partial}: {}", e.error);
+    }
+    for (address, because) in &report.skipped {
+        println!("  not attempted: {address} (waits for {because})");
+    }
+    println!("Nothing else was changed. Run `converge plan` to see what is left.");
+}
+
+fn print_stats(stats: &Stats, elapsed: Duration) {
+    let counts = stats.counts();
+    let width = counts.iter().map(|c| c.service.len() + c.operation.len() + 1).max().unwrap_or(0);
+    eprintln!("AWS API calls: {} in {:.2}s", stats.total(), elapsed.as_secs_f64());
+    for c in counts {
+        eprintln!("  {:width$}  {}", format!("{} {}", c.service, c.operation), c.calls);
+    }
+}

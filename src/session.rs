@@ -1,0 +1,21 @@
+//! One run against AWS: check the account, read live state, plan. Shared by the CLI and the tests.
+
+use crate::aws::{Aws, AwsError};
+use crate::model::Fleet;
+use crate::plan::{self, Live, Plan, PlanOptions};
+use crate::resource::{self, Environment};
+
+pub struct Planned {
+    pub plan: Plan,
+    pub live: Live,
+    pub env: Environment,
+}
+
+/// Refuses a wrong account (when `fleet.account` is set), reads every kind concurrently, and plans.
+pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planned, AwsError> {
+    aws.check_account(fleet.settings.account.as_deref()).await?;
+    let (env, live) = aws.read(fleet).await?;
+    let desired = resource::desired(fleet, &env);
+    let plan = plan::plan(&fleet.settings.name, &desired, &live, opts);
+    Ok(Planned { plan, live, env })
+}
