@@ -95,12 +95,17 @@ impl Aws {
             .or_else(ProfileFileRegionProvider::new())
             .or_else(Region::new(default_region.to_string()));
         let conf = aws_config::defaults(BehaviorVersion::latest()).region(region).load().await;
+        Aws::from_conf(&conf, default_region)
+    }
+
+    /// Clients from an explicit SDK configuration (tests point this at their own emulator).
+    pub fn from_conf(conf: &aws_config::SdkConfig, default_region: &str) -> Aws {
         let stats = Stats::default();
-        let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&conf).interceptor(stats.clone()).build());
+        let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(conf).interceptor(stats.clone()).build());
         let elb = aws_sdk_elasticloadbalancing::Client::from_conf(
-            aws_sdk_elasticloadbalancing::config::Builder::from(&conf).interceptor(stats.clone()).build(),
+            aws_sdk_elasticloadbalancing::config::Builder::from(conf).interceptor(stats.clone()).build(),
         );
-        let sts = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&conf).interceptor(stats.clone()).build());
+        let sts = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(conf).interceptor(stats.clone()).build());
         let region = conf.region().map_or_else(|| default_region.to_string(), |r| r.to_string());
         Aws { ec2, elb, sts, stats, region }
     }

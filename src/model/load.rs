@@ -79,13 +79,14 @@ pub fn load_sources(sources: &[SourceFile]) -> Result<Fleet, Diagnostics> {
         let top = w.table_fields(table.get_ref(), loc, "", TOP);
         read_top(&mut w, &top, &mut fleet, &mut seen);
     }
-    if seen.fleet.is_none() && diags.is_empty() {
+    if seen.fleet.is_none() {
         let loc = sources.first().map_or_else(Loc::none, |s| s.loc(0));
         diags.push(Diagnostic::new(loc, "fleet", "missing the [fleet] table").help("add [fleet] with name and region"));
     }
-    if diags.is_empty() {
-        super::validate::validate(&fleet, &mut diags);
-    }
+    // Cross-entity checks run even when some entity failed to parse: references are checked against
+    // everything declared, so a broken table does not also make every reference to it an error.
+    let declared = seen.entities.keys().cloned().collect();
+    super::validate::validate(&fleet, &declared, &mut diags);
     if diags.is_empty() {
         Ok(fleet)
     } else {

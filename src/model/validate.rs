@@ -1,12 +1,27 @@
 //! Checks across entities: references that name nothing, and rules that span more than one table.
 
+use std::collections::BTreeSet;
+
 use super::diag::{Diagnostic, Located, did_you_mean};
 use super::{DnsMode, Fleet, Map};
 
-fn reference<T>(diags: &mut Vec<Diagnostic>, field: &str, r: &Located<String>, kind: &str, map: &Map<T>) {
-    if map.contains_key(&r.value) {
-        return;
+/// Every `kind.name` declared in the desired state, including tables that failed to parse.
+pub(super) type Declared = BTreeSet<String>;
+
+struct Check<'a> {
+    declared: &'a Declared,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+impl Check<'_> {
+    fn reference<T>(&mut self, field: &str, r: &Located<String>, kind: &str, map: &Map<T>) {
+        if !self.declared.contains(&format!("{kind}.{}", r.value)) {
+            reference(self.diags, field, r, kind, map);
+        }
     }
+}
+
+fn reference<T>(diags: &mut Vec<Diagnostic>, field: &str, r: &Located<String>, kind: &str, map: &Map<T>) {
     let mut d = Diagnostic::new(r.loc.clone(), field, format!("{kind}.{} does not exist", r.value));
     d = match did_you_mean(&r.value, map.keys().map(String::as_str)) {
         Some(s) => d.help(format!("did you mean `{s}`?")),
@@ -16,39 +31,40 @@ fn reference<T>(diags: &mut Vec<Diagnostic>, field: &str, r: &Located<String>, k
     diags.push(d);
 }
 
-pub(super) fn validate(fleet: &Fleet, diags: &mut Vec<Diagnostic>) {
+pub(super) fn validate(fleet: &Fleet, declared: &Declared, diags: &mut Vec<Diagnostic>) {
+    let mut check = Check { declared, diags };
     let sgs = &fleet.security_groups;
     for (name, sg) in sgs {
         let rules = sg.ingress.iter().map(|r| ("ingress", "from", r));
         let rules = rules.chain(sg.egress.iter().flatten().map(|r| ("egress", "to", r)));
         for (dir, peer, rule) in rules {
             for g in &rule.groups {
-                reference(diags, &format!("security_group.{name}.{dir}.{peer}"), g, "security_group", sgs);
+                check.reference(&format!("security_group.{name}.{dir}.{peer}"), g, "security_group", sgs);
             }
         }
     }
     for (name, pool) in &fleet.pools {
-        reference(diags, &format!("pool.{name}.image"), &pool.image, "image", &fleet.images);
+        check.reference(&format!("pool.{name}.image"), &pool.image, "image", &fleet.images);
         for g in &pool.security_groups {
-            reference(diags, &format!("pool.{name}.security_groups"), g, "security_group", sgs);
+            check.reference(&format!("pool.{name}.security_groups"), g, "security_group", sgs);
         }
         if let Some(b) = &pool.bootstrap
             && !fleet.dir.as_os_str().is_empty()
             && !fleet.dir.join(&b.value).is_file()
         {
-            diags.push(Diagnostic::new(b.loc.clone(), format!("pool.{name}.bootstrap"), format!("{} does not exist", fleet.dir.join(&b.value).display()))
+            check.diags.push(Diagnostic::new(b.loc.clone(), format!("pool.{name}.bootstrap"), format!("{} does not exist", fleet.dir.join(&b.value).display()))
                 .help("bootstrap paths are relative to the desired-state folder"));
         }
     }
     for (name, lb) in &fleet.load_balancers {
         if let Some(p) = &lb.pool {
-            reference(diags, &format!("load_balancer.{name}.pool"), p, "pool", &fleet.pools);
+            check.reference(&format!("load_balancer.{name}.pool"), p, "pool", &fleet.pools);
         }
         for g in &lb.security_groups {
-            reference(diags, &format!("load_balancer.{name}.security_groups"), g, "security_group", sgs);
+            check.reference(&format!("load_balancer.{name}.security_groups"), g, "security_group", sgs);
         }
         if lb.security_groups.is_empty() {
-            diags.push(Diagnostic::new(lb.loc.clone(), format!("load_balancer.{name}.security_groups"), "a load balancer needs at least one security group")
+            check.diags.push(Diagnostic::new(lb.loc.clone(), format!("load_balancer.{name}.security_groups"), "a load balancer needs at least one security group")
                 .help("without one, AWS attaches the VPC's default group, which converge does not manage"));
         }
         let aws_name = fleet.load_balancer_name(name);
@@ -58,48 +74,48 @@ pub(super) fn validate(fleet: &Fleet, diags: &mut Vec<Diagnostic>) {
             && !aws_name.ends_with('-');
         if !ok {
             let loc = lb.name.as_ref().map_or_else(|| lb.loc.clone(), |n| n.loc.clone());
-            diags.push(Diagnostic::new(loc, format!("load_balancer.{name}.name"), format!("`{aws_name}` is not a valid load balancer name"))
+            check.diags.push(Diagnostic::new(loc, format!("load_balancer.{name}.name"), format!("`{aws_name}` is not a valid load balancer name"))
                 .help("at most 32 letters, digits and hyphens, not starting or ending with a hyphen; set `name` to a shorter one"));
         }
     }
     for (name, db) in &fleet.databases {
         if let Some(r) = &db.replica_of {
-            reference(diags, &format!("database.{name}.replica_of"), r, "database", &fleet.databases);
+            check.reference(&format!("database.{name}.replica_of"), r, "database", &fleet.databases);
             if let Some(primary) = fleet.databases.get(&r.value)
                 && primary.replica_of.is_some()
             {
-                diags.push(Diagnostic::new(r.loc.clone(), format!("database.{name}.replica_of"), format!("database.{} is itself a replica", r.value)));
+                check.diags.push(Diagnostic::new(r.loc.clone(), format!("database.{name}.replica_of"), format!("database.{} is itself a replica", r.value)));
             }
         }
         if let Some(p) = &db.parameter_group {
-            reference(diags, &format!("database.{name}.parameter_group"), p, "db_parameter_group", &fleet.db_parameter_groups);
+            check.reference(&format!("database.{name}.parameter_group"), p, "db_parameter_group", &fleet.db_parameter_groups);
         }
         for g in &db.security_groups {
-            reference(diags, &format!("database.{name}.security_groups"), g, "security_group", sgs);
+            check.reference(&format!("database.{name}.security_groups"), g, "security_group", sgs);
         }
     }
     for (name, site) in &fleet.sites {
-        reference(diags, &format!("site.{name}.pool"), &site.pool, "pool", &fleet.pools);
+        check.reference(&format!("site.{name}.pool"), &site.pool, "pool", &fleet.pools);
         if let Some(lb_ref) = &site.load_balancer {
-            reference(diags, &format!("site.{name}.load_balancer"), lb_ref, "load_balancer", &fleet.load_balancers);
+            check.reference(&format!("site.{name}.load_balancer"), lb_ref, "load_balancer", &fleet.load_balancers);
             if let Some(lb) = fleet.load_balancers.get(&lb_ref.value)
                 && let Some(lb_pool) = &lb.pool
                 && fleet.pools.contains_key(&site.pool.value)
                 && lb_pool.value != site.pool.value
             {
-                diags.push(Diagnostic::new(lb_ref.loc.clone(), format!("site.{name}.load_balancer"),
+                check.diags.push(Diagnostic::new(lb_ref.loc.clone(), format!("site.{name}.load_balancer"),
                     format!("load_balancer.{} sends traffic to pool.{}, but the site is served by pool.{}", lb_ref.value, lb_pool.value, site.pool.value)));
             }
         }
         if site.dns == DnsMode::Managed && fleet.settings.dns_zone.is_none() {
-            diags.push(Diagnostic::new(site.loc.clone(), format!("site.{name}.dns"), "managed DNS needs fleet.dns_zone for the site's own record"));
+            check.diags.push(Diagnostic::new(site.loc.clone(), format!("site.{name}.dns"), "managed DNS needs fleet.dns_zone for the site's own record"));
         }
     }
     let mut buckets: Map<&str> = Map::new();
     for (name, site) in &fleet.sites {
         if let Some(b) = &site.media_bucket {
             if let Some(other) = buckets.insert(b.clone(), name) {
-                diags.push(Diagnostic::new(site.loc.clone(), format!("site.{name}.media_bucket"), format!("bucket `{b}` is also the media bucket of site.{other}")));
+                check.diags.push(Diagnostic::new(site.loc.clone(), format!("site.{name}.media_bucket"), format!("bucket `{b}` is also the media bucket of site.{other}")));
             }
         }
     }

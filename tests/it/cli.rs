@@ -1,0 +1,116 @@
+//! The binary: validation messages, exit codes, confirmation, and the example fleet end to end.
+
+use std::path::Path;
+
+use crate::support::*;
+
+/// An endpoint nothing listens on: any AWS call would fail loudly.
+const NO_AWS: &str = "http://127.0.0.1:9";
+
+fn validate(files: &[(&str, &str)]) -> (Run, String) {
+    let dir = FleetDir::new(files);
+    let run = run_converge(dir.path(), &["validate"], Some(NO_AWS), None);
+    let text = run.stderr.replace(&format!("{}/", dir.path().display()), "");
+    (run, text)
+}
+
+#[test]
+fn validation_reports_every_problem_with_file_line_column_and_field() {
+    let (run, text) = validate(&[
+        ("fleet.toml", "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\nacount = \"123\"\n"),
+        (
+            "network.toml",
+            r#"
+[security_group.lb]
+ingress = [{ ports = "80", cidr = ["0.0.0.0/0", "10.0.0.1/8", "nonsense"] }, { ports = "70000", cidr = ["0.0.0.0/0"] }]
+
+[security_group.web]
+ingress = [{ ports = "80", from = "lbb" }]
+
+[pool.web]
+image = "nightly"
+instance_typ = "t3.large"
+security_groups = ["web"]
+min = "2"
+max = 8
+
+[load_balancer.shared]
+pool = "web"
+security_groups = ["lb"]
+listeners = [
+  { port = 443, protocol = "https", instance_port = 80 },
+  { port = 443, protocol = "http", instance_port = 80 },
+]
+"#,
+        ),
+        (
+            "sites/acme.toml",
+            r#"
+[site.acme]
+domain = "www.acme.co.uk"
+pool = "web"
+load_balancer = "sharde"
+repo = "git@git.agency.net:sites/acme.git"
+commit = "4f2a9c1e0b"
+"#,
+        ),
+        ("sites/dup.toml", "[security_group.web]\ningress = []\n"),
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stdout, "");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn a_syntax_error_points_at_its_place_and_other_files_are_still_checked() {
+    let (run, text) = validate(&[
+        ("a.toml", "[fleet]\nname = \"agency\"\nregion = eu-west-1\n"),
+        ("b.toml", "[security_group.lb]\ningres = []\n"),
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn an_invalid_fleet_makes_no_aws_call_for_plan_or_apply() {
+    for cmd in ["plan", "apply"] {
+        let dir = FleetDir::new(&[("fleet.toml", "[fleet]\nname = \"agency\"\n")]);
+        let run = run_converge(dir.path(), &[cmd, "--stats"], Some(NO_AWS), None);
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stderr.contains("fleet.region: missing required field"), "{run:?}");
+        assert!(!run.stderr.contains("AWS API calls"), "no AWS call when validation fails: {run:?}");
+    }
+}
+
+#[test]
+fn plan_exit_codes_and_a_declined_apply() {
+    let moto = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("g.toml", "[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n")]);
+    assert_eq!(moto.converge(dir.path(), &["plan"]).code, 0);
+    assert_eq!(moto.converge(dir.path(), &["plan", "--detailed-exitcode"]).code, 2);
+
+    let run = run_converge(dir.path(), &["apply"], Some(&moto.endpoint), Some("no\n"));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("Apply cancelled; nothing was changed."), "{run:?}");
+    assert_eq!(moto.converge(dir.path(), &["plan", "--detailed-exitcode"]).code, 2, "still to do");
+
+    let run = run_converge(dir.path(), &["apply"], Some(&moto.endpoint), Some("yes\n"));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Apply complete! Resources: 1 added, 0 changed, 0 destroyed."), "{run:?}");
+    let run = moto.converge(dir.path(), &["plan", "--detailed-exitcode", "--stats"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("No changes."), "{run:?}");
+    assert!(run.stderr.contains("EC2 DescribeSecurityGroups"), "--stats lists calls per operation: {run:?}");
+}
+
+#[test]
+fn the_example_fleet_applies_and_then_plans_no_changes() {
+    let moto = Moto::start();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state");
+    assert_eq!(run_converge(&example, &["validate"], Some(NO_AWS), None).code, 0);
+    let run = moto.converge(&example, &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Apply complete!"), "{run:?}");
+    let run = moto.converge(&example, &["plan", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}

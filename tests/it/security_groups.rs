@@ -1,0 +1,112 @@
+//! Security groups against the emulator: rule normalisation, deltas, ownership.
+
+use converge::plan::Action;
+
+use crate::support::*;
+
+const GROUPS: &str = r#"
+[security_group.lb]
+description = "HTTP(S) from anywhere"
+ingress = [{ ports = "80", cidr = ["0.0.0.0/0", "::/0"] }, { ports = 443, cidr = "0.0.0.0/0" }]
+
+[security_group.web]
+ingress = [
+  { ports = "80", from = "lb" },
+  { ports = "8000-8100", protocol = "udp", cidr = ["10.0.0.0/8"] },
+  { protocol = "all", from = "web" },
+  { protocol = "icmp", cidr = ["10.1.0.0/16"] },
+]
+egress = [{ ports = "443", cidr = ["0.0.0.0/0"] }, { ports = "53", protocol = "udp", cidr = ["10.0.0.2/32"] }]
+
+[security_group.db]
+ingress = [{ ports = "3306", from = "web" }]
+egress = []
+"#;
+
+fn ingress_ports(group: &aws_sdk_ec2::types::SecurityGroup) -> Vec<(String, Option<i32>)> {
+    let mut v: Vec<_> = group.ip_permissions().iter().map(|p| (p.ip_protocol().unwrap_or_default().to_string(), p.from_port())).collect();
+    v.sort();
+    v
+}
+
+async fn group(moto: &Moto, name: &str) -> aws_sdk_ec2::types::SecurityGroup {
+    let out = moto
+        .ec2()
+        .describe_security_groups()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values(name).build())
+        .send()
+        .await
+        .unwrap();
+    out.security_groups()[0].clone()
+}
+
+#[tokio::test]
+async fn every_rule_form_converges_with_no_second_diff() {
+    let moto = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("groups.toml", GROUPS)]);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    let db = group(&moto, "agency-db").await;
+    assert!(db.ip_permissions_egress().is_empty(), "egress = [] removes AWS's default egress rule");
+    let tags: Vec<_> = db.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+    assert!(tags.contains(&("converge:fleet", "agency")) && tags.contains(&("converge:address", "security_group.db")));
+}
+
+#[tokio::test]
+async fn adding_a_rule_is_one_authorize_call_and_removing_one_is_one_revoke() {
+    let moto = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("groups.toml", GROUPS)]);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    let before = ingress_ports(&group(&moto, "agency-lb").await);
+
+    dir.write("groups.toml", &GROUPS.replace(r#"{ ports = 443, cidr = "0.0.0.0/0" }"#, r#"{ ports = 443, cidr = "0.0.0.0/0" }, { ports = "8443", cidr = "0.0.0.0/0" }"#));
+    let planned = plan(&aws, &dir.load()).await;
+    assert_eq!(planned.plan.changes.len(), 1);
+    assert_eq!(planned.plan.changes[0].action, Action::Update);
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(aws.stats.calls("AuthorizeSecurityGroupIngress"), 1);
+    assert_eq!(aws.stats.calls("RevokeSecurityGroupIngress"), 0);
+    let after = ingress_ports(&group(&moto, "agency-lb").await);
+    assert!(after.contains(&("tcp".into(), Some(8443))));
+    assert!(before.iter().all(|p| after.contains(p)), "other rules untouched");
+
+    dir.write("groups.toml", &GROUPS.replace(r#", { ports = 443, cidr = "0.0.0.0/0" }"#, ""));
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(aws.stats.calls("RevokeSecurityGroupIngress"), 1);
+    assert_eq!(aws.stats.calls("AuthorizeSecurityGroupIngress"), 0);
+    let left = ingress_ports(&group(&moto, "agency-lb").await);
+    assert!(!left.contains(&("tcp".into(), Some(443))) && left.contains(&("tcp".into(), Some(80))));
+}
+
+#[tokio::test]
+async fn a_removed_group_is_deleted_and_a_hand_made_one_never_touched() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    // Same name as a desired group, no tags: someone made it by hand.
+    let vpc = ec2.describe_vpcs().send().await.unwrap().vpcs()[0].vpc_id().unwrap().to_string();
+    let hand = ec2.create_security_group().group_name("agency-web").description("by hand").vpc_id(&vpc).send().await.unwrap();
+    let hand_id = hand.group_id().unwrap().to_string();
+
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("groups.toml", "[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n[security_group.old]\ningress = []\n")]);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+
+    dir.write("groups.toml", "[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n[security_group.web]\ningress = []\n");
+    let planned = plan(&aws, &dir.load()).await;
+    assert_eq!(planned.plan.conflicts.len(), 1, "{:?}", planned.plan.conflicts);
+    assert!(planned.plan.conflicts[0].message.contains("agency-web"));
+    let old = planned.plan.change(&"security_group.old".parse().unwrap()).expect("old is planned for deletion");
+    assert_eq!(old.action, Action::Delete);
+
+    let run = moto.converge(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("conflicts; nothing was applied"), "{run:?}");
+    let still = ec2.describe_security_groups().group_ids(&hand_id).send().await.unwrap();
+    assert_eq!(still.security_groups()[0].description(), Some("by hand"));
+    assert!(still.security_groups()[0].tags().is_empty());
+    // Nothing was applied, not even the unrelated deletion.
+    assert_eq!(group(&moto, "agency-old").await.group_name(), Some("agency-old"));
+}

@@ -1,0 +1,182 @@
+//! Test support: a private emulator per test, fleets written to temporary folders, the binary and the
+//! library pointed at the emulator, and an independent SDK client to check and tamper with AWS.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_ec2::config::Credentials;
+use converge::apply::{self, Report};
+use converge::aws::{Aws, AwsExecutor};
+use converge::model::{self, Fleet};
+use converge::plan::PlanOptions;
+use converge::session::{self, Planned};
+
+pub const REGION: &str = "eu-west-1";
+
+/// moto's server, started by `tests/moto/launcher.py` on a free port, stopped on drop.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("CONVERGE_MOTO_PYTHON") {
+        return p.into();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(venv.exists(), "the AWS emulator is not installed: run scripts/test (it creates .venv with moto)");
+    venv
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/moto/launcher.py");
+        let mut child = Command::new(python())
+            .arg(launcher)
+            .stdin(Stdio::piped()) // the launcher exits when this closes, even if the test process dies
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting moto's server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("reading moto's port");
+        let port = line.trim().strip_prefix("port=").unwrap_or_else(|| panic!("moto did not start: {line:?}")).to_string();
+        Moto { child, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(Credentials::new("testing", "testing", None, None, "tests")))
+            .build()
+    }
+
+    /// converge's own clients, with a fresh call counter.
+    pub fn aws(&self) -> Aws {
+        Aws::from_conf(&self.sdk_config(), REGION)
+    }
+
+    /// An independent client, to check results and to change things by hand.
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.sdk_config())
+    }
+
+    pub fn elb(&self) -> aws_sdk_elasticloadbalancing::Client {
+        aws_sdk_elasticloadbalancing::Client::new(&self.sdk_config())
+    }
+
+    /// The converge binary with this emulator in its environment.
+    pub fn converge(&self, dir: &Path, args: &[&str]) -> Run {
+        run_converge(dir, args, Some(&self.endpoint), None)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A desired-state folder with the given files.
+pub struct FleetDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl FleetDir {
+    pub fn new(files: &[(&str, &str)]) -> FleetDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        FleetDir { dir }
+    }
+
+    pub fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.path().join(name), text).unwrap();
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn load(&self) -> Fleet {
+        model::load_dir(self.path()).unwrap_or_else(|d| panic!("{d}"))
+    }
+}
+
+/// The output of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+pub fn run_converge(dir: &Path, args: &[&str], endpoint: Option<&str>, stdin: Option<&str>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_converge"));
+    cmd.args(args).arg("--dir").arg(dir);
+    for var in ["AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "testing").env("AWS_SECRET_ACCESS_KEY", "testing");
+    // No profile files from the machine running the tests.
+    cmd.env("AWS_CONFIG_FILE", "/nonexistent").env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+    if let Some(e) = endpoint {
+        cmd.env("AWS_ENDPOINT_URL", e);
+    }
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("running converge");
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
+    Run { code: status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
+}
+
+/// Plans with the library.
+pub async fn plan(aws: &Aws, fleet: &Fleet) -> Planned {
+    session::plan(aws, fleet, &PlanOptions::default()).await.expect("plan")
+}
+
+/// Plans and applies with the library; returns the plan and the report.
+pub async fn apply(aws: &Aws, fleet: &Fleet) -> (Planned, Report) {
+    let planned = plan(aws, fleet).await;
+    let executor = AwsExecutor::new(aws.clone(), &planned.live);
+    let report = apply::apply(&planned.plan, &executor, 10, |_| {}).await.expect("apply");
+    (planned, report)
+}
+
+/// Applies and asserts the next plan is empty: the core property of every kind.
+pub async fn converge(aws: &Aws, fleet: &Fleet) -> Report {
+    let (_, report) = apply(aws, fleet).await;
+    assert!(report.ok(), "apply failed: {report:?}");
+    let again = plan(aws, fleet).await;
+    assert!(again.plan.is_empty(), "second plan is not empty:\n{}", converge::render::plan_text(&again.plan));
+    report
+}
+
+pub const FLEET: &str = r#"
+[fleet]
+name = "agency"
+region = "eu-west-1"
+
+[network]
+zones = ["eu-west-1a", "eu-west-1b"]
+"#;
