@@ -11,8 +11,8 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use serde::Serialize;
 
-use crate::plan::{Action, Change, Plan};
-use crate::resource::Address;
+use crate::plan::{Action, Change, Node, Plan, graph};
+use crate::resource::{Address, Op};
 
 /// A change that failed part-way: `done` of its `total` operations were applied before `error`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -25,9 +25,10 @@ pub struct ChangeError {
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Carries out one change's operations (the AWS provider; a recording fake in unit tests).
+/// Carries out operations of one change (the AWS provider; a recording fake in unit tests). A change
+/// arrives in one or two calls, one per phase (`Change::ops`, then `Change::then`).
 pub trait Executor: Sync {
-    fn execute<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ChangeError>>;
+    fn execute<'a>(&'a self, change: &'a Change, ops: &'a [Op]) -> BoxFuture<'a, Result<(), ChangeError>>;
 }
 
 /// Progress, for the terminal or a log.
@@ -59,71 +60,88 @@ pub enum ApplyError {
     Conflicts(usize),
 }
 
-/// Applies `plan` through `executor`, at most `parallelism` changes at a time.
+/// Applies `plan` through `executor`, at most `parallelism` operations lists at a time.
 pub async fn apply(plan: &Plan, executor: &dyn Executor, parallelism: usize, mut on_event: impl FnMut(Event)) -> Result<Report, ApplyError> {
     if !plan.conflicts.is_empty() {
         return Err(ApplyError::Conflicts(plan.conflicts.len()));
     }
     let parallelism = parallelism.max(1);
-    let in_plan: BTreeSet<&Address> = plan.changes.iter().map(|c| &c.address).collect();
-    let mut pending: BTreeMap<&Address, &Change> = plan.changes.iter().map(|c| (&c.address, c)).collect();
-    let mut succeeded: BTreeSet<&Address> = BTreeSet::new();
-    // Failed or skipped, with the root failure to name.
+    let changes: BTreeMap<&Address, &Change> = plan.changes.iter().map(|c| (&c.address, c)).collect();
+    let mut pending: BTreeMap<Node<'_>, Vec<Node<'_>>> = graph(&plan.changes).into_iter().collect();
+    let mut done: BTreeSet<Node<'_>> = BTreeSet::new();
+    // Failed or skipped addresses, with the failure at the root.
     let mut blocked: BTreeMap<&Address, &Address> = BTreeMap::new();
+    let mut started: BTreeMap<&Address, Instant> = BTreeMap::new();
     let mut report = Report::default();
     let mut running = FuturesUnordered::new();
 
     loop {
         // Skip whatever waits on a failure, transitively, before starting anything new.
         loop {
-            let newly: Vec<(&Address, &Address)> = pending
+            let newly: Vec<(Node<'_>, &Address)> = pending
                 .iter()
-                .filter_map(|(a, c)| c.after.iter().find_map(|d| blocked.get(d)).map(|root| (*a, *root)))
+                .filter_map(|(n, waits)| waits.iter().find_map(|w| blocked.get(w.address)).map(|root| (*n, *root)))
                 .collect();
             if newly.is_empty() {
                 break;
             }
-            for (a, root) in newly {
-                pending.remove(a);
-                blocked.insert(a, root);
-                report.skipped.push((a.clone(), root.clone()));
-                on_event(Event::Skipped { address: a.clone(), because: root.clone() });
+            for (n, root) in newly {
+                pending.remove(&n);
+                if !blocked.contains_key(n.address) {
+                    blocked.insert(n.address, root);
+                    report.skipped.push((n.address.clone(), root.clone()));
+                    on_event(Event::Skipped { address: n.address.clone(), because: root.clone() });
+                }
             }
         }
-        let ready: Vec<&Address> = pending
+        let ready: Vec<Node<'_>> = pending
             .iter()
-            .filter(|(_, c)| c.after.iter().all(|d| succeeded.contains(d) || !in_plan.contains(d)))
-            .map(|(a, _)| *a)
+            .filter(|(_, waits)| waits.iter().all(|w| done.contains(w)))
+            .map(|(n, _)| *n)
             .take(parallelism - running.len())
             .collect();
-        for a in ready {
-            let change = pending.remove(a).expect("ready changes are pending");
-            on_event(Event::Started { address: a.clone(), action: change.action });
+        for n in ready {
+            pending.remove(&n);
+            let change = changes[n.address];
+            let ops = if n.second { &change.then } else { &change.ops };
+            // An empty phase (a deletion with nothing to revoke first) completes without a call or an event.
+            if !ops.is_empty() && !started.contains_key(n.address) {
+                started.insert(n.address, Instant::now());
+                on_event(Event::Started { address: n.address.clone(), action: change.action });
+            }
             running.push(async move {
-                let start = Instant::now();
-                let result = executor.execute(change).await;
-                (change, result, start.elapsed())
+                let result = if ops.is_empty() { Ok(()) } else { executor.execute(change, ops).await };
+                (n, change, result)
             });
         }
-        let Some((change, result, elapsed)) = running.next().await else { break };
+        let Some((n, change, result)) = running.next().await else { break };
         let address = &change.address;
         match result {
             Ok(()) => {
-                succeeded.insert(address);
-                report.applied.push(address.clone());
-                on_event(Event::Finished { address: address.clone(), action: change.action, elapsed });
+                done.insert(n);
+                if n.second || change.then.is_empty() {
+                    report.applied.push(address.clone());
+                    let elapsed = started.get(address).map_or(Duration::ZERO, Instant::elapsed);
+                    on_event(Event::Finished { address: address.clone(), action: change.action, elapsed });
+                }
             }
-            Err(error) => {
+            Err(mut error) => {
+                if n.second {
+                    error.done += change.ops.len();
+                }
+                error.total = change.ops.len() + change.then.len();
                 blocked.insert(address, address);
                 report.failed.push((address.clone(), error.clone()));
                 on_event(Event::Failed { address: address.clone(), action: change.action, error });
             }
         }
     }
-    // Only a dependency cycle leaves changes pending; the plan reports those as conflicts, so this is a guard.
-    for (a, c) in pending {
-        let because = c.after.iter().next().cloned().unwrap_or_else(|| a.clone());
-        report.skipped.push((a.clone(), because));
+    // Only a dependency cycle leaves nodes pending; the plan reports those as conflicts, so this is a guard.
+    for (n, waits) in pending {
+        if !blocked.contains_key(n.address) && !report.skipped.iter().any(|(a, _)| a == n.address) {
+            let because = waits.first().map_or_else(|| n.address.clone(), |w| w.address.clone());
+            report.skipped.push((n.address.clone(), because));
+        }
     }
     Ok(report)
 }

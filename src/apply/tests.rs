@@ -17,7 +17,7 @@ impl Recorder {
 }
 
 impl Executor for Recorder {
-    fn execute<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ChangeError>> {
+    fn execute<'a>(&'a self, change: &'a Change, ops: &'a [Op]) -> BoxFuture<'a, Result<(), ChangeError>> {
         Box::pin(async move {
             {
                 let mut r = self.running.lock().unwrap();
@@ -26,7 +26,8 @@ impl Executor for Recorder {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
             self.running.lock().unwrap().0 -= 1;
-            self.log.lock().unwrap().push(change.address.to_string());
+            let phase = if std::ptr::eq(ops, change.then.as_slice()) { " then" } else { "" };
+            self.log.lock().unwrap().push(format!("{}{phase}", change.address));
             if self.fail == Some(change.address.name.as_str()) {
                 return Err(ChangeError { done: 0, total: 1, error: "boom".into() });
             }
@@ -42,8 +43,10 @@ fn change(address: &str, action: Action, after: &[&str]) -> Change {
         name: address.into(),
         id: None,
         fields: vec![],
-        ops: vec![],
+        ops: vec![Op::SecurityGroup(crate::resource::SgOp::Delete { id: "sg-1".into() })],
         after: after.iter().map(|a| a.parse().unwrap()).collect(),
+        then: vec![],
+        then_after: BTreeSet::new(),
     }
 }
 
@@ -98,4 +101,22 @@ async fn conflicts_refuse_everything() {
     let r = Recorder::new(None);
     assert_eq!(apply(&p, &r, 10, |_| {}).await, Err(ApplyError::Conflicts(1)));
     assert!(r.log.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn second_phases_wait_for_the_first_phases_they_name() {
+    let mut a = change("security_group.a", Action::Create, &[]);
+    let mut b = change("security_group.b", Action::Create, &[]);
+    a.then = a.ops.clone();
+    a.then_after = BTreeSet::from(["security_group.b".parse().unwrap()]);
+    b.then = b.ops.clone();
+    b.then_after = BTreeSet::from(["security_group.a".parse().unwrap()]);
+    let lb = change("load_balancer.x", Action::Create, &["security_group.a"]);
+    let r = Recorder::new(None);
+    let report = apply(&plan(vec![a, b, lb]), &r, 1, |_| {}).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    let log = r.log.lock().unwrap().clone();
+    let at = |s: &str| log.iter().position(|l| l == s).unwrap_or_else(|| panic!("{s} not in {log:?}"));
+    assert!(at("security_group.a") < at("security_group.b then") && at("security_group.b") < at("security_group.a then"));
+    assert!(at("security_group.a then") < at("load_balancer.x"), "a dependent waits for the whole change: {log:?}");
 }

@@ -11,7 +11,7 @@ use super::elb::{sdk_attributes, sdk_health_check, sdk_listener, sdk_tag_keys, s
 use super::{Aws, AwsError, call};
 use crate::apply::{BoxFuture, ChangeError, Executor};
 use crate::plan::{Change, Live};
-use crate::resource::{GroupRef, LbOp, Op, SgOp};
+use crate::resource::{GroupRef, Kind, LbOp, Op, SgOp};
 
 /// How long a security group delete waits out `DependencyViolation` (network interfaces of a just-deleted
 /// load balancer take minutes to go in AWS).
@@ -263,11 +263,16 @@ impl AwsExecutor {
 }
 
 impl Executor for AwsExecutor {
-    fn execute<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), ChangeError>> {
+    fn execute<'a>(&'a self, change: &'a Change, ops: &'a [Op]) -> BoxFuture<'a, Result<(), ChangeError>> {
         Box::pin(async move {
-            let mut id = change.id.clone();
-            let total = change.ops.len();
-            for (done, op) in change.ops.iter().enumerate() {
+            // A group created in this apply has its id here by the time its second phase runs.
+            let known = self.group_ids.lock().expect("ids lock").get(&change.address.name).cloned();
+            let mut id = match change.address.kind {
+                Kind::SecurityGroup => known.or_else(|| change.id.clone()),
+                _ => change.id.clone(),
+            };
+            let total = ops.len();
+            for (done, op) in ops.iter().enumerate() {
                 self.run(change, op, &mut id).await.map_err(|e| ChangeError { done, total, error: e.to_string() })?;
             }
             Ok(())

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::resource::{self, Address, Desired, FieldChange, Kind, Op, Spec};
+use crate::resource::{self, Address, Desired, FieldChange, Kind, Op, Spec, security_group};
 
 /// An object converge owns in AWS (it carries this fleet's tags), normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,9 +69,33 @@ pub struct Change {
     pub id: Option<String>,
     /// Field changes for updates and replaces; all attributes for creates and deletes.
     pub fields: Vec<FieldChange>,
+    /// The first phase: runs once every change in `after` is complete.
     pub ops: Vec<Op>,
-    /// Changes that must finish first.
     pub after: BTreeSet<Address>,
+    /// The second phase, when there is one: runs after `ops`, once the changes in `then_after` have done
+    /// their first phase. This is what untangles references that would otherwise wait on each other: rules
+    /// between security groups created together (the groups exist after the first phase), and a deletion
+    /// that waits for the objects still referring to it to let go (their first phase).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub then: Vec<Op>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub then_after: BTreeSet<Address>,
+}
+
+impl Change {
+    fn new(address: &Address, action: Action, name: &str, id: Option<&str>, fields: Vec<FieldChange>, ops: Vec<Op>) -> Change {
+        Change {
+            address: address.clone(),
+            action,
+            name: name.to_string(),
+            id: id.map(str::to_string),
+            fields,
+            ops,
+            after: BTreeSet::new(),
+            then: Vec::new(),
+            then_after: BTreeSet::new(),
+        }
+    }
 }
 
 /// Something that blocks the plan from being applied; nothing of it is touched.
@@ -178,15 +202,7 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
                     p.conflicts.push(foreign_conflict(fleet, address, f));
                     continue;
                 }
-                Change {
-                    address: address.clone(),
-                    action: Action::Create,
-                    name: want.aws_name().to_string(),
-                    id: None,
-                    fields: attributes(want, true),
-                    ops: resource::create_ops(want),
-                    after: BTreeSet::new(),
-                }
+                Change::new(address, Action::Create, want.aws_name(), None, attributes(want, true), resource::create_ops(want))
             }
             (Some(want), Some(have)) => {
                 let d = resource::diff(want, &have.spec);
@@ -202,36 +218,19 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
                     }
                     let mut ops = resource::delete_ops(&have.spec, &have.id);
                     ops.extend(resource::create_ops(want));
-                    Change {
-                        address: address.clone(),
-                        action: Action::Replace,
-                        name: want.aws_name().to_string(),
-                        id: Some(have.id.clone()),
-                        fields: d.fields,
-                        ops,
-                        after: BTreeSet::new(),
-                    }
+                    Change::new(address, Action::Replace, want.aws_name(), Some(&have.id), d.fields, ops)
                 } else {
-                    Change {
-                        address: address.clone(),
-                        action: Action::Update,
-                        name: want.aws_name().to_string(),
-                        id: Some(have.id.clone()),
-                        fields: d.fields,
-                        ops: d.ops,
-                        after: BTreeSet::new(),
-                    }
+                    Change::new(address, Action::Update, want.aws_name(), Some(&have.id), d.fields, d.ops)
                 }
             }
-            (None, Some(have)) => Change {
-                address: address.clone(),
-                action: Action::Delete,
-                name: have.spec.aws_name().to_string(),
-                id: Some(have.id.clone()),
-                fields: attributes(&have.spec, false),
-                ops: resource::delete_ops(&have.spec, &have.id),
-                after: BTreeSet::new(),
-            },
+            (None, Some(have)) => Change::new(
+                address,
+                Action::Delete,
+                have.spec.aws_name(),
+                Some(&have.id),
+                attributes(&have.spec, false),
+                resource::delete_ops(&have.spec, &have.id),
+            ),
             (None, None) => continue,
         };
         p.changes.push(change);
@@ -265,73 +264,129 @@ fn foreign_conflict(fleet: &str, address: &Address, f: &Foreign) -> Conflict {
     }
 }
 
-/// Dependency edges: creates and updates wait for the creation of what they refer to; deletes wait for
-/// every change of an object that still refers to what is deleted. A cycle becomes a conflict.
+/// Dependency edges. Creates and updates wait for the creation of what they refer to, except that rules
+/// between security groups created (or replaced) together move to a second phase that waits only for the
+/// other groups to exist. Deletes wait for every change to an object still referring to them: the deletion
+/// itself is a second phase after those changes' first phase, preceded (for a security group) by revoking
+/// its own rules that refer to other groups being deleted, so two groups that refer to each other can go.
+/// What still forms a cycle becomes a conflict.
 fn order(p: &mut Plan, desired: &Desired, live: &Live) {
     let actions: BTreeMap<Address, Action> = p.changes.iter().map(|c| (c.address.clone(), c.action)).collect();
+    let new = |a: &Address| matches!(actions.get(a), Some(Action::Create | Action::Replace));
+    let groups_where = |f: &dyn Fn(Action) -> bool| -> BTreeSet<String> {
+        actions.iter().filter(|(a, act)| a.kind == Kind::SecurityGroup && f(**act)).map(|(a, _)| a.name.clone()).collect()
+    };
+    let new_groups = groups_where(&|a| matches!(a, Action::Create | Action::Replace));
+    let gone_groups = groups_where(&|a| matches!(a, Action::Delete | Action::Replace));
     for c in &mut p.changes {
-        if let (Action::Create | Action::Update | Action::Replace, Some(want)) = (c.action, desired.get(&c.address)) {
-            for dep in want.references() {
-                if matches!(actions.get(&dep), Some(Action::Create | Action::Replace)) {
-                    c.after.insert(dep);
+        let is_group = c.address.kind == Kind::SecurityGroup;
+        match (c.action, desired.get(&c.address)) {
+            (Action::Create | Action::Replace, Some(want)) if is_group => {
+                let others: BTreeSet<String> = new_groups.iter().filter(|n| **n != c.address.name).cloned().collect();
+                let (now, later) = security_group::split_rule_ops(std::mem::take(&mut c.ops), &others);
+                c.ops = now;
+                c.then_after = later.iter().flat_map(security_group::referenced_groups).filter(|a| others.contains(&a.name)).collect();
+                c.then = later;
+                c.after.extend(want.references().into_iter().filter(|d| new(d) && d.kind != Kind::SecurityGroup));
+            }
+            (Action::Create | Action::Update | Action::Replace, Some(want)) => {
+                c.after.extend(want.references().into_iter().filter(new));
+            }
+            (Action::Delete, _) => {
+                let holders: BTreeSet<Address> = live
+                    .objects
+                    .iter()
+                    .filter(|(holder, objs)| {
+                        *holder != &c.address && actions.contains_key(*holder) && objs.iter().any(|o| o.spec.references().contains(&c.address))
+                    })
+                    .map(|(h, _)| h.clone())
+                    .collect();
+                let revokes = match live.objects.get(&c.address).and_then(|o| o.first()).map(|o| &o.spec) {
+                    Some(Spec::SecurityGroup(have)) => {
+                        let others: BTreeSet<String> = gone_groups.iter().filter(|n| **n != c.address.name).cloned().collect();
+                        security_group::revoke_references(have, &others)
+                    }
+                    _ => Vec::new(),
+                };
+                if !holders.is_empty() || !revokes.is_empty() {
+                    c.then = std::mem::replace(&mut c.ops, revokes);
+                    c.then_after = holders;
                 }
             }
-        }
-        if c.action == Action::Delete {
-            for (holder, objs) in &live.objects {
-                let refers = objs.iter().any(|o| o.spec.references().contains(&c.address));
-                if refers && holder != &c.address && actions.contains_key(holder) {
-                    c.after.insert(holder.clone());
-                }
-            }
+            _ => {}
         }
     }
     if let Some(cycle) = find_cycle(&p.changes) {
         let names: Vec<String> = cycle.iter().map(ToString::to_string).collect();
         p.conflicts.push(Conflict {
             address: cycle.first().cloned(),
-            message: format!("these changes depend on each other: {}", names.join(" -> ")),
-            help: "create the security groups first without the rules that refer to each other, then add those rules in a second apply".into(),
+            message: format!("these changes wait for each other: {}", names.join(" -> ")),
+            help: "split the change into two applies: first the objects on their own, then the references between them".into(),
         });
     }
 }
 
-/// A cycle among the changes' `after` edges, if there is one.
+/// A node of the apply graph: a change's first (`ops`) or second (`then`) phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Node<'a> {
+    pub address: &'a Address,
+    pub second: bool,
+}
+
+/// The phases of every change and what each waits for: `(node, prerequisites)`. A change's last phase
+/// stands for the whole change (what `after` waits for); its first phase, when it has operations, is what
+/// `then_after` waits for (the group exists; the references are revoked), else its last.
+pub fn graph(changes: &[Change]) -> Vec<(Node<'_>, Vec<Node<'_>>)> {
+    let by_address: BTreeMap<&Address, &Change> = changes.iter().map(|c| (&c.address, c)).collect();
+    let last = |a: &Address| by_address.get(a).map(|c| Node { address: &c.address, second: !c.then.is_empty() });
+    let first = |a: &Address| by_address.get(a).map(|c| Node { address: &c.address, second: c.ops.is_empty() && !c.then.is_empty() });
+    let mut out = Vec::new();
+    for c in changes {
+        out.push((Node { address: &c.address, second: false }, c.after.iter().filter_map(last).collect()));
+        if !c.then.is_empty() {
+            let mut waits: Vec<Node<'_>> = vec![Node { address: &c.address, second: false }];
+            waits.extend(c.then_after.iter().filter_map(first));
+            out.push((Node { address: &c.address, second: true }, waits));
+        }
+    }
+    out
+}
+
+/// A cycle in the apply graph, by address, if there is one.
 pub fn find_cycle(changes: &[Change]) -> Option<Vec<Address>> {
-    let edges: BTreeMap<&Address, &BTreeSet<Address>> = changes.iter().map(|c| (&c.address, &c.after)).collect();
+    let edges: BTreeMap<Node<'_>, Vec<Node<'_>>> = graph(changes).into_iter().collect();
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Open,
         Done,
     }
-    fn visit<'a>(a: &'a Address, edges: &BTreeMap<&'a Address, &'a BTreeSet<Address>>, marks: &mut BTreeMap<&'a Address, Mark>, stack: &mut Vec<&'a Address>) -> Option<Vec<Address>> {
-        match marks.get(a) {
+    fn visit<'a>(n: Node<'a>, edges: &BTreeMap<Node<'a>, Vec<Node<'a>>>, marks: &mut BTreeMap<Node<'a>, Mark>, stack: &mut Vec<Node<'a>>) -> Option<Vec<Address>> {
+        match marks.get(&n) {
             Some(Mark::Done) => return None,
             Some(Mark::Open) => {
-                let start = stack.iter().position(|s| *s == a).unwrap_or(0);
-                let mut cycle: Vec<Address> = stack[start..].iter().map(|s| (*s).clone()).collect();
-                cycle.push(a.clone());
+                let start = stack.iter().position(|s| *s == n).unwrap_or(0);
+                let mut cycle: Vec<Address> = stack[start..].iter().map(|s| s.address.clone()).collect();
+                cycle.push(n.address.clone());
+                cycle.dedup();
                 return Some(cycle);
             }
             None => {}
         }
-        marks.insert(a, Mark::Open);
-        stack.push(a);
-        for dep in edges.get(a).copied().into_iter().flatten() {
-            if let Some((dep, _)) = edges.get_key_value(dep)
-                && let Some(c) = visit(dep, edges, marks, stack)
-            {
+        marks.insert(n, Mark::Open);
+        stack.push(n);
+        for dep in edges.get(&n).into_iter().flatten() {
+            if let Some(c) = visit(*dep, edges, marks, stack) {
                 return Some(c);
             }
         }
         stack.pop();
-        marks.insert(a, Mark::Done);
+        marks.insert(n, Mark::Done);
         None
     }
     let mut marks = BTreeMap::new();
     let mut stack = Vec::new();
-    for a in edges.keys() {
-        if let Some(c) = visit(a, &edges, &mut marks, &mut stack) {
+    for n in edges.keys() {
+        if let Some(c) = visit(*n, &edges, &mut marks, &mut stack) {
             return Some(c);
         }
     }

@@ -56,8 +56,11 @@ fn plan_of(desired_text: &str, live: &Live) -> Plan {
 fn empty_account_creates_everything_in_dependency_order() {
     let p = plan_of(FLEET, &Live::default());
     assert_eq!(p.summary(), Summary { add: 3, change: 0, destroy: 0 });
+    // web's rule from lb waits only for lb to exist (phase two); the load balancer waits for lb complete.
     let web = p.change(&"security_group.web".parse().unwrap()).unwrap();
-    assert_eq!(web.after, BTreeSet::from(["security_group.lb".parse().unwrap()]));
+    assert!(web.after.is_empty());
+    assert_eq!(web.then_after, BTreeSet::from(["security_group.lb".parse().unwrap()]));
+    assert!(matches!(web.then.as_slice(), [Op::SecurityGroup(SgOp::AuthorizeIngress { rules })] if rules.len() == 1));
     let lb = p.change(&"load_balancer.shared".parse().unwrap()).unwrap();
     assert_eq!(lb.after, BTreeSet::from(["security_group.lb".parse().unwrap()]));
     insta::assert_snapshot!(plan_text(&p));
@@ -95,8 +98,10 @@ ingress = [{ ports = "80", cidr = "10.0.0.0/8" }]
     let p = plan_of(remaining, &live_of(FLEET));
     let sg = p.change(&"security_group.lb".parse().unwrap()).unwrap();
     assert_eq!(sg.action, Action::Delete);
-    // The load balancer uses the group, and web's rule refers to it: both go first.
-    assert_eq!(sg.after, BTreeSet::from(["load_balancer.shared".parse().unwrap(), "security_group.web".parse().unwrap()]));
+    // The load balancer uses the group, and web's rule refers to it: both let go before it is deleted.
+    assert_eq!(sg.then_after, BTreeSet::from(["load_balancer.shared".parse().unwrap(), "security_group.web".parse().unwrap()]));
+    assert!(matches!(sg.then.as_slice(), [Op::SecurityGroup(SgOp::Delete { .. })]));
+    assert!(sg.ops.is_empty());
     insta::assert_snapshot!(plan_text(&p));
 }
 
@@ -129,19 +134,35 @@ fn deletions_beyond_the_limit_block_the_plan() {
     assert!(p.conflicts.iter().any(|c| c.message.contains("more than the limit of 2")));
 }
 
-#[test]
-fn groups_referring_to_each_other_are_reported_as_a_cycle() {
-    let cyclic = r#"
+const MUTUAL: &str = r#"
 [fleet]
 name = "agency"
 region = "eu-west-1"
 [security_group.a]
 ingress = [{ ports = "80", from = "b" }]
 [security_group.b]
-ingress = [{ ports = "80", from = "a" }]
+ingress = [{ ports = "80", from = "a" }, { ports = "22", cidr = "10.0.0.0/8" }]
 "#;
-    let p = plan_of(cyclic, &Live::default());
-    assert!(p.conflicts.iter().any(|c| c.message.contains("depend on each other")), "{:?}", p.conflicts);
-    // Once both exist, the same references are no longer ordering constraints.
-    assert!(plan_of(cyclic, &live_of(cyclic)).conflicts.is_empty());
+
+#[test]
+fn groups_referring_to_each_other_are_created_in_two_phases() {
+    let p = plan_of(MUTUAL, &Live::default());
+    assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+    let (a, b) = (p.change(&"security_group.a".parse().unwrap()).unwrap(), p.change(&"security_group.b".parse().unwrap()).unwrap());
+    assert_eq!(a.then_after, BTreeSet::from(["security_group.b".parse().unwrap()]));
+    assert_eq!(b.then_after, BTreeSet::from(["security_group.a".parse().unwrap()]));
+    // b's rule from a CIDR goes in with the group; only the rule from a waits.
+    assert!(matches!(b.ops.as_slice(), [Op::SecurityGroup(SgOp::Create { .. }), Op::SecurityGroup(SgOp::AuthorizeIngress { rules })] if rules.len() == 1));
+    assert!(find_cycle(&p.changes).is_none());
+}
+
+#[test]
+fn groups_referring_to_each_other_are_deleted_after_revoking_those_rules() {
+    let none = "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\n";
+    let p = plan_of(none, &live_of(MUTUAL));
+    assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+    let a = p.change(&"security_group.a".parse().unwrap()).unwrap();
+    assert!(matches!(a.ops.as_slice(), [Op::SecurityGroup(SgOp::RevokeIngress { rules })] if rules.len() == 1));
+    assert!(matches!(a.then.as_slice(), [Op::SecurityGroup(SgOp::Delete { .. })]));
+    assert_eq!(a.then_after, BTreeSet::from(["security_group.b".parse().unwrap()]));
 }

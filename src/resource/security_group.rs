@@ -225,6 +225,63 @@ impl SecurityGroupSpec {
     }
 }
 
+/// Splits rule operations: rules that refer to one of `pending` (fleet group names) move to the second list,
+/// each direction and verb keeping one call per list.
+pub fn split_rule_ops(ops: Vec<Op>, pending: &BTreeSet<String>) -> (Vec<Op>, Vec<Op>) {
+    let refers = |r: &RuleSpec| matches!(r.group(), Some(GroupRef::Fleet(name)) if pending.contains(name));
+    let (mut now, mut later) = (Vec::new(), Vec::new());
+    for op in ops {
+        let Op::SecurityGroup(sg) = op else {
+            now.push(op);
+            continue;
+        };
+        let (rules, make): (Vec<RuleSpec>, fn(Vec<RuleSpec>) -> SgOp) = match sg {
+            SgOp::AuthorizeIngress { rules } => (rules, |rules| SgOp::AuthorizeIngress { rules }),
+            SgOp::RevokeIngress { rules } => (rules, |rules| SgOp::RevokeIngress { rules }),
+            SgOp::AuthorizeEgress { rules } => (rules, |rules| SgOp::AuthorizeEgress { rules }),
+            SgOp::RevokeEgress { rules } => (rules, |rules| SgOp::RevokeEgress { rules }),
+            other => {
+                now.push(Op::SecurityGroup(other));
+                continue;
+            }
+        };
+        let (second, first): (Vec<RuleSpec>, Vec<RuleSpec>) = rules.into_iter().partition(|r| refers(r));
+        if !first.is_empty() {
+            now.push(Op::SecurityGroup(make(first)));
+        }
+        if !second.is_empty() {
+            later.push(Op::SecurityGroup(make(second)));
+        }
+    }
+    (now, later)
+}
+
+/// The fleet groups that an operation's rules refer to.
+pub fn referenced_groups(op: &Op) -> Vec<Address> {
+    match op {
+        Op::SecurityGroup(
+            SgOp::AuthorizeIngress { rules } | SgOp::RevokeIngress { rules } | SgOp::AuthorizeEgress { rules } | SgOp::RevokeEgress { rules },
+        ) => rules.iter().filter_map(|r| r.group()?.address()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Revokes a live group's rules that refer to any of `groups` (fleet names): what lets two groups that
+/// refer to each other be deleted.
+pub fn revoke_references(live: &SecurityGroupSpec, groups: &BTreeSet<String>) -> Vec<Op> {
+    let refers = |r: &&RuleSpec| matches!(r.group(), Some(GroupRef::Fleet(name)) if groups.contains(name));
+    let ingress: Vec<RuleSpec> = live.ingress.iter().filter(refers).cloned().collect();
+    let egress: Vec<RuleSpec> = live.egress.iter().filter(refers).cloned().collect();
+    let mut ops = Vec::new();
+    if !ingress.is_empty() {
+        ops.push(Op::SecurityGroup(SgOp::RevokeIngress { rules: ingress }));
+    }
+    if !egress.is_empty() {
+        ops.push(Op::SecurityGroup(SgOp::RevokeEgress { rules: egress }));
+    }
+    ops
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

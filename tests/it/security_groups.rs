@@ -110,3 +110,31 @@ async fn a_removed_group_is_deleted_and_a_hand_made_one_never_touched() {
     // Nothing was applied, not even the unrelated deletion.
     assert_eq!(group(&moto, "agency-old").await.group_name(), Some("agency-old"));
 }
+
+#[tokio::test]
+async fn groups_that_refer_to_each_other_are_created_and_deleted_together() {
+    let moto = Moto::start();
+    // The load balancers' group may only send to the web servers, which only accept from it.
+    let mutual = r#"
+[security_group.lb]
+ingress = [{ ports = "443", cidr = "0.0.0.0/0" }]
+egress = [{ ports = "80", to = "web" }]
+[security_group.web]
+ingress = [{ ports = "80", from = "lb" }]
+"#;
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("groups.toml", mutual)]);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    let lb = group(&moto, "agency-lb").await;
+    let web = group(&moto, "agency-web").await;
+    let to_web = lb.ip_permissions_egress()[0].user_id_group_pairs()[0].group_id();
+    assert_eq!(to_web, web.group_id());
+
+    dir.write("groups.toml", "");
+    let planned = plan(&aws, &dir.load()).await;
+    assert!(planned.plan.conflicts.is_empty(), "{:?}", planned.plan.conflicts);
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(aws.stats.calls("DeleteSecurityGroup"), 2);
+    assert_eq!(aws.stats.calls("RevokeSecurityGroupIngress") + aws.stats.calls("RevokeSecurityGroupEgress"), 2, "each revokes its reference first");
+}
