@@ -86,6 +86,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Says which parts of the desired state this version validates but does not converge yet.
+fn note_unconverged(fleet: &Fleet) {
+    let counts = [
+        (fleet.pools.len(), "pool"),
+        (fleet.db_parameter_groups.len(), "DB parameter group"),
+        (fleet.databases.len(), "database"),
+        (fleet.sites.len(), "site"),
+    ];
+    let parts: Vec<String> = counts.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}{}", if *n == 1 { "" } else { "s" })).collect();
+    if !parts.is_empty() {
+        eprintln!("note: this version converges security groups and load balancers; {} are validated but not yet converged.", parts.join(", "));
+    }
+}
+
 fn options(fleet: &Fleet, common: &Common) -> PlanOptions {
     PlanOptions { max_deletes: common.max_deletes.unwrap_or(fleet.settings.max_deletes) }
 }
@@ -99,6 +113,7 @@ async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
     }
     let planned = planned?;
     print!("{}", render::plan_text(&planned.plan));
+    note_unconverged(fleet);
     Ok(if !planned.plan.conflicts.is_empty() {
         ExitCode::from(1)
     } else if args.detailed_exitcode && !planned.plan.is_empty() {
@@ -122,6 +137,7 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitC
     let planned = crate::session::plan(aws, fleet, &options(fleet, &args.common)).await?;
     let plan = &planned.plan;
     print!("{}", render::plan_text(plan));
+    note_unconverged(fleet);
     if !plan.conflicts.is_empty() {
         eprintln!("Error: the plan has conflicts; nothing was applied.");
         return Ok(ExitCode::from(1));

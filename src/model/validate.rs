@@ -68,7 +68,9 @@ pub(super) fn validate(fleet: &Fleet, declared: &Declared, diags: &mut Vec<Diagn
                 .help("without one, AWS attaches the VPC's default group, which converge does not manage"));
         }
         let aws_name = fleet.load_balancer_name(name);
-        let ok = aws_name.len() <= 32
+        // Without a fleet name (reported on its own) the default name would be misleading.
+        let ok = (fleet.settings.name.is_empty() && lb.name.is_none())
+            || aws_name.len() <= 32
             && aws_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             && !aws_name.starts_with('-')
             && !aws_name.ends_with('-');

@@ -278,7 +278,20 @@ fn order(p: &mut Plan, desired: &Desired, live: &Live) {
     };
     let new_groups = groups_where(&|a| matches!(a, Action::Create | Action::Replace));
     let gone_groups = groups_where(&|a| matches!(a, Action::Delete | Action::Replace));
+    // An object deleted under the same AWS name as one created (an address renamed, keeping `name`) must go
+    // first: AWS names are unique.
+    let deleted_names: BTreeMap<(Kind, String), Address> = p
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| ((c.address.kind, c.name.clone()), c.address.clone()))
+        .collect();
     for c in &mut p.changes {
+        if c.action == Action::Create
+            && let Some(gone) = deleted_names.get(&(c.address.kind, c.name.clone()))
+        {
+            c.after.insert(gone.clone());
+        }
         let is_group = c.address.kind == Kind::SecurityGroup;
         match (c.action, desired.get(&c.address)) {
             (Action::Create | Action::Replace, Some(want)) if is_group => {

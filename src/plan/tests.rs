@@ -166,3 +166,13 @@ fn groups_referring_to_each_other_are_deleted_after_revoking_those_rules() {
     assert!(matches!(a.then.as_slice(), [Op::SecurityGroup(SgOp::Delete { .. })]));
     assert_eq!(a.then_after, BTreeSet::from(["security_group.b".parse().unwrap()]));
 }
+
+#[test]
+fn a_renamed_address_keeping_its_aws_name_deletes_before_it_creates() {
+    let renamed = FLEET.replace("[load_balancer.shared]", "[load_balancer.main]\nname = \"agency-shared\"");
+    let p = plan_of(&renamed, &live_of(FLEET));
+    let main = p.change(&"load_balancer.main".parse().unwrap()).unwrap();
+    assert_eq!(main.action, Action::Create);
+    assert!(main.after.contains(&"load_balancer.shared".parse().unwrap()), "{main:?}");
+    assert!(find_cycle(&p.changes).is_none());
+}
