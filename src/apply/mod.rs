@@ -38,6 +38,8 @@ pub enum Event {
     Finished { address: Address, action: Action, elapsed: Duration },
     Failed { address: Address, action: Action, error: ChangeError },
     Skipped { address: Address, because: Address },
+    /// The stop signal arrived: nothing new starts; what runs finishes.
+    Stopping { running: usize },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -46,11 +48,13 @@ pub struct Report {
     pub failed: Vec<(Address, ChangeError)>,
     /// Not attempted, with the failed change it waited for.
     pub skipped: Vec<(Address, Address)>,
+    /// Not started (or only partly done) because the run was stopped.
+    pub cancelled: Vec<Address>,
 }
 
 impl Report {
     pub fn ok(&self) -> bool {
-        self.failed.is_empty() && self.skipped.is_empty()
+        self.failed.is_empty() && self.skipped.is_empty() && self.cancelled.is_empty()
     }
 }
 
@@ -60,8 +64,15 @@ pub enum ApplyError {
     Conflicts(usize),
 }
 
-/// Applies `plan` through `executor`, at most `parallelism` operations lists at a time.
-pub async fn apply(plan: &Plan, executor: &dyn Executor, parallelism: usize, mut on_event: impl FnMut(Event)) -> Result<Report, ApplyError> {
+/// Applies `plan` through `executor`, at most `parallelism` operation lists at a time. When `stop`
+/// completes (Ctrl-C), nothing new starts and what is running finishes: no call is cut off half-way.
+pub async fn apply(
+    plan: &Plan,
+    executor: &dyn Executor,
+    parallelism: usize,
+    stop: impl Future<Output = ()>,
+    mut on_event: impl FnMut(Event),
+) -> Result<Report, ApplyError> {
     if !plan.conflicts.is_empty() {
         return Err(ApplyError::Conflicts(plan.conflicts.len()));
     }
@@ -74,6 +85,8 @@ pub async fn apply(plan: &Plan, executor: &dyn Executor, parallelism: usize, mut
     let mut started: BTreeMap<&Address, Instant> = BTreeMap::new();
     let mut report = Report::default();
     let mut running = FuturesUnordered::new();
+    let mut stop = std::pin::pin!(stop);
+    let mut stopping = false;
 
     loop {
         // Skip whatever waits on a failure, transitively, before starting anything new.
@@ -96,7 +109,7 @@ pub async fn apply(plan: &Plan, executor: &dyn Executor, parallelism: usize, mut
         }
         let ready: Vec<Node<'_>> = pending
             .iter()
-            .filter(|(_, waits)| waits.iter().all(|w| done.contains(w)))
+            .filter(|(_, waits)| !stopping && waits.iter().all(|w| done.contains(w)))
             .map(|(n, _)| *n)
             .take(parallelism - running.len())
             .collect();
@@ -114,7 +127,18 @@ pub async fn apply(plan: &Plan, executor: &dyn Executor, parallelism: usize, mut
                 (n, change, result)
             });
         }
-        let Some((n, change, result)) = running.next().await else { break };
+        if running.is_empty() {
+            break;
+        }
+        let next = tokio::select! {
+            next = running.next() => next,
+            () = &mut stop, if !stopping => {
+                stopping = true;
+                on_event(Event::Stopping { running: running.len() });
+                continue;
+            }
+        };
+        let Some((n, change, result)) = next else { break };
         let address = &change.address;
         match result {
             Ok(()) => {
@@ -136,10 +160,16 @@ pub async fn apply(plan: &Plan, executor: &dyn Executor, parallelism: usize, mut
             }
         }
     }
-    // Only a dependency cycle leaves nodes pending; the plan reports those as conflicts, so this is a guard.
+    // Left pending: stopped, or (a guard: the plan reports cycles as conflicts) waiting in a cycle.
     for (n, waits) in pending {
-        if !blocked.contains_key(n.address) && !report.skipped.iter().any(|(a, _)| a == n.address) {
+        if blocked.contains_key(n.address) || report.cancelled.contains(n.address) {
+            continue;
+        }
+        if stopping {
+            report.cancelled.push(n.address.clone());
+        } else {
             let because = waits.first().map_or_else(|| n.address.clone(), |w| w.address.clone());
+            blocked.insert(n.address, n.address);
             report.skipped.push((n.address.clone(), because));
         }
     }

@@ -61,7 +61,7 @@ async fn dependencies_run_first() {
         change("security_group.lb", Action::Create, &[]),
     ]);
     let r = Recorder::new(None);
-    let report = apply(&p, &r, 10, |_| {}).await.unwrap();
+    let report = apply(&p, &r, 10, std::future::pending(), |_| {}).await.unwrap();
     assert!(report.ok());
     assert_eq!(*r.log.lock().unwrap(), vec!["security_group.lb", "load_balancer.shared"]);
 }
@@ -76,7 +76,7 @@ async fn a_failure_skips_dependents_and_lets_independent_work_finish() {
     ]);
     let r = Recorder::new(Some("lb"));
     let mut events = Vec::new();
-    let report = apply(&p, &r, 10, |e| events.push(e)).await.unwrap();
+    let report = apply(&p, &r, 10, std::future::pending(), |e| events.push(e)).await.unwrap();
     assert_eq!(report.applied, vec!["security_group.web".parse().unwrap()]);
     assert_eq!(report.failed.len(), 1);
     let lb: Address = "security_group.lb".parse().unwrap();
@@ -88,7 +88,7 @@ async fn a_failure_skips_dependents_and_lets_independent_work_finish() {
 async fn concurrency_is_bounded() {
     let changes = (0..20).map(|i| change(&format!("security_group.g{i}"), Action::Create, &[])).collect();
     let r = Recorder::new(None);
-    let report = apply(&plan(changes), &r, 3, |_| {}).await.unwrap();
+    let report = apply(&plan(changes), &r, 3, std::future::pending(), |_| {}).await.unwrap();
     assert_eq!(report.applied.len(), 20);
     let max = r.running.lock().unwrap().1;
     assert!(max <= 3 && max > 1, "max concurrent {max}");
@@ -99,7 +99,7 @@ async fn conflicts_refuse_everything() {
     let mut p = plan(vec![change("security_group.lb", Action::Create, &[])]);
     p.conflicts.push(crate::plan::Conflict { address: None, message: "x".into(), help: "y".into() });
     let r = Recorder::new(None);
-    assert_eq!(apply(&p, &r, 10, |_| {}).await, Err(ApplyError::Conflicts(1)));
+    assert_eq!(apply(&p, &r, 10, std::future::pending(), |_| {}).await, Err(ApplyError::Conflicts(1)));
     assert!(r.log.lock().unwrap().is_empty());
 }
 
@@ -113,10 +113,23 @@ async fn second_phases_wait_for_the_first_phases_they_name() {
     b.then_after = BTreeSet::from(["security_group.a".parse().unwrap()]);
     let lb = change("load_balancer.x", Action::Create, &["security_group.a"]);
     let r = Recorder::new(None);
-    let report = apply(&plan(vec![a, b, lb]), &r, 1, |_| {}).await.unwrap();
+    let report = apply(&plan(vec![a, b, lb]), &r, 1, std::future::pending(), |_| {}).await.unwrap();
     assert!(report.ok(), "{report:?}");
     let log = r.log.lock().unwrap().clone();
     let at = |s: &str| log.iter().position(|l| l == s).unwrap_or_else(|| panic!("{s} not in {log:?}"));
     assert!(at("security_group.a") < at("security_group.b then") && at("security_group.b") < at("security_group.a then"));
     assert!(at("security_group.a then") < at("load_balancer.x"), "a dependent waits for the whole change: {log:?}");
+}
+
+#[tokio::test]
+async fn a_stop_lets_running_changes_finish_and_starts_nothing_new() {
+    let changes = (0..6).map(|i| change(&format!("security_group.g{i}"), Action::Create, &[])).collect();
+    let r = Recorder::new(None);
+    let mut events = Vec::new();
+    let stop = tokio::time::sleep(Duration::from_millis(1));
+    let report = apply(&plan(changes), &r, 2, stop, |e| events.push(e)).await.unwrap();
+    assert_eq!(report.applied.len(), 2, "the two running finish: {report:?}");
+    assert_eq!(report.cancelled.len(), 4);
+    assert!(!report.ok());
+    assert!(events.contains(&Event::Stopping { running: 2 }));
 }

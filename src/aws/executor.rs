@@ -54,6 +54,17 @@ impl AwsExecutor {
         let address = &change.address;
         let group = || id.clone().ok_or_else(|| AwsError::Other(format!("{address} has no group id")));
         let resolve = |g: &GroupRef| self.resolve(g);
+        // The four rule calls differ only in the SDK method (each its own builder type) and its name.
+        macro_rules! rule_call {
+            ($method:ident, $name:literal, $rules:expr) => {{
+                ec2.$method()
+                    .group_id(group()?)
+                    .set_ip_permissions(Some(permissions($rules, resolve)?))
+                    .send()
+                    .await
+                    .map_err(call("ec2", $name, address))?;
+            }};
+        }
         match op {
             SgOp::Create { name, description, vpc_id, tags } => {
                 let out = ec2
@@ -69,38 +80,10 @@ impl AwsExecutor {
                 self.group_ids.lock().expect("ids lock").insert(address.name.clone(), new.clone());
                 *id = Some(new);
             }
-            SgOp::AuthorizeIngress { rules } => {
-                ec2.authorize_security_group_ingress()
-                    .group_id(group()?)
-                    .set_ip_permissions(Some(permissions(rules, resolve)?))
-                    .send()
-                    .await
-                    .map_err(call("ec2", "AuthorizeSecurityGroupIngress", address))?;
-            }
-            SgOp::RevokeIngress { rules } => {
-                ec2.revoke_security_group_ingress()
-                    .group_id(group()?)
-                    .set_ip_permissions(Some(permissions(rules, resolve)?))
-                    .send()
-                    .await
-                    .map_err(call("ec2", "RevokeSecurityGroupIngress", address))?;
-            }
-            SgOp::AuthorizeEgress { rules } => {
-                ec2.authorize_security_group_egress()
-                    .group_id(group()?)
-                    .set_ip_permissions(Some(permissions(rules, resolve)?))
-                    .send()
-                    .await
-                    .map_err(call("ec2", "AuthorizeSecurityGroupEgress", address))?;
-            }
-            SgOp::RevokeEgress { rules } => {
-                ec2.revoke_security_group_egress()
-                    .group_id(group()?)
-                    .set_ip_permissions(Some(permissions(rules, resolve)?))
-                    .send()
-                    .await
-                    .map_err(call("ec2", "RevokeSecurityGroupEgress", address))?;
-            }
+            SgOp::AuthorizeIngress { rules } => rule_call!(authorize_security_group_ingress, "AuthorizeSecurityGroupIngress", rules),
+            SgOp::RevokeIngress { rules } => rule_call!(revoke_security_group_ingress, "RevokeSecurityGroupIngress", rules),
+            SgOp::AuthorizeEgress { rules } => rule_call!(authorize_security_group_egress, "AuthorizeSecurityGroupEgress", rules),
+            SgOp::RevokeEgress { rules } => rule_call!(revoke_security_group_egress, "RevokeSecurityGroupEgress", rules),
             SgOp::AddTags { tags } => {
                 let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
                 ec2.create_tags().resources(group()?).set_tags(Some(tags.collect())).send().await.map_err(call("ec2", "CreateTags", address))?;

@@ -151,9 +151,22 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitC
     }
     println!();
     let executor = AwsExecutor::new(aws.clone(), &planned.live);
-    let report = apply::apply(plan, &executor, args.parallelism.into(), print_event).await?;
+    let report = apply::apply(plan, &executor, args.parallelism.into(), interrupted(), print_event).await?;
     print_report(plan, &report);
     Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Completes on the first Ctrl-C; a second one exits at once.
+async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return std::future::pending().await;
+    }
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("Second interrupt: exiting now. Run `converge plan` to see what is left.");
+            std::process::exit(130);
+        }
+    });
 }
 
 fn confirm() -> Result<bool> {
@@ -183,6 +196,9 @@ fn print_event(e: Event) {
         Event::Finished { address, action, elapsed } => println!("{address}: {} after {:.1}s", progress_verbs(action).1, elapsed.as_secs_f64()),
         Event::Failed { address, error, .. } => println!("{address}: FAILED: {error}"),
         Event::Skipped { address, because } => println!("{address}: not attempted: it waits for {because}, which failed"),
+        Event::Stopping { running } => {
+            println!("Interrupt received: waiting for {running} running change(s) to finish; nothing new will start. Ctrl-C again exits at once.")
+        }
     }
 }
 
@@ -194,13 +210,17 @@ fn print_report(plan: &crate::plan::Plan, report: &Report) {
         println!("Apply complete! Resources: {added} added, {changed} changed, {destroyed} destroyed.");
         return;
     }
-    println!("Apply failed. Applied: {added} added, {changed} changed, {destroyed} destroyed.");
+    let what = if report.failed.is_empty() { "stopped" } else { "failed" };
+    println!("Apply {what}. Applied: {added} added, {changed} changed, {destroyed} destroyed.");
     for (address, e) in &report.failed {
         let partial = if e.done > 0 { format!(" ({} of {} operations had been applied)", e.done, e.total) } else { String::new() };
         println!("  failed: {address}{partial}: {}", e.error);
     }
     for (address, because) in &report.skipped {
         println!("  not attempted: {address} (waits for {because})");
+    }
+    for address in &report.cancelled {
+        println!("  not attempted: {address} (stopped)");
     }
     println!("Nothing else was changed. Run `converge plan` to see what is left.");
 }

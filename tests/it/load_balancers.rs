@@ -106,7 +106,7 @@ async fn removing_a_load_balancer_and_its_group_deletes_the_load_balancer_first(
     assert_eq!(planned.plan.summary().destroy, 3);
     let executor = AwsExecutor::new(aws.clone(), &planned.live);
     let mut events = Vec::new();
-    let report = apply::apply(&planned.plan, &executor, 10, |e| events.push(e)).await.unwrap();
+    let report = apply::apply(&planned.plan, &executor, 10, std::future::pending(), |e| events.push(e)).await.unwrap();
     assert!(report.ok(), "{report:?}");
     let position = |f: &dyn Fn(&Event) -> bool| events.iter().position(f).unwrap();
     let sg_started = position(&|e| matches!(e, Event::Started { address, .. } if address.to_string() == "security_group.lb"));

@@ -159,7 +159,7 @@ pub async fn plan(aws: &Aws, fleet: &Fleet) -> Planned {
 pub async fn apply(aws: &Aws, fleet: &Fleet) -> (Planned, Report) {
     let planned = plan(aws, fleet).await;
     let executor = AwsExecutor::new(aws.clone(), &planned.live);
-    let report = apply::apply(&planned.plan, &executor, 10, |_| {}).await.expect("apply");
+    let report = apply::apply(&planned.plan, &executor, 10, std::future::pending(), |_| {}).await.expect("apply");
     (planned, report)
 }
 
