@@ -228,7 +228,7 @@ fn print_report(plan: &crate::plan::Plan, report: &Report) {
 fn print_stats(stats: &Stats, elapsed: Duration) {
     let counts = stats.counts();
     let width = counts.iter().map(|c| c.service.len() + c.operation.len() + 1).max().unwrap_or(0);
-    eprintln!("AWS API calls: {} in {:.2}s", stats.total(), elapsed.as_secs_f64());
+    eprintln!("AWS API calls: {} in {:.2}s (every HTTP attempt, retries included)", stats.total(), elapsed.as_secs_f64());
     for c in counts {
         eprintln!("  {:width$}  {}", format!("{} {}", c.service, c.operation), c.calls);
     }

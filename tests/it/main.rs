@@ -1,9 +1,11 @@
 //! converge's integration tests: one binary (every test binary links the whole AWS SDK), one module per
 //! area. Tests that need AWS start their own emulator (moto's server) on a free loopback port.
 
+mod proxy;
 mod support;
 
 mod accounts;
 mod cli;
+mod faults;
 mod load_balancers;
 mod security_groups;

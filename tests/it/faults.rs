@@ -1,0 +1,70 @@
+//! Faults between the SDK and AWS (DESIGN.md §5): throttling, server errors and dropped connections. Apply
+//! must still converge, or stop cleanly so that the next apply finishes the work.
+
+use converge::apply;
+use converge::aws::{Aws, AwsExecutor};
+
+use crate::proxy::{Fault, Faults, Proxy};
+use crate::support::*;
+
+const FLEET_FILES: &str = r#"
+[security_group.lb]
+ingress = [{ ports = "80", cidr = "0.0.0.0/0" }, { ports = "443", cidr = "0.0.0.0/0" }]
+[security_group.web]
+ingress = [{ ports = "80", from = "lb" }]
+[load_balancer.shared]
+security_groups = ["lb"]
+listeners = [{ port = 80, protocol = "http", instance_port = 80 }]
+[load_balancer.other]
+security_groups = ["lb"]
+listeners = [{ port = 80, protocol = "http", instance_port = 8080 }]
+"#;
+
+fn through(moto: &Moto, proxy: &Proxy) -> Aws {
+    let conf = moto.sdk_config().into_builder().endpoint_url(&proxy.endpoint).build();
+    Aws::from_conf(&conf, REGION)
+}
+
+#[tokio::test]
+async fn apply_converges_through_throttling_server_errors_and_dropped_connections() {
+    let moto = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("fleet-objects.toml", FLEET_FILES)]);
+    for fault in [Fault::Throttle, Fault::Unavailable, Fault::Drop] {
+        let proxy = Proxy::start(&moto.endpoint, Faults { every: Some((3, fault)), always: vec![] }).await;
+        let aws = through(&moto, &proxy);
+        converge(&aws, &dir.load()).await;
+        let injected = proxy.injected.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(injected > 0, "{fault:?}: faults were injected");
+        // The counter sees every attempt: the retries are visible in --stats.
+        assert!(aws.stats.total() > 0);
+        // Tear down for the next fault kind, through the same faults.
+        dir.write("fleet-objects.toml", "");
+        converge(&aws, &dir.load()).await;
+        dir.write("fleet-objects.toml", FLEET_FILES);
+    }
+}
+
+#[tokio::test]
+async fn a_call_that_keeps_failing_stops_its_change_cleanly_and_the_next_apply_finishes() {
+    let moto = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("fleet-objects.toml", FLEET_FILES)]);
+    let fleet = dir.load();
+    let proxy = Proxy::start(&moto.endpoint, Faults { every: None, always: vec![("ConfigureHealthCheck", Fault::Throttle)] }).await;
+    let aws = through(&moto, &proxy);
+    let planned = plan(&aws, &fleet).await;
+    let executor = AwsExecutor::new(aws.clone(), &planned.live);
+    let report = apply::apply(&planned.plan, &executor, 10, std::future::pending(), |_| {}).await.unwrap();
+    assert_eq!(report.failed.len(), 2, "both load balancers: {report:?}");
+    for (address, error) in &report.failed {
+        assert_eq!(address.kind, converge::resource::Kind::LoadBalancer);
+        assert!(error.error.contains("ConfigureHealthCheck"), "{error:?}");
+    }
+    assert_eq!(report.applied.len(), 2, "the groups: {report:?}");
+
+    // The load balancers exist but their health checks were never set: the next plan shows exactly that.
+    let direct = moto.aws();
+    let next = plan(&direct, &fleet).await;
+    assert_eq!(next.plan.summary().change, 2, "{}", converge::render::plan_text(&next.plan));
+    assert!(next.plan.changes.iter().all(|c| c.fields.iter().all(|f| f.field.starts_with("health_check") || f.field == "cross_zone" || f.field == "connection_draining")));
+    converge(&direct, &fleet).await;
+}

@@ -1,0 +1,146 @@
+//! A fault-injecting HTTP proxy between the SDK and the emulator: it answers some requests itself with
+//! throttling, a server error or a dropped connection, before they reach the emulator, and forwards the
+//! rest. Faults are deterministic (by request count or by API action), so tests are repeatable.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 400 with the service's throttling code: retried by the SDK.
+    Throttle,
+    /// 503 Service Unavailable: retried by the SDK.
+    Unavailable,
+    /// The connection closes without an answer.
+    Drop,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Every n-th request (counting from 1) gets the fault.
+    pub every: Option<(usize, Fault)>,
+    /// Every request for these API actions gets the fault.
+    pub always: Vec<(&'static str, Fault)>,
+}
+
+pub struct Proxy {
+    pub endpoint: String,
+    pub injected: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str, faults: Faults) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let injected = Arc::new(AtomicUsize::new(0));
+        let count = Arc::new(AtomicUsize::new(0));
+        let faults = Arc::new(faults);
+        let inj = injected.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else { return };
+                let (upstream, faults, count, inj) = (upstream.clone(), faults.clone(), count.clone(), inj.clone());
+                tokio::spawn(async move {
+                    let _ = serve(client, &upstream, &faults, &count, &inj).await;
+                });
+            }
+        });
+        Proxy { endpoint, injected, task }
+    }
+}
+
+/// Reads one request: head and body (by Content-Length).
+async fn read_request(client: &mut TcpStream) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let length = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim().parse::<usize>().unwrap_or(0)))
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < length {
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Ok(Some((head, body)))
+}
+
+fn action(body: &[u8]) -> String {
+    let body = String::from_utf8_lossy(body);
+    body.split('&').find_map(|kv| kv.strip_prefix("Action=")).unwrap_or_default().to_string()
+}
+
+fn fault_response(fault: Fault, ec2: bool) -> Vec<u8> {
+    let (status, body) = match (fault, ec2) {
+        (Fault::Throttle, true) => (
+            "400 Bad Request",
+            "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>fault</RequestID></Response>",
+        ),
+        (Fault::Throttle, false) => (
+            "400 Bad Request",
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault</RequestId></ErrorResponse>",
+        ),
+        (_, _) => ("503 Service Unavailable", "<ErrorResponse><Error><Code>ServiceUnavailable</Code><Message>try again</Message></Error></ErrorResponse>"),
+    };
+    format!("HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
+}
+
+async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, count: &AtomicUsize, injected: &AtomicUsize) -> std::io::Result<()> {
+    // One request per connection: the answer says `Connection: close`, so the SDK opens a new one.
+    let Some((head, body)) = read_request(&mut client).await? else { return Ok(()) };
+    let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+    let action = action(&body);
+    let fault = faults
+        .always
+        .iter()
+        .find(|(a, _)| *a == action)
+        .map(|(_, f)| *f)
+        .or_else(|| faults.every.filter(|(every, _)| n % every == 0).map(|(_, f)| f));
+    if let Some(fault) = fault {
+        injected.fetch_add(1, Ordering::SeqCst);
+        if fault != Fault::Drop {
+            let ec2 = String::from_utf8_lossy(&body).contains("Version=2016-11-15");
+            client.write_all(&fault_response(fault, ec2)).await?;
+        }
+        return client.shutdown().await;
+    }
+    let mut up = TcpStream::connect(upstream).await?;
+    let head: String = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+        .trim_end()
+        .to_string();
+    up.write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    up.write_all(&body).await?;
+    let mut response = Vec::new();
+    up.read_to_end(&mut response).await?;
+    client.write_all(&response).await?;
+    client.shutdown().await
+}
