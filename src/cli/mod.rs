@@ -77,13 +77,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     match cli.command {
         Command::Validate => {
-            let n = fleet.security_groups.len() + fleet.load_balancers.len() + fleet.pools.len() + fleet.sites.len();
-            println!("{} is valid: fleet {}, {} sites, {n} objects checked.", cli.dir.display(), fleet.settings.name, fleet.sites.len());
+            println!("{} is valid: fleet {} with {}.", cli.dir.display(), fleet.settings.name, inventory(&fleet));
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => runtime.block_on(plan(&fleet, args)),
         Command::Apply(args) => runtime.block_on(apply(&fleet, args)),
     }
+}
+
+/// `4 security groups, 2 load balancers, 1 pool, ...`: what a fleet declares.
+fn inventory(fleet: &Fleet) -> String {
+    let counts = [
+        (fleet.security_groups.len(), "security group"),
+        (fleet.load_balancers.len(), "load balancer"),
+        (fleet.images.len(), "image"),
+        (fleet.pools.len(), "pool"),
+        (fleet.db_parameter_groups.len(), "DB parameter group"),
+        (fleet.databases.len(), "database"),
+        (fleet.sites.len(), "site"),
+    ];
+    let parts = plural_counts(&counts);
+    if parts.is_empty() { "nothing declared yet".to_string() } else { parts.join(", ") }
+}
+
+fn plural_counts(counts: &[(usize, &str)]) -> Vec<String> {
+    counts.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}{}", if *n == 1 { "" } else { "s" })).collect()
 }
 
 /// Says which parts of the desired state this version validates but does not converge yet.
@@ -94,7 +112,7 @@ fn note_unconverged(fleet: &Fleet) {
         (fleet.databases.len(), "database"),
         (fleet.sites.len(), "site"),
     ];
-    let parts: Vec<String> = counts.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}{}", if *n == 1 { "" } else { "s" })).collect();
+    let parts = plural_counts(&counts);
     if !parts.is_empty() {
         eprintln!("note: this version converges security groups and load balancers; {} are validated but not yet converged.", parts.join(", "));
     }

@@ -236,3 +236,6 @@ impl Fleet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -63,6 +63,10 @@ pub(super) fn validate(fleet: &Fleet, declared: &Declared, diags: &mut Vec<Diagn
         for g in &lb.security_groups {
             check.reference(&format!("load_balancer.{name}.security_groups"), g, "security_group", sgs);
         }
+        if fleet.network.vpc.is_some() && lb.subnets.is_empty() && fleet.network.subnets.is_empty() {
+            check.diags.push(Diagnostic::new(lb.loc.clone(), format!("load_balancer.{name}.subnets"), "a load balancer outside the default VPC needs subnets")
+                .help("set subnets on the load balancer, or network.subnets for all of them"));
+        }
         if lb.security_groups.is_empty() {
             check.diags.push(Diagnostic::new(lb.loc.clone(), format!("load_balancer.{name}.security_groups"), "a load balancer needs at least one security group")
                 .help("without one, AWS attaches the VPC's default group, which converge does not manage"));
