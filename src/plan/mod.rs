@@ -216,6 +216,31 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
                         p.conflicts.push(foreign_conflict(fleet, address, f));
                         continue;
                     }
+                    // Replacing an object others still use would cut them off (or, in AWS, fail on the
+                    // delete with DependencyViolation). Say so, and how to do it without an outage.
+                    let users: Vec<String> = live
+                        .objects
+                        .iter()
+                        .filter(|(a, objs)| *a != address && objs.iter().any(|o| o.spec.references().contains(address)))
+                        .map(|(a, _)| a.to_string())
+                        .collect();
+                    if !users.is_empty() {
+                        let forced: Vec<&str> = d.fields.iter().filter(|f| f.forces_replacement).map(|f| f.field.as_str()).collect();
+                        p.conflicts.push(Conflict {
+                            address: Some(address.clone()),
+                            message: format!(
+                                "must be replaced ({} cannot change in place), but {} still use{} it",
+                                forced.join(", "),
+                                users.join(", "),
+                                if users.len() == 1 { "s" } else { "" }
+                            ),
+                            help: format!(
+                                "keep the old value; or declare the new {} under a new name, point its users at it and apply, then remove {address} and apply again",
+                                kind_noun(address.kind)
+                            ),
+                        });
+                        continue;
+                    }
                     let mut ops = resource::delete_ops(&have.spec, &have.id);
                     ops.extend(resource::create_ops(want));
                     Change::new(address, Action::Replace, want.aws_name(), Some(&have.id), d.fields, ops)

@@ -176,3 +176,17 @@ fn a_renamed_address_keeping_its_aws_name_deletes_before_it_creates() {
     assert!(main.after.contains(&"load_balancer.shared".parse().unwrap()), "{main:?}");
     assert!(find_cycle(&p.changes).is_none());
 }
+
+#[test]
+fn replacing_a_group_still_in_use_is_a_conflict_not_an_outage() {
+    let changed = FLEET.replace("HTTP(S) from anywhere", "HTTP and HTTPS from anywhere");
+    let p = plan_of(&changed, &live_of(FLEET));
+    assert!(p.change(&"security_group.lb".parse().unwrap()).is_none());
+    insta::assert_snapshot!(p.conflicts[0].message, @"must be replaced (description cannot change in place), but security_group.web, load_balancer.shared still use it");
+    // A group nobody uses is simply replaced.
+    let unused = changed.replace("[security_group.web]\ningress = [{ ports = \"80\", from = \"lb\" }]", "[security_group.web]\ningress = []").replace("security_groups = [\"lb\"]", "security_groups = [\"web\"]");
+    let live = live_of(&FLEET.replace("[security_group.web]\ningress = [{ ports = \"80\", from = \"lb\" }]", "[security_group.web]\ningress = []").replace("security_groups = [\"lb\"]", "security_groups = [\"web\"]"));
+    let p = plan_of(&unused, &live);
+    assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+    assert_eq!(p.change(&"security_group.lb".parse().unwrap()).unwrap().action, Action::Replace);
+}
