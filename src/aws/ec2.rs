@@ -154,6 +154,7 @@ impl Aws {
         Ok(GroupsRead { fleet: fleet.to_string(), groups })
     }
 
+    // moto 5.2.5 ignores MaxResults on several EC2 describes; the paginator follows NextToken either way.
     async fn describe_groups(&self, filter: Filter) -> Result<Vec<aws_sdk_ec2::types::SecurityGroup>, AwsError> {
         let mut pages = self.ec2.describe_security_groups().filters(filter).max_results(1000).into_paginator().send();
         let mut out = Vec::new();

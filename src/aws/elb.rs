@@ -97,6 +97,8 @@ pub(crate) fn sdk_health_check(h: &HealthCheckSpec) -> Result<HealthCheck, AwsEr
         .map_err(|e| AwsError::Other(format!("health check: {e}")))
 }
 
+/// The three attributes converge manages. `AdditionalAttributes` are never sent (moto 5.2.5 also duplicates
+/// them on every change).
 pub(crate) fn sdk_attributes(a: &Attributes) -> Result<LoadBalancerAttributes, AwsError> {
     let err = |e: aws_sdk_elasticloadbalancing::error::BuildError| AwsError::Other(format!("attributes: {e}"));
     let draining = ConnectionDraining::builder().enabled(a.connection_draining > 0);

@@ -92,6 +92,8 @@ impl AwsExecutor {
                 let tags = keys.iter().map(|k| Tag::builder().key(k).build());
                 ec2.delete_tags().resources(group()?).set_tags(Some(tags.collect())).send().await.map_err(call("ec2", "DeleteTags", address))?;
             }
+            // AWS refuses to delete a group still referenced (DependencyViolation), for minutes after a
+            // load balancer using it is gone; moto 5.2.5 never refuses, so the wait is exercised only in AWS.
             SgOp::Delete { id: gone } => {
                 let mut wait = Duration::from_secs(2);
                 let deadline = tokio::time::Instant::now() + DEPENDENCY_WAIT;

@@ -193,3 +193,21 @@ async fn a_failed_change_is_reported_with_its_call_and_the_next_plan_shows_what_
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stdout.contains("Plan: 1 to add, 0 to change, 0 to destroy."), "{run:?}");
 }
+
+#[tokio::test]
+async fn a_scheme_change_replaces_the_load_balancer() {
+    let moto = Moto::start();
+    let dir = fleet_dir();
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+
+    dir.write("balancers.toml", &BALANCERS.replace("[load_balancer.plain]", "[load_balancer.plain]\nscheme = \"internal\""));
+    let planned = plan(&aws, &dir.load()).await;
+    let change = planned.plan.change(&"load_balancer.plain".parse().unwrap()).unwrap();
+    assert_eq!(change.action, Action::Replace);
+    assert!(change.fields.iter().any(|f| f.field == "scheme" && f.forces_replacement));
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    assert_eq!((aws.stats.calls("DeleteLoadBalancer"), aws.stats.calls("CreateLoadBalancer")), (1, 1));
+    assert_eq!(describe(&moto, "agency-plain").await.scheme(), Some("internal"));
+}
