@@ -30,7 +30,7 @@ async fn apply_converges_through_throttling_server_errors_and_dropped_connection
     let moto = Moto::start();
     let dir = FleetDir::new(&[("fleet.toml", FLEET), ("fleet-objects.toml", FLEET_FILES)]);
     for fault in [Fault::Throttle, Fault::Unavailable, Fault::Drop] {
-        let proxy = Proxy::start(&moto.endpoint, Faults { every: Some((3, fault)), always: vec![] }).await;
+        let proxy = Proxy::start(&moto.endpoint, Faults { every: Some((3, fault)), ..Faults::default() }).await;
         let aws = through(&moto, &proxy);
         converge(&aws, &dir.load()).await;
         let injected = proxy.injected.load(std::sync::atomic::Ordering::SeqCst);
@@ -49,7 +49,7 @@ async fn a_call_that_keeps_failing_stops_its_change_cleanly_and_the_next_apply_f
     let moto = Moto::start();
     let dir = FleetDir::new(&[("fleet.toml", FLEET), ("fleet-objects.toml", FLEET_FILES)]);
     let fleet = dir.load();
-    let proxy = Proxy::start(&moto.endpoint, Faults { every: None, always: vec![("ConfigureHealthCheck", Fault::Throttle)] }).await;
+    let proxy = Proxy::start(&moto.endpoint, Faults { always: vec![("ConfigureHealthCheck", Fault::Throttle)], ..Faults::default() }).await;
     let aws = through(&moto, &proxy);
     let planned = plan(&aws, &fleet).await;
     let executor = AwsExecutor::new(aws.clone(), &planned.live);

@@ -24,6 +24,8 @@ pub struct Faults {
     pub every: Option<(usize, Fault)>,
     /// Every request for these API actions gets the fault.
     pub always: Vec<(&'static str, Fault)>,
+    /// Added to every request, like the round trip to a real region.
+    pub latency: Option<std::time::Duration>,
 }
 
 pub struct Proxy {
@@ -113,6 +115,9 @@ fn fault_response(fault: Fault, ec2: bool) -> Vec<u8> {
 async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, count: &AtomicUsize, injected: &AtomicUsize) -> std::io::Result<()> {
     // One request per connection: the answer says `Connection: close`, so the SDK opens a new one.
     let Some((head, body)) = read_request(&mut client).await? else { return Ok(()) };
+    if let Some(latency) = faults.latency {
+        tokio::time::sleep(latency).await;
+    }
     let n = count.fetch_add(1, Ordering::SeqCst) + 1;
     let action = action(&body);
     let fault = faults
