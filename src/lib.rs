@@ -11,3 +11,4 @@ pub mod apply;
 pub mod aws;
 pub mod cli;
 pub mod session;
+pub mod reconcile;

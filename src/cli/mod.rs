@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::apply::{self, Event, Report};
+use crate::reconcile;
 use crate::aws::{Aws, AwsExecutor, Stats};
 use crate::model::{self, Fleet};
 use crate::plan::{Action, PlanOptions};
@@ -33,6 +34,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Plan, confirm, and converge AWS to the desired state.
     Apply(ApplyArgs),
+    /// Keep watching: plan every interval and report drift, or converge it with --apply.
+    Reconcile(ReconcileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +69,36 @@ pub struct ApplyArgs {
     pub parallelism: u16,
 }
 
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Time between passes: 90s, 5m, 1h.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Apply the changes each pass finds (otherwise they are only reported).
+    #[arg(long)]
+    pub apply: bool,
+    /// How many independent changes run at once when applying.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub parallelism: u16,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number.parse().map_err(|_| format!("`{s}` is not a duration such as 90s, 5m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{s}` is not a duration such as 90s, 5m or 1h")),
+    };
+    if seconds == 0 {
+        return Err("the interval must be at least one second".into());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let fleet = match model::load_dir(&cli.dir) {
         Ok(f) => f,
@@ -82,6 +115,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Plan(args) => runtime.block_on(plan(&fleet, args)),
         Command::Apply(args) => runtime.block_on(apply(&fleet, args)),
+        Command::Reconcile(args) => runtime.block_on(reconcile(&fleet, args)),
     }
 }
 
@@ -185,6 +219,87 @@ async fn interrupted() {
             std::process::exit(130);
         }
     });
+}
+
+/// One reconcile pass: plan, then apply (with --apply) or report.
+struct FleetLoop<'a> {
+    fleet: &'a Fleet,
+    aws: Aws,
+    args: &'a ReconcileArgs,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl FleetLoop<'_> {
+    async fn pass(&self) -> Result<reconcile::Action> {
+        self.aws.stats.reset();
+        let started = Instant::now();
+        let planned = crate::session::plan(&self.aws, self.fleet, &options(self.fleet, &self.args.common)).await?;
+        let plan = &planned.plan;
+        let next = reconcile::Action::requeue(self.args.interval);
+        let calls = self.aws.stats.total();
+        if !plan.conflicts.is_empty() {
+            // Not transient: waiting the interval is right, backing off is not.
+            println!("{} conflict(s) block the plan ({calls} calls); nothing applied:", plan.conflicts.len());
+            for c in &plan.conflicts {
+                println!("  ! {}", c.message);
+            }
+            return Ok(next);
+        }
+        if plan.is_empty() {
+            println!("no changes ({calls} calls, {:.1}s)", started.elapsed().as_secs_f64());
+            return Ok(next);
+        }
+        let addresses: Vec<String> = plan.changes.iter().map(|c| c.address.to_string()).collect();
+        println!("{} ({calls} calls): {}", render::summary_line(plan), addresses.join(", "));
+        if !self.args.apply {
+            println!("  not applied: run with --apply to converge");
+            return Ok(next);
+        }
+        let executor = AwsExecutor::new(self.aws.clone(), &planned.live);
+        let mut stop = self.stop.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        let report = apply::apply(plan, &executor, self.args.parallelism.into(), stopped, |_| {}).await?;
+        print_report(plan, &report);
+        anyhow::ensure!(report.ok(), "the apply did not complete");
+        Ok(next)
+    }
+}
+
+impl reconcile::Reconcile for FleetLoop<'_> {
+    type Error = String;
+    fn reconcile(&self) -> reconcile::PassFuture<'_, Result<reconcile::Action, String>> {
+        Box::pin(async move { self.pass().await.map_err(|e| format!("{e:#}")) })
+    }
+}
+
+async fn reconcile(fleet: &Fleet, args: ReconcileArgs) -> Result<ExitCode> {
+    let aws = Aws::connect(&fleet.settings.region).await;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("Interrupt received: stopping after the current pass.");
+            let _ = tx.send(true);
+        }
+    });
+    let mode = if args.apply { "converging" } else { "reporting" };
+    println!("reconciling fleet {} every {}s ({mode}); Ctrl-C stops after the current pass", fleet.settings.name, args.interval.as_secs());
+    let policy = reconcile::ErrorPolicy { base: Duration::from_secs(5), max: args.interval };
+    let this = FleetLoop { fleet, aws, args: &args, stop: rx.clone() };
+    let mut stop = rx;
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    reconcile::run(&this, policy, stopped, |pass| match pass {
+        reconcile::Pass::Done { next } => println!("  next pass in {}s", next.as_secs()),
+        reconcile::Pass::Failed { error, failures, next } => {
+            eprintln!("pass failed ({failures} in a row): {error}");
+            eprintln!("  retrying in {:.1}s", next.as_secs_f64());
+        }
+    })
+    .await;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn confirm() -> Result<bool> {

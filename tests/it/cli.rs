@@ -114,3 +114,47 @@ fn the_example_fleet_applies_and_then_plans_no_changes() {
     let run = moto.converge(&example, &["plan", "--detailed-exitcode"]);
     assert_eq!(run.code, 0, "{run:?}");
 }
+
+#[test]
+fn reconcile_converges_then_reports_no_changes_and_stops_on_interrupt() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let moto = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("g.toml", "[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n")]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(["reconcile", "--interval", "1s", "--apply", "--dir"])
+        .arg(dir.path())
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_REGION")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read on a thread to the end, so the binary never writes into a closed pipe.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        let done = line.starts_with("no changes");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|l| l.starts_with("Plan: 1 to add")), "{seen:#?}");
+    assert!(seen.iter().any(|l| l.starts_with("Apply complete!")), "{seen:#?}");
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
