@@ -39,6 +39,14 @@ impl Live {
         self.objects.entry(address).or_default().push(object);
     }
 
+    /// Objects (other than `address` itself) whose live specs refer to `address`.
+    pub fn users_of<'a>(&'a self, address: &'a Address) -> impl Iterator<Item = &'a Address> + 'a {
+        self.objects
+            .iter()
+            .filter(move |(a, objs)| *a != address && objs.iter().any(|o| o.spec.references().contains(address)))
+            .map(|(a, _)| a)
+    }
+
     /// Live ids of this fleet's security groups -> their names in the fleet, for turning ids into addresses.
     pub fn group_ids(&self) -> BTreeMap<String, String> {
         self.objects
@@ -218,11 +226,11 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
                     }
                     // Replacing an object others still use would cut them off (or, in AWS, fail on the
                     // delete with DependencyViolation). Say so, and how to do it without an outage.
+                    // Users that are deleted, or no longer refer to it, let go first (see `order`).
                     let users: Vec<String> = live
-                        .objects
-                        .iter()
-                        .filter(|(a, objs)| *a != address && objs.iter().any(|o| o.spec.references().contains(address)))
-                        .map(|(a, _)| a.to_string())
+                        .users_of(address)
+                        .filter(|u| desired.get(*u).is_some_and(|d| d.references().contains(address)))
+                        .map(ToString::to_string)
                         .collect();
                     if !users.is_empty() {
                         let forced: Vec<&str> = d.fields.iter().filter(|f| f.forces_replacement).map(|f| f.field.as_str()).collect();
@@ -317,6 +325,11 @@ fn order(p: &mut Plan, desired: &Desired, live: &Live) {
         {
             c.after.insert(gone.clone());
         }
+        if c.action == Action::Replace {
+            // The old object goes first in a replace: its users (deleted, or changed to no longer refer to
+            // it; `plan` made a conflict of any other) must have let go by then.
+            c.after.extend(live.users_of(&c.address).filter(|u| actions.contains_key(*u)).cloned());
+        }
         let is_group = c.address.kind == Kind::SecurityGroup;
         match (c.action, desired.get(&c.address)) {
             (Action::Create | Action::Replace, Some(want)) if is_group => {
@@ -331,14 +344,7 @@ fn order(p: &mut Plan, desired: &Desired, live: &Live) {
                 c.after.extend(want.references().into_iter().filter(new));
             }
             (Action::Delete, _) => {
-                let holders: BTreeSet<Address> = live
-                    .objects
-                    .iter()
-                    .filter(|(holder, objs)| {
-                        *holder != &c.address && actions.contains_key(*holder) && objs.iter().any(|o| o.spec.references().contains(&c.address))
-                    })
-                    .map(|(h, _)| h.clone())
-                    .collect();
+                let holders: BTreeSet<Address> = live.users_of(&c.address).filter(|h| actions.contains_key(*h)).cloned().collect();
                 let revokes = match live.objects.get(&c.address).and_then(|o| o.first()).map(|o| &o.spec) {
                     Some(Spec::SecurityGroup(have)) => {
                         let others: BTreeSet<String> = gone_groups.iter().filter(|n| **n != c.address.name).cloned().collect();

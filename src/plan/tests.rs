@@ -190,3 +190,17 @@ fn replacing_a_group_still_in_use_is_a_conflict_not_an_outage() {
     assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
     assert_eq!(p.change(&"security_group.lb".parse().unwrap()).unwrap().action, Action::Replace);
 }
+
+#[test]
+fn a_group_replaced_while_its_only_user_is_deleted_waits_for_that_deletion() {
+    let changed = FLEET
+        .replace("HTTP(S) from anywhere", "HTTP and HTTPS from anywhere")
+        .replace("[security_group.web]\ningress = [{ ports = \"80\", from = \"lb\" }]", "[security_group.web]\ningress = []");
+    let without_lb = &changed[..changed.find("[load_balancer.shared]").unwrap()];
+    let p = plan_of(without_lb, &live_of(FLEET));
+    assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+    let lb = p.change(&"security_group.lb".parse().unwrap()).unwrap();
+    assert_eq!(lb.action, Action::Replace);
+    assert!(lb.after.contains(&"load_balancer.shared".parse().unwrap()), "{lb:?}");
+    assert!(find_cycle(&p.changes).is_none());
+}

@@ -122,16 +122,7 @@ fn reconcile_converges_then_reports_no_changes_and_stops_on_interrupt() {
 
     let moto = Moto::start();
     let dir = FleetDir::new(&[("fleet.toml", FLEET), ("g.toml", "[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n")]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_converge"))
-        .args(["reconcile", "--interval", "1s", "--apply", "--dir"])
-        .arg(dir.path())
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_REGION")
+    let mut child = converge_command(dir.path(), &["reconcile", "--interval", "1s", "--apply"], Some(&moto.endpoint))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

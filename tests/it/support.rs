@@ -124,7 +124,9 @@ impl std::fmt::Debug for Run {
     }
 }
 
-pub fn run_converge(dir: &Path, args: &[&str], endpoint: Option<&str>, stdin: Option<&str>) -> Run {
+/// The converge binary on `dir`, with an environment of its own: test credentials, no profile or region
+/// from the machine running the tests, and `endpoint` (the emulator) when given.
+pub fn converge_command(dir: &Path, args: &[&str], endpoint: Option<&str>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_converge"));
     cmd.args(args).arg("--dir").arg(dir);
     for var in ["AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"] {
@@ -137,6 +139,11 @@ pub fn run_converge(dir: &Path, args: &[&str], endpoint: Option<&str>, stdin: Op
     if let Some(e) = endpoint {
         cmd.env("AWS_ENDPOINT_URL", e);
     }
+    cmd
+}
+
+pub fn run_converge(dir: &Path, args: &[&str], endpoint: Option<&str>, stdin: Option<&str>) -> Run {
+    let mut cmd = converge_command(dir, args, endpoint);
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("running converge");
     {
