@@ -119,10 +119,10 @@ pub(super) fn validate(fleet: &Fleet, declared: &Declared, diags: &mut Vec<Diagn
     }
     let mut buckets: Map<&str> = Map::new();
     for (name, site) in &fleet.sites {
-        if let Some(b) = &site.media_bucket {
-            if let Some(other) = buckets.insert(b.clone(), name) {
-                check.diags.push(Diagnostic::new(site.loc.clone(), format!("site.{name}.media_bucket"), format!("bucket `{b}` is also the media bucket of site.{other}")));
-            }
+        if let Some(b) = &site.media_bucket
+            && let Some(other) = buckets.insert(b.clone(), name)
+        {
+            check.diags.push(Diagnostic::new(site.loc.clone(), format!("site.{name}.media_bucket"), format!("bucket `{b}` is also the media bucket of site.{other}")));
         }
     }
 }

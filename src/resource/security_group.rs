@@ -90,6 +90,9 @@ impl fmt::Display for RuleSpec {
     }
 }
 
+/// Builds a rule operation of one kind (direction and verb) from rules.
+pub type MakeRuleOp = fn(Vec<RuleSpec>) -> SgOp;
+
 /// One call's worth of rule changes, or a group-level operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -189,8 +192,8 @@ impl SecurityGroupSpec {
 
     /// Rules change by delta: one authorize call for all added rules of a direction, one revoke for removed ones.
     fn rule_delta(&self, live: &SecurityGroupSpec, d: &mut Diff) {
-        type Make = fn(Vec<RuleSpec>) -> SgOp;
-        let dirs: [(&str, &str, &BTreeSet<RuleSpec>, &BTreeSet<RuleSpec>, Make, Make); 2] = [
+        type Direction<'a> = (&'a str, &'a str, &'a BTreeSet<RuleSpec>, &'a BTreeSet<RuleSpec>, MakeRuleOp, MakeRuleOp);
+        let dirs: [Direction<'_>; 2] = [
             ("ingress", "from", &self.ingress, &live.ingress, |rules| SgOp::AuthorizeIngress { rules }, |rules| SgOp::RevokeIngress { rules }),
             ("egress", "to", &self.egress, &live.egress, |rules| SgOp::AuthorizeEgress { rules }, |rules| SgOp::RevokeEgress { rules }),
         ];
@@ -235,7 +238,7 @@ pub fn split_rule_ops(ops: Vec<Op>, pending: &BTreeSet<String>) -> (Vec<Op>, Vec
             now.push(op);
             continue;
         };
-        let (rules, make): (Vec<RuleSpec>, fn(Vec<RuleSpec>) -> SgOp) = match sg {
+        let (rules, make): (Vec<RuleSpec>, MakeRuleOp) = match sg {
             SgOp::AuthorizeIngress { rules } => (rules, |rules| SgOp::AuthorizeIngress { rules }),
             SgOp::RevokeIngress { rules } => (rules, |rules| SgOp::RevokeIngress { rules }),
             SgOp::AuthorizeEgress { rules } => (rules, |rules| SgOp::AuthorizeEgress { rules }),

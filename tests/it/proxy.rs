@@ -125,7 +125,7 @@ async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, count: &A
         .iter()
         .find(|(a, _)| *a == action)
         .map(|(_, f)| *f)
-        .or_else(|| faults.every.filter(|(every, _)| n % every == 0).map(|(_, f)| f));
+        .or_else(|| faults.every.filter(|(every, _)| n.is_multiple_of(*every)).map(|(_, f)| f));
     if let Some(fault) = fault {
         injected.fetch_add(1, Ordering::SeqCst);
         if fault != Fault::Drop {
