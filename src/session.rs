@@ -6,16 +6,20 @@ use crate::plan::{self, Live, Plan, PlanOptions};
 use crate::resource::{self, Environment};
 
 pub struct Planned {
+    /// The account and region the plan was made against.
+    pub account: String,
+    pub region: String,
     pub plan: Plan,
     pub live: Live,
     pub env: Environment,
 }
 
-/// Refuses a wrong account (when `fleet.account` is set), reads every kind concurrently, and plans.
+/// Learns the account (refusing a wrong one when `fleet.account` is set) before reading anything, then
+/// reads every kind concurrently, and plans.
 pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planned, AwsError> {
-    aws.check_account(fleet.settings.account.as_deref()).await?;
+    let account = aws.account(fleet.settings.account.as_deref()).await?;
     let (env, live) = aws.read(fleet).await?;
     let desired = resource::desired(fleet, &env);
     let plan = plan::plan(&fleet.settings.name, &desired, &live, opts);
-    Ok(Planned { plan, live, env })
+    Ok(Planned { account, region: aws.region.clone(), plan, live, env })
 }

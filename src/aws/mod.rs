@@ -110,15 +110,14 @@ impl Aws {
         Aws { ec2, elb, sts, stats, region }
     }
 
-    /// Refuses to go on when `fleet.account` is set and the caller is in another account.
-    pub async fn check_account(&self, expected: Option<&str>) -> Result<(), AwsError> {
-        let Some(expected) = expected else { return Ok(()) };
+    /// The caller's account; refuses to go on when `expected` (`fleet.account`) is set and differs.
+    pub async fn account(&self, expected: Option<&str>) -> Result<String, AwsError> {
         let who = self.sts.get_caller_identity().send().await.map_err(call("sts", "GetCallerIdentity", "the caller"))?;
-        let actual = who.account().unwrap_or_default();
-        if actual != expected {
-            return Err(AwsError::WrongAccount { expected: expected.to_string(), actual: actual.to_string() });
+        let actual = who.account().unwrap_or_default().to_string();
+        match expected {
+            Some(expected) if expected != actual => Err(AwsError::WrongAccount { expected: expected.to_string(), actual }),
+            _ => Ok(actual),
         }
-        Ok(())
     }
 
     /// Reads the environment and every kind's live state, concurrently.

@@ -119,6 +119,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Where the plan was made: worth a glance before typing `yes`.
+fn print_target(fleet: &Fleet, planned: &crate::session::Planned) {
+    println!("Fleet {} in account {}, region {}.\n", fleet.settings.name, planned.account, planned.region);
+}
+
 /// `4 security groups, 2 load balancers, 1 pool, ...`: what a fleet declares.
 fn inventory(fleet: &Fleet) -> String {
     let counts = [
@@ -164,6 +169,7 @@ async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
         print_stats(&aws.stats, started.elapsed());
     }
     let planned = planned?;
+    print_target(fleet, &planned);
     print!("{}", render::plan_text(&planned.plan));
     note_unconverged(fleet);
     Ok(if !planned.plan.conflicts.is_empty() {
@@ -188,6 +194,7 @@ async fn apply(fleet: &Fleet, args: ApplyArgs) -> Result<ExitCode> {
 async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitCode> {
     let planned = crate::session::plan(aws, fleet, &options(fleet, &args.common)).await?;
     let plan = &planned.plan;
+    print_target(fleet, &planned);
     print!("{}", render::plan_text(plan));
     note_unconverged(fleet);
     if !plan.conflicts.is_empty() {
