@@ -12,3 +12,6 @@ pub mod aws;
 pub mod cli;
 pub mod session;
 pub mod reconcile;
+
+#[cfg(test)]
+mod testing;

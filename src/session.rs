@@ -20,6 +20,7 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     let account = aws.account(fleet.settings.account.as_deref()).await?;
     let (env, live) = aws.read(fleet).await?;
     let desired = resource::desired(fleet, &env);
-    let plan = plan::plan(&fleet.settings.name, &desired, &live, opts);
+    let mut plan = plan::plan(&fleet.settings.name, &desired, &live, opts);
+    plan::mark_affected_sites(fleet, &mut plan);
     Ok(Planned { account, region: aws.region.clone(), plan, live, env })
 }

@@ -47,6 +47,7 @@ fn change(address: &str, action: Action, after: &[&str]) -> Change {
         after: after.iter().map(|a| a.parse().unwrap()).collect(),
         then: vec![],
         then_after: BTreeSet::new(),
+        sites: vec![],
     }
 }
 

@@ -48,10 +48,23 @@ pub struct Common {
     pub max_deletes: Option<usize>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For terminals.
+    Text,
+    /// For programs: the schema in docs/plan-json.md.
+    Json,
+    /// For pull-request comments (at most 65,535 characters).
+    Markdown,
+}
+
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub common: Common,
+    /// How to print the plan.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -169,8 +182,15 @@ async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
         print_stats(&aws.stats, started.elapsed());
     }
     let planned = planned?;
-    print_target(fleet, &planned);
-    print!("{}", render::plan_text(&planned.plan));
+    let target = render::Target { account: &planned.account, region: &planned.region };
+    match args.format {
+        Format::Text => {
+            print_target(fleet, &planned);
+            print!("{}", render::plan_text(&planned.plan));
+        }
+        Format::Json => print!("{}", render::plan_json(&planned.plan, Some(target))),
+        Format::Markdown => print!("{}", render::plan_markdown(&planned.plan, Some(target), render::COMMENT_LIMIT)),
+    }
     note_unconverged(fleet);
     Ok(if !planned.plan.conflicts.is_empty() {
         ExitCode::from(1)

@@ -7,6 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+mod sites;
+
+pub use sites::{mark_affected_sites, site_paths};
+
 use crate::resource::{self, Address, Desired, FieldChange, Kind, Op, Spec, security_group};
 
 /// An object converge owns in AWS (it carries this fleet's tags), normalised.
@@ -88,6 +92,9 @@ pub struct Change {
     pub then: Vec<Op>,
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub then_after: BTreeSet<Address>,
+    /// Sites on whose path the object lies (see `sites`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<String>,
 }
 
 impl Change {
@@ -102,6 +109,7 @@ impl Change {
             after: BTreeSet::new(),
             then: Vec::new(),
             then_after: BTreeSet::new(),
+            sites: Vec::new(),
         }
     }
 }

@@ -1,5 +1,13 @@
-//! Renderers of plans and apply results for people and programs. Pure: they return strings.
+//! Renderers of plans for people and programs: text for terminals, markdown for pull requests, JSON for
+//! programs. Pure: they return strings.
 
+pub mod json;
+pub mod markdown;
 pub mod text;
 
-pub use text::{plan_text, summary_line};
+pub use json::{Target, plan_json};
+pub use markdown::{COMMENT_LIMIT, plan_markdown};
+pub use text::{plan_text, sites_line, summary_line};
+
+#[cfg(test)]
+mod tests;

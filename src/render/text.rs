@@ -46,8 +46,31 @@ fn field_line(out: &mut String, f: &FieldChange, width: usize) {
     out.push('\n');
 }
 
+/// `acme, globex and 3 more`: a list that stays one line long.
+pub fn names(items: &[impl AsRef<str>], at_most: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(at_most).map(AsRef::as_ref).collect();
+    match items.len().saturating_sub(at_most) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// `3 sites affected: acme, globex, initech`
+pub fn sites_line(plan: &Plan) -> Option<String> {
+    let sites: Vec<&str> = plan.affected_sites().into_iter().collect();
+    match sites.len() {
+        0 => None,
+        1 => Some(format!("1 site affected: {}", sites[0])),
+        n => Some(format!("{n} sites affected: {}", names(&sites, 10))),
+    }
+}
+
 fn change_block(out: &mut String, c: &Change) {
-    let _ = writeln!(out, "  # {} {}", c.address, verb(c.action));
+    let _ = write!(out, "  # {} {}", c.address, verb(c.action));
+    if !c.sites.is_empty() {
+        let _ = write!(out, " (sites: {})", names(&c.sites, 5));
+    }
+    out.push('\n');
     let ident = match &c.id {
         Some(id) if id != &c.name => format!("({}, {id})", c.name),
         _ => format!("({})", c.name),
@@ -95,5 +118,9 @@ pub fn plan_text(plan: &Plan) -> String {
     }
     out.push_str(&summary_line(plan));
     out.push('\n');
+    if let Some(sites) = sites_line(plan) {
+        out.push_str(&sites);
+        out.push('\n');
+    }
     out
 }

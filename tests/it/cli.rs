@@ -149,3 +149,22 @@ fn reconcile_converges_then_reports_no_changes_and_stops_on_interrupt() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn plan_renders_as_json_and_markdown_for_programs_and_reviewers() {
+    let moto = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("g.toml", "[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n")]);
+    let run = moto.converge(dir.path(), &["plan", "--format", "json", "--detailed-exitcode"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is JSON alone");
+    assert_eq!(v["format_version"], "1");
+    assert_eq!(v["target"]["account"], "123456789012");
+    assert_eq!(v["summary"]["add"], 1);
+    assert_eq!(v["changes"][0]["address"], "security_group.lb");
+    assert_eq!(v["changes"][0]["action"], "create");
+
+    let run = moto.converge(dir.path(), &["plan", "--format", "markdown"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("### converge plan for fleet `agency` (account 123456789012, eu-west-1)"), "{run:?}");
+    assert!(run.stdout.contains("<details><summary><code>+ security_group.lb</code> create</summary>"), "{run:?}");
+}
