@@ -15,3 +15,4 @@ pub mod reconcile;
 
 #[cfg(test)]
 mod testing;
+pub mod diff;

@@ -36,6 +36,26 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Keep watching: plan every interval and report drift, or converge it with --apply.
     Reconcile(ReconcileArgs),
+    /// The semantic difference between two desired states, offline (no AWS access): `diff OLD NEW`, or
+    /// `diff --base REV` for the desired state at a git revision against --dir.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old desired-state folder (then NEW is required).
+    #[arg(conflicts_with = "base", requires = "new")]
+    pub old: Option<PathBuf>,
+    /// The new desired-state folder.
+    pub new: Option<PathBuf>,
+    /// A git revision: compare the desired state in --dir as it was there with the work tree's.
+    #[arg(long, required_unless_present = "old")]
+    pub base: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit 0 when the two are the same, 2 when they differ, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 }
 
 #[derive(Debug, Args)]
@@ -112,7 +132,39 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+fn load_or_report(dir: &std::path::Path) -> Result<Fleet, ExitCode> {
+    model::load_dir(dir).map_err(|diags| {
+        eprintln!("{diags}");
+        ExitCode::from(1)
+    })
+}
+
+fn diff(dir: &std::path::Path, args: DiffArgs) -> Result<ExitCode> {
+    let (old, new, old_name, new_name) = match (&args.old, &args.new, &args.base) {
+        (Some(old), Some(new), None) => {
+            let (Ok(o), Ok(n)) = (load_or_report(old), load_or_report(new)) else { return Ok(ExitCode::from(1)) };
+            (o, n, old.display().to_string(), new.display().to_string())
+        }
+        (None, _, Some(rev)) => {
+            let old = model::load_at_revision(dir, rev)?;
+            let Ok(new) = load_or_report(dir) else { return Ok(ExitCode::from(1)) };
+            (old, new, format!("{rev}:{}", dir.display()), dir.display().to_string())
+        }
+        _ => anyhow::bail!("give two folders (converge diff OLD NEW) or a revision (converge diff --base REV)"),
+    };
+    let plan = crate::diff::diff(&old, &new);
+    match args.format {
+        Format::Text => print!("{}", render::diff_text(&plan, &old_name, &new_name)),
+        Format::Json => print!("{}", render::plan_json(&plan, None)),
+        Format::Markdown => print!("{}", render::plan_markdown(&plan, None, render::COMMENT_LIMIT)),
+    }
+    Ok(if args.detailed_exitcode && !plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Diff(args) = cli.command {
+        return diff(&cli.dir, args);
+    }
     let fleet = match model::load_dir(&cli.dir) {
         Ok(f) => f,
         Err(diags) => {
@@ -129,6 +181,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => runtime.block_on(plan(&fleet, args)),
         Command::Apply(args) => runtime.block_on(apply(&fleet, args)),
         Command::Reconcile(args) => runtime.block_on(reconcile(&fleet, args)),
+        Command::Diff(_) => unreachable!("handled above: it needs no AWS and loads its own states"),
     }
 }
 

@@ -4,6 +4,7 @@
 //! value a later error may need to point at.
 
 mod diag;
+mod git;
 mod load;
 mod validate;
 mod walk;
@@ -12,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile, did_you_mean};
+pub use git::{RevisionError, load_at_revision};
 pub use load::{load_dir, load_sources};
 
 pub type Map<T> = BTreeMap<String, T>;

@@ -87,6 +87,16 @@ fn change_block(out: &mut String, c: &Change) {
 
 /// The whole plan as text: conflicts first, then each change, then the summary line.
 pub fn plan_text(plan: &Plan) -> String {
+    changes_text(plan, "converge will perform the following actions:", "No changes. Live AWS matches the desired state.")
+}
+
+/// An offline diff between two desired states, worded as such.
+pub fn diff_text(plan: &Plan, old: &str, new: &str) -> String {
+    let intro = format!("Changes from {old} to {new} (offline: nothing was read from AWS):");
+    changes_text(plan, &intro, &format!("No differences between {old} and {new}."))
+}
+
+fn changes_text(plan: &Plan, intro: &str, nothing: &str) -> String {
     let mut out = String::new();
     if !plan.conflicts.is_empty() {
         let _ = writeln!(out, "Conflicts (nothing below can be applied until they are resolved):\n");
@@ -105,13 +115,13 @@ pub fn plan_text(plan: &Plan) -> String {
     }
     if plan.changes.is_empty() {
         if plan.conflicts.is_empty() {
-            out.push_str("No changes. Live AWS matches the desired state.\n");
+            let _ = writeln!(out, "{nothing}");
         } else {
             out.push_str("No other changes.\n");
         }
         return out;
     }
-    out.push_str("converge will perform the following actions:\n\n");
+    let _ = writeln!(out, "{intro}\n");
     for c in &plan.changes {
         change_block(&mut out, c);
         out.push('\n');

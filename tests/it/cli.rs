@@ -168,3 +168,46 @@ fn plan_renders_as_json_and_markdown_for_programs_and_reviewers() {
     assert!(run.stdout.starts_with("### converge plan for fleet `agency` (account 123456789012, eu-west-1)"), "{run:?}");
     assert!(run.stdout.contains("<details><summary><code>+ security_group.lb</code> create</summary>"), "{run:?}");
 }
+
+#[test]
+fn diff_between_git_revisions_needs_no_aws() {
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(repo.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(ok.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&ok.stderr));
+    };
+    let state = repo.path().join("desired-state");
+    std::fs::create_dir_all(state.join("sites")).unwrap();
+    let groups = "[security_group.lb]\ningress = [{ ports = \"443\", cidr = \"0.0.0.0/0\" }]\n";
+    std::fs::write(state.join("fleet.toml"), FLEET).unwrap();
+    std::fs::write(state.join("groups.toml"), groups).unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "one"]);
+    std::fs::write(state.join("groups.toml"), groups.replace("\"443\"", "\"8443\"")).unwrap();
+    git(&["commit", "-qam", "two"]);
+
+    let run = run_converge(&state, &["diff", "--base", "HEAD~1", "--detailed-exitcode"], Some(NO_AWS), None);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("(offline: nothing was read from AWS)"), "{run:?}");
+    assert!(run.stdout.contains("+ ingress = tcp 8443 from 0.0.0.0/0"), "{run:?}");
+    assert!(run.stdout.contains("- ingress = tcp 443 from 0.0.0.0/0"), "{run:?}");
+
+    let run = run_converge(&state, &["diff", "--base", "HEAD", "--detailed-exitcode"], Some(NO_AWS), None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("No differences"), "{run:?}");
+
+    // A broken old state names the revision, not a temporary copy.
+    std::fs::write(state.join("groups.toml"), "[security_group.lb]\ningres = []\n").unwrap();
+    git(&["commit", "-qam", "broken"]);
+    std::fs::write(state.join("groups.toml"), groups).unwrap();
+    let run = run_converge(&state, &["diff", "--base", "HEAD"], Some(NO_AWS), None);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("HEAD:desired-state/groups.toml:2:1"), "{run:?}");
+}
