@@ -16,3 +16,4 @@ pub mod reconcile;
 #[cfg(test)]
 mod testing;
 pub mod diff;
+pub mod notify;

@@ -52,7 +52,7 @@ fn change(address: &str, action: Action, after: &[&str]) -> Change {
 }
 
 fn plan(changes: Vec<Change>) -> Plan {
-    Plan { fleet: "agency".into(), changes, conflicts: vec![] }
+    Plan { fleet: "agency".into(), changes, ..Plan::default() }
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::ec2::{Owner, owner};
 use super::{Aws, AwsError, call};
-use crate::plan::{Foreign, Live, LiveObject};
+use crate::plan::{Foreign, Live, LiveObject, Unmanaged};
 use crate::resource::load_balancer::{Attributes, HealthCheckSpec, ListenerSpec};
 use crate::resource::{Address, GroupRef, Kind, LoadBalancerSpec, Spec};
 
@@ -25,11 +25,19 @@ const READ_CONCURRENCY: usize = 10;
 pub(crate) struct BalancersRead {
     owned: Vec<(Address, LoadBalancerDescription, BTreeMap<String, String>, Attributes)>,
     foreign: Vec<Foreign>,
+    /// Load balancers not ours, by name, with their security group ids (to find those using ours).
+    others: Vec<(String, Vec<String>)>,
 }
 
 impl BalancersRead {
     pub(crate) fn into_live(self, live: &mut Live, group_ids: &BTreeMap<String, String>) {
         live.foreign.extend(self.foreign);
+        for (name, groups) in &self.others {
+            let ours: Vec<String> = groups.iter().filter_map(|id| group_ids.get(id)).map(|g| format!("security_group.{g}")).collect();
+            if !ours.is_empty() {
+                live.unmanaged.push(Unmanaged { kind: Kind::LoadBalancer, name: name.clone(), reason: format!("uses {}", ours.join(", ")) });
+            }
+        }
         for (address, lb, tags, attributes) in self.owned {
             let listeners = lb
                 .listener_descriptions()
@@ -148,15 +156,18 @@ impl Aws {
 
         let mut owned = Vec::new();
         let mut foreign = Vec::new();
+        let mut others = Vec::new();
         for lb in all {
             let name = lb.load_balancer_name().unwrap_or_default().to_string();
             let t = tags.get(&name).cloned().unwrap_or_default();
             match owner(fleet, Kind::LoadBalancer, &t) {
                 Owner::Us(address) => owned.push((address, lb, t)),
-                Owner::Other(other) if desired_names.contains(&name) => {
-                    foreign.push(Foreign { kind: Kind::LoadBalancer, name: name.clone(), id: name, fleet: other })
+                Owner::Other(other) => {
+                    others.push((name.clone(), lb.security_groups().to_vec()));
+                    if desired_names.contains(&name) {
+                        foreign.push(Foreign { kind: Kind::LoadBalancer, name: name.clone(), id: name, fleet: other });
+                    }
                 }
-                Owner::Other(_) => {}
             }
         }
         let owned = stream::iter(owned)
@@ -167,7 +178,7 @@ impl Aws {
             .buffer_unordered(READ_CONCURRENCY)
             .try_collect()
             .await?;
-        Ok(BalancersRead { owned, foreign })
+        Ok(BalancersRead { owned, foreign, others })
     }
 
     async fn attributes(&self, name: &str) -> Result<Attributes, AwsError> {

@@ -36,9 +36,33 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Keep watching: plan every interval and report drift, or converge it with --apply.
     Reconcile(ReconcileArgs),
+    /// For cron: a read-only plan. Exit 0 when live matches the desired state, 2 when it drifted, 1 on error.
+    Drift(DriftArgs),
     /// The semantic difference between two desired states, offline (no AWS access): `diff OLD NEW`, or
     /// `diff --base REV` for the desired state at a git revision against --dir.
     Diff(DiffArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Objects in the fleet's scope that converge does not own (e.g. a hand-made load balancer using one
+    /// of the fleet's security groups).
+    Unmanaged,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// One line for an alert (text), or the full report.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// POST a Slack-compatible message ({"text": ...}) here when drift is found.
+    #[arg(long)]
+    pub webhook: Option<String>,
+    /// Also count these as drift (exit 2, webhook).
+    #[arg(long, value_enum)]
+    pub fail_on: Vec<FailOn>,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +205,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => runtime.block_on(plan(&fleet, args)),
         Command::Apply(args) => runtime.block_on(apply(&fleet, args)),
         Command::Reconcile(args) => runtime.block_on(reconcile(&fleet, args)),
+        Command::Drift(args) => runtime.block_on(drift(&fleet, args)),
         Command::Diff(_) => unreachable!("handled above: it needs no AWS and loads its own states"),
     }
 }
@@ -299,6 +324,32 @@ async fn interrupted() {
             std::process::exit(130);
         }
     });
+}
+
+async fn drift(fleet: &Fleet, args: DriftArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let aws = Aws::connect(&fleet.settings.region).await;
+    let planned = crate::session::plan(&aws, fleet, &options(fleet, &args.common)).await;
+    if args.common.stats {
+        print_stats(&aws.stats, started.elapsed());
+    }
+    let planned = planned?;
+    let plan = &planned.plan;
+    let target = render::Target { account: &planned.account, region: &planned.region };
+    let line = render::drift_line(plan);
+    match args.format {
+        Format::Text => println!("{line}"),
+        Format::Json => print!("{}", render::plan_json(plan, Some(target))),
+        Format::Markdown => print!("{}", render::plan_markdown(plan, Some(target), render::COMMENT_LIMIT)),
+    }
+    let drifted = !plan.changes.is_empty()
+        || !plan.conflicts.is_empty()
+        || (args.fail_on.contains(&FailOn::Unmanaged) && !plan.unmanaged.is_empty());
+    if drifted && let Some(url) = &args.webhook {
+        let text = format!("converge: fleet {} (account {}, {}): {line}", fleet.settings.name, planned.account, planned.region);
+        crate::notify::post_text(url, &text).await?;
+    }
+    Ok(if drifted { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
 /// One reconcile pass: plan, then apply (with --apply) or report.

@@ -36,6 +36,18 @@ pub struct Live {
     /// Owned objects by the address in their `converge:address` tag (several if tags were copied by hand).
     pub objects: BTreeMap<Address, Vec<LiveObject>>,
     pub foreign: Vec<Foreign>,
+    /// Objects in the fleet's scope that converge does not own, e.g. a hand-made load balancer that uses
+    /// one of the fleet's security groups. Reported, never touched.
+    pub unmanaged: Vec<Unmanaged>,
+}
+
+/// An object converge does not own but that reaches into the fleet.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Unmanaged {
+    pub kind: Kind,
+    pub name: String,
+    /// How it reaches into the fleet, e.g. `uses security_group.lb`.
+    pub reason: String,
 }
 
 impl Live {
@@ -128,6 +140,9 @@ pub struct Plan {
     pub fleet: String,
     pub changes: Vec<Change>,
     pub conflicts: Vec<Conflict>,
+    /// Reported, never changed (see [`Live::unmanaged`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged: Vec<Unmanaged>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,7 +211,8 @@ fn kind_noun(kind: Kind) -> &'static str {
 
 /// Computes the plan. Never fails: what cannot be planned becomes a [`Conflict`].
 pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> Plan {
-    let mut p = Plan { fleet: fleet.to_string(), ..Plan::default() };
+    let mut p = Plan { fleet: fleet.to_string(), unmanaged: live.unmanaged.clone(), ..Plan::default() };
+    p.unmanaged.sort();
     let addresses: BTreeSet<&Address> = desired.keys().chain(live.objects.keys()).collect();
     for address in addresses {
         let want = desired.get(address);

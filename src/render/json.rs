@@ -25,6 +25,15 @@ struct JsonPlan<'a> {
     conflicts: Vec<JsonConflict<'a>>,
     changes: Vec<JsonChange<'a>>,
     sites_affected: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unmanaged: Vec<JsonUnmanaged<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonUnmanaged<'a> {
+    kind: &'static str,
+    name: &'a str,
+    reason: &'a str,
 }
 
 #[derive(Serialize)]
@@ -111,6 +120,7 @@ pub fn plan_json(plan: &Plan, target: Option<Target<'_>>) -> String {
             })
             .collect(),
         sites_affected: plan.affected_sites().into_iter().collect(),
+        unmanaged: plan.unmanaged.iter().map(|u| JsonUnmanaged { kind: u.kind.as_str(), name: &u.name, reason: &u.reason }).collect(),
     };
     let mut out = serde_json::to_string_pretty(&doc).expect("plans serialise");
     out.push('\n');

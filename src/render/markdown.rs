@@ -107,6 +107,13 @@ pub fn plan_markdown(plan: &Plan, target: Option<Target<'_>>, limit: usize) -> S
         }
         head.push('\n');
     }
+    if !plan.unmanaged.is_empty() {
+        let _ = writeln!(head, "> [!NOTE]\n> **{} unmanaged object(s)** in the fleet's scope (not owned by converge, never touched):", plan.unmanaged.len());
+        for u in plan.unmanaged.iter().take(50) {
+            let _ = writeln!(head, "> - {} {}: {}", u.kind.as_str(), code(&u.name), u.reason);
+        }
+        head.push('\n');
+    }
     if plan.changes.is_empty() {
         head.push_str("**No changes.** Live AWS matches the desired state.\n");
         return head;

@@ -119,6 +119,7 @@ fn changes_text(plan: &Plan, intro: &str, nothing: &str) -> String {
         } else {
             out.push_str("No other changes.\n");
         }
+        unmanaged_text(&mut out, plan);
         return out;
     }
     let _ = writeln!(out, "{intro}\n");
@@ -132,5 +133,62 @@ fn changes_text(plan: &Plan, intro: &str, nothing: &str) -> String {
         out.push_str(&sites);
         out.push('\n');
     }
+    unmanaged_text(&mut out, plan);
     out
+}
+
+fn unmanaged_text(out: &mut String, plan: &Plan) {
+    if plan.unmanaged.is_empty() {
+        return;
+    }
+    out.push_str("\nUnmanaged (in the fleet's scope, not owned by converge, never touched):\n");
+    for u in &plan.unmanaged {
+        let _ = writeln!(out, "  ? {} {}: {}", u.kind.as_str(), u.name, u.reason);
+    }
+}
+
+/// What drifted, in one line for an alert: `drift: 3 resources (2 sites affected): ...`.
+pub fn drift_line(plan: &Plan) -> String {
+    let mut items: Vec<String> = plan
+        .conflicts
+        .iter()
+        .map(|c| match &c.address {
+            Some(a) => format!("{a} blocked ({})", c.message),
+            None => c.message.clone(),
+        })
+        .collect();
+    for c in &plan.changes {
+        items.push(match c.action {
+            Action::Create => format!("{} missing", c.address),
+            Action::Delete => format!("{} not in the desired state", c.address),
+            Action::Update | Action::Replace => {
+                let mut fields: Vec<&str> = Vec::new();
+                for f in &c.fields {
+                    let name = f.field.as_str();
+                    if !fields.contains(&name) {
+                        fields.push(name);
+                    }
+                }
+                format!("{} {}", c.address, names(&fields, 3))
+            }
+        });
+    }
+    let unmanaged = match plan.unmanaged.len() {
+        0 => String::new(),
+        n => {
+            let list: Vec<String> = plan.unmanaged.iter().map(|u| format!("{} {} {}", u.kind.as_str(), u.name, u.reason)).collect();
+            format!("; {n} unmanaged: {}", names(&list, 3))
+        }
+    };
+    if items.is_empty() {
+        return format!("no drift: live AWS matches the desired state{unmanaged}");
+    }
+    let n = plan.changes.len() + plan.conflicts.len();
+    let sites = plan.affected_sites().len();
+    let sites = match sites {
+        0 => String::new(),
+        1 => " (1 site affected)".to_string(),
+        n => format!(" ({n} sites affected)"),
+    };
+    format!("drift: {n} resource{}{sites}: {}{unmanaged}", if n == 1 { "" } else { "s" }, names(&items, 5))
 }

@@ -30,7 +30,7 @@ async fn apply_converges_through_throttling_server_errors_and_dropped_connection
     let moto = Moto::start();
     let dir = FleetDir::new(&[("fleet.toml", FLEET), ("fleet-objects.toml", FLEET_FILES)]);
     for fault in [Fault::Throttle, Fault::Unavailable, Fault::Drop] {
-        let proxy = Proxy::start(&moto.endpoint, Faults { every: Some((3, fault)), ..Faults::default() }).await;
+        let proxy = Proxy::start(&moto.endpoint, Faults { first_attempt: Some(fault), ..Faults::default() }).await;
         let aws = through(&moto, &proxy);
         converge(&aws, &dir.load()).await;
         let injected = proxy.injected.load(std::sync::atomic::Ordering::SeqCst);

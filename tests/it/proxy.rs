@@ -1,9 +1,11 @@
 //! A fault-injecting HTTP proxy between the SDK and the emulator: it answers some requests itself with
 //! throttling, a server error or a dropped connection, before they reach the emulator, and forwards the
-//! rest. Faults are deterministic (by request count or by API action), so tests are repeatable.
+//! rest. Faults are deterministic (the first attempt of each request, or every call of an API action), so
+//! tests are repeatable whatever the concurrency.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -20,8 +22,9 @@ pub enum Fault {
 
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
-    /// Every n-th request (counting from 1) gets the fault.
-    pub every: Option<(usize, Fault)>,
+    /// The first attempt of every distinct request (by body) gets the fault; its retry goes through. So
+    /// every call fails once, whatever the concurrency, and the SDK's retries must carry the run.
+    pub first_attempt: Option<Fault>,
     /// Every request for these API actions gets the fault.
     pub always: Vec<(&'static str, Fault)>,
     /// Added to every request, like the round trip to a real region.
@@ -46,15 +49,15 @@ impl Proxy {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_string();
         let injected = Arc::new(AtomicUsize::new(0));
-        let count = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(HashSet::new()));
         let faults = Arc::new(faults);
         let inj = injected.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else { return };
-                let (upstream, faults, count, inj) = (upstream.clone(), faults.clone(), count.clone(), inj.clone());
+                let (upstream, faults, seen, inj) = (upstream.clone(), faults.clone(), seen.clone(), inj.clone());
                 tokio::spawn(async move {
-                    let _ = serve(client, &upstream, &faults, &count, &inj).await;
+                    let _ = serve(client, &upstream, &faults, &seen, &inj).await;
                 });
             }
         });
@@ -112,20 +115,15 @@ fn fault_response(fault: Fault, ec2: bool) -> Vec<u8> {
     format!("HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
 }
 
-async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, count: &AtomicUsize, injected: &AtomicUsize) -> std::io::Result<()> {
+async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mutex<HashSet<Vec<u8>>>, injected: &AtomicUsize) -> std::io::Result<()> {
     // One request per connection: the answer says `Connection: close`, so the SDK opens a new one.
     let Some((head, body)) = read_request(&mut client).await? else { return Ok(()) };
     if let Some(latency) = faults.latency {
         tokio::time::sleep(latency).await;
     }
-    let n = count.fetch_add(1, Ordering::SeqCst) + 1;
     let action = action(&body);
-    let fault = faults
-        .always
-        .iter()
-        .find(|(a, _)| *a == action)
-        .map(|(_, f)| *f)
-        .or_else(|| faults.every.filter(|(every, _)| n.is_multiple_of(*every)).map(|(_, f)| f));
+    let first = seen.lock().unwrap().insert(body.clone());
+    let fault = faults.always.iter().find(|(a, _)| *a == action).map(|(_, f)| *f).or(faults.first_attempt.filter(|_| first));
     if let Some(fault) = fault {
         injected.fetch_add(1, Ordering::SeqCst);
         if fault != Fault::Drop {
