@@ -17,3 +17,4 @@ pub mod reconcile;
 mod testing;
 pub mod diff;
 pub mod notify;
+pub mod saved;

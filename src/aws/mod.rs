@@ -6,6 +6,7 @@ mod elb;
 mod executor;
 mod stats;
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use aws_config::environment::EnvironmentVariableRegionProvider;
@@ -122,13 +123,20 @@ impl Aws {
 
     /// Reads the environment and every kind's live state, concurrently.
     pub async fn read(&self, fleet: &Fleet) -> Result<(Environment, Live), AwsError> {
+        self.read_scoped(fleet, None).await
+    }
+
+    /// Like [`Aws::read`], but the per-object reads of load balancers (tags, attributes) only for `names`:
+    /// what re-checking a saved plan needs. Security groups are read whole (one call), since every other
+    /// object names them by id.
+    pub async fn read_scoped(&self, fleet: &Fleet, load_balancers: Option<&BTreeSet<String>>) -> Result<(Environment, Live), AwsError> {
         let name = &fleet.settings.name;
         let sg_names: Vec<String> = fleet.security_groups.keys().map(|n| fleet.security_group_name(n)).collect();
         let lb_names: Vec<String> = fleet.load_balancers.keys().map(|n| fleet.load_balancer_name(n)).collect();
         let (env, groups, balancers) = tokio::try_join!(
             self.environment(fleet),
             self.read_security_groups(name, &sg_names),
-            self.read_load_balancers(name, &lb_names),
+            self.read_load_balancers(name, &lb_names, load_balancers),
         )?;
         let mut live = Live::default();
         groups.into_live(&mut live);

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::apply::{self, Event, Report};
 use crate::reconcile;
+use crate::saved::{self, SavedPlan};
 use crate::aws::{Aws, AwsExecutor, Stats};
 use crate::model::{self, Fleet};
 use crate::plan::{Action, PlanOptions};
@@ -109,6 +110,9 @@ pub struct PlanArgs {
     /// How to print the plan.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Save the plan here; `converge apply FILE` then applies exactly it, or refuses if it went stale.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -116,6 +120,9 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    /// A plan saved with `converge plan --out`: apply exactly it (no prompt), or refuse if what it touches
+    /// changed since.
+    pub plan: Option<PathBuf>,
     #[command(flatten)]
     pub common: Common,
     /// Apply without asking for confirmation.
@@ -270,6 +277,15 @@ async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
         Format::Markdown => print!("{}", render::plan_markdown(&planned.plan, Some(target), render::COMMENT_LIMIT)),
     }
     note_unconverged(fleet);
+    if let Some(out) = &args.out {
+        if !planned.plan.conflicts.is_empty() {
+            eprintln!("Error: a plan with conflicts cannot be applied; not saved to {}.", out.display());
+            return Ok(ExitCode::from(1));
+        }
+        let saved = SavedPlan::new(&planned.plan, &planned.live, &planned.account, &planned.region, saved::digest_dir(&fleet.dir)?);
+        saved.write(out)?;
+        eprintln!("Saved the plan to {}. Apply exactly this plan with: converge apply {}", out.display(), out.display());
+    }
     Ok(if !planned.plan.conflicts.is_empty() {
         ExitCode::from(1)
     } else if args.detailed_exitcode && !planned.plan.is_empty() {
@@ -289,7 +305,62 @@ async fn apply(fleet: &Fleet, args: ApplyArgs) -> Result<ExitCode> {
     result
 }
 
+/// Applies a saved plan after checking that it is still what was reviewed.
+async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aws: &Aws) -> Result<ExitCode> {
+    let mut saved = SavedPlan::read(path)?;
+    if let Some(applied) = &saved.applied {
+        anyhow::bail!("{} was already applied (at {} seconds since the epoch); make a new plan", path.display(), applied.at);
+    }
+    anyhow::ensure!(saved.plan.fleet == fleet.settings.name, "{} is a plan for fleet {}, not {}", path.display(), saved.plan.fleet, fleet.settings.name);
+    let changed = saved.desired_changes(&saved::digest_dir(&fleet.dir)?);
+    if !changed.is_empty() {
+        eprintln!("Error: the desired state changed since {} was made; nothing was applied:", path.display());
+        for c in changed {
+            eprintln!("  {c}");
+        }
+        eprintln!("Make a new plan.");
+        return Ok(ExitCode::from(1));
+    }
+    let account = aws.account(fleet.settings.account.as_deref()).await?;
+    anyhow::ensure!(
+        account == saved.account && aws.region == saved.region,
+        "{} was made for account {} in {}, but this run is in account {account} in {}",
+        path.display(),
+        saved.account,
+        saved.region,
+        aws.region
+    );
+    let (_, live) = aws.read_scoped(fleet, Some(&saved.load_balancer_names())).await?;
+    let stale = saved.stale_objects(&live);
+    if !stale.is_empty() {
+        eprintln!("Error: {} is stale: what it changes was changed since it was made; nothing was applied:", path.display());
+        for s in stale {
+            eprintln!("  {s}");
+        }
+        eprintln!("Make a new plan.");
+        return Ok(ExitCode::from(1));
+    }
+    print!("{}", render::plan_text(&saved.plan));
+    if saved.plan.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Recorded before the first call: a plan file is never applied twice, even if this run dies.
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    saved.applied = Some(saved::Applied { at, complete: false });
+    saved.write(path)?;
+    println!();
+    let executor = AwsExecutor::new(aws.clone(), &live);
+    let report = apply::apply(&saved.plan, &executor, args.parallelism.into(), interrupted(), print_event).await?;
+    print_report(&saved.plan, &report);
+    saved.applied = Some(saved::Applied { at, complete: report.ok() });
+    saved.write(path)?;
+    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitCode> {
+    if let Some(path) = &args.plan {
+        return apply_saved(fleet, path, args, aws).await;
+    }
     let planned = crate::session::plan(aws, fleet, &options(fleet, &args.common)).await?;
     let plan = &planned.plan;
     print_target(fleet, &planned);

@@ -14,7 +14,8 @@ use crate::model::{Fleet, LbHealthCheck};
 pub struct LoadBalancerSpec {
     pub name: String,
     pub internal: bool,
-    /// By load balancer port.
+    /// By load balancer port (a list in JSON: ports are numbers, and JSON keys are strings).
+    #[serde(with = "listener_list")]
     pub listeners: BTreeMap<u16, ListenerSpec>,
     pub health_check: HealthCheckSpec,
     pub attributes: Attributes,
@@ -24,6 +25,22 @@ pub struct LoadBalancerSpec {
     /// Explicit subnets; when given, they decide the zones and `zones` is not compared.
     pub subnets: BTreeSet<String>,
     pub tags: BTreeMap<String, String>,
+}
+
+mod listener_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::ListenerSpec;
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<u16, ListenerSpec>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.values())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u16, ListenerSpec>, D::Error> {
+        Ok(Vec::<ListenerSpec>::deserialize(d)?.into_iter().map(|l| (l.port, l)).collect())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

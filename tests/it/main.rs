@@ -9,4 +9,5 @@ mod cli;
 mod drift;
 mod faults;
 mod load_balancers;
+mod saved_plans;
 mod security_groups;

@@ -1,0 +1,214 @@
+//! Saved plans: `plan --out plan.json`, then `apply plan.json` applies exactly that plan, or refuses.
+//!
+//! The file records the digest of every file of the desired state it was made from and the live objects it
+//! read for its changes (their normalised specs: no secret is ever part of one). Apply re-reads only those objects and refuses, naming each
+//! object and field, if any changed; unrelated changes elsewhere do not make it stale. A plan records that
+//! it was applied, and is never applied twice.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::plan::{Live, Plan};
+use crate::resource::{self, Address, Spec};
+
+pub const FORMAT: &str = "converge-plan/1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectState {
+    pub id: String,
+    pub spec: Spec,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub format: String,
+    pub account: String,
+    pub region: String,
+    /// sha256 of each file below the desired-state folder, by relative path.
+    pub desired: BTreeMap<String, String>,
+    /// The live state of every object the plan changes (`null`: it did not exist).
+    pub live: BTreeMap<Address, Option<ObjectState>>,
+    pub plan: Plan,
+    /// Set once an apply of this plan has run (whatever its outcome).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Applied>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+    pub complete: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SavedError {
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+    #[error("{0} is not a converge plan file ({1})")]
+    Format(String, String),
+}
+
+/// sha256 of every file below `dir`, by path relative to it (sorted; `/` separators).
+pub fn digest_dir(dir: &Path) -> Result<BTreeMap<String, String>, SavedError> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> Result<(), SavedError> {
+        let io = |e: std::io::Error| SavedError::Io { path: dir.display().to_string(), message: e.to_string() };
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else {
+                let bytes = std::fs::read(&path).map_err(io)?;
+                let rel = path.strip_prefix(root).unwrap_or(&path).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+                out.insert(rel, hex::encode(Sha256::digest(&bytes)));
+            }
+        }
+        Ok(())
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out)?;
+    Ok(out)
+}
+
+impl SavedPlan {
+    pub fn new(plan: &Plan, live: &Live, account: &str, region: &str, desired: BTreeMap<String, String>) -> SavedPlan {
+        let objects = plan
+            .changes
+            .iter()
+            .map(|c| {
+                let state = live.objects.get(&c.address).and_then(|o| o.first()).map(|o| ObjectState { id: o.id.clone(), spec: o.spec.clone() });
+                (c.address.clone(), state)
+            })
+            .collect();
+        SavedPlan {
+            format: FORMAT.to_string(),
+            account: account.to_string(),
+            region: region.to_string(),
+            desired,
+            live: objects,
+            plan: plan.clone(),
+            applied: None,
+        }
+    }
+
+    pub fn read(path: &Path) -> Result<SavedPlan, SavedError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SavedError::Io { path: path.display().to_string(), message: e.to_string() })?;
+        let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| SavedError::Format(path.display().to_string(), e.to_string()))?;
+        if saved.format != FORMAT {
+            return Err(SavedError::Format(path.display().to_string(), format!("format {}, expected {FORMAT}", saved.format)));
+        }
+        Ok(saved)
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), SavedError> {
+        let mut text = serde_json::to_string_pretty(self).expect("plans serialise");
+        text.push('\n');
+        // Write beside, then rename: a plan file is never half-written.
+        let tmp = path.with_extension("json.tmp");
+        let io = |e: std::io::Error| SavedError::Io { path: path.display().to_string(), message: e.to_string() };
+        std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// Files of the desired state added, removed or changed since the plan was made.
+    pub fn desired_changes(&self, now: &BTreeMap<String, String>) -> Vec<String> {
+        let mut out = Vec::new();
+        for (path, digest) in now {
+            match self.desired.get(path) {
+                None => out.push(format!("{path} (added)")),
+                Some(d) if d != digest => out.push(format!("{path} (changed)")),
+                Some(_) => {}
+            }
+        }
+        out.extend(self.desired.keys().filter(|p| !now.contains_key(*p)).map(|p| format!("{p} (removed)")));
+        out
+    }
+
+    /// AWS names of the load balancers the plan touches, then and now: all that a re-read needs.
+    pub fn load_balancer_names(&self) -> std::collections::BTreeSet<String> {
+        let then = self.live.values().flatten().filter_map(|o| match &o.spec {
+            Spec::LoadBalancer(lb) => Some(lb.name.clone()),
+            Spec::SecurityGroup(_) => None,
+        });
+        let planned = self.plan.changes.iter().filter(|c| c.address.kind == crate::resource::Kind::LoadBalancer).map(|c| c.name.clone());
+        then.chain(planned).collect()
+    }
+
+    /// Objects whose live state differs from what the plan read, each with the fields that changed.
+    pub fn stale_objects(&self, live: &Live) -> Vec<String> {
+        let mut out = Vec::new();
+        for (address, then) in &self.live {
+            let now = live.objects.get(address).and_then(|o| o.first());
+            match (then, now) {
+                (None, None) => {}
+                (None, Some(o)) => out.push(format!("{address}: now exists ({})", o.id)),
+                (Some(t), None) => out.push(format!("{address}: no longer exists ({})", t.id)),
+                (Some(t), Some(n)) if t.id != n.id => out.push(format!("{address}: is now a different object ({} instead of {})", n.id, t.id)),
+                (Some(t), Some(n)) => {
+                    // What the plan read is "desired" here: the diff names what changed since.
+                    let fields: Vec<String> = resource::diff(&t.spec, &n.spec).fields.into_iter().map(|f| f.field).collect();
+                    if !fields.is_empty() {
+                        out.push(format!("{address}: changed since the plan ({})", dedup(fields).join(", ")));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn dedup(mut v: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::LiveObject;
+    use crate::testing::{FLEET, live_of, plan_of};
+
+    fn saved() -> (SavedPlan, Live) {
+        let live = live_of(FLEET);
+        let changed = FLEET.replace("shared-2026", "shared-2027");
+        let plan = plan_of(&changed, &live);
+        (SavedPlan::new(&plan, &live, "123456789012", "eu-west-1", BTreeMap::from([("fleet.toml".into(), "abc".into())])), live)
+    }
+
+    #[test]
+    fn a_plan_file_round_trips() {
+        let (s, _) = saved();
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<SavedPlan>(&text).unwrap(), s);
+        assert_eq!(s.live.len(), 1, "only the objects the plan changes");
+    }
+
+    #[test]
+    fn only_a_change_to_an_object_the_plan_touches_makes_it_stale() {
+        let (s, live) = saved();
+        assert!(s.stale_objects(&live).is_empty());
+        let mut other = live.clone();
+        let web: Address = "security_group.web".parse().unwrap();
+        other.objects.remove(&web);
+        assert!(s.stale_objects(&other).is_empty(), "security_group.web is not in the plan");
+        let mut touched = live.clone();
+        let lb: Address = "load_balancer.shared".parse().unwrap();
+        let mut obj: LiveObject = touched.objects[&lb][0].clone();
+        if let Spec::LoadBalancer(spec) = &mut obj.spec {
+            spec.attributes.idle_timeout = 300;
+        }
+        touched.objects.insert(lb, vec![obj]);
+        assert_eq!(s.stale_objects(&touched), vec!["load_balancer.shared: changed since the plan (idle_timeout)".to_string()]);
+    }
+
+    #[test]
+    fn desired_state_changes_are_named_by_file() {
+        let (s, _) = saved();
+        let now = BTreeMap::from([("fleet.toml".into(), "def".into()), ("sites/new.toml".into(), "1".into())]);
+        assert_eq!(s.desired_changes(&now), vec!["fleet.toml (changed)".to_string(), "sites/new.toml (added)".to_string()]);
+    }
+}

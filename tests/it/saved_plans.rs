@@ -1,0 +1,83 @@
+//! Saved plans: apply exactly what was reviewed, refuse when it went stale, never twice.
+
+use crate::support::*;
+
+const OBJECTS: &str = r#"
+[security_group.lb]
+ingress = [{ ports = "443", cidr = "0.0.0.0/0" }]
+[security_group.other]
+ingress = [{ ports = "22", cidr = "10.0.0.0/8" }]
+[load_balancer.shared]
+security_groups = ["lb"]
+listeners = [{ port = 443, protocol = "https", instance_port = 80, certificate = "arn:aws:iam::123456789012:server-certificate/shared-2026" }]
+"#;
+
+#[tokio::test]
+async fn a_saved_plan_applies_despite_unrelated_changes_refuses_related_ones_and_never_twice() {
+    let moto = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("objects.toml", OBJECTS)]);
+    converge(&moto.aws(), &dir.load()).await;
+    let plans = tempfile::tempdir().unwrap();
+    let file = plans.path().join("plan.json");
+    let file = file.to_str().unwrap();
+
+    dir.write("objects.toml", &OBJECTS.replace("shared-2026", "shared-2027"));
+    let run = moto.converge(dir.path(), &["plan", "--out", file]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("Saved the plan to"), "{run:?}");
+    let saved = std::fs::read_to_string(file).unwrap();
+    assert!(saved.contains("\"format\": \"converge-plan/1\""));
+
+    // Someone changes an object the plan does not touch: the plan is still good.
+    let other = moto.ec2().describe_security_groups().group_names("agency-other").send().await.unwrap();
+    let other = other.security_groups()[0].group_id().unwrap().to_string();
+    moto.ec2()
+        .authorize_security_group_ingress()
+        .group_id(&other)
+        .ip_protocol("tcp")
+        .from_port(3306)
+        .to_port(3306)
+        .cidr_ip("10.9.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let run = moto.converge(dir.path(), &["apply", file]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Apply complete! Resources: 0 added, 1 changed, 0 destroyed."), "{run:?}");
+    let lb = moto.elb().describe_load_balancers().load_balancer_names("agency-shared").send().await.unwrap();
+    let cert = lb.load_balancer_descriptions()[0].listener_descriptions()[0].listener().unwrap().ssl_certificate_id().unwrap().to_string();
+    assert!(cert.ends_with("shared-2027"));
+
+    let run = moto.converge(dir.path(), &["apply", file]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("was already applied"), "{run:?}");
+
+    // Someone changes the very object a new plan is about: refused, naming it and the field.
+    dir.write("objects.toml", &OBJECTS.replace("shared-2026", "shared-2027").replace("[load_balancer.shared]", "[load_balancer.shared]\nidle_timeout = 300"));
+    assert_eq!(moto.converge(dir.path(), &["plan", "--out", file]).code, 0);
+    moto.elb()
+        .modify_load_balancer_attributes()
+        .load_balancer_name("agency-shared")
+        .load_balancer_attributes(
+            aws_sdk_elasticloadbalancing::types::LoadBalancerAttributes::builder()
+                .cross_zone_load_balancing(aws_sdk_elasticloadbalancing::types::CrossZoneLoadBalancing::builder().enabled(false).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let run = moto.converge(dir.path(), &["apply", file]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("is stale"), "{run:?}");
+    assert!(run.stderr.contains("load_balancer.shared: changed since the plan (cross_zone)"), "{run:?}");
+    let attrs = moto.elb().describe_load_balancer_attributes().load_balancer_name("agency-shared").send().await.unwrap();
+    assert_eq!(attrs.load_balancer_attributes().unwrap().connection_settings().unwrap().idle_timeout(), 60, "nothing was applied");
+
+    // The desired state changes after the plan: refused, naming the file.
+    assert_eq!(moto.converge(dir.path(), &["plan", "--out", file]).code, 0);
+    dir.write("objects.toml", OBJECTS);
+    let run = moto.converge(dir.path(), &["apply", file]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("the desired state changed since"), "{run:?}");
+    assert!(run.stderr.contains("objects.toml (changed)"), "{run:?}");
+}
