@@ -21,7 +21,7 @@ pub fn diff(old: &Fleet, new: &Fleet) -> Plan {
         live.insert(address, LiveObject { id: spec.aws_name().to_string(), spec });
     }
     let desired = resource::desired(new, &offline_environment(new));
-    let mut plan = plan::plan(&new.settings.name, &desired, &live, &PlanOptions { max_deletes: usize::MAX });
+    let mut plan = plan::plan(&new.settings.name, &desired, &live, &PlanOptions { max_deletes: usize::MAX, ..PlanOptions::default() });
     // Sites of deleted objects are found in the old state, the others in the new.
     let mut old_sites = plan.clone();
     plan::mark_affected_sites(old, &mut old_sites);

@@ -21,6 +21,9 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     let (env, live) = aws.read(fleet).await?;
     let desired = resource::desired(fleet, &env);
     let mut plan = plan::plan(&fleet.settings.name, &desired, &live, opts);
+    if let Some(targets) = &opts.targets {
+        plan = plan::restrict(&plan, &desired, &live, targets);
+    }
     plan::mark_affected_sites(fleet, &mut plan);
     Ok(Planned { account, region: aws.region.clone(), plan, live, env })
 }

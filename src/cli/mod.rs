@@ -91,6 +91,16 @@ pub struct Common {
     /// Refuse plans deleting more than this many objects (default: fleet.max_deletes, or 20).
     #[arg(long)]
     pub max_deletes: Option<usize>,
+    /// Only this and what it needs: site.NAME, pool.NAME or an address (repeatable).
+    #[arg(long, value_name = "TARGET")]
+    pub target: Vec<String>,
+    /// Replace this object even though nothing forces it (repeatable).
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
+    pub replace: Vec<crate::resource::Address>,
+}
+
+fn parse_address(s: &str) -> Result<crate::resource::Address, String> {
+    s.parse()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -255,14 +265,23 @@ fn note_unconverged(fleet: &Fleet) {
     }
 }
 
-fn options(fleet: &Fleet, common: &Common) -> PlanOptions {
-    PlanOptions { max_deletes: common.max_deletes.unwrap_or(fleet.settings.max_deletes) }
+fn options(fleet: &Fleet, common: &Common) -> Result<PlanOptions> {
+    let targets = if common.target.is_empty() {
+        None
+    } else {
+        Some(crate::plan::resolve_targets(fleet, &common.target).map_err(anyhow::Error::msg)?)
+    };
+    Ok(PlanOptions {
+        max_deletes: common.max_deletes.unwrap_or(fleet.settings.max_deletes),
+        replace: common.replace.iter().cloned().collect(),
+        targets,
+    })
 }
 
 async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let aws = Aws::connect(&fleet.settings.region).await;
-    let planned = crate::session::plan(&aws, fleet, &options(fleet, &args.common)).await;
+    let planned = crate::session::plan(&aws, fleet, &options(fleet, &args.common)?).await;
     if args.common.stats {
         print_stats(&aws.stats, started.elapsed());
     }
@@ -361,7 +380,7 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitC
     if let Some(path) = &args.plan {
         return apply_saved(fleet, path, args, aws).await;
     }
-    let planned = crate::session::plan(aws, fleet, &options(fleet, &args.common)).await?;
+    let planned = crate::session::plan(aws, fleet, &options(fleet, &args.common)?).await?;
     let plan = &planned.plan;
     print_target(fleet, &planned);
     print!("{}", render::plan_text(plan));
@@ -400,7 +419,7 @@ async fn interrupted() {
 async fn drift(fleet: &Fleet, args: DriftArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let aws = Aws::connect(&fleet.settings.region).await;
-    let planned = crate::session::plan(&aws, fleet, &options(fleet, &args.common)).await;
+    let planned = crate::session::plan(&aws, fleet, &options(fleet, &args.common)?).await;
     if args.common.stats {
         print_stats(&aws.stats, started.elapsed());
     }
@@ -435,7 +454,7 @@ impl FleetLoop<'_> {
     async fn pass(&self) -> Result<reconcile::Action> {
         self.aws.stats.reset();
         let started = Instant::now();
-        let planned = crate::session::plan(&self.aws, self.fleet, &options(self.fleet, &self.args.common)).await?;
+        let planned = crate::session::plan(&self.aws, self.fleet, &options(self.fleet, &self.args.common)?).await?;
         let plan = &planned.plan;
         let next = reconcile::Action::requeue(self.args.interval);
         let calls = self.aws.stats.total();

@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 mod sites;
+mod target;
 
 pub use sites::{mark_affected_sites, site_paths};
+pub use target::{resolve_targets, restrict};
 
 use crate::resource::{self, Address, Desired, FieldChange, Kind, Op, Spec, security_group};
 
@@ -155,11 +157,15 @@ pub struct Summary {
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
     pub max_deletes: usize,
+    /// Objects to replace even though nothing forces it (`--replace`).
+    pub replace: BTreeSet<Address>,
+    /// Plan only these and what they need (`--target`, resolved by [`resolve_targets`]).
+    pub targets: Option<BTreeSet<Address>>,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { max_deletes: crate::model::DEFAULT_MAX_DELETES }
+        PlanOptions { max_deletes: crate::model::DEFAULT_MAX_DELETES, replace: BTreeSet::new(), targets: None }
     }
 }
 
@@ -237,7 +243,11 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
                 Change::new(address, Action::Create, want.aws_name(), None, attributes(want, true), resource::create_ops(want))
             }
             (Some(want), Some(have)) => {
-                let d = resource::diff(want, &have.spec);
+                let mut d = resource::diff(want, &have.spec);
+                if opts.replace.contains(address) && !d.forces_replacement() {
+                    let forced = FieldChange { field: "(object)".into(), old: None, new: None, forces_replacement: true, note: Some("--replace".into()) };
+                    d.fields.insert(0, forced);
+                }
                 if d.fields.is_empty() && d.ops.is_empty() {
                     continue;
                 }

@@ -82,7 +82,7 @@ fn hand_made_look_alike_is_a_conflict_not_a_change() {
 #[test]
 fn deletions_beyond_the_limit_block_the_plan() {
     let none = "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\n";
-    let p = plan("agency", &desired_of(none), &live_of(FLEET), &PlanOptions { max_deletes: 2 });
+    let p = plan("agency", &desired_of(none), &live_of(FLEET), &PlanOptions { max_deletes: 2, ..PlanOptions::default() });
     assert_eq!(p.summary().destroy, 3);
     assert!(p.conflicts.iter().any(|c| c.message.contains("more than the limit of 2")));
 }

@@ -211,3 +211,39 @@ fn diff_between_git_revisions_needs_no_aws() {
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("HEAD:desired-state/groups.toml:2:1"), "{run:?}");
 }
+
+#[test]
+fn target_plans_and_applies_only_what_it_names_and_replace_forces_a_replacement() {
+    let moto = Moto::start();
+    let objects = r#"
+[security_group.lb]
+ingress = [{ ports = "80", cidr = "0.0.0.0/0" }]
+[security_group.spare]
+ingress = []
+[load_balancer.one]
+security_groups = ["lb"]
+listeners = [{ port = 80, protocol = "http", instance_port = 80 }]
+[load_balancer.two]
+security_groups = ["lb"]
+listeners = [{ port = 80, protocol = "http", instance_port = 80 }]
+"#;
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("objects.toml", objects)]);
+    let run = moto.converge(dir.path(), &["apply", "--auto-approve", "--target", "load_balancer.one"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Plan: 2 to add, 0 to change, 0 to destroy."), "the load balancer and its group: {run:?}");
+    let run = moto.converge(dir.path(), &["plan"]);
+    assert!(run.stdout.contains("Plan: 2 to add, 0 to change, 0 to destroy."), "two and spare are left: {run:?}");
+
+    let run = moto.converge(dir.path(), &["plan", "--target", "load_balancer.tow"]);
+    assert_eq!(run.code, 1, "a typo never plans nothing quietly: {run:?}");
+    assert!(run.stdout.contains("did you mean load_balancer.two?"), "{run:?}");
+
+    assert_eq!(moto.converge(dir.path(), &["apply", "--auto-approve"]).code, 0);
+    let run = moto.converge(dir.path(), &["apply", "--auto-approve", "--replace", "security_group.spare"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("-/+ security_group.spare"), "{run:?}");
+    assert!(run.stdout.contains("# forces replacement   # --replace"), "{run:?}");
+    let run = moto.converge(dir.path(), &["apply", "--auto-approve", "--replace", "security_group.lb"]);
+    assert_eq!(run.code, 1, "a group in use is not replaced: {run:?}");
+    assert!(run.stdout.contains("but load_balancer.one, load_balancer.two still use it"), "{run:?}");
+}
