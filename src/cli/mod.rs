@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the desired state offline: every problem at once, with file:line:col.
-    Validate,
+    Validate(ValidateArgs),
     /// Read live AWS state and show what apply would change.
     Plan(PlanArgs),
     /// Plan, confirm, and converge AWS to the desired state.
@@ -129,6 +129,13 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// text, or json (the problems as a list; markdown is not offered here).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// A plan saved with `converge plan --out`: apply exactly it (no prompt), or refuse if what it touches
     /// changed since.
@@ -141,6 +148,10 @@ pub struct ApplyArgs {
     /// How many independent changes run at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub parallelism: u16,
+    /// text, or json: the plan and the result as one document on stdout (progress goes to stderr);
+    /// needs --auto-approve or a saved plan.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -202,9 +213,22 @@ fn diff(dir: &std::path::Path, args: DiffArgs) -> Result<ExitCode> {
     Ok(if args.detailed_exitcode && !plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
+fn validate(dir: &std::path::Path, args: &ValidateArgs) -> ExitCode {
+    let result = model::load_dir(dir);
+    match (args.format, &result) {
+        (Format::Json, Ok(_)) => print!("{}", render::diagnostics_json(&[])),
+        (Format::Json, Err(diags)) => print!("{}", render::diagnostics_json(&diags.0)),
+        (_, Ok(fleet)) => println!("{} is valid: fleet {} with {}.", dir.display(), fleet.settings.name, inventory(fleet)),
+        (_, Err(diags)) => eprintln!("{diags}"),
+    }
+    if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    if let Command::Diff(args) = cli.command {
-        return diff(&cli.dir, args);
+    match cli.command {
+        Command::Diff(args) => return diff(&cli.dir, args),
+        Command::Validate(args) => return Ok(validate(&cli.dir, &args)),
+        _ => {}
     }
     let fleet = match model::load_dir(&cli.dir) {
         Ok(f) => f,
@@ -215,21 +239,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     match cli.command {
-        Command::Validate => {
-            println!("{} is valid: fleet {} with {}.", cli.dir.display(), fleet.settings.name, inventory(&fleet));
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Plan(args) => runtime.block_on(plan(&fleet, args)),
         Command::Apply(args) => runtime.block_on(apply(&fleet, args)),
         Command::Reconcile(args) => runtime.block_on(reconcile(&fleet, args)),
         Command::Drift(args) => runtime.block_on(drift(&fleet, args)),
-        Command::Diff(_) => unreachable!("handled above: it needs no AWS and loads its own states"),
+        Command::Diff(_) | Command::Validate(_) => unreachable!("handled above: they need no AWS"),
     }
 }
 
 /// Where the plan was made: worth a glance before typing `yes`.
-fn print_target(fleet: &Fleet, planned: &crate::session::Planned) {
-    println!("Fleet {} in account {}, region {}.\n", fleet.settings.name, planned.account, planned.region);
+fn target_line(fleet: &Fleet, planned: &crate::session::Planned) -> String {
+    format!("Fleet {} in account {}, region {}.\n\n", fleet.settings.name, planned.account, planned.region)
 }
 
 /// `4 security groups, 2 load balancers, 1 pool, ...`: what a fleet declares.
@@ -289,8 +309,7 @@ async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
     let target = render::Target { account: &planned.account, region: &planned.region };
     match args.format {
         Format::Text => {
-            print_target(fleet, &planned);
-            print!("{}", render::plan_text(&planned.plan));
+            print!("{}{}", target_line(fleet, &planned), render::plan_text(&planned.plan));
         }
         Format::Json => print!("{}", render::plan_json(&planned.plan, Some(target))),
         Format::Markdown => print!("{}", render::plan_markdown(&planned.plan, Some(target), render::COMMENT_LIMIT)),
@@ -359,20 +378,56 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
         eprintln!("Make a new plan.");
         return Ok(ExitCode::from(1));
     }
-    print!("{}", render::plan_text(&saved.plan));
+    let out = Out::for_format(args.format);
+    out.say(&render::plan_text(&saved.plan));
     if saved.plan.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(execute(&saved.plan, &live, aws, args, out, None).await?);
     }
     // Recorded before the first call: a plan file is never applied twice, even if this run dies.
     let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     saved.applied = Some(saved::Applied { at, complete: false });
     saved.write(path)?;
-    println!();
-    let executor = AwsExecutor::new(aws.clone(), &live);
-    let report = apply::apply(&saved.plan, &executor, args.parallelism.into(), interrupted(), print_event).await?;
-    print_report(&saved.plan, &report);
-    saved.applied = Some(saved::Applied { at, complete: report.ok() });
+    let target = render::Target { account: &saved.account, region: &saved.region };
+    let code = execute(&saved.plan, &live, aws, args, out, Some(target)).await?;
+    saved.applied = Some(saved::Applied { at, complete: code == ExitCode::SUCCESS });
     saved.write(path)?;
+    Ok(code)
+}
+
+/// Where apply's words go: stdout for people; stderr when stdout carries the JSON result.
+#[derive(Clone, Copy)]
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn for_format(format: Format) -> Out {
+        Out { json: format == Format::Json }
+    }
+
+    fn say(&self, text: &str) {
+        if self.json {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
+}
+
+/// Runs a plan that is ready (confirmed, or saved and still fresh), reporting progress and the result.
+async fn execute(plan: &crate::plan::Plan, live: &crate::plan::Live, aws: &Aws, args: &ApplyArgs, out: Out, target: Option<render::Target<'_>>) -> Result<ExitCode> {
+    let report = if plan.is_empty() {
+        Report::default()
+    } else {
+        out.say("\n");
+        let executor = AwsExecutor::new(aws.clone(), live);
+        let report = apply::apply(plan, &executor, args.parallelism.into(), interrupted(), |e| out.say(&format!("{}\n", event_line(e)))).await?;
+        out.say(&report_text(plan, &report));
+        report
+    };
+    if out.json {
+        print!("{}", render::apply_json(plan, target, &report));
+    }
     Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
@@ -380,27 +435,22 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitC
     if let Some(path) = &args.plan {
         return apply_saved(fleet, path, args, aws).await;
     }
+    let out = Out::for_format(args.format);
+    anyhow::ensure!(!out.json || args.auto_approve, "--format json needs --auto-approve (or a saved plan): there is no one to answer the prompt");
     let planned = crate::session::plan(aws, fleet, &options(fleet, &args.common)?).await?;
     let plan = &planned.plan;
-    print_target(fleet, &planned);
-    print!("{}", render::plan_text(plan));
+    out.say(&format!("{}{}", target_line(fleet, &planned), render::plan_text(plan)));
     note_unconverged(fleet);
     if !plan.conflicts.is_empty() {
         eprintln!("Error: the plan has conflicts; nothing was applied.");
         return Ok(ExitCode::from(1));
     }
-    if plan.is_empty() {
-        return Ok(ExitCode::SUCCESS);
-    }
-    if !args.auto_approve && !confirm()? {
+    if !plan.is_empty() && !args.auto_approve && !confirm()? {
         println!("Apply cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
     }
-    println!();
-    let executor = AwsExecutor::new(aws.clone(), &planned.live);
-    let report = apply::apply(plan, &executor, args.parallelism.into(), interrupted(), print_event).await?;
-    print_report(plan, &report);
-    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let target = render::Target { account: &planned.account, region: &planned.region };
+    execute(plan, &planned.live, aws, args, out, Some(target)).await
 }
 
 /// Completes on the first Ctrl-C; a second one exits at once.
@@ -482,7 +532,7 @@ impl FleetLoop<'_> {
             let _ = stop.wait_for(|s| *s).await;
         };
         let report = apply::apply(plan, &executor, self.args.parallelism.into(), stopped, |_| {}).await?;
-        print_report(plan, &report);
+        print!("{}", report_text(plan, &report));
         anyhow::ensure!(report.ok(), "the apply did not complete");
         Ok(next)
     }
@@ -544,39 +594,41 @@ fn progress_verbs(action: Action) -> (&'static str, &'static str) {
     }
 }
 
-fn print_event(e: Event) {
+fn event_line(e: Event) -> String {
     match e {
-        Event::Started { address, action } => println!("{address}: {}", progress_verbs(action).0),
-        Event::Finished { address, action, elapsed } => println!("{address}: {} after {:.1}s", progress_verbs(action).1, elapsed.as_secs_f64()),
-        Event::Failed { address, error, .. } => println!("{address}: FAILED: {error}"),
-        Event::Skipped { address, because } => println!("{address}: not attempted: it waits for {because}, which failed"),
+        Event::Started { address, action } => format!("{address}: {}", progress_verbs(action).0),
+        Event::Finished { address, action, elapsed } => format!("{address}: {} after {:.1}s", progress_verbs(action).1, elapsed.as_secs_f64()),
+        Event::Failed { address, error, .. } => format!("{address}: FAILED: {error}"),
+        Event::Skipped { address, because } => format!("{address}: not attempted: it waits for {because}, which failed"),
         Event::Stopping { running } => {
-            println!("Interrupt received: waiting for {running} running change(s) to finish; nothing new will start. Ctrl-C again exits at once.")
+            format!("Interrupt received: waiting for {running} running change(s) to finish; nothing new will start. Ctrl-C again exits at once.")
         }
     }
 }
 
-fn print_report(plan: &crate::plan::Plan, report: &Report) {
+fn report_text(plan: &crate::plan::Plan, report: &Report) -> String {
+    use std::fmt::Write as _;
     let done = |a: Action| report.applied.iter().filter(|x| plan.change(x).is_some_and(|c| c.action == a)).count();
     let (added, changed, destroyed) = (done(Action::Create) + done(Action::Replace), done(Action::Update), done(Action::Delete) + done(Action::Replace));
-    println!();
+    let mut out = String::from("\n");
     if report.ok() {
-        println!("Apply complete! Resources: {added} added, {changed} changed, {destroyed} destroyed.");
-        return;
+        let _ = writeln!(out, "Apply complete! Resources: {added} added, {changed} changed, {destroyed} destroyed.");
+        return out;
     }
     let what = if report.failed.is_empty() { "stopped" } else { "failed" };
-    println!("Apply {what}. Applied: {added} added, {changed} changed, {destroyed} destroyed.");
+    let _ = writeln!(out, "Apply {what}. Applied: {added} added, {changed} changed, {destroyed} destroyed.");
     for (address, e) in &report.failed {
         let partial = if e.done > 0 { format!(" ({} of {} operations had been applied)", e.done, e.total) } else { String::new() };
-        println!("  failed: {address}{partial}: {}", e.error);
+        let _ = writeln!(out, "  failed: {address}{partial}: {}", e.error);
     }
     for (address, because) in &report.skipped {
-        println!("  not attempted: {address} (waits for {because})");
+        let _ = writeln!(out, "  not attempted: {address} (waits for {because})");
     }
     for address in &report.cancelled {
-        println!("  not attempted: {address} (stopped)");
+        let _ = writeln!(out, "  not attempted: {address} (stopped)");
     }
-    println!("Nothing else was changed. Run `converge plan` to see what is left.");
+    out.push_str("Nothing else was changed. Run `converge plan` to see what is left.\n");
+    out
 }
 
 fn print_stats(stats: &Stats, elapsed: Duration) {

@@ -78,6 +78,56 @@ struct JsonField<'a> {
 
 /// The plan as pretty-printed JSON.
 pub fn plan_json(plan: &Plan, target: Option<Target<'_>>) -> String {
+    pretty(&plan_value(plan, target))
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    let mut out = serde_json::to_string_pretty(v).expect("JSON values serialise");
+    out.push('\n');
+    out
+}
+
+/// What an apply did, with the plan it applied: `{format_version, plan, result}`.
+pub fn apply_json(plan: &Plan, target: Option<Target<'_>>, report: &crate::apply::Report) -> String {
+    let failed: Vec<serde_json::Value> = report
+        .failed
+        .iter()
+        .map(|(a, e)| serde_json::json!({ "address": a.to_string(), "error": e.error, "operations_done": e.done, "operations": e.total }))
+        .collect();
+    let skipped: Vec<serde_json::Value> =
+        report.skipped.iter().map(|(a, because)| serde_json::json!({ "address": a.to_string(), "waits_for": because.to_string() })).collect();
+    pretty(&serde_json::json!({
+        "format_version": FORMAT_VERSION,
+        "plan": plan_value(plan, target),
+        "result": {
+            "complete": report.ok(),
+            "applied": report.applied.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "failed": failed,
+            "skipped": skipped,
+            "cancelled": report.cancelled.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        },
+    }))
+}
+
+/// Every problem of an invalid desired state: `{format_version, valid, problems}`.
+pub fn diagnostics_json(diags: &[crate::model::Diagnostic]) -> String {
+    let problems: Vec<serde_json::Value> = diags
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "file": d.loc.file.display().to_string(),
+                "line": d.loc.line,
+                "column": d.loc.col,
+                "field": d.field,
+                "message": d.message,
+                "help": d.help,
+            })
+        })
+        .collect();
+    pretty(&serde_json::json!({ "format_version": FORMAT_VERSION, "valid": diags.is_empty(), "problems": problems }))
+}
+
+fn plan_value(plan: &Plan, target: Option<Target<'_>>) -> serde_json::Value {
     let s = plan.summary();
     let doc = JsonPlan {
         format_version: FORMAT_VERSION,
@@ -122,7 +172,5 @@ pub fn plan_json(plan: &Plan, target: Option<Target<'_>>) -> String {
         sites_affected: plan.affected_sites().into_iter().collect(),
         unmanaged: plan.unmanaged.iter().map(|u| JsonUnmanaged { kind: u.kind.as_str(), name: &u.name, reason: &u.reason }).collect(),
     };
-    let mut out = serde_json::to_string_pretty(&doc).expect("plans serialise");
-    out.push('\n');
-    out
+    serde_json::to_value(&doc).expect("plans serialise")
 }

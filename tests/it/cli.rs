@@ -247,3 +247,27 @@ listeners = [{ port = 80, protocol = "http", instance_port = 80 }]
     assert_eq!(run.code, 1, "a group in use is not replaced: {run:?}");
     assert!(run.stdout.contains("but load_balancer.one, load_balancer.two still use it"), "{run:?}");
 }
+
+#[test]
+fn validate_and_apply_speak_json_for_programs() {
+    let bad = FleetDir::new(&[("fleet.toml", "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\n[security_group.lb]\ningres = []\n")]);
+    let run = run_converge(bad.path(), &["validate", "--format", "json"], Some(NO_AWS), None);
+    assert_eq!(run.code, 1, "{run:?}");
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["problems"][0]["line"], 5);
+    assert_eq!(v["problems"][0]["field"], "security_group.lb.ingres");
+    assert_eq!(v["problems"][0]["help"], "did you mean `ingress`?");
+
+    let moto = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("g.toml", "[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n")]);
+    let run = moto.converge(dir.path(), &["apply", "--format", "json"]);
+    assert_eq!(run.code, 1, "JSON output has no one to answer the prompt: {run:?}");
+    let run = moto.converge(dir.path(), &["apply", "--auto-approve", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is the JSON result alone");
+    assert_eq!(v["plan"]["summary"]["add"], 1);
+    assert_eq!(v["result"]["complete"], true);
+    assert_eq!(v["result"]["applied"], serde_json::json!(["security_group.lb"]));
+    assert!(run.stderr.contains("security_group.lb: Creation complete"), "progress goes to stderr: {run:?}");
+}
