@@ -205,10 +205,9 @@ fn diff(dir: &std::path::Path, args: DiffArgs) -> Result<ExitCode> {
         _ => anyhow::bail!("give two folders (converge diff OLD NEW) or a revision (converge diff --base REV)"),
     };
     let plan = crate::diff::diff(&old, &new);
-    match args.format {
-        Format::Text => print!("{}", render::diff_text(&plan, &old_name, &new_name)),
-        Format::Json => print!("{}", render::plan_json(&plan, None)),
-        Format::Markdown => print!("{}", render::plan_markdown(&plan, None, render::COMMENT_LIMIT)),
+    match document(args.format, &plan, None) {
+        Some(doc) => print!("{doc}"),
+        None => print!("{}", render::diff_text(&plan, &old_name, &new_name)),
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
@@ -298,21 +297,32 @@ fn options(fleet: &Fleet, common: &Common) -> Result<PlanOptions> {
     })
 }
 
-async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
+/// Connects, reads and plans; prints `--stats` (also when planning failed).
+async fn read_and_plan(fleet: &Fleet, common: &Common) -> Result<crate::session::Planned> {
     let started = Instant::now();
     let aws = Aws::connect(&fleet.settings.region).await;
-    let planned = crate::session::plan(&aws, fleet, &options(fleet, &args.common)?).await;
-    if args.common.stats {
+    let planned = crate::session::plan(&aws, fleet, &options(fleet, common)?).await;
+    if common.stats {
         print_stats(&aws.stats, started.elapsed());
     }
-    let planned = planned?;
+    Ok(planned?)
+}
+
+/// The plan for programs (JSON) or reviewers (markdown); `None` for text, which each command words itself.
+fn document(format: Format, plan: &crate::plan::Plan, target: Option<render::Target<'_>>) -> Option<String> {
+    match format {
+        Format::Text => None,
+        Format::Json => Some(render::plan_json(plan, target)),
+        Format::Markdown => Some(render::plan_markdown(plan, target, render::COMMENT_LIMIT)),
+    }
+}
+
+async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
+    let planned = read_and_plan(fleet, &args.common).await?;
     let target = render::Target { account: &planned.account, region: &planned.region };
-    match args.format {
-        Format::Text => {
-            print!("{}{}", target_line(fleet, &planned), render::plan_text(&planned.plan));
-        }
-        Format::Json => print!("{}", render::plan_json(&planned.plan, Some(target))),
-        Format::Markdown => print!("{}", render::plan_markdown(&planned.plan, Some(target), render::COMMENT_LIMIT)),
+    match document(args.format, &planned.plan, Some(target)) {
+        Some(doc) => print!("{doc}"),
+        None => print!("{}{}", target_line(fleet, &planned), render::plan_text(&planned.plan)),
     }
     note_unconverged(fleet);
     if let Some(out) = &args.out {
@@ -467,20 +477,13 @@ async fn interrupted() {
 }
 
 async fn drift(fleet: &Fleet, args: DriftArgs) -> Result<ExitCode> {
-    let started = Instant::now();
-    let aws = Aws::connect(&fleet.settings.region).await;
-    let planned = crate::session::plan(&aws, fleet, &options(fleet, &args.common)?).await;
-    if args.common.stats {
-        print_stats(&aws.stats, started.elapsed());
-    }
-    let planned = planned?;
+    let planned = read_and_plan(fleet, &args.common).await?;
     let plan = &planned.plan;
     let target = render::Target { account: &planned.account, region: &planned.region };
     let line = render::drift_line(plan);
-    match args.format {
-        Format::Text => println!("{line}"),
-        Format::Json => print!("{}", render::plan_json(plan, Some(target))),
-        Format::Markdown => print!("{}", render::plan_markdown(plan, Some(target), render::COMMENT_LIMIT)),
+    match document(args.format, plan, Some(target)) {
+        Some(doc) => print!("{doc}"),
+        None => println!("{line}"),
     }
     let drifted = !plan.changes.is_empty()
         || !plan.conflicts.is_empty()
