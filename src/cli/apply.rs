@@ -1,0 +1,142 @@
+//! `converge apply`: a fresh plan confirmed by a person, or a saved plan checked for staleness.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use super::args::ApplyArgs;
+use super::words::{Out, event_line, note_unconverged, print_stats, report_text, target_line};
+use super::options;
+use crate::apply::{self, Report};
+use crate::aws::{Aws, AwsExecutor};
+use crate::model::Fleet;
+use crate::render;
+use crate::saved::{self, SavedPlan};
+
+pub(super) async fn apply(fleet: &Fleet, args: ApplyArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let aws = Aws::connect(&fleet.settings.region).await;
+    let result = apply_inner(fleet, &args, &aws).await;
+    if args.common.stats {
+        print_stats(&aws.stats, started.elapsed());
+    }
+    result
+}
+
+/// Applies a saved plan after checking that it is still what was reviewed.
+async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aws: &Aws) -> Result<ExitCode> {
+    let mut saved = SavedPlan::read(path)?;
+    if let Some(applied) = &saved.applied {
+        anyhow::bail!("{} was already applied (at {} seconds since the epoch); make a new plan", path.display(), applied.at);
+    }
+    anyhow::ensure!(saved.plan.fleet == fleet.settings.name, "{} is a plan for fleet {}, not {}", path.display(), saved.plan.fleet, fleet.settings.name);
+    let changed = saved.desired_changes(&saved::digest_dir(&fleet.dir)?);
+    if !changed.is_empty() {
+        eprintln!("Error: the desired state changed since {} was made; nothing was applied:", path.display());
+        for c in changed {
+            eprintln!("  {c}");
+        }
+        eprintln!("Make a new plan.");
+        return Ok(ExitCode::from(1));
+    }
+    let account = aws.account(fleet.settings.account.as_deref()).await?;
+    anyhow::ensure!(
+        account == saved.account && aws.region == saved.region,
+        "{} was made for account {} in {}, but this run is in account {account} in {}",
+        path.display(),
+        saved.account,
+        saved.region,
+        aws.region
+    );
+    let (_, live) = aws.read_scoped(fleet, Some(&saved.load_balancer_names())).await?;
+    let stale = saved.stale_objects(&live);
+    if !stale.is_empty() {
+        eprintln!("Error: {} is stale: what it changes was changed since it was made; nothing was applied:", path.display());
+        for s in stale {
+            eprintln!("  {s}");
+        }
+        eprintln!("Make a new plan.");
+        return Ok(ExitCode::from(1));
+    }
+    let out = Out::for_format(args.format);
+    out.say(&render::plan_text(&saved.plan));
+    if saved.plan.is_empty() {
+        return execute(&saved.plan, &live, aws, args, out, None).await;
+    }
+    // Recorded before the first call: a plan file is never applied twice, even if this run dies.
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    saved.applied = Some(saved::Applied { at, complete: false });
+    saved.write(path)?;
+    let target = render::Target { account: &saved.account, region: &saved.region };
+    let code = execute(&saved.plan, &live, aws, args, out, Some(target)).await?;
+    saved.applied = Some(saved::Applied { at, complete: code == ExitCode::SUCCESS });
+    saved.write(path)?;
+    Ok(code)
+}
+
+
+/// Runs a plan that is ready (confirmed, or saved and still fresh), reporting progress and the result.
+async fn execute(plan: &crate::plan::Plan, live: &crate::plan::Live, aws: &Aws, args: &ApplyArgs, out: Out, target: Option<render::Target<'_>>) -> Result<ExitCode> {
+    let report = if plan.is_empty() {
+        Report::default()
+    } else {
+        out.say("\n");
+        let executor = AwsExecutor::new(aws.clone(), live);
+        let report = apply::apply(plan, &executor, args.parallelism.into(), interrupted(), |e| out.say(&format!("{}\n", event_line(e)))).await?;
+        out.say(&report_text(plan, &report));
+        report
+    };
+    if out.json {
+        print!("{}", render::apply_json(plan, target, &report));
+    }
+    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitCode> {
+    if let Some(path) = &args.plan {
+        return apply_saved(fleet, path, args, aws).await;
+    }
+    let out = Out::for_format(args.format);
+    anyhow::ensure!(!out.json || args.auto_approve, "--format json needs --auto-approve (or a saved plan): there is no one to answer the prompt");
+    let planned = crate::session::plan(aws, fleet, &options(fleet, &args.common)?).await?;
+    let plan = &planned.plan;
+    out.say(&format!("{}{}", target_line(fleet, &planned), render::plan_text(plan)));
+    note_unconverged(fleet);
+    if !plan.conflicts.is_empty() {
+        eprintln!("Error: the plan has conflicts; nothing was applied.");
+        return Ok(ExitCode::from(1));
+    }
+    if !plan.is_empty() && !args.auto_approve && !confirm()? {
+        println!("Apply cancelled; nothing was changed.");
+        return Ok(ExitCode::from(1));
+    }
+    let target = render::Target { account: &planned.account, region: &planned.region };
+    execute(plan, &planned.live, aws, args, out, Some(target)).await
+}
+
+/// Completes on the first Ctrl-C; a second one exits at once.
+pub(super) async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return std::future::pending().await;
+    }
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("Second interrupt: exiting now. Run `converge plan` to see what is left.");
+            std::process::exit(130);
+        }
+    });
+}
+
+fn confirm() -> Result<bool> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        eprintln!("(reading the answer from standard input)");
+    }
+    print!("\nDo you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}

@@ -1,0 +1,173 @@
+//! The command line's grammar: clap definitions only.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "converge", version, about = "Converge an AWS account to the fleet described in desired-state/")]
+pub struct Cli {
+    /// The folder holding the desired state; every *.toml below it is merged.
+    #[arg(long, global = true, default_value = "desired-state", env = "CONVERGE_DIR")]
+    pub dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the desired state offline: every problem at once, with file:line:col.
+    Validate(ValidateArgs),
+    /// Read live AWS state and show what apply would change.
+    Plan(PlanArgs),
+    /// Plan, confirm, and converge AWS to the desired state.
+    Apply(ApplyArgs),
+    /// Keep watching: plan every interval and report drift, or converge it with --apply.
+    Reconcile(ReconcileArgs),
+    /// For cron: a read-only plan. Exit 0 when live matches the desired state, 2 when it drifted, 1 on error.
+    Drift(DriftArgs),
+    /// The semantic difference between two desired states, offline (no AWS access): `diff OLD NEW`, or
+    /// `diff --base REV` for the desired state at a git revision against --dir.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Objects in the fleet's scope that converge does not own (e.g. a hand-made load balancer using one
+    /// of the fleet's security groups).
+    Unmanaged,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// One line for an alert (text), or the full report.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// POST a Slack-compatible message ({"text": ...}) here when drift is found.
+    #[arg(long)]
+    pub webhook: Option<String>,
+    /// Also count these as drift (exit 2, webhook).
+    #[arg(long, value_enum)]
+    pub fail_on: Vec<FailOn>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old desired-state folder (then NEW is required).
+    #[arg(conflicts_with = "base", requires = "new")]
+    pub old: Option<PathBuf>,
+    /// The new desired-state folder.
+    pub new: Option<PathBuf>,
+    /// A git revision: compare the desired state in --dir as it was there with the work tree's.
+    #[arg(long, required_unless_present = "old")]
+    pub base: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit 0 when the two are the same, 2 when they differ, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Print how many AWS API calls the run made, per service and operation, and the wall time.
+    #[arg(long)]
+    pub stats: bool,
+    /// Refuse plans deleting more than this many objects (default: fleet.max_deletes, or 20).
+    #[arg(long)]
+    pub max_deletes: Option<usize>,
+    /// Only this and what it needs: site.NAME, pool.NAME or an address (repeatable).
+    #[arg(long, value_name = "TARGET")]
+    pub target: Vec<String>,
+    /// Replace this object even though nothing forces it (repeatable).
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
+    pub replace: Vec<crate::resource::Address>,
+}
+
+fn parse_address(s: &str) -> Result<crate::resource::Address, String> {
+    s.parse()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For terminals.
+    Text,
+    /// For programs: the schema in docs/plan-json.md.
+    Json,
+    /// For pull-request comments (at most 65,535 characters).
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// How to print the plan.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Save the plan here; `converge apply FILE` then applies exactly it, or refuses if it went stale.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// text, or json (the problems as a list; markdown is not offered here).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved with `converge plan --out`: apply exactly it (no prompt), or refuse if what it touches
+    /// changed since.
+    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many independent changes run at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub parallelism: u16,
+    /// text, or json: the plan and the result as one document on stdout (progress goes to stderr);
+    /// needs --auto-approve or a saved plan.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Time between passes: 90s, 5m, 1h.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Apply the changes each pass finds (otherwise they are only reported).
+    #[arg(long)]
+    pub apply: bool,
+    /// How many independent changes run at once when applying.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub parallelism: u16,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number.parse().map_err(|_| format!("`{s}` is not a duration such as 90s, 5m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{s}` is not a duration such as 90s, 5m or 1h")),
+    };
+    if seconds == 0 {
+        return Err("the interval must be at least one second".into());
+    }
+    Ok(Duration::from_secs(seconds))
+}

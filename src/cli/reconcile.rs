@@ -1,0 +1,96 @@
+//! `converge reconcile`: the CLI's reconciler for the library's loop.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::args::ReconcileArgs;
+use super::options;
+use super::words::report_text;
+use crate::apply;
+use crate::aws::{Aws, AwsExecutor};
+use crate::model::Fleet;
+use crate::reconcile;
+use crate::render;
+
+/// One reconcile pass: plan, then apply (with --apply) or report.
+struct FleetLoop<'a> {
+    fleet: &'a Fleet,
+    aws: Aws,
+    args: &'a ReconcileArgs,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl FleetLoop<'_> {
+    async fn pass(&self) -> Result<reconcile::Action> {
+        self.aws.stats.reset();
+        let started = Instant::now();
+        let planned = crate::session::plan(&self.aws, self.fleet, &options(self.fleet, &self.args.common)?).await?;
+        let plan = &planned.plan;
+        let next = reconcile::Action::requeue(self.args.interval);
+        let calls = self.aws.stats.total();
+        if !plan.conflicts.is_empty() {
+            // Not transient: waiting the interval is right, backing off is not.
+            println!("{} conflict(s) block the plan ({calls} calls); nothing applied:", plan.conflicts.len());
+            for c in &plan.conflicts {
+                println!("  ! {}", c.message);
+            }
+            return Ok(next);
+        }
+        if plan.is_empty() {
+            println!("no changes ({calls} calls, {:.1}s)", started.elapsed().as_secs_f64());
+            return Ok(next);
+        }
+        let addresses: Vec<String> = plan.changes.iter().map(|c| c.address.to_string()).collect();
+        println!("{} ({calls} calls): {}", render::summary_line(plan), addresses.join(", "));
+        if !self.args.apply {
+            println!("  not applied: run with --apply to converge");
+            return Ok(next);
+        }
+        let executor = AwsExecutor::new(self.aws.clone(), &planned.live);
+        let mut stop = self.stop.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        let report = apply::apply(plan, &executor, self.args.parallelism.into(), stopped, |_| {}).await?;
+        print!("{}", report_text(plan, &report));
+        anyhow::ensure!(report.ok(), "the apply did not complete");
+        Ok(next)
+    }
+}
+
+impl reconcile::Reconcile for FleetLoop<'_> {
+    type Error = String;
+    fn reconcile(&self) -> reconcile::PassFuture<'_, Result<reconcile::Action, String>> {
+        Box::pin(async move { self.pass().await.map_err(|e| format!("{e:#}")) })
+    }
+}
+
+pub(super) async fn reconcile(fleet: &Fleet, args: ReconcileArgs) -> Result<ExitCode> {
+    let aws = Aws::connect(&fleet.settings.region).await;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("Interrupt received: stopping after the current pass.");
+            let _ = tx.send(true);
+        }
+    });
+    let mode = if args.apply { "converging" } else { "reporting" };
+    println!("reconciling fleet {} every {}s ({mode}); Ctrl-C stops after the current pass", fleet.settings.name, args.interval.as_secs());
+    let policy = reconcile::ErrorPolicy { base: Duration::from_secs(5), max: args.interval };
+    let this = FleetLoop { fleet, aws, args: &args, stop: rx.clone() };
+    let mut stop = rx;
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    reconcile::run(&this, policy, stopped, |pass| match pass {
+        reconcile::Pass::Done { next } => println!("  next pass in {}s", next.as_secs()),
+        reconcile::Pass::Failed { error, failures, next } => {
+            eprintln!("pass failed ({failures} in a row): {error}");
+            eprintln!("  retrying in {:.1}s", next.as_secs_f64());
+        }
+    })
+    .await;
+    Ok(ExitCode::SUCCESS)
+}
