@@ -56,7 +56,14 @@ where
         let message = match (err.code(), err.message()) {
             (Some(c), Some(m)) => format!("{c}: {m}"),
             (Some(c), None) => c.to_string(),
-            _ => chain(&err),
+            _ => {
+                let text = chain(&err);
+                if text.contains("no credentials found") {
+                    format!("no AWS credentials: set AWS_PROFILE (after `aws sso login` for SSO profiles) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. {text}")
+                } else {
+                    text
+                }
+            }
         };
         AwsError::Call { service, operation, resource, code, message }
     }
