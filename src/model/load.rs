@@ -33,7 +33,7 @@ pub fn load_dir(dir: &Path) -> Result<Fleet, Diagnostics> {
             Err(e) => diags.push(Diagnostic::new(Loc { file: std::sync::Arc::from(path.as_path()), line: 0, col: 0 }, "", format!("cannot read: {e}"))),
         }
     }
-    let mut fleet = load_sources(&sources).map_err(|d| {
+    let fleet = load(&sources, Some(dir)).map_err(|d| {
         let mut all = diags.clone();
         all.extend(d.0);
         Diagnostics(all)
@@ -41,7 +41,6 @@ pub fn load_dir(dir: &Path) -> Result<Fleet, Diagnostics> {
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
     }
-    fleet.dir = dir.to_path_buf();
     Ok(fleet)
 }
 
@@ -63,10 +62,15 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Parses and validates already-read sources: all problems at once, or the fleet.
+/// Parses and validates already-read sources: all problems at once, or the fleet. Bootstrap scripts are
+/// not read (there is no folder); see [`load_dir`].
 pub fn load_sources(sources: &[SourceFile]) -> Result<Fleet, Diagnostics> {
+    load(sources, None)
+}
+
+fn load(sources: &[SourceFile], dir: Option<&Path>) -> Result<Fleet, Diagnostics> {
     let mut diags = Vec::new();
-    let mut fleet = Fleet::default();
+    let mut fleet = Fleet { dir: dir.map(Path::to_path_buf).unwrap_or_default(), ..Fleet::default() };
     let mut seen = Seen::default();
     for src in sources {
         let (table, errors) = DeTable::parse_recoverable(&src.text);
@@ -83,6 +87,9 @@ pub fn load_sources(sources: &[SourceFile]) -> Result<Fleet, Diagnostics> {
         let loc = sources.first().map_or_else(Loc::none, |s| s.loc(0));
         diags.push(Diagnostic::new(loc, "fleet", "missing the [fleet] table").help("add [fleet] with name and region"));
     }
+    if let Some(dir) = dir {
+        read_bootstraps(&mut fleet, dir, &mut diags);
+    }
     // Cross-entity checks run even when some entity failed to parse: references are checked against
     // everything declared, so a broken table does not also make every reference to it an error.
     let declared = seen.entities.keys().cloned().collect();
@@ -93,6 +100,21 @@ pub fn load_sources(sources: &[SourceFile]) -> Result<Fleet, Diagnostics> {
         diags.sort();
         diags.dedup();
         Err(Diagnostics(diags))
+    }
+}
+
+/// Reads each pool's bootstrap script (relative to the desired-state folder).
+fn read_bootstraps(fleet: &mut Fleet, dir: &Path, diags: &mut Vec<Diagnostic>) {
+    for (name, pool) in &mut fleet.pools {
+        let Some(b) = &pool.bootstrap else { continue };
+        let path = dir.join(&b.value);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => pool.bootstrap_text = Some(text),
+            Err(e) => diags.push(
+                Diagnostic::new(b.loc.clone(), format!("pool.{name}.bootstrap"), format!("cannot read {}: {e}", path.display()))
+                    .help("bootstrap paths are relative to the desired-state folder"),
+            ),
+        }
     }
 }
 
@@ -441,6 +463,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Pool> {
         security_groups,
         key_pair,
         bootstrap,
+        bootstrap_text: None,
         min: min.value as u32,
         max: max.value as u32,
         desired: u32_of(desired),

@@ -6,6 +6,7 @@
 mod diag;
 mod git;
 mod load;
+mod manifest;
 mod validate;
 mod walk;
 
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 pub use diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile, did_you_mean};
 pub use git::{RevisionError, load_at_revision};
 pub use load::{load_dir, load_sources};
+pub use manifest::{MANIFEST_PLACEHOLDER, USER_DATA_LIMIT, UserData};
 
 pub type Map<T> = BTreeMap<String, T>;
 pub type Tags = BTreeMap<String, String>;
@@ -101,6 +103,9 @@ pub struct Pool {
     pub security_groups: Vec<Located<String>>,
     pub key_pair: Option<String>,
     pub bootstrap: Option<Located<String>>,
+    /// The bootstrap script's text, read by [`load_dir`] (user-data template: `{{manifest}}` marks where the
+    /// pool's deploy manifest goes).
+    pub bootstrap_text: Option<String>,
     pub min: u32,
     pub max: u32,
     pub desired: Option<u32>,

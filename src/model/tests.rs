@@ -83,3 +83,21 @@ fn names_must_fit_aws_and_tags_must_not_claim_ours() {
     4 problems found in the desired state
     ");
 }
+
+#[test]
+fn bootstraps_are_read_from_the_folder_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = "[image.n]\nname = \"x-*\"\n[pool.web]\nimage = \"n\"\ninstance_type = \"t3.large\"\nmin = 1\nmax = 2\nbootstrap = \"boot/web.sh\"\n";
+    std::fs::write(dir.path().join("fleet.toml"), format!("{FLEET}{pool}")).unwrap();
+    let text = load_dir(dir.path()).unwrap_err().to_string();
+    assert!(text.contains("fleet.toml:11:13: error: pool.web.bootstrap: cannot read"), "{text}");
+
+    std::fs::create_dir(dir.path().join("boot")).unwrap();
+    std::fs::write(dir.path().join("boot/web.sh"), "#!/bin/sh\necho hello\n").unwrap();
+    let text = load_dir(dir.path()).unwrap_err().to_string();
+    assert!(text.contains("pool.web.bootstrap: the bootstrap has no {{manifest}} placeholder"), "{text}");
+
+    std::fs::write(dir.path().join("boot/web.sh"), "#!/bin/sh\ncat > /etc/sites <<'EOF'\n{{manifest}}\nEOF\n").unwrap();
+    let fleet = load_dir(dir.path()).unwrap_or_else(|d| panic!("{d}"));
+    assert!(fleet.user_data("web").unwrap().text.contains("# converge deploy manifest"));
+}

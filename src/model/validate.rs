@@ -48,12 +48,9 @@ pub(super) fn validate(fleet: &Fleet, declared: &Declared, diags: &mut Vec<Diagn
         for g in &pool.security_groups {
             check.reference(&format!("pool.{name}.security_groups"), g, "security_group", sgs);
         }
-        if let Some(b) = &pool.bootstrap
-            && !fleet.dir.as_os_str().is_empty()
-            && !fleet.dir.join(&b.value).is_file()
-        {
-            check.diags.push(Diagnostic::new(b.loc.clone(), format!("pool.{name}.bootstrap"), format!("{} does not exist", fleet.dir.join(&b.value).display()))
-                .help("bootstrap paths are relative to the desired-state folder"));
+        if let Err(problem) = fleet.user_data(name) {
+            let loc = pool.bootstrap.as_ref().map_or_else(|| pool.loc.clone(), |b| b.loc.clone());
+            check.diags.push(Diagnostic::new(loc, format!("pool.{name}.bootstrap"), problem.message).help(problem.help));
         }
     }
     for (name, lb) in &fleet.load_balancers {
