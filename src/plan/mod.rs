@@ -57,6 +57,11 @@ impl Live {
         self.objects.entry(address).or_default().push(object);
     }
 
+    /// A same-kind object with this AWS name that this fleet does not own.
+    pub fn look_alike(&self, kind: Kind, name: &str) -> Option<&Foreign> {
+        self.foreign.iter().find(|f| f.kind == kind && f.name == name)
+    }
+
     /// Objects (other than `address` itself) whose live specs refer to `address`.
     pub fn users_of<'a>(&'a self, address: &'a Address) -> impl Iterator<Item = &'a Address> + 'a {
         self.objects
@@ -232,75 +237,29 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
             });
             continue;
         }
-        let have = have.first();
-        let change = match (want, have) {
-            (Some(want), None) => {
-                let blocker = live.foreign.iter().find(|f| f.kind == address.kind && f.name == want.aws_name());
-                if let Some(f) = blocker {
-                    p.conflicts.push(foreign_conflict(fleet, address, f));
-                    continue;
-                }
-                Change::new(address, Action::Create, want.aws_name(), None, attributes(want, true), resource::create_ops(want))
-            }
-            (Some(want), Some(have)) => {
-                let mut d = resource::diff(want, &have.spec);
-                if opts.replace.contains(address) && !d.forces_replacement() {
-                    let forced = FieldChange { field: "(object)".into(), old: None, new: None, forces_replacement: true, note: Some("--replace".into()) };
-                    d.fields.insert(0, forced);
-                }
-                if d.fields.is_empty() && d.ops.is_empty() {
-                    continue;
-                }
-                if d.forces_replacement() {
-                    if want.aws_name() != have.spec.aws_name()
-                        && let Some(f) = live.foreign.iter().find(|f| f.kind == address.kind && f.name == want.aws_name())
-                    {
-                        p.conflicts.push(foreign_conflict(fleet, address, f));
-                        continue;
-                    }
-                    // Replacing an object others still use would cut them off (or, in AWS, fail on the
-                    // delete with DependencyViolation). Say so, and how to do it without an outage.
-                    // Users that are deleted, or no longer refer to it, let go first (see `order`).
-                    let users: Vec<String> = live
-                        .users_of(address)
-                        .filter(|u| desired.get(*u).is_some_and(|d| d.references().contains(address)))
-                        .map(ToString::to_string)
-                        .collect();
-                    if !users.is_empty() {
-                        let forced: Vec<&str> = d.fields.iter().filter(|f| f.forces_replacement).map(|f| f.field.as_str()).collect();
-                        p.conflicts.push(Conflict {
-                            address: Some(address.clone()),
-                            message: format!(
-                                "must be replaced ({} cannot change in place), but {} still use{} it",
-                                forced.join(", "),
-                                users.join(", "),
-                                if users.len() == 1 { "s" } else { "" }
-                            ),
-                            help: format!(
-                                "keep the old value; or declare the new {} under a new name, point its users at it and apply, then remove {address} and apply again",
-                                kind_noun(address.kind)
-                            ),
-                        });
-                        continue;
-                    }
-                    let mut ops = resource::delete_ops(&have.spec, &have.id);
-                    ops.extend(resource::create_ops(want));
-                    Change::new(address, Action::Replace, want.aws_name(), Some(&have.id), d.fields, ops)
-                } else {
-                    Change::new(address, Action::Update, want.aws_name(), Some(&have.id), d.fields, d.ops)
-                }
-            }
-            (None, Some(have)) => Change::new(
+        let change = match (want, have.first()) {
+            (Some(want), None) => match live.look_alike(address.kind, want.aws_name()) {
+                Some(f) => Err(foreign_conflict(fleet, address, f)),
+                None => Ok(Change::new(address, Action::Create, want.aws_name(), None, attributes(want, true), resource::create_ops(want))),
+            },
+            (Some(want), Some(have)) => match update_or_replace(fleet, address, want, have, desired, live, opts) {
+                Some(result) => result,
+                None => continue,
+            },
+            (None, Some(have)) => Ok(Change::new(
                 address,
                 Action::Delete,
                 have.spec.aws_name(),
                 Some(&have.id),
                 attributes(&have.spec, false),
                 resource::delete_ops(&have.spec, &have.id),
-            ),
+            )),
             (None, None) => continue,
         };
-        p.changes.push(change);
+        match change {
+            Ok(c) => p.changes.push(c),
+            Err(c) => p.conflicts.push(c),
+        }
     }
     order(&mut p, desired, live);
     let deletes = p.changes.iter().filter(|c| matches!(c.action, Action::Delete | Action::Replace)).count();
@@ -312,6 +271,50 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
         });
     }
     p
+}
+
+/// The change that takes `have` to `want`, a conflict that prevents it, or nothing to do.
+fn update_or_replace(fleet: &str, address: &Address, want: &Spec, have: &LiveObject, desired: &Desired, live: &Live, opts: &PlanOptions) -> Option<Result<Change, Conflict>> {
+    let mut d = resource::diff(want, &have.spec);
+    if opts.replace.contains(address) && !d.forces_replacement() {
+        let forced = FieldChange { field: "(object)".into(), old: None, new: None, forces_replacement: true, note: Some("--replace".into()) };
+        d.fields.insert(0, forced);
+    }
+    if d.fields.is_empty() && d.ops.is_empty() {
+        return None;
+    }
+    if !d.forces_replacement() {
+        return Some(Ok(Change::new(address, Action::Update, want.aws_name(), Some(&have.id), d.fields, d.ops)));
+    }
+    if want.aws_name() != have.spec.aws_name()
+        && let Some(f) = live.look_alike(address.kind, want.aws_name())
+    {
+        return Some(Err(foreign_conflict(fleet, address, f)));
+    }
+    // Replacing an object others still use would cut them off (or, in AWS, fail on the delete with
+    // DependencyViolation). Say so, and how to do it without an outage. Users that are deleted, or no
+    // longer refer to it, let go first (see `order`).
+    let users: Vec<String> =
+        live.users_of(address).filter(|u| desired.get(*u).is_some_and(|d| d.references().contains(address))).map(ToString::to_string).collect();
+    if !users.is_empty() {
+        let forced: Vec<&str> = d.fields.iter().filter(|f| f.forces_replacement).map(|f| f.field.as_str()).collect();
+        return Some(Err(Conflict {
+            address: Some(address.clone()),
+            message: format!(
+                "must be replaced ({} cannot change in place), but {} still use{} it",
+                forced.join(", "),
+                users.join(", "),
+                if users.len() == 1 { "s" } else { "" }
+            ),
+            help: format!(
+                "keep the old value; or declare the new {} under a new name, point its users at it and apply, then remove {address} and apply again",
+                kind_noun(address.kind)
+            ),
+        }));
+    }
+    let mut ops = resource::delete_ops(&have.spec, &have.id);
+    ops.extend(resource::create_ops(want));
+    Some(Ok(Change::new(address, Action::Replace, want.aws_name(), Some(&have.id), d.fields, ops)))
 }
 
 fn foreign_conflict(fleet: &str, address: &Address, f: &Foreign) -> Conflict {
