@@ -211,3 +211,46 @@ async fn a_scheme_change_replaces_the_load_balancer() {
     assert_eq!((aws.stats.calls("DeleteLoadBalancer"), aws.stats.calls("CreateLoadBalancer")), (1, 1));
     assert_eq!(describe(&moto, "agency-plain").await.scheme(), Some("internal"));
 }
+
+#[tokio::test]
+async fn zones_listeners_and_tags_change_by_their_own_calls_and_converge() {
+    let moto = Moto::start();
+    let dir = fleet_dir();
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+
+    // Zones a,b -> a,c; listener 80 re-created as TCP; listener 443 removed; a tag removed.
+    let changed = BALANCERS
+        .replace(
+            r#"[load_balancer.shared]
+security_groups = ["lb"]"#,
+            r#"[load_balancer.shared]
+security_groups = ["lb"]
+zones = ["eu-west-1a", "eu-west-1c"]"#,
+        )
+        .replace(r#"  { port = 80, protocol = "http", instance_port = 80 },
+  { port = 443, protocol = "HTTPS", instance_port = 80, certificate = "arn:aws:iam::123456789012:server-certificate/shared-2026" },"#, r#"  { port = 80, protocol = "tcp", instance_port = 80 },"#)
+        .replace(r#"health_check = { target = "HTTP:80/healthz", interval = 30, timeout = 5, healthy = 3, unhealthy = 2 }
+tags = { cost-center = "hosting" }"#, r#"health_check = { target = "HTTP:80/healthz", interval = 30, timeout = 5, healthy = 3, unhealthy = 2 }"#);
+    dir.write("balancers.toml", &changed);
+    let planned = plan(&aws, &dir.load()).await;
+    let shared = planned.plan.change(&"load_balancer.shared".parse().unwrap()).unwrap();
+    assert_eq!(shared.action, Action::Update, "{}", converge::render::plan_text(&planned.plan));
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    for (op, n) in [
+        ("EnableAvailabilityZonesForLoadBalancer", 1),
+        ("DisableAvailabilityZonesForLoadBalancer", 1),
+        ("DeleteLoadBalancerListeners", 1),
+        ("CreateLoadBalancerListeners", 1),
+        ("RemoveTags", 1),
+        ("CreateLoadBalancer", 0),
+    ] {
+        assert_eq!(aws.stats.calls(op), n, "{op}");
+    }
+    let lb = describe(&moto, "agency-shared").await;
+    let mut zones = lb.availability_zones().to_vec();
+    zones.sort();
+    assert_eq!(zones, vec!["eu-west-1a", "eu-west-1c"]);
+    assert_eq!(lb.listener_descriptions().len(), 1);
+}

@@ -138,3 +138,25 @@ ingress = [{ ports = "80", from = "lb" }]
     assert_eq!(aws.stats.calls("DeleteSecurityGroup"), 2);
     assert_eq!(aws.stats.calls("RevokeSecurityGroupIngress") + aws.stats.calls("RevokeSecurityGroupEgress"), 2, "each revokes its reference first");
 }
+
+#[tokio::test]
+async fn tags_and_egress_change_in_place_and_converge() {
+    let moto = Moto::start();
+    let before = "[security_group.app]\ningress = [{ ports = \"80\", cidr = \"10.0.0.0/8\" }]\ntags = { team = \"web\", tier = \"app\" }\n";
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("groups.toml", before)]);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+
+    let after = "[security_group.app]\ningress = [{ ports = \"80\", cidr = \"10.0.0.0/8\" }]\negress = [{ ports = \"443\", cidr = \"0.0.0.0/0\" }]\ntags = { team = \"platform\" }\n";
+    dir.write("groups.toml", after);
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    for (op, n) in [("CreateTags", 1), ("DeleteTags", 1), ("AuthorizeSecurityGroupEgress", 1), ("RevokeSecurityGroupEgress", 1), ("CreateSecurityGroup", 0)] {
+        assert_eq!(aws.stats.calls(op), n, "{op}");
+    }
+    let g = group(&moto, "agency-app").await;
+    let tags: Vec<(&str, &str)> = g.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).filter(|(k, _)| !k.starts_with("converge:")).collect();
+    assert_eq!(tags, vec![("team", "platform")]);
+    assert_eq!(g.ip_permissions_egress().len(), 1);
+    assert_eq!(g.ip_permissions_egress()[0].from_port(), Some(443));
+}

@@ -7,6 +7,8 @@ so a crashed test run never leaves an emulator behind).
 Extensions (moto 5.2.5; each names the quirk it covers):
 - ELB listeners ignore `InstanceProtocol` and report the front-end protocol instead (an HTTPS listener
   forwarding to HTTP instances reads back as HTTPS -> HTTPS). AWS keeps what was asked for.
+- `DeleteLoadBalancerListeners` with several ports deletes none of them (each port's pass keeps the
+  listeners of the others). AWS deletes every port named.
 """
 
 import sys
@@ -57,6 +59,17 @@ def _create_listeners_keeping_instance_protocol(self, name, ports):
 
 
 elb_models.ELBBackend.create_load_balancer_listeners = _create_listeners_keeping_instance_protocol
+
+
+def _delete_listeners(self, name, ports):
+    balancer = self.get_load_balancer(name)
+    if balancer:
+        gone = {int(p) for p in ports}
+        balancer.listeners = [l for l in balancer.listeners if int(l.load_balancer_port) not in gone]
+    return balancer
+
+
+elb_models.ELBBackend.delete_load_balancer_listeners = _delete_listeners
 
 
 def _exit_when_parent_goes():
