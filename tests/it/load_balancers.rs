@@ -254,3 +254,28 @@ tags = { cost-center = "hosting" }"#, r#"health_check = { target = "HTTP:80/heal
     assert_eq!(zones, vec!["eu-west-1a", "eu-west-1c"]);
     assert_eq!(lb.listener_descriptions().len(), 1);
 }
+
+#[tokio::test]
+async fn subnets_are_attached_and_detached_by_delta() {
+    let moto = Moto::start();
+    let subnets = moto.ec2().describe_subnets().send().await.unwrap();
+    let mut ids: Vec<String> = subnets.subnets().iter().filter(|s| s.default_for_az() == Some(true)).filter_map(|s| s.subnet_id()).map(str::to_string).collect();
+    ids.sort();
+    assert!(ids.len() >= 3, "moto's default VPC has a subnet per zone: {ids:?}");
+    let fleet = |subnets: &[String]| {
+        let list: Vec<String> = subnets.iter().map(|s| format!("\"{s}\"")).collect();
+        format!("[load_balancer.edge]\nsecurity_groups = [\"lb\"]\nsubnets = [{}]\nlisteners = [{{ port = 80, protocol = \"http\", instance_port = 80 }}]\n", list.join(", "))
+    };
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("groups.toml", GROUPS), ("balancers.toml", &fleet(&ids[..2]))]);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+
+    dir.write("balancers.toml", &fleet(&ids[1..3]));
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(aws.stats.calls("AttachLoadBalancerToSubnets"), 1);
+    assert_eq!(aws.stats.calls("DetachLoadBalancerFromSubnets"), 1);
+    let mut now = describe(&moto, "agency-edge").await.subnets().to_vec();
+    now.sort();
+    assert_eq!(now, ids[1..3].to_vec());
+}
