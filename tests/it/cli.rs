@@ -271,3 +271,28 @@ fn validate_and_apply_speak_json_for_programs() {
     assert_eq!(v["result"]["applied"], serde_json::json!(["security_group.lb"]));
     assert!(run.stderr.contains("security_group.lb: Creation complete"), "progress goes to stderr: {run:?}");
 }
+
+#[tokio::test]
+async fn every_example_scenario_converges_step_by_step() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut scenarios: Vec<_> = std::fs::read_dir(&examples).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    scenarios.sort();
+    let mut ran = 0;
+    for scenario in scenarios {
+        let mut steps: Vec<_> = std::fs::read_dir(&scenario).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        steps.sort();
+        if steps.is_empty() {
+            continue; // invalid/ and ci/ are not sequences of states
+        }
+        let moto = Moto::start();
+        let aws = moto.aws();
+        for step in steps {
+            let fleet = converge::model::load_dir(&step).unwrap_or_else(|d| panic!("{}: {d}", step.display()));
+            converge(&aws, &fleet).await;
+            ran += 1;
+        }
+    }
+    assert!(ran >= 6, "the scenarios ran: {ran} steps");
+    let invalid = converge::model::load_dir(&examples.join("invalid")).unwrap_err();
+    assert!(invalid.0.len() >= 5, "examples/invalid shows several mistakes: {invalid}");
+}
