@@ -83,6 +83,19 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// AWS's default of 3 attempts gives up too soon when a fleet's worth of control-plane reads meets API
+/// throttling. Unless the user chose (`AWS_MAX_ATTEMPTS`, or a profile's `max_attempts` other than 3),
+/// converge makes up to 8, with the SDK's jittered backoff between them.
+fn patient(conf: aws_config::SdkConfig) -> aws_config::SdkConfig {
+    const ATTEMPTS: u32 = 8;
+    let chosen = std::env::var_os("AWS_MAX_ATTEMPTS").is_some() || conf.retry_config().is_some_and(|r| r.max_attempts() != 3);
+    if chosen {
+        return conf;
+    }
+    let retry = conf.retry_config().cloned().unwrap_or_else(aws_config::retry::RetryConfig::standard).with_max_attempts(ATTEMPTS);
+    conf.into_builder().retry_config(retry).build()
+}
+
 /// The SDK clients of one run, sharing one configuration and one call counter.
 #[derive(Clone)]
 pub struct Aws {
@@ -103,7 +116,7 @@ impl Aws {
             .or_else(ProfileFileRegionProvider::new())
             .or_else(Region::new(default_region.to_string()));
         let conf = aws_config::defaults(BehaviorVersion::latest()).region(region).load().await;
-        Aws::from_conf(&conf, default_region)
+        Aws::from_conf(&patient(conf), default_region)
     }
 
     /// Clients from an explicit SDK configuration (tests point this at their own emulator).
