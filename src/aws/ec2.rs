@@ -34,7 +34,9 @@ pub(crate) struct GroupsRead {
 }
 
 impl GroupsRead {
-    pub(crate) fn into_live(self, live: &mut Live) {
+    /// Owned groups become live objects; others become look-alikes if they are in `vpc_id` (group names are
+    /// unique per VPC only, so a namesake elsewhere blocks nothing).
+    pub(crate) fn into_live(self, live: &mut Live, vpc_id: &str) {
         let tags_of = |g: &aws_sdk_ec2::types::SecurityGroup| -> BTreeMap<String, String> {
             g.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
         };
@@ -65,12 +67,13 @@ impl GroupsRead {
                     };
                     live.insert(address, LiveObject { id, spec: Spec::SecurityGroup(spec) });
                 }
-                Owner::Other(fleet) => live.foreign.push(Foreign {
+                Owner::Other(fleet) if g.vpc_id() == Some(vpc_id) => live.foreign.push(Foreign {
                     kind: Kind::SecurityGroup,
                     name: g.group_name().unwrap_or_default().to_string(),
                     id,
                     fleet,
                 }),
+                Owner::Other(_) => {}
             }
         }
     }

@@ -159,7 +159,7 @@ impl Aws {
             self.read_load_balancers(name, &lb_names, load_balancers),
         )?;
         let mut live = Live::default();
-        groups.into_live(&mut live);
+        groups.into_live(&mut live, &env.vpc_id);
         let ids = live.group_ids();
         balancers.into_live(&mut live, &ids);
         Ok((env, live))

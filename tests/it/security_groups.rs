@@ -160,3 +160,17 @@ async fn tags_and_egress_change_in_place_and_converge() {
     assert_eq!(g.ip_permissions_egress().len(), 1);
     assert_eq!(g.ip_permissions_egress()[0].from_port(), Some(443));
 }
+
+#[tokio::test]
+async fn a_namesake_in_another_vpc_is_no_conflict() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let other = ec2.create_vpc().cidr_block("10.99.0.0/16").send().await.unwrap();
+    let other = other.vpc().unwrap().vpc_id().unwrap().to_string();
+    ec2.create_security_group().group_name("agency-web").description("elsewhere").vpc_id(&other).send().await.unwrap();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("groups.toml", "[security_group.web]\ningress = [{ ports = \"80\", cidr = \"10.0.0.0/8\" }]\n")]);
+    let aws = moto.aws();
+    let planned = plan(&aws, &dir.load()).await;
+    assert!(planned.plan.conflicts.is_empty(), "{:?}", planned.plan.conflicts);
+    converge(&aws, &dir.load()).await;
+}
