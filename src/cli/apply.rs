@@ -34,12 +34,7 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
     anyhow::ensure!(saved.plan.fleet == fleet.settings.name, "{} is a plan for fleet {}, not {}", path.display(), saved.plan.fleet, fleet.settings.name);
     let changed = saved.desired_changes(&saved::digest_dir(&fleet.dir)?);
     if !changed.is_empty() {
-        eprintln!("Error: the desired state changed since {} was made; nothing was applied:", path.display());
-        for c in changed {
-            eprintln!("  {c}");
-        }
-        eprintln!("Make a new plan.");
-        return Ok(ExitCode::from(1));
+        return Ok(refuse(&format!("the desired state changed since {} was made", path.display()), &changed));
     }
     let account = aws.account(fleet.settings.account.as_deref()).await?;
     anyhow::ensure!(
@@ -53,12 +48,7 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
     let (_, live) = aws.read_scoped(fleet, Some(&saved.load_balancer_names())).await?;
     let stale = saved.stale_objects(&live);
     if !stale.is_empty() {
-        eprintln!("Error: {} is stale: what it changes was changed since it was made; nothing was applied:", path.display());
-        for s in stale {
-            eprintln!("  {s}");
-        }
-        eprintln!("Make a new plan.");
-        return Ok(ExitCode::from(1));
+        return Ok(refuse(&format!("{} is stale: what it changes was changed since it was made", path.display()), &stale));
     }
     let out = Out::for_format(args.format);
     out.say(&render::plan_text(&saved.plan));
@@ -139,4 +129,14 @@ fn confirm() -> Result<bool> {
     let mut line = String::new();
     stdin.lock().read_line(&mut line)?;
     Ok(line.trim() == "yes")
+}
+
+/// Refuses a saved plan: why, each thing that changed, and what to do.
+fn refuse(why: &str, what: &[String]) -> ExitCode {
+    eprintln!("Error: {why}; nothing was applied:");
+    for w in what {
+        eprintln!("  {w}");
+    }
+    eprintln!("Make a new plan.");
+    ExitCode::from(1)
 }
