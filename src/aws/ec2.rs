@@ -4,24 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification, UserIdGroupPair};
 
-use super::{Aws, AwsError, call};
+use super::{Aws, AwsError, Owner, call, owner};
 use crate::plan::{Foreign, Live, LiveObject};
 use crate::resource::security_group::{Peer, RuleSpec};
-use crate::resource::{Address, FLEET_TAG, GroupRef, Kind, SecurityGroupSpec, Spec};
-
-/// Who owns an object, from its tags.
-pub(crate) enum Owner {
-    Us(Address),
-    Other(Option<String>),
-}
-
-pub(crate) fn owner(fleet: &str, kind: Kind, tags: &BTreeMap<String, String>) -> Owner {
-    let address = tags.get(crate::resource::ADDRESS_TAG).and_then(|a| a.parse::<Address>().ok());
-    match (tags.get(FLEET_TAG), address) {
-        (Some(f), Some(a)) if f == fleet && a.kind == kind => Owner::Us(a),
-        (f, _) => Owner::Other(f.cloned()),
-    }
-}
+use crate::resource::{FLEET_TAG, GroupRef, Kind, SecurityGroupSpec, Spec};
 
 fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
     Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()

@@ -9,8 +9,7 @@ use aws_sdk_elasticloadbalancing::types::{
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::ec2::{Owner, owner};
-use super::{Aws, AwsError, call};
+use super::{Aws, AwsError, Owner, call, owner};
 use crate::plan::{Foreign, Live, LiveObject, Unmanaged};
 use crate::resource::load_balancer::{Attributes, HealthCheckSpec, ListenerSpec};
 use crate::resource::{Address, GroupRef, Kind, LoadBalancerSpec, Spec};

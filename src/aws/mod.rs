@@ -6,7 +6,7 @@ mod elb;
 mod executor;
 mod stats;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use aws_config::environment::EnvironmentVariableRegionProvider;
@@ -21,7 +21,7 @@ pub use stats::{CallCount, Stats};
 
 use crate::model::Fleet;
 use crate::plan::Live;
-use crate::resource::Environment;
+use crate::resource::{ADDRESS_TAG, Address, Environment, FLEET_TAG, Kind};
 
 /// An AWS failure, naming the API call and the resource it was about.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +66,21 @@ where
             }
         };
         AwsError::Call { service, operation, resource, code, message }
+    }
+}
+
+/// Who owns an object, from its tags: this fleet (at the address it names), or someone else. The one
+/// ownership rule every kind's reader applies.
+pub(crate) enum Owner {
+    Us(Address),
+    Other(Option<String>),
+}
+
+pub(crate) fn owner(fleet: &str, kind: Kind, tags: &BTreeMap<String, String>) -> Owner {
+    let address = tags.get(ADDRESS_TAG).and_then(|a| a.parse::<Address>().ok());
+    match (tags.get(FLEET_TAG), address) {
+        (Some(f), Some(a)) if f == fleet && a.kind == kind => Owner::Us(a),
+        (f, _) => Owner::Other(f.cloned()),
     }
 }
 
