@@ -11,6 +11,7 @@ fn offline_environment(fleet: &Fleet) -> Environment {
     Environment {
         vpc_id: fleet.network.vpc.clone().unwrap_or_else(|| "(default VPC)".to_string()),
         zones: vec!["(the VPC's zones)".to_string()],
+        images: Default::default(),
     }
 }
 

@@ -131,7 +131,7 @@ impl SavedPlan {
     pub fn load_balancer_names(&self) -> std::collections::BTreeSet<String> {
         let then = self.live.values().flatten().filter_map(|o| match &o.spec {
             Spec::LoadBalancer(lb) => Some(lb.name.clone()),
-            Spec::SecurityGroup(_) => None,
+            _ => None,
         });
         let planned = self.plan.changes.iter().filter(|c| c.address.kind == crate::resource::Kind::LoadBalancer).map(|c| c.name.clone());
         then.chain(planned).collect()

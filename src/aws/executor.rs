@@ -1,7 +1,7 @@
 //! Executing a plan's operations: each [`Op`] becomes its API call(s), nothing more.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_ec2::types::{ResourceType, Tag};
@@ -11,25 +11,52 @@ use super::elb::{sdk_attributes, sdk_health_check, sdk_listener, sdk_tag_keys, s
 use super::{Aws, AwsError, call};
 use crate::apply::{BoxFuture, ChangeError, Executor};
 use crate::plan::{Change, Live};
-use crate::resource::{GroupRef, Kind, LbOp, Op, SgOp};
+use crate::resource::{Address, GroupRef, Kind, LbOp, Op, SgOp};
 
 /// How long a security group delete waits out `DependencyViolation` (network interfaces of a just-deleted
 /// load balancer take minutes to go in AWS).
 const DEPENDENCY_WAIT: Duration = Duration::from_secs(300);
 
+/// Progress of a long wait, for people (`auto_scaling_group.web: instance refresh 50%`).
+pub type Progress = Arc<dyn Fn(&Address, &str) + Send + Sync>;
+
 pub struct AwsExecutor {
-    aws: Aws,
+    pub(super) aws: Aws,
     /// This fleet's security groups: name in the fleet -> id. Grows as groups are created.
     group_ids: Mutex<BTreeMap<String, String>>,
+    /// Launch template versions created in this apply, by template name: what a group moving to its
+    /// template's new version is pinned to.
+    pub(super) new_versions: Mutex<BTreeMap<String, u64>>,
+    /// Wait for instance refreshes to finish (`--no-wait` turns it off).
+    pub(super) wait: bool,
+    pub(super) progress: Option<Progress>,
 }
 
 impl AwsExecutor {
     pub fn new(aws: Aws, live: &Live) -> Self {
         let group_ids = live.group_ids().into_iter().map(|(id, name)| (name, id)).collect();
-        AwsExecutor { aws, group_ids: Mutex::new(group_ids) }
+        AwsExecutor { aws, group_ids: Mutex::new(group_ids), new_versions: Mutex::default(), wait: true, progress: None }
     }
 
-    fn resolve(&self, g: &GroupRef) -> Result<String, AwsError> {
+    /// Return once an instance refresh has started, instead of waiting for it.
+    pub fn no_wait(mut self) -> Self {
+        self.wait = false;
+        self
+    }
+
+    pub fn on_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    pub(super) fn report(&self, address: &Address, message: &str) {
+        tracing::info!(%address, "{message}");
+        if let Some(p) = &self.progress {
+            p(address, message);
+        }
+    }
+
+    pub(super) fn resolve(&self, g: &GroupRef) -> Result<String, AwsError> {
         match g {
             GroupRef::Id(id) => Ok(id.clone()),
             GroupRef::Fleet(name) => self
@@ -46,6 +73,8 @@ impl AwsExecutor {
         match op {
             Op::SecurityGroup(op) => self.run_sg(change, op, id).await,
             Op::LoadBalancer(op) => self.run_lb(&change.name, op).await,
+            Op::LaunchTemplate(op) => self.run_lt(change, op, id).await,
+            Op::AutoScalingGroup(op) => self.run_asg(change, op).await,
         }
     }
 

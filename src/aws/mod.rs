@@ -4,6 +4,8 @@
 mod ec2;
 mod elb;
 mod executor;
+mod pool_ops;
+mod pools;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +18,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 
-pub use executor::AwsExecutor;
+pub use executor::{AwsExecutor, Progress};
 pub use stats::{CallCount, Stats};
 
 use crate::model::Fleet;
@@ -116,6 +118,7 @@ fn patient(conf: aws_config::SdkConfig) -> aws_config::SdkConfig {
 pub struct Aws {
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) elb: aws_sdk_elasticloadbalancing::Client,
+    pub(crate) autoscaling: aws_sdk_autoscaling::Client,
     pub(crate) sts: aws_sdk_sts::Client,
     pub stats: Stats,
     pub region: String,
@@ -141,9 +144,10 @@ impl Aws {
         let elb = aws_sdk_elasticloadbalancing::Client::from_conf(
             aws_sdk_elasticloadbalancing::config::Builder::from(conf).interceptor(stats.clone()).build(),
         );
+        let autoscaling = aws_sdk_autoscaling::Client::from_conf(aws_sdk_autoscaling::config::Builder::from(conf).interceptor(stats.clone()).build());
         let sts = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(conf).interceptor(stats.clone()).build());
         let region = conf.region().map_or_else(|| default_region.to_string(), |r| r.to_string());
-        Aws { ec2, elb, sts, stats, region }
+        Aws { ec2, elb, autoscaling, sts, stats, region }
     }
 
     /// The caller's account; refuses to go on when `expected` (`fleet.account`) is set and differs.
@@ -168,15 +172,21 @@ impl Aws {
         let name = &fleet.settings.name;
         let sg_names: Vec<String> = fleet.security_groups.keys().map(|n| fleet.security_group_name(n)).collect();
         let lb_names: Vec<String> = fleet.load_balancers.keys().map(|n| fleet.load_balancer_name(n)).collect();
-        let (env, groups, balancers) = tokio::try_join!(
+        let (env, groups, balancers, pools) = tokio::try_join!(
             self.environment(fleet),
             self.read_security_groups(name, &sg_names),
             self.read_load_balancers(name, &lb_names, load_balancers),
+            self.read_pools(fleet),
         )?;
         let mut live = Live::default();
         groups.into_live(&mut live, &env.vpc_id);
         let ids = live.group_ids();
         balancers.into_live(&mut live, &ids);
+        // Name the images live templates use (those the fleet resolved are known already).
+        let known: BTreeMap<String, String> = env.images.values().filter_map(|i| Some((i.id.clone(), i.name.clone()?))).collect();
+        let mut names = self.image_names(pools.image_ids().into_iter().filter(|id| !known.contains_key(id)).collect()).await?;
+        names.extend(known);
+        pools.into_live(&mut live, &names);
         Ok((env, live))
     }
 
@@ -184,7 +194,8 @@ impl Aws {
     async fn environment(&self, fleet: &Fleet) -> Result<Environment, AwsError> {
         let needs_zones = fleet.network.zones.is_empty()
             && fleet.network.subnets.is_empty()
-            && fleet.load_balancers.values().any(|lb| lb.zones.is_empty() && lb.subnets.is_empty());
+            && (fleet.load_balancers.values().any(|lb| lb.zones.is_empty() && lb.subnets.is_empty())
+                || fleet.pools.values().any(|p| p.zones.is_empty() && p.subnets.is_empty()));
         let vpc = async {
             match &fleet.network.vpc {
                 Some(v) => Ok(v.clone()),
@@ -192,7 +203,7 @@ impl Aws {
             }
         };
         let zones = async { if needs_zones { self.zones().await } else { Ok(Vec::new()) } };
-        let (vpc_id, zones) = tokio::try_join!(vpc, zones)?;
-        Ok(Environment { vpc_id, zones })
+        let (vpc_id, zones, images) = tokio::try_join!(vpc, zones, self.resolve_images(fleet))?;
+        Ok(Environment { vpc_id, zones, images })
     }
 }

@@ -10,6 +10,8 @@ use super::args::ApplyArgs;
 use super::words::{Out, event_line, note_unconverged, print_stats, report_text, target_line};
 use super::options;
 use crate::apply::{self, Report};
+use std::sync::Arc;
+
 use crate::aws::{Aws, AwsExecutor};
 use crate::model::Fleet;
 use crate::render;
@@ -73,7 +75,10 @@ async fn execute(plan: &crate::plan::Plan, live: &crate::plan::Live, aws: &Aws, 
         Report::default()
     } else {
         out.say("\n");
-        let executor = AwsExecutor::new(aws.clone(), live);
+        let mut executor = AwsExecutor::new(aws.clone(), live).on_progress(Arc::new(move |a, m| out.say(&format!("{a}: {m}\n"))));
+        if args.no_wait {
+            executor = executor.no_wait();
+        }
         let report = apply::apply(plan, &executor, args.parallelism.into(), interrupted(), |e| out.say(&format!("{}\n", event_line(e)))).await?;
         out.say(&report_text(plan, &report));
         report

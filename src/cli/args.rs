@@ -37,6 +37,9 @@ pub enum FailOn {
     /// Objects in the fleet's scope that converge does not own (e.g. a hand-made load balancer using one
     /// of the fleet's security groups).
     Unmanaged,
+    /// Values owned by AWS or a policy that differ from the declaration (a group's desired capacity set by
+    /// its scaling policy, an instance refresh still running).
+    Observed,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +139,10 @@ pub struct ApplyArgs {
     /// How many independent changes run at once.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub parallelism: u16,
+    /// Start instance refreshes and return, instead of waiting for them to finish (`converge drift` shows
+    /// one still running).
+    #[arg(long)]
+    pub no_wait: bool,
     /// text, or json: the plan and the result as one document on stdout (progress goes to stderr);
     /// needs --auto-approve or a saved plan.
     #[arg(long, value_enum, default_value_t = Format::Text)]

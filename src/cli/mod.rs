@@ -153,7 +153,8 @@ async fn drift(fleet: &Fleet, args: DriftArgs) -> Result<ExitCode> {
     }
     let drifted = !plan.changes.is_empty()
         || !plan.conflicts.is_empty()
-        || (args.fail_on.contains(&FailOn::Unmanaged) && !plan.unmanaged.is_empty());
+        || (args.fail_on.contains(&FailOn::Unmanaged) && !plan.unmanaged.is_empty())
+        || (args.fail_on.contains(&FailOn::Observed) && !plan.observed.is_empty());
     if drifted && let Some(url) = &args.webhook {
         let text = format!("converge: fleet {} (account {}, {}): {line}", fleet.settings.name, planned.account, planned.region);
         crate::notify::post_text(url, &text).await?;

@@ -48,7 +48,8 @@ impl FleetLoop<'_> {
             println!("  not applied: run with --apply to converge");
             return Ok(next);
         }
-        let executor = AwsExecutor::new(self.aws.clone(), &planned.live);
+        // A pass never blocks on a rolling refresh: the next pass sees it running (observed) until it ends.
+        let executor = AwsExecutor::new(self.aws.clone(), &planned.live).no_wait();
         let mut stop = self.stop.clone();
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;

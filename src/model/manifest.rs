@@ -41,6 +41,13 @@ fn thousands(n: usize) -> String {
     out
 }
 
+/// Gzip at the best level: deterministic for the same text (no file name, no time stamp).
+pub fn gzip(text: &str) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(text.as_bytes()).expect("writing to memory");
+    gz.finish().expect("writing to memory")
+}
+
 impl Fleet {
     /// The deploy manifest of `pool`: a header, then one tab-separated line per site, sorted by site.
     pub fn manifest(&self, pool: &str) -> String {
@@ -69,9 +76,7 @@ impl Fleet {
         if text.len() <= USER_DATA_LIMIT {
             return Ok(UserData { bytes: text.clone().into_bytes(), text, compressed: false });
         }
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        gz.write_all(text.as_bytes()).expect("writing to memory");
-        let bytes = gz.finish().expect("writing to memory");
+        let bytes = gzip(&text);
         if bytes.len() > USER_DATA_LIMIT {
             let sites = self.sites.values().filter(|s| s.pool.value == pool).count();
             return Err(UserDataProblem {

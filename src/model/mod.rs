@@ -16,7 +16,7 @@ use std::path::PathBuf;
 pub use diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile, did_you_mean};
 pub use git::{RevisionError, load_at_revision};
 pub use load::{load_dir, load_sources};
-pub use manifest::{MANIFEST_PLACEHOLDER, USER_DATA_LIMIT, UserData};
+pub use manifest::{MANIFEST_PLACEHOLDER, USER_DATA_LIMIT, UserData, gzip};
 
 pub type Map<T> = BTreeMap<String, T>;
 pub type Tags = BTreeMap<String, String>;
@@ -233,6 +233,11 @@ impl Fleet {
             Some(n) => n,
             None => format!("{}-{name}", self.settings.name),
         }
+    }
+
+    /// The AWS name of a pool's launch template and auto-scaling group.
+    pub fn pool_name(&self, name: &str) -> String {
+        format!("{}-{name}", self.settings.name)
     }
 
     /// The AWS name of a load balancer of this fleet.

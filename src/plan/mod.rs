@@ -13,7 +13,7 @@ mod target;
 pub use sites::{mark_affected_sites, site_paths};
 pub use target::{resolve_targets, restrict};
 
-use crate::resource::{self, Address, Desired, FieldChange, Kind, Op, Spec, security_group};
+use crate::resource::{self, Address, Desired, FieldChange, Kind, Op, Spec, TemplateVersion, security_group};
 
 /// An object converge owns in AWS (it carries this fleet's tags), normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +142,16 @@ pub struct Conflict {
     pub help: String,
 }
 
+/// A value AWS or a policy owns that differs from the declaration (a group's desired capacity under its
+/// scaling policy, a refresh running): shown, never changed, and not drift.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Observed {
+    pub address: Address,
+    pub field: String,
+    pub value: String,
+    pub note: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub fleet: String,
@@ -150,6 +160,8 @@ pub struct Plan {
     /// Reported, never changed (see [`Live::unmanaged`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmanaged: Vec<Unmanaged>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<Observed>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,8 +232,31 @@ fn kind_noun(kind: Kind) -> &'static str {
     }
 }
 
+/// Pins each group to an explicit version of its template: the newest live version when the template's
+/// data does not change, else the version this plan's template change creates.
+pub fn pin_versions(desired: &Desired, live: &Live) -> Desired {
+    let mut out = desired.clone();
+    for spec in out.values_mut() {
+        let Spec::AutoScalingGroup(group) = spec else { continue };
+        if group.version != TemplateVersion::Current {
+            continue;
+        }
+        let template = Address::new(Kind::LaunchTemplate, &group.pool);
+        let have = live.objects.get(&template).and_then(|o| o.first()).map(|o| &o.spec);
+        group.version = match (desired.get(&template), have) {
+            (Some(Spec::LaunchTemplate(want)), Some(Spec::LaunchTemplate(have))) if want.data == have.data => {
+                // Offline (a desired state standing in for live) there are no version numbers.
+                have.latest().map_or(TemplateVersion::Current, TemplateVersion::Number)
+            }
+            _ => TemplateVersion::New,
+        };
+    }
+    out
+}
+
 /// Computes the plan. Never fails: what cannot be planned becomes a [`Conflict`].
 pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> Plan {
+    let desired = &pin_versions(desired, live);
     let mut p = Plan { fleet: fleet.to_string(), unmanaged: live.unmanaged.clone(), ..Plan::default() };
     p.unmanaged.sort();
     let addresses: BTreeSet<&Address> = desired.keys().chain(live.objects.keys()).collect();
@@ -242,10 +277,18 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
                 Some(f) => Err(foreign_conflict(fleet, address, f)),
                 None => Ok(Change::new(address, Action::Create, want.aws_name(), None, attributes(want, true), resource::create_ops(want))),
             },
-            (Some(want), Some(have)) => match update_or_replace(fleet, address, want, have, desired, live, opts) {
-                Some(result) => result,
-                None => continue,
-            },
+            (Some(want), Some(have)) => {
+                p.observed.extend(resource::observe(want, &have.spec).into_iter().map(|o| Observed {
+                    address: address.clone(),
+                    field: o.field,
+                    value: o.value,
+                    note: o.note,
+                }));
+                match update_or_replace(fleet, address, want, have, desired, live, opts) {
+                    Some(result) => result,
+                    None => continue,
+                }
+            }
             (None, Some(have)) => Ok(Change::new(
                 address,
                 Action::Delete,
@@ -261,6 +304,7 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
             Err(c) => p.conflicts.push(c),
         }
     }
+    p.observed.sort();
     order(&mut p, desired, live);
     let deletes = p.changes.iter().filter(|c| matches!(c.action, Action::Delete | Action::Replace)).count();
     if deletes > opts.max_deletes {
@@ -277,13 +321,16 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
 fn update_or_replace(fleet: &str, address: &Address, want: &Spec, have: &LiveObject, desired: &Desired, live: &Live, opts: &PlanOptions) -> Option<Result<Change, Conflict>> {
     let mut d = resource::diff(want, &have.spec);
     if opts.replace.contains(address) && !d.forces_replacement() {
-        let forced = FieldChange { field: "(object)".into(), old: None, new: None, forces_replacement: true, note: Some("--replace".into()) };
+        let forced = FieldChange { field: "(object)".into(), old: None, new: None, forces_replacement: true, note: Some("--replace".into()), diff: None };
         d.fields.insert(0, forced);
     }
     if d.fields.is_empty() && d.ops.is_empty() {
         return None;
     }
     if !d.forces_replacement() {
+        if let Some((message, help)) = resource::blocked(want, &d, &have.spec) {
+            return Some(Err(Conflict { address: Some(address.clone()), message, help }));
+        }
         return Some(Ok(Change::new(address, Action::Update, want.aws_name(), Some(&have.id), d.fields, d.ops)));
     }
     if want.aws_name() != have.spec.aws_name()
@@ -379,6 +426,7 @@ fn order(p: &mut Plan, desired: &Desired, live: &Live) {
             }
             (Action::Create | Action::Update | Action::Replace, Some(want)) => {
                 c.after.extend(want.references().into_iter().filter(new));
+                c.after.extend(want.waits_for_changes().into_iter().filter(|a| actions.contains_key(a)));
             }
             (Action::Delete, _) => {
                 let holders: BTreeSet<Address> = live.users_of(&c.address).filter(|h| actions.contains_key(*h)).cloned().collect();

@@ -1,5 +1,6 @@
 //! Which sites a change affects: engineers think in sites. A site's path is its load balancer, that load
-//! balancer's security groups, its pool and the pool's security groups.
+//! balancer's security groups, its pool (launch template and auto-scaling group) and the pool's security
+//! groups.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +21,8 @@ pub fn site_paths(fleet: &Fleet) -> BTreeMap<Address, BTreeSet<String>> {
             }
         }
         if let Some(pool) = fleet.pools.get(&s.pool.value) {
+            path.push(Address::new(Kind::LaunchTemplate, &s.pool.value));
+            path.push(Address::new(Kind::AutoScalingGroup, &s.pool.value));
             path.extend(pool.security_groups.iter().map(|g| Address::new(Kind::SecurityGroup, &g.value)));
         }
         for a in path {

@@ -23,6 +23,8 @@ pub fn resolve_targets(fleet: &Fleet, targets: &[String]) -> Result<BTreeSet<Add
             "pool" => {
                 let pool = fleet.pools.get(name).ok_or_else(|| unknown(t, "pool", name, fleet.pools.keys()))?;
                 out.extend(pool.security_groups.iter().map(|g| Address::new(Kind::SecurityGroup, &g.value)));
+                out.insert(Address::new(Kind::LaunchTemplate, name));
+                out.insert(Address::new(Kind::AutoScalingGroup, name));
             }
             _ => {
                 out.insert(t.parse::<Address>().map_err(|e| format!("--target {t}: {e}"))?);
@@ -96,7 +98,7 @@ mod tests {
         ));
         let site = resolve_targets(&fleet, &["site.acme".into()]).unwrap();
         let site: Vec<String> = site.iter().map(ToString::to_string).collect();
-        assert_eq!(site, vec!["security_group.lb", "security_group.web", "load_balancer.shared"]);
+        assert_eq!(site, vec!["security_group.lb", "security_group.web", "load_balancer.shared", "launch_template.web", "auto_scaling_group.web"]);
         assert_eq!(resolve_targets(&fleet, &["site.acne".into()]).unwrap_err(), "--target site.acne: no site named acne (did you mean site.acme?)");
         assert!(resolve_targets(&fleet, &["bucket".into()]).is_err());
     }

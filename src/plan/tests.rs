@@ -157,3 +157,99 @@ fn a_group_replaced_while_its_only_user_is_deleted_waits_for_that_deletion() {
     assert!(lb.after.contains(&"load_balancer.shared".parse().unwrap()), "{lb:?}");
     assert!(find_cycle(&p.changes).is_none());
 }
+
+const POOLS: &str = r#"
+[fleet]
+name = "agency"
+region = "eu-west-1"
+
+[security_group.web]
+ingress = [{ ports = "80", cidr = "10.0.0.0/8" }]
+
+[image.nightly]
+owners = ["self"]
+name = "sites-nightly-*"
+
+[pool.web]
+image = "nightly"
+instance_type = "t3.large"
+security_groups = ["web"]
+min = 2
+max = 8
+cpu_target = 60
+refresh = { min_healthy_percent = 90, warmup_seconds = 120 }
+
+[load_balancer.shared]
+pool = "web"
+security_groups = ["web"]
+listeners = [{ port = 80, protocol = "http", instance_port = 80 }]
+
+[site.acme]
+domain = "www.acme.example"
+pool = "web"
+load_balancer = "shared"
+repo = "git@git.agency.net:sites/acme.git"
+commit = "1111111"
+
+[site.globex]
+domain = "www.globex.example"
+pool = "web"
+load_balancer = "shared"
+repo = "git@git.agency.net:sites/globex.git"
+commit = "2222222"
+"#;
+
+/// `POOLS` as applied: template versions 1 to 5 (1 the default), the group on 5, scaled by its policy to 5.
+fn pools_live() -> Live {
+    let mut live = live_of(POOLS);
+    for objs in live.objects.values_mut() {
+        match &mut objs[0].spec {
+            Spec::LaunchTemplate(t) => {
+                t.versions = vec![1, 2, 3, 4, 5];
+                t.default_version = Some(1);
+            }
+            Spec::AutoScalingGroup(g) => {
+                g.version = TemplateVersion::Number(5);
+                g.desired_capacity = 5;
+                g.refresh = None;
+            }
+            _ => {}
+        }
+    }
+    live
+}
+
+#[test]
+fn an_applied_pool_pins_its_group_and_shows_the_policy_owned_capacity_as_observed() {
+    let p = plan_of(POOLS, &pools_live());
+    assert!(p.is_empty(), "{}", plan_text(&p));
+    assert_eq!(p.observed.len(), 1);
+    assert_eq!(p.observed[0].value, "5");
+}
+
+#[test]
+fn a_new_commit_is_a_new_template_version_rolled_out_by_a_refresh() {
+    let changed = POOLS.replace("1111111", "3333333");
+    let mut p = plan_of(&changed, &pools_live());
+    mark_affected_sites(&crate::testing::fleet_of(&changed), &mut p);
+    assert_eq!(p.summary(), Summary { add: 0, change: 2, destroy: 0 });
+    let lt = p.change(&"launch_template.web".parse().unwrap()).unwrap();
+    assert!(matches!(lt.ops.as_slice(), [Op::LaunchTemplate(resource::LtOp::CreateVersion { .. }), Op::LaunchTemplate(resource::LtOp::DeleteVersions { versions })] if versions == &vec![2]));
+    let asg = p.change(&"auto_scaling_group.web".parse().unwrap()).unwrap();
+    assert_eq!(asg.after, BTreeSet::from(["launch_template.web".parse().unwrap()]), "the group waits for the new version");
+    assert!(matches!(asg.ops.last(), Some(Op::AutoScalingGroup(resource::AsgOp::StartRefresh { .. }))));
+    assert_eq!(asg.sites, vec!["acme".to_string(), "globex".to_string()]);
+    insta::assert_snapshot!(plan_text(&p));
+}
+
+#[test]
+fn a_refresh_already_running_blocks_the_next_one() {
+    let mut live = pools_live();
+    if let Spec::AutoScalingGroup(g) = &mut live.objects.get_mut(&"auto_scaling_group.web".parse().unwrap()).unwrap()[0].spec {
+        g.refreshing = Some("InProgress, 40% done".into());
+    }
+    let p = plan_of(&POOLS.replace("1111111", "3333333"), &live);
+    assert_eq!(p.conflicts.len(), 1, "{}", plan_text(&p));
+    assert!(p.conflicts[0].message.contains("already running"));
+    assert_eq!(p.observed.iter().map(|o| o.field.as_str()).collect::<Vec<_>>(), vec!["desired_capacity", "instance_refresh"]);
+}

@@ -27,6 +27,16 @@ struct JsonPlan<'a> {
     sites_affected: Vec<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     unmanaged: Vec<JsonUnmanaged<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    observed: Vec<JsonObserved<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonObserved<'a> {
+    address: String,
+    field: &'a str,
+    value: &'a str,
+    note: &'a str,
 }
 
 #[derive(Serialize)]
@@ -74,6 +84,9 @@ struct JsonField<'a> {
     forces_replacement: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'a str>,
+    /// A unified diff of `before` and `after` texts (user data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<&'a str>,
 }
 
 /// The plan as pretty-printed JSON.
@@ -162,6 +175,7 @@ fn plan_value(plan: &Plan, target: Option<Target<'_>>) -> serde_json::Value {
                             after: f.new.as_deref(),
                             forces_replacement: f.forces_replacement,
                             note: f.note.as_deref(),
+                            diff: f.diff.as_deref(),
                         })
                         .collect(),
                     depends_on,
@@ -171,6 +185,11 @@ fn plan_value(plan: &Plan, target: Option<Target<'_>>) -> serde_json::Value {
             .collect(),
         sites_affected: plan.affected_sites().into_iter().collect(),
         unmanaged: plan.unmanaged.iter().map(|u| JsonUnmanaged { kind: u.kind.as_str(), name: &u.name, reason: &u.reason }).collect(),
+        observed: plan
+            .observed
+            .iter()
+            .map(|o| JsonObserved { address: o.address.to_string(), field: &o.field, value: &o.value, note: &o.note })
+            .collect(),
     };
     serde_json::to_value(&doc).expect("plans serialise")
 }

@@ -41,6 +41,10 @@ fn diff_lines(fields: &[FieldChange]) -> String {
         if let Some(new) = &f.new {
             let _ = writeln!(out, "+ {} = {new}{mark}", f.field);
         }
+        // A long text's own unified diff, indented so its +/- lines stay the text's, not the field's.
+        for line in f.diff.iter().flat_map(|d| d.lines()) {
+            let _ = writeln!(out, "  {line}");
+        }
     }
     out
 }
@@ -111,6 +115,13 @@ pub fn plan_markdown(plan: &Plan, target: Option<Target<'_>>, limit: usize) -> S
         let _ = writeln!(head, "> [!NOTE]\n> **{} unmanaged object(s)** in the fleet's scope (not owned by converge, never touched):", plan.unmanaged.len());
         for u in plan.unmanaged.iter().take(50) {
             let _ = writeln!(head, "> - {} {}: {}", u.kind.as_str(), code(&u.name), u.reason);
+        }
+        head.push('\n');
+    }
+    if !plan.observed.is_empty() {
+        let _ = writeln!(head, "> [!NOTE]\n> **{} observed value(s)** owned by AWS or a policy (not drift, never changed):", plan.observed.len());
+        for o in plan.observed.iter().take(50) {
+            let _ = writeln!(head, "> - {} {} = {} ({})", code(&o.address.to_string()), o.field, code(&o.value), o.note);
         }
         head.push('\n');
     }

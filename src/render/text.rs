@@ -44,6 +44,9 @@ fn field_line(out: &mut String, f: &FieldChange, width: usize) {
         let _ = write!(out, "   # {note}");
     }
     out.push('\n');
+    for line in f.diff.iter().flat_map(|d| d.lines()) {
+        let _ = writeln!(out, "          {line}");
+    }
 }
 
 /// `acme, globex and 3 more`: a list that stays one line long.
@@ -119,6 +122,7 @@ fn changes_text(plan: &Plan, intro: &str, nothing: &str) -> String {
         } else {
             out.push_str("No other changes.\n");
         }
+        observed_text(&mut out, plan);
         unmanaged_text(&mut out, plan);
         return out;
     }
@@ -133,8 +137,19 @@ fn changes_text(plan: &Plan, intro: &str, nothing: &str) -> String {
         out.push_str(&sites);
         out.push('\n');
     }
+    observed_text(&mut out, plan);
     unmanaged_text(&mut out, plan);
     out
+}
+
+fn observed_text(out: &mut String, plan: &Plan) {
+    if plan.observed.is_empty() {
+        return;
+    }
+    out.push_str("\nObserved (owned by AWS or a policy: not drift, never changed):\n");
+    for o in &plan.observed {
+        let _ = writeln!(out, "  = {} {} = {}   # {}", o.address, o.field, o.value, o.note);
+    }
 }
 
 fn unmanaged_text(out: &mut String, plan: &Plan) {
@@ -178,6 +193,13 @@ pub fn drift_line(plan: &Plan) -> String {
         n => {
             let list: Vec<String> = plan.unmanaged.iter().map(|u| format!("{} {} {}", u.kind.as_str(), u.name, u.reason)).collect();
             format!("; {n} unmanaged: {}", names(&list, 3))
+        }
+    };
+    let unmanaged = match plan.observed.len() {
+        0 => unmanaged,
+        n => {
+            let list: Vec<String> = plan.observed.iter().map(|o| format!("{} {} {} ({})", o.address, o.field, o.value, o.note)).collect();
+            format!("{unmanaged}; {n} observed: {}", names(&list, 3))
         }
     };
     if items.is_empty() {

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, Diff, Environment, FieldChange, GroupRef, Kind, Op, diff_tags, owned_tags};
+use super::{Address, Diff, Environment, FieldChange, GroupRef, Kind, Op, diff_tags, list, owned_tags};
 use crate::model::{Fleet, LbHealthCheck};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,11 +309,6 @@ impl LoadBalancerSpec {
 
 fn draining(seconds: u32) -> String {
     if seconds == 0 { "disabled".to_string() } else { format!("{seconds}s") }
-}
-
-fn list<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
-    let items: Vec<String> = items.into_iter().map(|i| i.to_string()).collect();
-    format!("[{}]", items.join(", "))
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! is `==` after normalisation), how desired differs from live, which fields force a replacement, and the
 //! operations that close the gap. Pure: no IO, no AWS types.
 
+pub mod auto_scaling_group;
+pub mod launch_template;
 pub mod load_balancer;
 pub mod security_group;
 
@@ -12,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Fleet;
 
+pub use auto_scaling_group::{AsgOp, AutoScalingGroupSpec, GroupUpdate, Observation, RefreshPrefs, TemplateVersion};
+pub use launch_template::{ImageRef, LaunchTemplateSpec, LtOp, TemplateData};
 pub use load_balancer::{LbOp, LoadBalancerSpec};
 pub use security_group::{SecurityGroupSpec, SgOp};
 
@@ -145,6 +149,8 @@ impl fmt::Display for GroupRef {
 pub enum Spec {
     SecurityGroup(SecurityGroupSpec),
     LoadBalancer(LoadBalancerSpec),
+    LaunchTemplate(LaunchTemplateSpec),
+    AutoScalingGroup(AutoScalingGroupSpec),
 }
 
 impl Spec {
@@ -153,6 +159,8 @@ impl Spec {
         match self {
             Spec::SecurityGroup(s) => &s.name,
             Spec::LoadBalancer(s) => &s.name,
+            Spec::LaunchTemplate(s) => &s.name,
+            Spec::AutoScalingGroup(s) => &s.name,
         }
     }
 
@@ -161,6 +169,17 @@ impl Spec {
         match self {
             Spec::SecurityGroup(s) => s.references(),
             Spec::LoadBalancer(s) => s.references(),
+            Spec::LaunchTemplate(s) => s.references(),
+            Spec::AutoScalingGroup(s) => s.references(),
+        }
+    }
+
+    /// Referenced objects whose change of any kind (not only their creation) must come first: a group
+    /// moving to the version its template's change creates.
+    pub fn waits_for_changes(&self) -> BTreeSet<Address> {
+        match self {
+            Spec::AutoScalingGroup(s) if s.version == TemplateVersion::New => BTreeSet::from([Address::new(Kind::LaunchTemplate, &s.pool)]),
+            _ => BTreeSet::new(),
         }
     }
 
@@ -169,6 +188,8 @@ impl Spec {
         match self {
             Spec::SecurityGroup(s) => s.describe(),
             Spec::LoadBalancer(s) => s.describe(),
+            Spec::LaunchTemplate(s) => s.describe(),
+            Spec::AutoScalingGroup(s) => s.describe(),
         }
     }
 }
@@ -187,17 +208,20 @@ pub struct FieldChange {
     /// A note on how the change is made (e.g. "listener re-created").
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub note: Option<String>,
+    /// For long text (user data): a unified diff of old and new, the changed lines with context.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub diff: Option<String>,
 }
 
 impl FieldChange {
     pub fn changed(field: impl Into<String>, old: impl fmt::Display, new: impl fmt::Display) -> Self {
-        FieldChange { field: field.into(), old: Some(old.to_string()), new: Some(new.to_string()), forces_replacement: false, note: None }
+        FieldChange { field: field.into(), old: Some(old.to_string()), new: Some(new.to_string()), forces_replacement: false, note: None, diff: None }
     }
     pub fn added(field: impl Into<String>, new: impl fmt::Display) -> Self {
-        FieldChange { field: field.into(), old: None, new: Some(new.to_string()), forces_replacement: false, note: None }
+        FieldChange { field: field.into(), old: None, new: Some(new.to_string()), forces_replacement: false, note: None, diff: None }
     }
     pub fn removed(field: impl Into<String>, old: impl fmt::Display) -> Self {
-        FieldChange { field: field.into(), old: Some(old.to_string()), new: None, forces_replacement: false, note: None }
+        FieldChange { field: field.into(), old: Some(old.to_string()), new: None, forces_replacement: false, note: None, diff: None }
     }
     pub fn forcing(mut self) -> Self {
         self.forces_replacement = true;
@@ -205,6 +229,10 @@ impl FieldChange {
     }
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.note = Some(note.into());
+        self
+    }
+    pub fn diff(mut self, diff: impl Into<String>) -> Self {
+        self.diff = Some(diff.into());
         self
     }
 }
@@ -215,6 +243,8 @@ impl FieldChange {
 pub enum Op {
     SecurityGroup(SgOp),
     LoadBalancer(LbOp),
+    LaunchTemplate(LtOp),
+    AutoScalingGroup(AsgOp),
 }
 
 /// What desired differs from live in, and how to close the gap.
@@ -235,7 +265,25 @@ pub fn diff(desired: &Spec, live: &Spec) -> Diff {
     match (desired, live) {
         (Spec::SecurityGroup(d), Spec::SecurityGroup(l)) => d.diff(l),
         (Spec::LoadBalancer(d), Spec::LoadBalancer(l)) => d.diff(l),
+        (Spec::LaunchTemplate(d), Spec::LaunchTemplate(l)) => d.diff(l),
+        (Spec::AutoScalingGroup(d), Spec::AutoScalingGroup(l)) => d.diff(l),
         _ => unreachable!("an address has one kind"),
+    }
+}
+
+/// Values AWS or a policy owns that differ from the declaration (shown, never changed).
+pub fn observe(desired: &Spec, live: &Spec) -> Vec<Observation> {
+    match (desired, live) {
+        (Spec::AutoScalingGroup(d), Spec::AutoScalingGroup(l)) => d.observe(l),
+        _ => Vec::new(),
+    }
+}
+
+/// Why a diff cannot be applied now (message, help): e.g. a refresh already running on the group.
+pub fn blocked(desired: &Spec, diff: &Diff, live: &Spec) -> Option<(String, String)> {
+    match (desired, live) {
+        (Spec::AutoScalingGroup(d), Spec::AutoScalingGroup(l)) => d.blocked(diff, l),
+        _ => None,
     }
 }
 
@@ -244,6 +292,8 @@ pub fn create_ops(desired: &Spec) -> Vec<Op> {
     match desired {
         Spec::SecurityGroup(s) => s.create_ops(),
         Spec::LoadBalancer(s) => s.create_ops(),
+        Spec::LaunchTemplate(s) => s.create_ops(),
+        Spec::AutoScalingGroup(s) => s.create_ops(),
     }
 }
 
@@ -252,14 +302,18 @@ pub fn delete_ops(live: &Spec, id: &str) -> Vec<Op> {
     match live {
         Spec::SecurityGroup(_) => vec![Op::SecurityGroup(SgOp::Delete { id: id.to_string() })],
         Spec::LoadBalancer(s) => vec![Op::LoadBalancer(LbOp::Delete { name: s.name.clone() })],
+        Spec::LaunchTemplate(_) => vec![Op::LaunchTemplate(LtOp::Delete { id: id.to_string() })],
+        Spec::AutoScalingGroup(s) => vec![Op::AutoScalingGroup(AsgOp::Delete { name: s.name.clone() })],
     }
 }
 
-/// Facts about the account that turn the model into specs (the VPC, its zones).
+/// Facts about the account that turn the model into specs (the VPC, its zones, the images resolved).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Environment {
     pub vpc_id: String,
     pub zones: Vec<String>,
+    /// The fleet's images (`[image.NAME]`) as resolved: by id, or the newest matching image.
+    pub images: BTreeMap<String, ImageRef>,
 }
 
 /// The desired state as specs, by address.
@@ -273,6 +327,10 @@ pub fn desired(fleet: &Fleet, env: &Environment) -> Desired {
     }
     for name in fleet.load_balancers.keys() {
         out.insert(Address::new(Kind::LoadBalancer, name), Spec::LoadBalancer(LoadBalancerSpec::from_model(fleet, name, env)));
+    }
+    for name in fleet.pools.keys() {
+        out.insert(Address::new(Kind::LaunchTemplate, name), Spec::LaunchTemplate(LaunchTemplateSpec::from_model(fleet, name, env)));
+        out.insert(Address::new(Kind::AutoScalingGroup, name), Spec::AutoScalingGroup(AutoScalingGroupSpec::from_model(fleet, name, env)));
     }
     out
 }
@@ -296,6 +354,22 @@ pub fn diff_tags(
     live: &BTreeMap<String, String>,
     fields: &mut Vec<FieldChange>,
 ) -> Option<(BTreeMap<String, String>, Vec<String>)> {
+    diff_map("tags", desired, live, fields)
+}
+
+/// `[a, b]`: how a set reads in a plan.
+pub(crate) fn list<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let items: Vec<String> = items.into_iter().map(|i| i.to_string()).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Field changes (`prefix.key`) and the (add, remove) sets for a map of tags, without AWS's own.
+pub fn diff_map(
+    prefix: &str,
+    desired: &BTreeMap<String, String>,
+    live: &BTreeMap<String, String>,
+    fields: &mut Vec<FieldChange>,
+) -> Option<(BTreeMap<String, String>, Vec<String>)> {
     let live = comparable_tags(live);
     let mut add = BTreeMap::new();
     let mut remove = Vec::new();
@@ -303,18 +377,18 @@ pub fn diff_tags(
         match live.get(k) {
             Some(old) if old == v => {}
             Some(old) => {
-                fields.push(FieldChange::changed(format!("tags.{k}"), old, v));
+                fields.push(FieldChange::changed(format!("{prefix}.{k}"), old, v));
                 add.insert(k.clone(), v.clone());
             }
             None => {
-                fields.push(FieldChange::added(format!("tags.{k}"), v));
+                fields.push(FieldChange::added(format!("{prefix}.{k}"), v));
                 add.insert(k.clone(), v.clone());
             }
         }
     }
     for (k, v) in &live {
         if !desired.contains_key(k) {
-            fields.push(FieldChange::removed(format!("tags.{k}"), v));
+            fields.push(FieldChange::removed(format!("{prefix}.{k}"), v));
             remove.push(k.clone());
         }
     }

@@ -9,6 +9,14 @@ Extensions (moto 5.2.5; each names the quirk it covers):
   forwarding to HTTP instances reads back as HTTPS -> HTTPS). AWS keeps what was asked for.
 - `DeleteLoadBalancerListeners` with several ports deletes none of them (each port's pass keeps the
   listeners of the others). AWS deletes every port named.
+- `StartInstanceRefresh`, `DescribeInstanceRefreshes` and `CancelInstanceRefresh` are missing (moto answers
+  500). Here a refresh is recorded with its preferences and advances one step per describe (Pending ->
+  InProgress 50% -> Successful 100%), so a waiter polls for real; a second start while one runs fails with
+  `InstanceRefreshInProgress`, as in AWS. Instances are not replaced.
+- `DeleteLaunchTemplateVersions` is missing. Here it deletes the versions named, refuses the default one
+  (per-version error, as in AWS), and deleted versions no longer appear in `DescribeLaunchTemplateVersions`.
+- `CreateLaunchTemplateVersion` keeps user data as a plain string, which moto's own auto-scaling code then
+  rejects when it launches instances from that version; here it is kept base64-typed, as version 1 is.
 """
 
 import sys
@@ -70,6 +78,149 @@ def _delete_listeners(self, name, ports):
 
 
 elb_models.ELBBackend.delete_load_balancer_listeners = _delete_listeners
+
+
+# --- Instance refreshes (auto scaling) -------------------------------------------------------------------
+
+import uuid  # noqa: E402
+
+from moto.autoscaling import models as asg_models  # noqa: E402
+from moto.autoscaling import responses as asg_responses  # noqa: E402
+from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError  # noqa: E402
+from moto.core.responses import ActionResult  # noqa: E402
+from moto.core.utils import utcnow  # noqa: E402
+
+
+class _RefreshInProgress(AutoscalingClientError):
+    code = "InstanceRefreshInProgress"
+
+
+_REFRESH_STEPS = [("Pending", 0), ("InProgress", 50), ("Successful", 100)]
+
+
+def _refreshes(backend):
+    if not hasattr(backend, "_converge_refreshes"):
+        backend._converge_refreshes = {}
+    return backend._converge_refreshes
+
+
+def _group(backend, name):
+    group = backend.autoscaling_groups.get(name)
+    if group is None:
+        raise ValidationError(f"AutoScalingGroup name not found - {name}")
+    return group
+
+
+def _start_instance_refresh(self):
+    name = self._get_param("AutoScalingGroupName")
+    backend = self.autoscaling_backend
+    _group(backend, name)
+    runs = _refreshes(backend).setdefault(name, [])
+    if any(r["step"] < len(_REFRESH_STEPS) - 1 for r in runs):
+        raise _RefreshInProgress(f"An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.")
+    run = {
+        "id": str(uuid.uuid4()),
+        "step": 0,
+        "start": utcnow(),
+        "preferences": self._get_param("Preferences") or {},
+        "strategy": self._get_param("Strategy") or "Rolling",
+    }
+    runs.insert(0, run)
+    return ActionResult({"InstanceRefreshId": run["id"]})
+
+
+def _describe_instance_refreshes(self):
+    name = self._get_param("AutoScalingGroupName")
+    ids = self._get_param("InstanceRefreshIds") or []
+    out = []
+    for run in _refreshes(self.autoscaling_backend).get(name, []):
+        if ids and run["id"] not in ids:
+            continue
+        status, percent = _REFRESH_STEPS[run["step"]]
+        item = {
+            "AutoScalingGroupName": name,
+            "InstanceRefreshId": run["id"],
+            "Status": status,
+            "PercentageComplete": percent,
+            "StartTime": run["start"],
+            "Preferences": run["preferences"],
+            "Strategy": run["strategy"],
+        }
+        if status in ("Successful", "Cancelled"):
+            item["EndTime"] = utcnow()
+        out.append(item)
+        if run["step"] < len(_REFRESH_STEPS) - 1:
+            run["step"] += 1
+    return ActionResult({"InstanceRefreshes": out})
+
+
+def _cancel_instance_refresh(self):
+    name = self._get_param("AutoScalingGroupName")
+    for run in _refreshes(self.autoscaling_backend).get(name, []):
+        if run["step"] < len(_REFRESH_STEPS) - 1:
+            run["step"] = len(_REFRESH_STEPS) - 1
+            return ActionResult({"InstanceRefreshId": run["id"]})
+    raise ValidationError("No in progress or pending Instance Refresh found")
+
+
+asg_responses.AutoScalingResponse.start_instance_refresh = _start_instance_refresh
+asg_responses.AutoScalingResponse.describe_instance_refreshes = _describe_instance_refreshes
+asg_responses.AutoScalingResponse.cancel_instance_refresh = _cancel_instance_refresh
+
+# --- Launch template versions (EC2) -----------------------------------------------------------------------
+
+from moto.core.types import Base64EncodedString  # noqa: E402
+from moto.ec2.models import launch_templates as lt_models  # noqa: E402
+from moto.ec2.responses import launch_templates as lt_responses  # noqa: E402
+
+_create_version = lt_models.LaunchTemplate.create_version
+
+
+def _create_version_keeping_base64(self, data, description):
+    user_data = data.get("UserData")
+    if isinstance(user_data, str):
+        data = dict(data, UserData=Base64EncodedString(user_data))
+    return _create_version(self, data, description)
+
+
+lt_models.LaunchTemplate.create_version = _create_version_keeping_base64
+
+_describe_versions = lt_models.LaunchTemplateBackend.describe_launch_template_versions
+
+
+def _describe_versions_without_deleted(self, *args, **kwargs):
+    found = _describe_versions(self, *args, **kwargs)
+    return [(t, v) for (t, v) in found if v.number not in getattr(t, "_converge_deleted", set())]
+
+
+lt_models.LaunchTemplateBackend.describe_launch_template_versions = _describe_versions_without_deleted
+
+
+def _delete_launch_template_versions(self):
+    name = self._get_param("LaunchTemplateName")
+    tid = self._get_param("LaunchTemplateId")
+    template = self.ec2_backend.get_launch_template_by_name(name) if name else self.ec2_backend.get_launch_template(tid)
+    deleted = template.__dict__.setdefault("_converge_deleted", set())
+    ok, failed = [], []
+    for v in self._get_param("Versions") or []:
+        number = int(v)
+        base = {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name, "VersionNumber": number}
+        if number == template.default_version_number:
+            failed.append(dict(base, ResponseError={"Code": "launchTemplateVersionIsDefault", "Message": "the default version cannot be deleted"}))
+        elif number < 1 or number > len(template.versions) or number in deleted:
+            failed.append(dict(base, ResponseError={"Code": "launchTemplateVersionDoesNotExist", "Message": "no such version"}))
+        else:
+            deleted.add(number)
+            ok.append(base)
+    return ActionResult(
+        {
+            "SuccessfullyDeletedLaunchTemplateVersions": ok,
+            "UnsuccessfullyDeletedLaunchTemplateVersions": failed,
+        }
+    )
+
+
+lt_responses.LaunchTemplates.delete_launch_template_versions = _delete_launch_template_versions
 
 
 def _exit_when_parent_goes():

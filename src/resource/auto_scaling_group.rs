@@ -1,0 +1,428 @@
+//! Auto-scaling groups: one per pool, pinned to an explicit version of the pool's launch template, with the
+//! pool's load balancers attached and a target-tracking policy on CPU. Everything but the name changes in
+//! place; the size bounds, health check, placement and template go in one `UpdateAutoScalingGroup`, and a
+//! new template version rolls out by an instance refresh.
+//!
+//! The desired capacity belongs to the scaling policy once the group exists: it is observed, never reset,
+//! unless it lies outside new bounds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Address, Diff, Environment, FieldChange, Kind, Op, diff_tags, list, owned_tags};
+use crate::model::Fleet;
+
+/// Which version of its template a group runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateVersion {
+    /// Desired, before the plan pins it: whatever version holds the desired data.
+    Current,
+    Number(u64),
+    /// The version the template's change in the same apply creates.
+    New,
+}
+
+impl fmt::Display for TemplateVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemplateVersion::Current => f.write_str("(current)"),
+            TemplateVersion::Number(n) => write!(f, "{n}"),
+            TemplateVersion::New => f.write_str("(new version)"),
+        }
+    }
+}
+
+/// How a new template version rolls out (StartInstanceRefresh's preferences).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshPrefs {
+    pub min_healthy_percent: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_seconds: Option<u32>,
+    pub auto_rollback: bool,
+}
+
+impl fmt::Display for RefreshPrefs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rolling instance refresh, min healthy {}%", self.min_healthy_percent)?;
+        if let Some(w) = self.warmup_seconds {
+            write!(f, ", warm-up {w}s")?;
+        }
+        if self.auto_rollback {
+            f.write_str(", auto rollback")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoScalingGroupSpec {
+    pub name: String,
+    /// The pool: the group's address name, and its launch template's.
+    pub pool: String,
+    /// The AWS name of the template it launches from.
+    pub launch_template: String,
+    pub version: TemplateVersion,
+    pub min: u32,
+    pub max: u32,
+    /// Desired: the size a new group starts with. Live: what AWS reports, which the scaling policy owns.
+    pub desired_capacity: u32,
+    /// `EC2` or `ELB`.
+    pub health_check: String,
+    pub grace_seconds: u32,
+    /// Zones of the default VPC, used when `subnets` is empty.
+    pub zones: BTreeSet<String>,
+    pub subnets: BTreeSet<String>,
+    /// Attached classic load balancers: AWS name -> this fleet's name for it (`None`: not ours; such an
+    /// attachment is left alone).
+    pub load_balancers: BTreeMap<String, Option<String>>,
+    /// Target average CPU of the target-tracking policy.
+    pub cpu_target: Option<u32>,
+    pub tags: BTreeMap<String, String>,
+    /// Desired only: how a new template version rolls out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<RefreshPrefs>,
+    /// Live only: an instance refresh that has not finished (`InProgress, 40% done`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshing: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum AsgOp {
+    /// CreateAutoScalingGroup with its template version, bounds, placement, load balancers and tags.
+    Create { spec: AutoScalingGroupSpec },
+    /// One UpdateAutoScalingGroup with every field that changed.
+    Update(GroupUpdate),
+    AttachLoadBalancers { names: Vec<String> },
+    DetachLoadBalancers { names: Vec<String> },
+    /// PutScalingPolicy: target tracking of the group's average CPU.
+    PutPolicy { name: String, target: u32 },
+    DeletePolicy { name: String },
+    AddTags { tags: BTreeMap<String, String> },
+    RemoveTags { keys: Vec<String> },
+    /// StartInstanceRefresh, then (unless `--no-wait`) wait for it.
+    StartRefresh { preferences: RefreshPrefs },
+    /// DeleteAutoScalingGroup with its instances, then wait until it is gone.
+    Delete { name: String },
+}
+
+/// The fields of one UpdateAutoScalingGroup call; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template: Option<(String, TemplateVersion)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_capacity: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zones: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnets: Option<Vec<String>>,
+}
+
+/// A value AWS or a policy owns, reported beside the plan and never changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub field: String,
+    pub value: String,
+    pub note: String,
+}
+
+impl AutoScalingGroupSpec {
+    pub fn from_model(fleet: &Fleet, pool: &str, env: &Environment) -> Self {
+        let p = &fleet.pools[pool];
+        let address = Address::new(Kind::AutoScalingGroup, pool);
+        let zones = if !p.zones.is_empty() { &p.zones } else if !fleet.network.zones.is_empty() { &fleet.network.zones } else { &env.zones };
+        let subnets = if !p.subnets.is_empty() {
+            &p.subnets
+        } else if p.zones.is_empty() {
+            &fleet.network.subnets
+        } else {
+            &Vec::new()
+        };
+        let load_balancers = fleet
+            .load_balancers
+            .iter()
+            .filter(|(_, lb)| lb.pool.as_ref().is_some_and(|p| p.value == pool))
+            .map(|(name, _)| (fleet.load_balancer_name(name), Some(name.clone())))
+            .collect();
+        AutoScalingGroupSpec {
+            name: fleet.pool_name(pool),
+            pool: pool.to_string(),
+            launch_template: fleet.pool_name(pool),
+            version: TemplateVersion::Current,
+            min: p.min,
+            max: p.max,
+            desired_capacity: p.desired.unwrap_or(p.min),
+            health_check: p.health_check.kind.clone(),
+            grace_seconds: p.health_check.grace_seconds,
+            zones: if subnets.is_empty() { zones.iter().cloned().collect() } else { BTreeSet::new() },
+            subnets: subnets.iter().cloned().collect(),
+            load_balancers,
+            cpu_target: p.cpu_target,
+            tags: owned_tags(&fleet.settings.name, &address, &p.tags),
+            refresh: Some(RefreshPrefs {
+                min_healthy_percent: p.refresh.min_healthy_percent,
+                warmup_seconds: p.refresh.warmup_seconds,
+                auto_rollback: p.refresh.auto_rollback,
+            }),
+            refreshing: None,
+        }
+    }
+
+    /// Its template and our load balancers: they must exist before it.
+    pub fn references(&self) -> BTreeSet<Address> {
+        let mut out = BTreeSet::from([Address::new(Kind::LaunchTemplate, &self.pool)]);
+        out.extend(self.load_balancers.values().flatten().map(|lb| Address::new(Kind::LoadBalancer, lb)));
+        out
+    }
+
+    /// The policy converge manages on the group.
+    pub fn policy_name(&self) -> String {
+        format!("{}-cpu", self.name)
+    }
+
+    fn ours(&self) -> BTreeSet<&String> {
+        self.load_balancers.iter().filter(|(_, ours)| ours.is_some()).map(|(name, _)| name).collect()
+    }
+
+    fn placement_parts(&self) -> (&'static str, &BTreeSet<String>) {
+        if self.subnets.is_empty() { ("zones", &self.zones) } else { ("subnets", &self.subnets) }
+    }
+
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            ("name".to_string(), self.name.clone()),
+            ("launch_template".to_string(), format!("{} version {}", self.launch_template, self.version)),
+            ("min".to_string(), self.min.to_string()),
+            ("max".to_string(), self.max.to_string()),
+            ("desired_capacity".to_string(), self.desired_capacity.to_string()),
+            ("health_check".to_string(), format!("{}, grace {}s", self.health_check, self.grace_seconds)),
+        ];
+        let (key, values) = self.placement_parts();
+        out.push((key.into(), list(values)));
+        out.push(("load_balancers".into(), list(self.load_balancers.keys())));
+        if let Some(t) = self.cpu_target {
+            out.push(("cpu_target".into(), format!("{t}%")));
+        }
+        out.extend(self.tags.iter().map(|(k, v)| (format!("tags.{k}"), v.clone())));
+        out
+    }
+
+    pub fn create_ops(&self) -> Vec<Op> {
+        let mut ops = vec![Op::AutoScalingGroup(AsgOp::Create { spec: self.clone() })];
+        if let Some(target) = self.cpu_target {
+            ops.push(Op::AutoScalingGroup(AsgOp::PutPolicy { name: self.policy_name(), target }));
+        }
+        ops
+    }
+
+    pub fn diff(&self, live: &AutoScalingGroupSpec) -> Diff {
+        let mut d = Diff::default();
+        let mut update = GroupUpdate::default();
+        if self.name != live.name {
+            d.fields.push(FieldChange::changed("name", &live.name, &self.name).forcing());
+            return d;
+        }
+        let rollout = self.refresh.as_ref().map_or_else(|| "rolling instance refresh".to_string(), ToString::to_string);
+        if self.launch_template != live.launch_template {
+            d.fields.push(FieldChange::changed("launch_template", &live.launch_template, &self.launch_template).note(rollout.clone()));
+        }
+        if self.launch_template != live.launch_template || self.version != live.version {
+            d.fields.push(FieldChange::changed("launch_template_version", live.version, self.version).note(rollout));
+            update.launch_template = Some((self.launch_template.clone(), self.version));
+        }
+        if self.min != live.min {
+            d.fields.push(FieldChange::changed("min", live.min, self.min));
+            update.min = Some(self.min);
+        }
+        if self.max != live.max {
+            d.fields.push(FieldChange::changed("max", live.max, self.max));
+            update.max = Some(self.max);
+        }
+        let clamped = live.desired_capacity.clamp(self.min, self.max.max(self.min));
+        if clamped != live.desired_capacity {
+            d.fields.push(FieldChange::changed("desired_capacity", live.desired_capacity, clamped).note("outside the new min/max"));
+            update.desired_capacity = Some(clamped);
+        }
+        if self.health_check != live.health_check {
+            d.fields.push(FieldChange::changed("health_check", &live.health_check, &self.health_check));
+            update.health_check = Some(self.health_check.clone());
+        }
+        if self.grace_seconds != live.grace_seconds {
+            d.fields.push(FieldChange::changed("grace_seconds", live.grace_seconds, self.grace_seconds));
+            update.grace_seconds = Some(self.grace_seconds);
+        }
+        let (key, want) = self.placement_parts();
+        let have = if self.subnets.is_empty() { &live.zones } else { &live.subnets };
+        if want != have {
+            d.fields.push(FieldChange::changed(key, list(have), list(want)));
+            let values = Some(want.iter().cloned().collect());
+            if self.subnets.is_empty() { update.zones = values } else { update.subnets = values }
+        }
+        if update != GroupUpdate::default() {
+            d.ops.push(Op::AutoScalingGroup(AsgOp::Update(update)));
+        }
+        // Load balancers by delta; one attached by hand (not ours) is left alone.
+        let (want, have) = (self.ours(), live.ours());
+        let attach: Vec<String> = want.difference(&have).map(|n| n.to_string()).collect();
+        let detach: Vec<String> = have.difference(&want).map(|n| n.to_string()).collect();
+        for n in &attach {
+            d.fields.push(FieldChange::added("load_balancers", n).note("attached"));
+        }
+        for n in &detach {
+            d.fields.push(FieldChange::removed("load_balancers", n).note("detached, not deleted"));
+        }
+        if !attach.is_empty() {
+            d.ops.push(Op::AutoScalingGroup(AsgOp::AttachLoadBalancers { names: attach }));
+        }
+        if !detach.is_empty() {
+            d.ops.push(Op::AutoScalingGroup(AsgOp::DetachLoadBalancers { names: detach }));
+        }
+        match (self.cpu_target, live.cpu_target) {
+            (Some(t), old) if old != Some(t) => {
+                d.fields.push(match old {
+                    Some(o) => FieldChange::changed("cpu_target", format!("{o}%"), format!("{t}%")),
+                    None => FieldChange::added("cpu_target", format!("{t}%")),
+                });
+                d.ops.push(Op::AutoScalingGroup(AsgOp::PutPolicy { name: self.policy_name(), target: t }));
+            }
+            (None, Some(o)) => {
+                d.fields.push(FieldChange::removed("cpu_target", format!("{o}%")));
+                d.ops.push(Op::AutoScalingGroup(AsgOp::DeletePolicy { name: self.policy_name() }));
+            }
+            _ => {}
+        }
+        if let Some((add, remove)) = diff_tags(&self.tags, &live.tags, &mut d.fields) {
+            if !add.is_empty() {
+                d.ops.push(Op::AutoScalingGroup(AsgOp::AddTags { tags: add }));
+            }
+            if !remove.is_empty() {
+                d.ops.push(Op::AutoScalingGroup(AsgOp::RemoveTags { keys: remove }));
+            }
+        }
+        if self.version != live.version || self.launch_template != live.launch_template {
+            let preferences = self.refresh.clone().unwrap_or(RefreshPrefs { min_healthy_percent: 90, warmup_seconds: None, auto_rollback: false });
+            d.ops.push(Op::AutoScalingGroup(AsgOp::StartRefresh { preferences }));
+        }
+        d
+    }
+
+    /// What AWS or the scaling policy owns and differs from the declaration: shown, never changed.
+    pub fn observe(&self, live: &AutoScalingGroupSpec) -> Vec<Observation> {
+        let mut out = Vec::new();
+        if live.desired_capacity != self.desired_capacity {
+            let note = match live.cpu_target {
+                Some(t) => format!("managed by the scaling policy (target CPU {t}%)"),
+                None => "set outside converge; kept".to_string(),
+            };
+            out.push(Observation { field: "desired_capacity".into(), value: live.desired_capacity.to_string(), note });
+        }
+        if let Some(r) = &live.refreshing {
+            out.push(Observation { field: "instance_refresh".into(), value: r.clone(), note: "running in AWS".into() });
+        }
+        out
+    }
+
+    /// Why this diff cannot be applied now, with what to do about it.
+    pub fn blocked(&self, diff: &Diff, live: &AutoScalingGroupSpec) -> Option<(String, String)> {
+        let refreshes = diff.ops.iter().any(|o| matches!(o, Op::AutoScalingGroup(AsgOp::StartRefresh { .. })));
+        let running = live.refreshing.as_ref()?;
+        refreshes.then(|| {
+            (
+                format!("needs an instance refresh, but one is already running on {} ({running})", live.name),
+                format!(
+                    "wait for it to finish and plan again; converge does not cancel it. To cancel it: aws autoscaling cancel-instance-refresh --auto-scaling-group-name {}",
+                    live.name
+                ),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> AutoScalingGroupSpec {
+        AutoScalingGroupSpec {
+            name: "agency-web".into(),
+            pool: "web".into(),
+            launch_template: "agency-web".into(),
+            version: TemplateVersion::Number(3),
+            min: 2,
+            max: 8,
+            desired_capacity: 2,
+            health_check: "ELB".into(),
+            grace_seconds: 120,
+            zones: BTreeSet::from(["eu-west-1a".to_string()]),
+            subnets: BTreeSet::new(),
+            load_balancers: BTreeMap::from([("agency-shared".to_string(), Some("shared".to_string()))]),
+            cpu_target: Some(60),
+            tags: BTreeMap::new(),
+            refresh: None,
+            refreshing: None,
+        }
+    }
+
+    #[test]
+    fn a_group_scaled_by_its_policy_is_observed_not_changed() {
+        let mut live = spec();
+        live.desired_capacity = 7;
+        let d = spec().diff(&live);
+        assert!(d.fields.is_empty() && d.ops.is_empty(), "{d:?}");
+        let seen = spec().observe(&live);
+        assert_eq!(seen[0].value, "7");
+        assert_eq!(seen[0].note, "managed by the scaling policy (target CPU 60%)");
+    }
+
+    #[test]
+    fn new_bounds_are_one_update_and_clamp_the_capacity_only_when_outside() {
+        let mut live = spec();
+        live.desired_capacity = 7;
+        let mut want = spec();
+        want.max = 5;
+        want.min = 1;
+        let d = want.diff(&live);
+        let update = GroupUpdate { min: Some(1), max: Some(5), desired_capacity: Some(5), ..GroupUpdate::default() };
+        assert_eq!(d.ops, vec![Op::AutoScalingGroup(AsgOp::Update(update))]);
+    }
+
+    #[test]
+    fn a_new_version_updates_then_refreshes_and_a_running_refresh_blocks_it() {
+        let mut want = spec();
+        want.version = TemplateVersion::New;
+        let mut live = spec();
+        let d = want.diff(&live);
+        assert!(matches!(d.ops.last(), Some(Op::AutoScalingGroup(AsgOp::StartRefresh { .. }))));
+        assert!(want.blocked(&d, &live).is_none());
+        live.refreshing = Some("InProgress, 50% done".into());
+        assert!(want.blocked(&d, &live).unwrap().0.contains("already running"));
+    }
+
+    #[test]
+    fn load_balancers_move_by_delta_and_foreign_ones_stay() {
+        let mut live = spec();
+        live.load_balancers.insert("hand-made".into(), None);
+        let mut want = spec();
+        want.load_balancers = BTreeMap::from([("agency-acme".to_string(), Some("acme".to_string()))]);
+        let d = want.diff(&live);
+        assert_eq!(
+            d.ops,
+            vec![
+                Op::AutoScalingGroup(AsgOp::AttachLoadBalancers { names: vec!["agency-acme".into()] }),
+                Op::AutoScalingGroup(AsgOp::DetachLoadBalancers { names: vec!["agency-shared".into()] }),
+            ]
+        );
+    }
+}
