@@ -203,7 +203,10 @@ impl AutoScalingGroupSpec {
     pub fn describe(&self) -> Vec<(String, String)> {
         let mut out = vec![
             ("name".to_string(), self.name.clone()),
-            ("launch_template".to_string(), format!("{} version {}", self.launch_template, self.version)),
+            ("launch_template".to_string(), match self.version {
+                TemplateVersion::Number(n) => format!("{} version {n}", self.launch_template),
+                other => format!("{} {other}", self.launch_template),
+            }),
             ("min".to_string(), self.min.to_string()),
             ("max".to_string(), self.max.to_string()),
             ("desired_capacity".to_string(), self.desired_capacity.to_string()),

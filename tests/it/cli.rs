@@ -106,6 +106,7 @@ fn plan_exit_codes_and_a_declined_apply() {
 #[test]
 fn the_example_fleet_applies_and_then_plans_no_changes() {
     let moto = Moto::start();
+    tokio::runtime::Runtime::new().unwrap().block_on(moto.nightly_image("sites-nightly-2026-11-25"));
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state");
     assert_eq!(run_converge(&example, &["validate"], Some(NO_AWS), None).code, 0);
     let run = moto.converge(&example, &["apply", "--auto-approve"]);

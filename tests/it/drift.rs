@@ -59,6 +59,7 @@ fn webhook_receiver() -> (String, mpsc::Receiver<String>) {
 #[tokio::test]
 async fn a_listener_changed_by_hand_is_drift_and_the_webhook_hears_of_it_once() {
     let moto = Moto::start();
+    moto.nightly_image("sites-nightly-2026-11-25").await;
     let dir = FleetDir::new(&[("fleet.toml", FLEET), ("objects.toml", OBJECTS)]);
     converge(&moto.aws(), &dir.load()).await;
     let (url, received) = webhook_receiver();
@@ -95,6 +96,7 @@ async fn a_listener_changed_by_hand_is_drift_and_the_webhook_hears_of_it_once() 
 #[tokio::test]
 async fn a_hand_made_load_balancer_on_our_group_is_unmanaged_not_drift_unless_asked() {
     let moto = Moto::start();
+    moto.nightly_image("sites-nightly-2026-11-25").await;
     let dir = FleetDir::new(&[("fleet.toml", FLEET), ("objects.toml", OBJECTS)]);
     converge(&moto.aws(), &dir.load()).await;
     let groups = moto.ec2().describe_security_groups().group_names("agency-lb").send().await.unwrap();

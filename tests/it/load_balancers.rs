@@ -169,7 +169,7 @@ async fn reads_are_batched_for_fifty_load_balancers() {
     let planned = plan(&aws, &dir.load()).await;
     assert!(planned.plan.is_empty());
     assert_eq!(aws.stats.calls("DescribeLoadBalancers"), 1, "one page per 400 load balancers");
-    assert_eq!(aws.stats.calls("DescribeTags"), 3, "20 names per DescribeTags");
+    assert_eq!(aws.stats.calls("DescribeTags"), 3 + 1, "20 names per ELB DescribeTags, and EC2's one for launch templates");
     assert_eq!(aws.stats.calls("DescribeSecurityGroups"), 2, "by tag and by name, not per group");
     assert_eq!(aws.stats.calls("DescribeLoadBalancerAttributes"), 50, "attributes have no batch call");
 }

@@ -9,5 +9,6 @@ mod cli;
 mod drift;
 mod faults;
 mod load_balancers;
+mod pools;
 mod saved_plans;
 mod security_groups;

@@ -14,6 +14,8 @@ use converge::plan::PlanOptions;
 use converge::session::{self, Planned};
 
 pub const REGION: &str = "eu-west-1";
+/// One of the images moto knows in every region.
+pub const STOCK_IMAGE: &str = "ami-03cf127a";
 
 /// moto's server, started by `tests/moto/launcher.py` on a free port, stopped on drop.
 pub struct Moto {
@@ -67,6 +69,21 @@ impl Moto {
 
     pub fn elb(&self) -> aws_sdk_elasticloadbalancing::Client {
         aws_sdk_elasticloadbalancing::Client::new(&self.sdk_config())
+    }
+
+    pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::new(&self.sdk_config())
+    }
+
+    /// Registers a nightly image named `name` (made from an instance of one of moto's stock images), as the
+    /// nightly build does; returns its id.
+    pub async fn nightly_image(&self, name: &str) -> String {
+        let ec2 = self.ec2();
+        let run = ec2.run_instances().image_id(STOCK_IMAGE).min_count(1).max_count(1).send().await.unwrap();
+        let instance = run.instances()[0].instance_id().unwrap().to_string();
+        let image = ec2.create_image().instance_id(&instance).name(name).send().await.unwrap();
+        ec2.terminate_instances().instance_ids(instance).send().await.unwrap();
+        image.image_id().unwrap().to_string()
     }
 
     /// The converge binary with this emulator in its environment.
