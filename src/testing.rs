@@ -2,7 +2,7 @@
 
 use crate::model::{Fleet, SourceFile, load_sources};
 use crate::plan::{Live, LiveObject, Plan, PlanOptions, plan};
-use crate::resource::{Desired, Environment, Kind, desired};
+use crate::resource::{Desired, Environment, Kind, Spec, TemplateVersion, desired};
 
 pub fn fleet_of(text: &str) -> Fleet {
     load_sources(&[SourceFile::new("fleet.toml".into(), text.into())]).unwrap_or_else(|d| panic!("{d}"))
@@ -54,3 +54,23 @@ pub fn plan_of(desired_text: &str, live: &Live) -> Plan {
     plan("agency", &desired_of(desired_text), live, &PlanOptions::default())
 }
 
+
+/// `live` as AWS reports pools some nights in: templates with versions 1 to `latest` (1 the default), each
+/// group on `latest` and scaled by its policy to `capacity`.
+pub fn pools_applied(mut live: Live, latest: u64, capacity: u32) -> Live {
+    for objs in live.objects.values_mut() {
+        match &mut objs[0].spec {
+            Spec::LaunchTemplate(t) => {
+                t.versions = (1..=latest).collect();
+                t.default_version = Some(1);
+            }
+            Spec::AutoScalingGroup(g) => {
+                g.version = TemplateVersion::Number(latest);
+                g.desired_capacity = capacity;
+                g.refresh = None;
+            }
+            _ => {}
+        }
+    }
+    live
+}

@@ -199,24 +199,9 @@ repo = "git@git.agency.net:sites/globex.git"
 commit = "2222222"
 "#;
 
-/// `POOLS` as applied: template versions 1 to 5 (1 the default), the group on 5, scaled by its policy to 5.
+/// `POOLS` as applied: template versions 1 to 5, the group on 5, scaled by its policy to 5.
 fn pools_live() -> Live {
-    let mut live = live_of(POOLS);
-    for objs in live.objects.values_mut() {
-        match &mut objs[0].spec {
-            Spec::LaunchTemplate(t) => {
-                t.versions = vec![1, 2, 3, 4, 5];
-                t.default_version = Some(1);
-            }
-            Spec::AutoScalingGroup(g) => {
-                g.version = TemplateVersion::Number(5);
-                g.desired_capacity = 5;
-                g.refresh = None;
-            }
-            _ => {}
-        }
-    }
-    live
+    crate::testing::pools_applied(live_of(POOLS), 5, 5)
 }
 
 #[test]

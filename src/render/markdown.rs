@@ -34,16 +34,19 @@ fn noun(action: Action) -> &'static str {
 fn diff_lines(fields: &[FieldChange]) -> String {
     let mut out = String::new();
     for f in fields {
+        // A long text (user data) is its own unified diff, at column 0 so GitHub colours its lines.
+        if let Some(diff) = &f.diff {
+            let note = f.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            let _ = writeln!(out, "# {}: {} -> {}{note}", f.field, f.old.as_deref().unwrap_or("none"), f.new.as_deref().unwrap_or("none"));
+            out.push_str(diff);
+            continue;
+        }
         let mark = if f.forces_replacement { "   # forces replacement" } else { "" };
         if let Some(old) = &f.old {
             let _ = writeln!(out, "- {} = {old}{mark}", f.field);
         }
         if let Some(new) = &f.new {
             let _ = writeln!(out, "+ {} = {new}{mark}", f.field);
-        }
-        // A long text's own unified diff, indented so its +/- lines stay the text's, not the field's.
-        for line in f.diff.iter().flat_map(|d| d.lines()) {
-            let _ = writeln!(out, "  {line}");
         }
     }
     out

@@ -53,19 +53,21 @@ repo = "git@git.agency.net:sites/globex.git"
 commit = "9b1d2e3f4a"
 "#;
 
-/// The certificate rotated on both load balancers, the legacy ones gone, a new group, a scheme change.
+/// The certificate rotated on both load balancers, the legacy ones gone, a new group, a scheme change, and
+/// acme deployed at a new commit.
 fn after() -> String {
     let legacy_lb = BEFORE.find("[load_balancer.legacy]").unwrap();
     let legacy_end = BEFORE[legacy_lb..].find("\n[").map(|i| legacy_lb + i + 1).unwrap();
     let mut text = format!("{}{}", &BEFORE[..legacy_lb], &BEFORE[legacy_end..]);
     text = text.replace("[security_group.legacy]\ningress = [{ ports = \"8080\", cidr = \"0.0.0.0/0\" }]\n", "[security_group.admin]\ningress = [{ ports = \"22\", cidr = \"10.0.0.0/8\" }]\n");
-    text = text.replace("wild-2026", "wild-2027");
+    text = text.replace("wild-2026", "wild-2027").replace("4f2a9c1e0b", "5e6f7a8b9c");
     text.replace("[load_balancer.two]", "[load_balancer.two]\nscheme = \"internal\"")
 }
 
 fn the_plan() -> Plan {
     let after = after();
-    let mut p = plan("agency", &desired_of(&after), &live_of(BEFORE), &PlanOptions::default());
+    let live = crate::testing::pools_applied(live_of(BEFORE), 3, 4);
+    let mut p = plan("agency", &desired_of(&after), &live, &PlanOptions::default());
     mark_affected_sites(&fleet_of(&after), &mut p);
     p
 }

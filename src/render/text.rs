@@ -31,6 +31,8 @@ pub fn summary_line(plan: &Plan) -> String {
 
 fn field_line(out: &mut String, f: &FieldChange, width: usize) {
     let (sym, value) = match (&f.old, &f.new) {
+        // A long text the same size: its diff below says what changed.
+        (Some(old), Some(new)) if old == new && f.diff.is_some() => ("~", format!("{new}, changed:")),
         (Some(old), Some(new)) => ("~", format!("{old} -> {new}")),
         (None, Some(new)) => ("+", new.clone()),
         (Some(old), None) => ("-", old.clone()),
