@@ -11,7 +11,7 @@ fn offline_environment(fleet: &Fleet) -> Environment {
     Environment {
         vpc_id: fleet.network.vpc.clone().unwrap_or_else(|| "(default VPC)".to_string()),
         zones: vec!["(the VPC's zones)".to_string()],
-        images: Default::default(),
+        ..Default::default()
     }
 }
 
@@ -22,7 +22,7 @@ pub fn diff(old: &Fleet, new: &Fleet) -> Plan {
         live.insert(address, LiveObject { id: spec.aws_name().to_string(), spec });
     }
     let desired = resource::desired(new, &offline_environment(new));
-    let mut plan = plan::plan(&new.settings.name, &desired, &live, &PlanOptions { max_deletes: usize::MAX, ..PlanOptions::default() });
+    let mut plan = plan::plan(&new.settings.name, &desired, &live, &PlanOptions { max_deletes: usize::MAX, allow_destroy: true, ..PlanOptions::default() });
     // Sites of deleted objects are found in the old state, the others in the new.
     let mut old_sites = plan.clone();
     plan::mark_affected_sites(old, &mut old_sites);

@@ -30,7 +30,7 @@ health_check = { target = "HTTP:80/healthz", interval = 30, timeout = 5, healthy
 "#;
 
 pub fn env() -> Environment {
-    Environment { vpc_id: "vpc-1".into(), zones: vec!["eu-west-1a".into(), "eu-west-1b".into()], images: Default::default() }
+    Environment { vpc_id: "vpc-1".into(), zones: vec!["eu-west-1a".into(), "eu-west-1b".into()], images: Default::default(), ..Default::default() }
 }
 
 pub fn desired_of(text: &str) -> Desired {

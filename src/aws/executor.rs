@@ -75,6 +75,8 @@ impl AwsExecutor {
             Op::LoadBalancer(op) => self.run_lb(&change.name, op).await,
             Op::LaunchTemplate(op) => self.run_lt(change, op, id).await,
             Op::AutoScalingGroup(op) => self.run_asg(change, op).await,
+            Op::DbParameterGroup(op) => self.run_pg(change, op).await,
+            Op::DbInstance(op) => self.run_db(change, op).await,
         }
     }
 

@@ -6,6 +6,8 @@ mod elb;
 mod executor;
 mod pool_ops;
 mod pools;
+mod rds;
+mod rds_ops;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -119,6 +121,7 @@ pub struct Aws {
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) elb: aws_sdk_elasticloadbalancing::Client,
     pub(crate) autoscaling: aws_sdk_autoscaling::Client,
+    pub(crate) rds: aws_sdk_rds::Client,
     pub(crate) sts: aws_sdk_sts::Client,
     pub stats: Stats,
     pub region: String,
@@ -145,9 +148,10 @@ impl Aws {
             aws_sdk_elasticloadbalancing::config::Builder::from(conf).interceptor(stats.clone()).build(),
         );
         let autoscaling = aws_sdk_autoscaling::Client::from_conf(aws_sdk_autoscaling::config::Builder::from(conf).interceptor(stats.clone()).build());
+        let rds = aws_sdk_rds::Client::from_conf(aws_sdk_rds::config::Builder::from(conf).interceptor(stats.clone()).build());
         let sts = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(conf).interceptor(stats.clone()).build());
         let region = conf.region().map_or_else(|| default_region.to_string(), |r| r.to_string());
-        Aws { ec2, elb, autoscaling, sts, stats, region }
+        Aws { ec2, elb, autoscaling, rds, sts, stats, region }
     }
 
     /// The caller's account; refuses to go on when `expected` (`fleet.account`) is set and differs.
@@ -172,11 +176,12 @@ impl Aws {
         let name = &fleet.settings.name;
         let sg_names: Vec<String> = fleet.security_groups.keys().map(|n| fleet.security_group_name(n)).collect();
         let lb_names: Vec<String> = fleet.load_balancers.keys().map(|n| fleet.load_balancer_name(n)).collect();
-        let (env, groups, balancers, pools) = tokio::try_join!(
+        let (mut env, groups, balancers, pools, rds) = tokio::try_join!(
             self.environment(fleet),
             self.read_security_groups(name, &sg_names),
             self.read_load_balancers(name, &lb_names, load_balancers),
             self.read_pools(fleet),
+            self.read_rds(fleet),
         )?;
         let mut live = Live::default();
         groups.into_live(&mut live, &env.vpc_id);
@@ -187,6 +192,8 @@ impl Aws {
         let mut names = self.image_names(pools.image_ids().into_iter().filter(|id| !known.contains_key(id)).collect()).await?;
         names.extend(known);
         pools.into_live(&mut live, &names);
+        env.static_parameters = self.static_parameters(rds.families_to_change(fleet)).await?;
+        rds.into_live(&mut live);
         Ok((env, live))
     }
 
@@ -204,6 +211,6 @@ impl Aws {
         };
         let zones = async { if needs_zones { self.zones().await } else { Ok(Vec::new()) } };
         let (vpc_id, zones, images) = tokio::try_join!(vpc, zones, self.resolve_images(fleet))?;
-        Ok(Environment { vpc_id, zones, images })
+        Ok(Environment { vpc_id, zones, images, ..Environment::default() })
     }
 }

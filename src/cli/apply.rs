@@ -71,6 +71,13 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
 
 /// Runs a plan that is ready (confirmed, or saved and still fresh), reporting progress and the result.
 async fn execute(plan: &crate::plan::Plan, live: &crate::plan::Live, aws: &Aws, args: &ApplyArgs, out: Out, target: Option<render::Target<'_>>) -> Result<ExitCode> {
+    // A database created half-way through an apply for want of its password would leave the rest
+    // half-applied: check every password variable first.
+    let missing: Vec<String> = plan.password_vars().into_iter().filter(|v| std::env::var_os(v).is_none_or(|p| p.is_empty())).map(|v| format!("${v}")).collect();
+    if !missing.is_empty() {
+        eprintln!("Error: creating a database needs its master password in {}; nothing was applied.", missing.join(", "));
+        return Ok(ExitCode::from(1));
+    }
     let report = if plan.is_empty() {
         Report::default()
     } else {

@@ -88,6 +88,12 @@ pub struct Common {
     /// Replace this object even though nothing forces it (repeatable).
     #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
     pub replace: Vec<crate::resource::Address>,
+    /// Allow deleting databases removed from the desired state (a final snapshot is taken of a primary).
+    #[arg(long)]
+    pub allow_destroy: bool,
+    /// Database changes take effect now instead of in the maintenance window (may restart or fail over).
+    #[arg(long)]
+    pub apply_immediately: bool,
 }
 
 fn parse_address(s: &str) -> Result<crate::resource::Address, String> {

@@ -93,6 +93,8 @@ fn options(fleet: &Fleet, common: &Common) -> Result<PlanOptions> {
         max_deletes: common.max_deletes.unwrap_or(fleet.settings.max_deletes),
         replace: common.replace.iter().cloned().collect(),
         targets,
+        allow_destroy: common.allow_destroy,
+        apply_immediately: common.apply_immediately,
     })
 }
 

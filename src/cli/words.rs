@@ -34,15 +34,9 @@ pub(super) fn plural_counts(counts: &[(usize, &str)]) -> Vec<String> {
 
 /// Says which parts of the desired state this version validates but does not converge yet.
 pub(super) fn note_unconverged(fleet: &Fleet) {
-    let counts = [(fleet.db_parameter_groups.len(), "DB parameter group"), (fleet.databases.len(), "database")];
-    let mut parts = plural_counts(&counts);
     if fleet.settings.dns_zone.is_some() || fleet.sites.values().any(|s| s.media_bucket.is_some()) {
-        parts.push("sites' DNS records and media buckets".to_string());
-    }
-    if !parts.is_empty() {
         eprintln!(
-            "note: this version converges security groups, load balancers and pools (sites' deploys); {} are validated but not yet converged.",
-            parts.join(", ")
+            "note: this version converges security groups, load balancers, pools (sites' deploys) and databases; sites' DNS records and media buckets are validated but not yet converged."
         );
     }
 }

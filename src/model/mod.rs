@@ -240,6 +240,16 @@ impl Fleet {
         format!("{}-{name}", self.settings.name)
     }
 
+    /// The AWS name of a DB parameter group of this fleet.
+    pub fn db_parameter_group_name(&self, name: &str) -> String {
+        format!("{}-{name}", self.settings.name)
+    }
+
+    /// The RDS identifier of a database of this fleet.
+    pub fn database_identifier(&self, name: &str) -> String {
+        format!("{}-{name}", self.settings.name)
+    }
+
     /// The AWS name of a load balancer of this fleet.
     pub fn load_balancer_name(&self, name: &str) -> String {
         match self.load_balancers.get(name).and_then(|lb| lb.name.as_ref()) {

@@ -178,11 +178,15 @@ pub struct PlanOptions {
     pub replace: BTreeSet<Address>,
     /// Plan only these and what they need (`--target`, resolved by [`resolve_targets`]).
     pub targets: Option<BTreeSet<Address>>,
+    /// Databases may be deleted (`--allow-destroy`); without it, removing one is a conflict.
+    pub allow_destroy: bool,
+    /// Database changes take effect now rather than in the maintenance window (`--apply-immediately`).
+    pub apply_immediately: bool,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { max_deletes: crate::model::DEFAULT_MAX_DELETES, replace: BTreeSet::new(), targets: None }
+        PlanOptions { max_deletes: crate::model::DEFAULT_MAX_DELETES, replace: BTreeSet::new(), targets: None, allow_destroy: false, apply_immediately: false }
     }
 }
 
@@ -209,6 +213,18 @@ impl Plan {
 
     pub fn change(&self, address: &Address) -> Option<&Change> {
         self.changes.iter().find(|c| &c.address == address)
+    }
+
+    /// Environment variables the apply reads (master passwords of databases it creates), by name.
+    pub fn password_vars(&self) -> BTreeSet<&str> {
+        self.changes
+            .iter()
+            .flat_map(|c| c.ops.iter().chain(&c.then))
+            .filter_map(|op| match op {
+                Op::DbInstance(resource::DbOp::Create { spec }) => spec.password_env.as_deref(),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -254,9 +270,49 @@ pub fn pin_versions(desired: &Desired, live: &Live) -> Desired {
     out
 }
 
+/// A database's deletion needs `--allow-destroy`, and deletion protection lifted by hand first.
+fn guard_deletion(address: &Address, have: &LiveObject, opts: &PlanOptions) -> Option<Conflict> {
+    let Spec::DbInstance(db) = &have.spec else { return None };
+    if !opts.allow_destroy {
+        return Some(Conflict {
+            address: Some(address.clone()),
+            message: format!("is no longer in the desired state: deleting database {} needs --allow-destroy", db.identifier),
+            help: match &db.replica_of {
+                Some(_) => "if the replica is to go, plan and apply again with --allow-destroy; otherwise restore it in desired-state/".into(),
+                None => format!(
+                    "if the database is to go, plan and apply again with --allow-destroy (a final snapshot `{}` is taken); otherwise restore it in desired-state/",
+                    resource::db_instance::final_snapshot_name(&db.identifier)
+                ),
+            },
+        });
+    }
+    db.deletion_protection.then(|| Conflict {
+        address: Some(address.clone()),
+        message: format!("database {} has deletion protection on", db.identifier),
+        help: format!(
+            "lift it first, knowingly: aws rds modify-db-instance --db-instance-identifier {} --no-deletion-protection --apply-immediately",
+            db.identifier
+        ),
+    })
+}
+
+/// The desired state as this plan applies it: groups pinned to template versions, and databases' changes
+/// applied now when `--apply-immediately` says so.
+fn prepare(desired: &Desired, live: &Live, opts: &PlanOptions) -> Desired {
+    let mut out = pin_versions(desired, live);
+    if opts.apply_immediately {
+        for spec in out.values_mut() {
+            if let Spec::DbInstance(db) = spec {
+                db.apply_immediately = true;
+            }
+        }
+    }
+    out
+}
+
 /// Computes the plan. Never fails: what cannot be planned becomes a [`Conflict`].
 pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> Plan {
-    let desired = &pin_versions(desired, live);
+    let desired = &prepare(desired, live, opts);
     let mut p = Plan { fleet: fleet.to_string(), unmanaged: live.unmanaged.clone(), ..Plan::default() };
     p.unmanaged.sort();
     let addresses: BTreeSet<&Address> = desired.keys().chain(live.objects.keys()).collect();
@@ -289,14 +345,17 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
                     None => continue,
                 }
             }
-            (None, Some(have)) => Ok(Change::new(
-                address,
-                Action::Delete,
-                have.spec.aws_name(),
-                Some(&have.id),
-                attributes(&have.spec, false),
-                resource::delete_ops(&have.spec, &have.id),
-            )),
+            (None, Some(have)) => match guard_deletion(address, have, opts) {
+                Some(conflict) => Err(conflict),
+                None => Ok(Change::new(
+                    address,
+                    Action::Delete,
+                    have.spec.aws_name(),
+                    Some(&have.id),
+                    attributes(&have.spec, false),
+                    resource::delete_ops(&have.spec, &have.id),
+                )),
+            },
             (None, None) => continue,
         };
         match change {
@@ -332,6 +391,14 @@ fn update_or_replace(fleet: &str, address: &Address, want: &Spec, have: &LiveObj
             return Some(Err(Conflict { address: Some(address.clone()), message, help }));
         }
         return Some(Ok(Change::new(address, Action::Update, want.aws_name(), Some(&have.id), d.fields, d.ops)));
+    }
+    if address.kind == Kind::DbInstance {
+        let forced: Vec<&str> = d.fields.iter().filter(|f| f.forces_replacement).map(|f| f.field.as_str()).collect();
+        return Some(Err(Conflict {
+            address: Some(address.clone()),
+            message: format!("would have to be replaced ({} cannot change in place); converge never replaces a database", forced.join(", ")),
+            help: "keep the old value; or migrate: declare a new database (e.g. a replica), promote it, point the sites at it, then remove this one with --allow-destroy".into(),
+        }));
     }
     if want.aws_name() != have.spec.aws_name()
         && let Some(f) = live.look_alike(address.kind, want.aws_name())
@@ -426,7 +493,9 @@ fn order(p: &mut Plan, desired: &Desired, live: &Live) {
             }
             (Action::Create | Action::Update | Action::Replace, Some(want)) => {
                 c.after.extend(want.references().into_iter().filter(new));
-                c.after.extend(want.waits_for_changes().into_iter().filter(|a| actions.contains_key(a)));
+                // Creations are covered above; an update of theirs (a template's new version, a replica's
+                // new class) must come first too.
+                c.after.extend(want.waits_for_changes().into_iter().filter(|a| actions.get(a) == Some(&Action::Update)));
             }
             (Action::Delete, _) => {
                 let holders: BTreeSet<Address> = live.users_of(&c.address).filter(|h| actions.contains_key(*h)).cloned().collect();

@@ -3,6 +3,8 @@
 //! operations that close the gap. Pure: no IO, no AWS types.
 
 pub mod auto_scaling_group;
+pub mod db_instance;
+pub mod db_parameter_group;
 pub mod launch_template;
 pub mod load_balancer;
 pub mod security_group;
@@ -15,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::Fleet;
 
 pub use auto_scaling_group::{AsgOp, AutoScalingGroupSpec, GroupUpdate, Observation, RefreshPrefs, TemplateVersion};
+pub use db_instance::{DbInstanceSpec, DbModify, DbOp};
+pub use db_parameter_group::{DbParameterGroupSpec, ParameterValue, PgOp};
 pub use launch_template::{ImageRef, LaunchTemplateSpec, LtOp, TemplateData};
 pub use load_balancer::{LbOp, LoadBalancerSpec};
 pub use security_group::{SecurityGroupSpec, SgOp};
@@ -146,11 +150,15 @@ impl fmt::Display for GroupRef {
 /// The spec of one object, desired or live, normalised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// A plan holds one spec per object (hundreds at most): boxing the big variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Spec {
     SecurityGroup(SecurityGroupSpec),
     LoadBalancer(LoadBalancerSpec),
     LaunchTemplate(LaunchTemplateSpec),
     AutoScalingGroup(AutoScalingGroupSpec),
+    DbParameterGroup(DbParameterGroupSpec),
+    DbInstance(DbInstanceSpec),
 }
 
 impl Spec {
@@ -161,6 +169,8 @@ impl Spec {
             Spec::LoadBalancer(s) => &s.name,
             Spec::LaunchTemplate(s) => &s.name,
             Spec::AutoScalingGroup(s) => &s.name,
+            Spec::DbParameterGroup(s) => &s.name,
+            Spec::DbInstance(s) => &s.identifier,
         }
     }
 
@@ -171,14 +181,17 @@ impl Spec {
             Spec::LoadBalancer(s) => s.references(),
             Spec::LaunchTemplate(s) => s.references(),
             Spec::AutoScalingGroup(s) => s.references(),
+            Spec::DbParameterGroup(_) => BTreeSet::new(),
+            Spec::DbInstance(s) => s.references(),
         }
     }
 
-    /// Referenced objects whose change of any kind (not only their creation) must come first: a group
-    /// moving to the version its template's change creates.
+    /// Objects whose change of any kind (not only their creation) must come first: a group moving to the
+    /// version its template's change creates; a primary database after its replicas.
     pub fn waits_for_changes(&self) -> BTreeSet<Address> {
         match self {
             Spec::AutoScalingGroup(s) if s.version == TemplateVersion::New => BTreeSet::from([Address::new(Kind::LaunchTemplate, &s.pool)]),
+            Spec::DbInstance(s) => s.waits_for_changes(),
             _ => BTreeSet::new(),
         }
     }
@@ -190,6 +203,8 @@ impl Spec {
             Spec::LoadBalancer(s) => s.describe(),
             Spec::LaunchTemplate(s) => s.describe(),
             Spec::AutoScalingGroup(s) => s.describe(),
+            Spec::DbParameterGroup(s) => s.describe(),
+            Spec::DbInstance(s) => s.describe(),
         }
     }
 }
@@ -240,11 +255,14 @@ impl FieldChange {
 /// An AWS operation the plan decided on; the `aws` module turns each into its API calls, nothing more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)]
 pub enum Op {
     SecurityGroup(SgOp),
     LoadBalancer(LbOp),
     LaunchTemplate(LtOp),
     AutoScalingGroup(AsgOp),
+    DbParameterGroup(PgOp),
+    DbInstance(DbOp),
 }
 
 /// What desired differs from live in, and how to close the gap.
@@ -267,6 +285,8 @@ pub fn diff(desired: &Spec, live: &Spec) -> Diff {
         (Spec::LoadBalancer(d), Spec::LoadBalancer(l)) => d.diff(l),
         (Spec::LaunchTemplate(d), Spec::LaunchTemplate(l)) => d.diff(l),
         (Spec::AutoScalingGroup(d), Spec::AutoScalingGroup(l)) => d.diff(l),
+        (Spec::DbParameterGroup(d), Spec::DbParameterGroup(l)) => d.diff(l),
+        (Spec::DbInstance(d), Spec::DbInstance(l)) => d.diff(l),
         _ => unreachable!("an address has one kind"),
     }
 }
@@ -275,6 +295,7 @@ pub fn diff(desired: &Spec, live: &Spec) -> Diff {
 pub fn observe(desired: &Spec, live: &Spec) -> Vec<Observation> {
     match (desired, live) {
         (Spec::AutoScalingGroup(d), Spec::AutoScalingGroup(l)) => d.observe(l),
+        (Spec::DbInstance(d), Spec::DbInstance(l)) => d.observe(l),
         _ => Vec::new(),
     }
 }
@@ -283,6 +304,7 @@ pub fn observe(desired: &Spec, live: &Spec) -> Vec<Observation> {
 pub fn blocked(desired: &Spec, diff: &Diff, live: &Spec) -> Option<(String, String)> {
     match (desired, live) {
         (Spec::AutoScalingGroup(d), Spec::AutoScalingGroup(l)) => d.blocked(diff, l),
+        (Spec::DbInstance(d), Spec::DbInstance(l)) => d.blocked(diff, l),
         _ => None,
     }
 }
@@ -294,6 +316,8 @@ pub fn create_ops(desired: &Spec) -> Vec<Op> {
         Spec::LoadBalancer(s) => s.create_ops(),
         Spec::LaunchTemplate(s) => s.create_ops(),
         Spec::AutoScalingGroup(s) => s.create_ops(),
+        Spec::DbParameterGroup(s) => s.create_ops(),
+        Spec::DbInstance(s) => s.create_ops(),
     }
 }
 
@@ -304,6 +328,8 @@ pub fn delete_ops(live: &Spec, id: &str) -> Vec<Op> {
         Spec::LoadBalancer(s) => vec![Op::LoadBalancer(LbOp::Delete { name: s.name.clone() })],
         Spec::LaunchTemplate(_) => vec![Op::LaunchTemplate(LtOp::Delete { id: id.to_string() })],
         Spec::AutoScalingGroup(s) => vec![Op::AutoScalingGroup(AsgOp::Delete { name: s.name.clone() })],
+        Spec::DbParameterGroup(s) => vec![Op::DbParameterGroup(PgOp::Delete { name: s.name.clone() })],
+        Spec::DbInstance(s) => s.delete_ops(),
     }
 }
 
@@ -314,6 +340,9 @@ pub struct Environment {
     pub zones: Vec<String>,
     /// The fleet's images (`[image.NAME]`) as resolved: by id, or the newest matching image.
     pub images: BTreeMap<String, ImageRef>,
+    /// Per parameter group family, the engine's parameters and whether each is static (applies only at a
+    /// reboot); read only for families with parameters to change.
+    pub static_parameters: BTreeMap<String, BTreeMap<String, bool>>,
 }
 
 /// The desired state as specs, by address.
@@ -327,6 +356,12 @@ pub fn desired(fleet: &Fleet, env: &Environment) -> Desired {
     }
     for name in fleet.load_balancers.keys() {
         out.insert(Address::new(Kind::LoadBalancer, name), Spec::LoadBalancer(LoadBalancerSpec::from_model(fleet, name, env)));
+    }
+    for name in fleet.db_parameter_groups.keys() {
+        out.insert(Address::new(Kind::DbParameterGroup, name), Spec::DbParameterGroup(DbParameterGroupSpec::from_model(fleet, name, env)));
+    }
+    for name in fleet.databases.keys() {
+        out.insert(Address::new(Kind::DbInstance, name), Spec::DbInstance(DbInstanceSpec::from_model(fleet, name, env)));
     }
     for name in fleet.pools.keys() {
         out.insert(Address::new(Kind::LaunchTemplate, name), Spec::LaunchTemplate(LaunchTemplateSpec::from_model(fleet, name, env)));

@@ -109,7 +109,7 @@ fn the_example_fleet_applies_and_then_plans_no_changes() {
     tokio::runtime::Runtime::new().unwrap().block_on(moto.nightly_image("sites-nightly-2026-11-25"));
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state");
     assert_eq!(run_converge(&example, &["validate"], Some(NO_AWS), None).code, 0);
-    let run = moto.converge(&example, &["apply", "--auto-approve"]);
+    let run = moto.converge_with(&example, &["apply", "--auto-approve"], &[("SITES_DB_PASSWORD", "example-only")]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("Apply complete!"), "{run:?}");
     let run = moto.converge(&example, &["plan", "--detailed-exitcode"]);

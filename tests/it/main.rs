@@ -6,6 +6,7 @@ mod support;
 
 mod accounts;
 mod cli;
+mod databases;
 mod drift;
 mod faults;
 mod load_balancers;

@@ -71,6 +71,10 @@ impl Moto {
         aws_sdk_elasticloadbalancing::Client::new(&self.sdk_config())
     }
 
+    pub fn rds(&self) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.sdk_config())
+    }
+
     pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
         aws_sdk_autoscaling::Client::new(&self.sdk_config())
     }
@@ -89,6 +93,14 @@ impl Moto {
     /// The converge binary with this emulator in its environment.
     pub fn converge(&self, dir: &Path, args: &[&str]) -> Run {
         run_converge(dir, args, Some(&self.endpoint), None)
+    }
+
+    /// The converge binary with this emulator and more variables in its environment.
+    pub fn converge_with(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = converge_command(dir, args, Some(&self.endpoint));
+        cmd.envs(env.iter().copied()).stdin(Stdio::null());
+        let Output { status, stdout, stderr } = cmd.output().expect("running converge");
+        Run { code: status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
     }
 }
 

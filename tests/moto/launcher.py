@@ -15,6 +15,14 @@ Extensions (moto 5.2.5; each names the quirk it covers):
   `InstanceRefreshInProgress`, as in AWS. Instances are not replaced.
 - `DeleteLaunchTemplateVersions` is missing. Here it deletes the versions named, refuses the default one
   (per-version error, as in AWS), and deleted versions no longer appear in `DescribeLaunchTemplateVersions`.
+- RDS instances are `available` the moment they are created or modified, and every modification is applied
+  at once. Here an instance goes `creating` -> `backing-up` -> `available` (one step per describe), a change
+  applied immediately passes through `modifying`, and a change without `ApplyImmediately` is held in
+  `PendingModifiedValues` (class, storage, version, multi-AZ, backup retention) as AWS holds it for the
+  maintenance window.
+- `DescribeEngineDefaultParameters` is missing: here it answers a short table of MySQL 8.0 parameters
+  (which are static, which dynamic).
+- `DeleteDBParameterGroup` deletes a group still used by an instance; here it refuses, as AWS does.
 - `CreateLaunchTemplateVersion` keeps user data as a plain string, which moto's own auto-scaling code then
   rejects when it launches instances from that version; here it is kept base64-typed, as version 1 is.
 """
@@ -221,6 +229,117 @@ def _delete_launch_template_versions(self):
 
 
 lt_responses.LaunchTemplates.delete_launch_template_versions = _delete_launch_template_versions
+
+
+# --- RDS: status transitions, pending modifications, engine defaults ---------------------------------------
+
+from moto.rds import models as rds_models  # noqa: E402
+from moto.rds import responses as rds_responses  # noqa: E402
+from moto.rds.exceptions import RDSClientError  # noqa: E402
+
+# The fields AWS holds for the maintenance window: moto's argument name -> PendingModifiedValues' member.
+_PENDING = {
+    "db_instance_class": "DBInstanceClass",
+    "allocated_storage": "AllocatedStorage",
+    "engine_version": "EngineVersion",
+    "multi_az": "MultiAZ",
+    "backup_retention_period": "BackupRetentionPeriod",
+}
+
+
+def _steps(database, now, *later):
+    database.status = now
+    database._converge_steps = list(later)
+
+
+def _with_steps(original, now, *later):
+    def patched(self):
+        result = original(self)
+        _steps(result.result["DBInstance"], now, *later)
+        return result
+
+    return patched
+
+
+R = rds_responses.RDSResponse
+R.create_db_instance = _with_steps(R.create_db_instance, "creating", "backing-up", "available")
+R.create_db_instance_read_replica = _with_steps(R.create_db_instance_read_replica, "creating", "available")
+R.promote_read_replica = _with_steps(R.promote_read_replica, "modifying", "available")
+
+_describe_db_instances = R.describe_db_instances
+
+
+def _describe_db_instances_stepping(self):
+    for database in self.backend.databases.values():
+        steps = getattr(database, "_converge_steps", None)
+        if steps:
+            database.status = steps.pop(0)
+    return _describe_db_instances(self)
+
+
+R.describe_db_instances = _describe_db_instances_stepping
+
+_modify_db_instance = rds_models.RDSBackend.modify_db_instance
+
+
+def _modify_db_instance_holding_pending(self, db_instance_identifier, db_kwargs):
+    database = self.describe_db_instances(db_instance_identifier)[0]
+    if db_kwargs.get("apply_immediately"):
+        result = _modify_db_instance(self, db_instance_identifier, db_kwargs)
+        pending = getattr(result, "pending_modified_values", None) or {}
+        for key, member in _PENDING.items():
+            if db_kwargs.get(key) is not None:
+                pending.pop(member, None)
+        result.pending_modified_values = pending or None
+        _steps(result, "modifying", "available")
+        return result
+    pending = dict(getattr(database, "pending_modified_values", None) or {})
+    for key, member in _PENDING.items():
+        value = db_kwargs.pop(key, None)
+        if value is not None:
+            pending[member] = value
+    result = _modify_db_instance(self, db_instance_identifier, db_kwargs)
+    result.pending_modified_values = pending or None
+    return result
+
+
+rds_models.RDSBackend.modify_db_instance = _modify_db_instance_holding_pending
+
+_MYSQL80 = [
+    ("max_connections", "dynamic"),
+    ("slow_query_log", "dynamic"),
+    ("long_query_time", "dynamic"),
+    ("innodb_log_file_size", "static"),
+    ("innodb_buffer_pool_instances", "static"),
+    ("performance_schema", "static"),
+]
+
+
+def _describe_engine_default_parameters(self):
+    family = self.params.get("DBParameterGroupFamily")
+    parameters = [
+        {"ParameterName": n, "ApplyType": t, "IsModifiable": True, "Source": "engine-default", "DataType": "string"}
+        for n, t in (_MYSQL80 if family == "mysql8.0" else [])
+    ]
+    return ActionResult({"EngineDefaults": {"DBParameterGroupFamily": family, "Parameters": parameters}})
+
+
+R.describe_engine_default_parameters = _describe_engine_default_parameters
+
+_delete_db_parameter_group = rds_models.RDSBackend.delete_db_parameter_group
+
+
+def _delete_db_parameter_group_unless_used(self, db_parameter_group_name):
+    users = [d.db_instance_identifier for d in self.databases.values() if getattr(d, "db_parameter_group_name", None) == db_parameter_group_name]
+    if users:
+        raise RDSClientError(
+            "InvalidDBParameterGroupState",
+            f"One or more database instances are still members of this parameter group {db_parameter_group_name}, so the group cannot be deleted",
+        )
+    return _delete_db_parameter_group(self, db_parameter_group_name)
+
+
+rds_models.RDSBackend.delete_db_parameter_group = _delete_db_parameter_group_unless_used
 
 
 def _exit_when_parent_goes():

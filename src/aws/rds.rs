@@ -1,0 +1,229 @@
+//! RDS: databases and parameter groups.
+//!
+//! Calls per read: DescribeDBInstances (tags included, 100 per page) and DescribeDBParameterGroups, then
+//! ListTagsForResource per parameter group that is not an AWS default (the API has no batch form), and
+//! DescribeDBParameters (`Source=user`) per owned group. Engine defaults (which parameters are static) are
+//! read only for a family with parameters to change (`Aws::static_parameters`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_rds::types::{DbInstance, DbParameterGroup, Tag};
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use super::{Aws, AwsError, Owner, call, owner};
+use crate::model::Fleet;
+use crate::plan::{Foreign, Live, LiveObject};
+use crate::resource::{Address, DbInstanceSpec, DbParameterGroupSpec, GroupRef, Kind, Spec};
+
+const READ_CONCURRENCY: usize = 10;
+
+fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
+}
+
+pub(crate) struct RdsRead {
+    instances: Vec<(Address, DbInstance)>,
+    groups: Vec<GroupRead>,
+    foreign: Vec<Foreign>,
+}
+
+/// An owned parameter group with its tags and the values of its declared parameters.
+struct GroupRead {
+    address: Address,
+    group: DbParameterGroup,
+    tags: BTreeMap<String, String>,
+    parameters: BTreeMap<String, String>,
+}
+
+/// `PendingModifiedValues`, by the field names of [`DbInstanceSpec`].
+fn pending(db: &DbInstance) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Some(p) = db.pending_modified_values() {
+        let mut put = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                out.insert(k.to_string(), v);
+            }
+        };
+        put("class", p.db_instance_class().map(str::to_string));
+        put("storage_gb", p.allocated_storage().map(|s| s.to_string()));
+        put("version", p.engine_version().map(str::to_string));
+        put("multi_az", p.multi_az().map(|m| m.to_string()));
+        put("backup_retention_days", p.backup_retention_period().map(|b| b.to_string()));
+    }
+    out
+}
+
+impl RdsRead {
+    pub(crate) fn into_live(self, live: &mut Live) {
+        live.foreign.extend(self.foreign);
+        let group_ids = live.group_ids();
+        let pg_names: BTreeMap<String, String> =
+            self.groups.iter().map(|g| (g.group.db_parameter_group_name().unwrap_or_default().to_string(), g.address.name.clone())).collect();
+        let db_names: BTreeMap<String, String> = self.instances.iter().map(|(a, d)| (d.db_instance_identifier().unwrap_or_default().to_string(), a.name.clone())).collect();
+        for GroupRead { address, group: g, tags, parameters } in self.groups {
+            let spec = DbParameterGroupSpec {
+                name: g.db_parameter_group_name().unwrap_or_default().to_string(),
+                family: g.db_parameter_group_family().unwrap_or_default().to_string(),
+                description: g.description().unwrap_or_default().to_string(),
+                parameters,
+                tags,
+                static_parameters: BTreeMap::new(),
+                arn: g.db_parameter_group_arn().map(str::to_string),
+            };
+            live.insert(address, LiveObject { id: spec.name.clone(), spec: Spec::DbParameterGroup(spec) });
+        }
+        for (address, db) in self.instances {
+            let parameter_group = db.db_parameter_groups().first().and_then(|p| p.db_parameter_group_name()).map(str::to_string);
+            let replica_of = db.read_replica_source_db_instance_identifier().map(|source| {
+                // The source may be named by identifier or by ARN.
+                let id = source.rsplit(':').next().unwrap_or(source).to_string();
+                (db_names.get(&id).cloned().unwrap_or_else(|| id.clone()), id)
+            });
+            let spec = DbInstanceSpec {
+                identifier: db.db_instance_identifier().unwrap_or_default().to_string(),
+                engine: db.engine().map(str::to_string),
+                version: db.engine_version().map(str::to_string),
+                storage_gb: db.allocated_storage().map(|s| s as u32),
+                username: db.master_username().map(str::to_string),
+                class: db.db_instance_class().unwrap_or_default().to_string(),
+                multi_az: db.multi_az().unwrap_or(false),
+                parameter_group_ref: parameter_group.as_ref().and_then(|p| pg_names.get(p).cloned()),
+                parameter_group,
+                security_groups: db.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id()).map(|id| GroupRef::from_id(id, &group_ids)).collect(),
+                subnet_group: db.db_subnet_group().and_then(|s| s.db_subnet_group_name()).map(str::to_string),
+                zone: db.availability_zone().map(str::to_string),
+                backup_retention_days: db.backup_retention_period().map(|b| b as u32),
+                maintenance_window: db.preferred_maintenance_window().map(str::to_ascii_lowercase),
+                backup_window: db.preferred_backup_window().map(str::to_string),
+                deletion_protection: db.deletion_protection().unwrap_or(false),
+                tags: tags_map(db.tag_list()),
+                arn: db.db_instance_arn().map(str::to_string),
+                status: db.db_instance_status().map(str::to_string),
+                pending: pending(&db),
+                replica_of,
+                ..DbInstanceSpec::default()
+            };
+            live.insert(address, LiveObject { id: spec.identifier.clone(), spec: Spec::DbInstance(spec) });
+        }
+    }
+
+    /// Families whose declared parameters differ from what AWS holds: only these need the engine's defaults.
+    pub(crate) fn families_to_change(&self, fleet: &Fleet) -> BTreeSet<String> {
+        let live: BTreeMap<&str, &BTreeMap<String, String>> = self.groups.iter().map(|g| (g.address.name.as_str(), &g.parameters)).collect();
+        fleet
+            .db_parameter_groups
+            .iter()
+            .filter(|(name, g)| live.get(name.as_str()).is_none_or(|have| g.parameters.iter().any(|(k, v)| have.get(k) != Some(v))))
+            .map(|(_, g)| g.family.clone())
+            .collect()
+    }
+}
+
+impl Aws {
+    pub(crate) async fn read_rds(&self, fleet: &Fleet) -> Result<RdsRead, AwsError> {
+        let name = &fleet.settings.name;
+        let rds = &self.rds;
+        let instances = async {
+            let mut pages = rds.describe_db_instances().max_records(100).into_paginator().send();
+            let mut out = Vec::new();
+            while let Some(page) = pages.next().await {
+                out.extend(page.map_err(call("rds", "DescribeDBInstances", "the account's databases"))?.db_instances().iter().cloned());
+            }
+            Ok::<_, AwsError>(out)
+        };
+        let groups = async {
+            let mut pages = rds.describe_db_parameter_groups().max_records(100).into_paginator().send();
+            let mut out = Vec::new();
+            while let Some(page) = pages.next().await {
+                out.extend(page.map_err(call("rds", "DescribeDBParameterGroups", "the account's parameter groups"))?.db_parameter_groups().iter().cloned());
+            }
+            Ok::<_, AwsError>(out)
+        };
+        let (instances, groups) = tokio::try_join!(instances, groups)?;
+        let desired_ids: BTreeSet<String> = fleet.databases.keys().map(|d| fleet.database_identifier(d)).collect();
+        let desired_pgs: BTreeSet<String> = fleet.db_parameter_groups.keys().map(|p| fleet.db_parameter_group_name(p)).collect();
+        let mut foreign = Vec::new();
+        let mut owned = Vec::new();
+        for db in instances {
+            let id = db.db_instance_identifier().unwrap_or_default().to_string();
+            match owner(name, Kind::DbInstance, &tags_map(db.tag_list())) {
+                Owner::Us(address) => owned.push((address, db)),
+                Owner::Other(other) if desired_ids.contains(&id) => foreign.push(Foreign { kind: Kind::DbInstance, name: id.clone(), id, fleet: other }),
+                Owner::Other(_) => {}
+            }
+        }
+        // AWS's default groups are nobody's; the others need their tags, one call each.
+        let candidates = groups.into_iter().filter(|g| !g.db_parameter_group_name().unwrap_or_default().starts_with("default."));
+        let tagged: Vec<(DbParameterGroup, BTreeMap<String, String>)> = stream::iter(candidates)
+            .map(|g| async move {
+                let arn = g.db_parameter_group_arn().unwrap_or_default().to_string();
+                let out = rds.list_tags_for_resource().resource_name(&arn).send().await.map_err(call("rds", "ListTagsForResource", &arn))?;
+                Ok::<_, AwsError>((g, tags_map(out.tag_list())))
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut mine = Vec::new();
+        for (g, tags) in tagged {
+            let pg = g.db_parameter_group_name().unwrap_or_default().to_string();
+            match owner(name, Kind::DbParameterGroup, &tags) {
+                Owner::Us(address) => mine.push((address, g, tags)),
+                Owner::Other(other) if desired_pgs.contains(&pg) => foreign.push(Foreign { kind: Kind::DbParameterGroup, name: pg.clone(), id: pg, fleet: other }),
+                Owner::Other(_) => {}
+            }
+        }
+        let groups = stream::iter(mine)
+            .map(|(address, g, tags)| async move {
+                // Only what the fleet declares is read and compared: nobody else's tuning is touched.
+                let declared: BTreeSet<String> = fleet.db_parameter_groups.get(&address.name).map(|d| d.parameters.keys().cloned().collect()).unwrap_or_default();
+                let pg = g.db_parameter_group_name().unwrap_or_default().to_string();
+                let mut pages = rds.describe_db_parameters().db_parameter_group_name(&pg).source("user").max_records(100).into_paginator().send();
+                let mut parameters = BTreeMap::new();
+                while let Some(page) = pages.next().await {
+                    for p in page.map_err(call("rds", "DescribeDBParameters", &address))?.parameters() {
+                        let key = p.parameter_name().unwrap_or_default();
+                        if declared.contains(key) {
+                            parameters.insert(key.to_string(), p.parameter_value().unwrap_or_default().to_string());
+                        }
+                    }
+                }
+                Ok::<_, AwsError>(GroupRead { address, group: g, tags, parameters })
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(RdsRead { instances: owned, groups, foreign })
+    }
+
+    /// Per family, each engine parameter and whether it is static (DescribeEngineDefaultParameters).
+    pub(crate) async fn static_parameters(&self, families: BTreeSet<String>) -> Result<BTreeMap<String, BTreeMap<String, bool>>, AwsError> {
+        stream::iter(families)
+            .map(|family| async move {
+                let mut out = BTreeMap::new();
+                let mut marker: Option<String> = None;
+                loop {
+                    let page = self
+                        .rds
+                        .describe_engine_default_parameters()
+                        .db_parameter_group_family(&family)
+                        .max_records(100)
+                        .set_marker(marker.clone())
+                        .send()
+                        .await
+                        .map_err(call("rds", "DescribeEngineDefaultParameters", &family))?;
+                    let defaults = page.engine_defaults();
+                    for p in defaults.map(|d| d.parameters()).unwrap_or_default() {
+                        out.insert(p.parameter_name().unwrap_or_default().to_string(), p.apply_type() != Some("dynamic"));
+                    }
+                    marker = defaults.and_then(|d| d.marker()).map(str::to_string);
+                    if marker.is_none() {
+                        break;
+                    }
+                }
+                Ok::<_, AwsError>((family, out))
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+}

@@ -1,0 +1,259 @@
+//! Executing RDS operations: parameter groups and databases, with our own waiter (the SDK's generated one
+//! sleeps at least 30 s between polls) that reports progress, stops on a failed state and times out.
+//!
+//! The master password is read from the environment variable the spec names, here and only here, and is
+//! handed to the SDK (whose request types redact it in Debug output). No message names its value.
+
+use std::time::Duration;
+
+use aws_sdk_rds::types::{ApplyMethod, Parameter, Tag};
+
+use super::executor::AwsExecutor;
+use super::{AwsError, call};
+use crate::plan::Change;
+use crate::resource::{DbInstanceSpec, DbModify, DbOp, PgOp};
+
+/// Creating or modifying an instance can take long; a deletion too.
+const AVAILABLE_WAIT: Duration = Duration::from_secs(90 * 60);
+const POLL_FIRST: Duration = Duration::from_millis(500);
+const POLL_MAX: Duration = Duration::from_secs(30);
+/// Statuses from which an instance does not become available by waiting.
+const FAILED: [&str; 6] = ["failed", "incompatible-parameters", "incompatible-restore", "incompatible-network", "storage-full", "inaccessible-encryption-credentials"];
+
+fn tags(tags: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// What an instance is waited for.
+enum Until {
+    Available,
+    Gone,
+}
+
+impl AwsExecutor {
+    pub(super) async fn run_pg(&self, change: &Change, op: &PgOp) -> Result<(), AwsError> {
+        let rds = &self.aws.rds;
+        let address = &change.address;
+        match op {
+            PgOp::Create { name, family, description, tags: t } => {
+                rds.create_db_parameter_group()
+                    .db_parameter_group_name(name)
+                    .db_parameter_group_family(family)
+                    .description(description)
+                    .set_tags(Some(tags(t)))
+                    .send()
+                    .await
+                    .map_err(call("rds", "CreateDBParameterGroup", address))?;
+            }
+            PgOp::ModifyParameters { parameters } => {
+                let parameters = parameters
+                    .iter()
+                    .map(|p| {
+                        Parameter::builder()
+                            .parameter_name(&p.name)
+                            .parameter_value(&p.value)
+                            .apply_method(if p.at_reboot { ApplyMethod::PendingReboot } else { ApplyMethod::Immediate })
+                            .build()
+                    })
+                    .collect();
+                rds.modify_db_parameter_group()
+                    .db_parameter_group_name(&change.name)
+                    .set_parameters(Some(parameters))
+                    .send()
+                    .await
+                    .map_err(call("rds", "ModifyDBParameterGroup", address))?;
+            }
+            PgOp::AddTags { arn, tags: t } => {
+                rds.add_tags_to_resource().resource_name(arn).set_tags(Some(tags(t))).send().await.map_err(call("rds", "AddTagsToResource", address))?;
+            }
+            PgOp::RemoveTags { arn, keys } => {
+                rds.remove_tags_from_resource()
+                    .resource_name(arn)
+                    .set_tag_keys(Some(keys.clone()))
+                    .send()
+                    .await
+                    .map_err(call("rds", "RemoveTagsFromResource", address))?;
+            }
+            PgOp::Delete { name } => {
+                rds.delete_db_parameter_group().db_parameter_group_name(name).send().await.map_err(call("rds", "DeleteDBParameterGroup", address))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn password(change: &Change, spec: &DbInstanceSpec) -> Result<String, AwsError> {
+        let var = spec.password_env.as_deref().ok_or_else(|| AwsError::Other(format!("{}: no password_env to create it with", change.address)))?;
+        match std::env::var(var) {
+            Ok(p) if !p.is_empty() => Ok(p),
+            _ => Err(AwsError::Other(format!(
+                "{}: the environment variable {var} (password_env) is not set; set it to the master password to create the database",
+                change.address
+            ))),
+        }
+    }
+
+    fn group_ids(&self, spec_groups: impl IntoIterator<Item = crate::resource::GroupRef>) -> Result<Vec<String>, AwsError> {
+        spec_groups.into_iter().map(|g| self.resolve(&g)).collect()
+    }
+
+    pub(super) async fn run_db(&self, change: &Change, op: &DbOp) -> Result<(), AwsError> {
+        let rds = &self.aws.rds;
+        let address = &change.address;
+        let id = change.name.as_str();
+        match op {
+            DbOp::Create { spec } => {
+                let password = Self::password(change, spec)?;
+                rds.create_db_instance()
+                    .db_instance_identifier(&spec.identifier)
+                    .db_instance_class(&spec.class)
+                    .set_engine(spec.engine.clone())
+                    .set_engine_version(spec.version.clone())
+                    .set_allocated_storage(spec.storage_gb.map(|s| s as i32))
+                    .set_master_username(spec.username.clone())
+                    .master_user_password(password)
+                    .multi_az(spec.multi_az)
+                    .set_db_parameter_group_name(spec.parameter_group.clone())
+                    .set_vpc_security_group_ids(Some(self.group_ids(spec.security_groups.iter().cloned())?))
+                    .set_db_subnet_group_name(spec.subnet_group.clone())
+                    .set_availability_zone(spec.zone.clone())
+                    .set_backup_retention_period(spec.backup_retention_days.map(|d| d as i32))
+                    .set_preferred_maintenance_window(spec.maintenance_window.clone())
+                    .set_preferred_backup_window(spec.backup_window.clone())
+                    .deletion_protection(spec.deletion_protection)
+                    .set_tags(Some(tags(&spec.tags)))
+                    .send()
+                    .await
+                    .map_err(call("rds", "CreateDBInstance", address))?;
+                self.wait_db(change, Until::Available).await?;
+            }
+            DbOp::CreateReplica { spec } => {
+                let (_, source) = spec.replica_of.clone().ok_or_else(|| AwsError::Other(format!("{address}: a replica without a primary")))?;
+                rds.create_db_instance_read_replica()
+                    .db_instance_identifier(&spec.identifier)
+                    .source_db_instance_identifier(source)
+                    .db_instance_class(&spec.class)
+                    .multi_az(spec.multi_az)
+                    .set_db_parameter_group_name(spec.parameter_group.clone())
+                    .set_vpc_security_group_ids(Some(self.group_ids(spec.security_groups.iter().cloned())?))
+                    .set_availability_zone(spec.zone.clone())
+                    .deletion_protection(spec.deletion_protection)
+                    .set_tags(Some(tags(&spec.tags)))
+                    .send()
+                    .await
+                    .map_err(call("rds", "CreateDBInstanceReadReplica", address))?;
+                self.wait_db(change, Until::Available).await?;
+            }
+            DbOp::Modify(m) => {
+                self.modify_db(change, m).await?;
+                if m.apply_immediately {
+                    self.wait_db(change, Until::Available).await?;
+                }
+            }
+            DbOp::Promote => {
+                rds.promote_read_replica().db_instance_identifier(id).send().await.map_err(call("rds", "PromoteReadReplica", address))?;
+                self.wait_db(change, Until::Available).await?;
+            }
+            DbOp::AddTags { arn, tags: t } => {
+                rds.add_tags_to_resource().resource_name(arn).set_tags(Some(tags(t))).send().await.map_err(call("rds", "AddTagsToResource", address))?;
+            }
+            DbOp::RemoveTags { arn, keys } => {
+                rds.remove_tags_from_resource()
+                    .resource_name(arn)
+                    .set_tag_keys(Some(keys.clone()))
+                    .send()
+                    .await
+                    .map_err(call("rds", "RemoveTagsFromResource", address))?;
+            }
+            DbOp::Delete { identifier, final_snapshot } => {
+                rds.delete_db_instance()
+                    .db_instance_identifier(identifier)
+                    .skip_final_snapshot(final_snapshot.is_none())
+                    .set_final_db_snapshot_identifier(final_snapshot.clone())
+                    .send()
+                    .await
+                    .map_err(call("rds", "DeleteDBInstance", address))?;
+                if let Some(s) = final_snapshot {
+                    self.report(address, &format!("final snapshot {s} requested"));
+                }
+                self.wait_db(change, Until::Gone).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn modify_db(&self, change: &Change, m: &DbModify) -> Result<(), AwsError> {
+        let groups = match &m.security_groups {
+            Some(g) => Some(self.group_ids(g.iter().cloned())?),
+            None => None,
+        };
+        self.aws
+            .rds
+            .modify_db_instance()
+            .db_instance_identifier(&change.name)
+            .set_db_instance_class(m.class.clone())
+            .set_engine_version(m.version.clone())
+            .set_allocated_storage(m.storage_gb.map(|s| s as i32))
+            .set_multi_az(m.multi_az)
+            .set_db_parameter_group_name(m.parameter_group.clone())
+            .set_vpc_security_group_ids(groups)
+            .set_backup_retention_period(m.backup_retention_days.map(|d| d as i32))
+            .set_preferred_maintenance_window(m.maintenance_window.clone())
+            .set_preferred_backup_window(m.backup_window.clone())
+            .set_deletion_protection(m.deletion_protection)
+            .apply_immediately(m.apply_immediately)
+            .allow_major_version_upgrade(m.allow_major_version_upgrade)
+            .send()
+            .await
+            .map_err(call("rds", "ModifyDBInstance", &change.address))?;
+        if !m.apply_immediately {
+            self.report(&change.address, "scheduled for the maintenance window (pending in AWS until then)");
+        }
+        Ok(())
+    }
+
+    /// Polls DescribeDBInstances until the instance is available (or gone), reporting each new status.
+    async fn wait_db(&self, change: &Change, until: Until) -> Result<(), AwsError> {
+        let address = &change.address;
+        let deadline = tokio::time::Instant::now() + AVAILABLE_WAIT;
+        let mut wait = POLL_FIRST;
+        let mut last = String::new();
+        loop {
+            let out = self.aws.rds.describe_db_instances().db_instance_identifier(&change.name).send().await;
+            let status = match out {
+                Ok(out) => out.db_instances().first().and_then(|d| d.db_instance_status()).map(str::to_string),
+                Err(e) => {
+                    let e = call("rds", "DescribeDBInstances", address)(e);
+                    if e.code() == Some("DBInstanceNotFound") {
+                        None
+                    } else {
+                        return Err(e);
+                    }
+                }
+            };
+            match (&until, status.as_deref()) {
+                (Until::Gone, None) => return Ok(()),
+                (Until::Available, Some("available")) => {
+                    self.report(address, "available");
+                    return Ok(());
+                }
+                (Until::Available, None) => return Err(AwsError::Other(format!("{address}: {} disappeared while waiting for it", change.name))),
+                (_, Some(s)) if FAILED.contains(&s) => {
+                    return Err(AwsError::Other(format!("{address}: RDS reports the instance `{s}`; see its events in the RDS console (aws rds describe-events --source-identifier {})", change.name)));
+                }
+                (_, Some(s)) if s != last => {
+                    self.report(address, &format!("status {s}"));
+                    last = s.to_string();
+                }
+                _ => {}
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(AwsError::Other(format!(
+                    "{address}: still `{last}` after {} minutes; it goes on in AWS (`converge plan` shows its status)",
+                    AVAILABLE_WAIT.as_secs() / 60
+                )));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(POLL_MAX);
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! RDS instances: a MySQL primary and its read replicas. The one kind that must never be lost, so:
+//! never replaced (a change that would need it is a conflict), deleted only with `--allow-destroy` and a
+//! final snapshot, and every change says when it takes effect. A change scheduled for the maintenance
+//! window shows as pending in AWS from then on (from `PendingModifiedValues`), not as a change still to
+//! make. The master password is read from the environment by the executor at create time; a spec holds
+//! only the variable's name.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Address, Diff, Environment, FieldChange, GroupRef, Kind, Observation, Op, diff_tags, list, owned_tags};
+use crate::model::Fleet;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbInstanceSpec {
+    pub identifier: String,
+    /// A read replica: its primary's address name and AWS identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_of: Option<(String, String)>,
+    /// Primary only (a replica takes them from its primary): `None` is not compared.
+    pub engine: Option<String>,
+    pub version: Option<String>,
+    pub storage_gb: Option<u32>,
+    pub username: Option<String>,
+    pub class: String,
+    pub multi_az: bool,
+    /// AWS name of the parameter group, and its address name when it is this fleet's.
+    pub parameter_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group_ref: Option<String>,
+    pub security_groups: BTreeSet<GroupRef>,
+    /// Set at creation; not compared after (RDS cannot move an instance in place).
+    pub subnet_group: Option<String>,
+    pub zone: Option<String>,
+    pub backup_retention_days: Option<u32>,
+    pub maintenance_window: Option<String>,
+    pub backup_window: Option<String>,
+    pub deletion_protection: bool,
+    pub tags: BTreeMap<String, String>,
+    /// Desired only: the environment variable holding the master password (never its value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// Desired only: when changes take effect, and what is allowed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub apply_immediately: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_major_version_upgrade: bool,
+    /// Desired only: the replicas of this primary (their changes go first).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub replicas: BTreeSet<String>,
+    /// Live only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Live only: changes AWS holds for the maintenance window, by field name (as this spec names them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pending: BTreeMap<String, String>,
+}
+
+/// The fields of one ModifyDBInstance call; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbModify {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_gb: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_az: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<GroupRef>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_retention_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_window: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_protection: Option<bool>,
+    pub apply_immediately: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_major_version_upgrade: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum DbOp {
+    /// CreateDBInstance (the password read from `password_env` now), then wait until available.
+    Create { spec: DbInstanceSpec },
+    /// CreateDBInstanceReadReplica of the primary, then wait until available.
+    CreateReplica { spec: DbInstanceSpec },
+    /// One ModifyDBInstance; waits until available when applied immediately.
+    Modify(DbModify),
+    /// PromoteReadReplica: replication stops; then wait until available.
+    Promote,
+    AddTags { arn: String, tags: BTreeMap<String, String> },
+    RemoveTags { arn: String, keys: Vec<String> },
+    /// DeleteDBInstance, with a final snapshot unless a replica; then wait until it is gone.
+    Delete { identifier: String, final_snapshot: Option<String> },
+}
+
+/// `8.0.39` -> `8.0`: MySQL's major version.
+fn major(version: &str) -> String {
+    version.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
+/// The name of the snapshot taken when `identifier` is deleted.
+pub fn final_snapshot_name(identifier: &str) -> String {
+    format!("{identifier}-final")
+}
+
+impl DbInstanceSpec {
+    pub fn from_model(fleet: &Fleet, name: &str, _env: &Environment) -> Self {
+        let db = &fleet.databases[name];
+        let address = Address::new(Kind::DbInstance, name);
+        // A promoted replica stands alone.
+        let replica_of = db.replica_of.as_ref().filter(|_| !db.promote).map(|p| (p.value.clone(), fleet.database_identifier(&p.value)));
+        DbInstanceSpec {
+            identifier: fleet.database_identifier(name),
+            replica_of,
+            engine: db.engine.clone(),
+            version: db.version.clone(),
+            storage_gb: db.storage_gb,
+            username: db.username.clone(),
+            class: db.class.clone(),
+            multi_az: db.multi_az,
+            parameter_group: db.parameter_group.as_ref().map(|p| fleet.db_parameter_group_name(&p.value)),
+            parameter_group_ref: db.parameter_group.as_ref().map(|p| p.value.clone()),
+            security_groups: db.security_groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
+            subnet_group: db.subnet_group.clone(),
+            zone: db.zone.clone(),
+            backup_retention_days: db.backup_retention_days,
+            maintenance_window: db.maintenance_window.as_ref().map(|w| w.to_ascii_lowercase()),
+            backup_window: db.backup_window.clone(),
+            deletion_protection: db.deletion_protection,
+            tags: owned_tags(&fleet.settings.name, &address, &db.tags),
+            password_env: db.password_env.clone(),
+            apply_immediately: db.apply_immediately,
+            allow_major_version_upgrade: db.allow_major_version_upgrade,
+            replicas: fleet.databases.iter().filter(|(_, d)| d.replica_of.as_ref().is_some_and(|p| p.value == name)).map(|(n, _)| n.clone()).collect(),
+            ..DbInstanceSpec::default()
+        }
+    }
+
+    /// Its primary, its parameter group and its security groups: they must exist before it, and outlive it.
+    pub fn references(&self) -> BTreeSet<Address> {
+        let mut out: BTreeSet<Address> = self.security_groups.iter().filter_map(GroupRef::address).collect();
+        out.extend(self.replica_of.iter().map(|(p, _)| Address::new(Kind::DbInstance, p)));
+        out.extend(self.parameter_group_ref.iter().map(|p| Address::new(Kind::DbParameterGroup, p)));
+        out
+    }
+
+    /// A primary's changes wait for its replicas': a replica must never lag behind in class.
+    pub fn waits_for_changes(&self) -> BTreeSet<Address> {
+        self.replicas.iter().map(|r| Address::new(Kind::DbInstance, r)).collect()
+    }
+
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let mut out = vec![("identifier".to_string(), self.identifier.clone())];
+        if let Some((primary, _)) = &self.replica_of {
+            out.push(("replica_of".into(), format!("db_instance.{primary}")));
+        }
+        let opt = |v: &Option<String>| v.clone();
+        for (k, v) in [
+            ("engine", opt(&self.engine)),
+            ("version", opt(&self.version)),
+            ("storage_gb", self.storage_gb.map(|s| s.to_string())),
+            ("username", opt(&self.username)),
+            ("password", self.password_env.as_ref().map(|e| format!("from ${e} (never shown)"))),
+            ("class", Some(self.class.clone())),
+            ("multi_az", Some(self.multi_az.to_string())),
+            ("parameter_group", opt(&self.parameter_group)),
+            ("security_groups", Some(list(&self.security_groups))),
+            ("subnet_group", opt(&self.subnet_group)),
+            ("zone", opt(&self.zone)),
+            ("backup_retention_days", self.backup_retention_days.map(|d| d.to_string())),
+            ("maintenance_window", opt(&self.maintenance_window)),
+            ("backup_window", opt(&self.backup_window)),
+            ("deletion_protection", Some(self.deletion_protection.to_string())),
+        ] {
+            if let Some(v) = v {
+                out.push((k.to_string(), v));
+            }
+        }
+        out.extend(self.tags.iter().map(|(k, v)| (format!("tags.{k}"), v.clone())));
+        out
+    }
+
+    pub fn create_ops(&self) -> Vec<Op> {
+        let op = if self.replica_of.is_some() { DbOp::CreateReplica { spec: self.clone() } } else { DbOp::Create { spec: self.clone() } };
+        vec![Op::DbInstance(op)]
+    }
+
+    pub fn delete_ops(&self) -> Vec<Op> {
+        // RDS takes no final snapshot of a read replica: its data is its primary's.
+        let final_snapshot = self.replica_of.is_none().then(|| final_snapshot_name(&self.identifier));
+        vec![Op::DbInstance(DbOp::Delete { identifier: self.identifier.clone(), final_snapshot })]
+    }
+
+    /// When a change made now takes effect, for the plan.
+    fn when(&self, field: &str) -> String {
+        if self.apply_immediately {
+            match field {
+                "class" if self.multi_az => "now: a failover to the standby".into(),
+                "class" | "version" => "now: the instance restarts (downtime)".into(),
+                "multi_az" => "now: a standby is built (performance dips while it syncs)".into(),
+                "parameter_group" => "now; its static parameters at the next reboot".into(),
+                _ => "now".into(),
+            }
+        } else {
+            let window = self.maintenance_window.as_deref().unwrap_or("the instance's");
+            format!("in the maintenance window ({window}); then pending in AWS until it is applied")
+        }
+    }
+
+    pub fn diff(&self, live: &DbInstanceSpec) -> Diff {
+        let mut d = Diff::default();
+        let mut m = DbModify { apply_immediately: self.apply_immediately, allow_major_version_upgrade: self.allow_major_version_upgrade, ..DbModify::default() };
+        if self.identifier != live.identifier {
+            d.fields.push(FieldChange::changed("identifier", &live.identifier, &self.identifier).forcing());
+        }
+        match (&self.replica_of, &live.replica_of) {
+            (None, Some((primary, _))) => {
+                d.fields.push(FieldChange::removed("replica_of", format!("db_instance.{primary}")).note("promoted: replication from the primary stops for good"));
+                d.ops.push(Op::DbInstance(DbOp::Promote));
+            }
+            (Some((primary, _)), None) => {
+                d.fields.push(FieldChange::added("replica_of", format!("db_instance.{primary}")).forcing().note("a standalone instance cannot become a replica"));
+            }
+            _ => {}
+        }
+        if self.engine.is_some() && live.engine.is_some() && self.engine != live.engine {
+            d.fields.push(FieldChange::changed("engine", live.engine.clone().unwrap_or_default(), self.engine.clone().unwrap_or_default()).forcing());
+        }
+        if d.forces_replacement() {
+            return d;
+        }
+        // Each field against what it will be once AWS applies what it holds as pending.
+        let mut change = |field: &str, have: String, want: String| -> bool {
+            let effective = live.pending.get(field).cloned().unwrap_or_else(|| have.clone());
+            if effective == want {
+                return false;
+            }
+            d.fields.push(FieldChange::changed(field, effective, want).note(self.when(field)));
+            true
+        };
+        if change("class", live.class.clone(), self.class.clone()) {
+            m.class = Some(self.class.clone());
+        }
+        if let (Some(want), Some(have)) = (&self.version, &live.version)
+            && change("version", have.clone(), want.clone())
+        {
+            m.version = Some(want.clone());
+        }
+        if let (Some(want), Some(have)) = (self.storage_gb, live.storage_gb)
+            && change("storage_gb", have.to_string(), want.to_string())
+        {
+            m.storage_gb = Some(want);
+        }
+        if change("multi_az", live.multi_az.to_string(), self.multi_az.to_string()) {
+            m.multi_az = Some(self.multi_az);
+        }
+        if let Some(want) = &self.parameter_group
+            && change("parameter_group", live.parameter_group.clone().unwrap_or_default(), want.clone())
+        {
+            m.parameter_group = Some(want.clone());
+        }
+        if change("security_groups", list(&live.security_groups), list(&self.security_groups)) {
+            m.security_groups = Some(self.security_groups.iter().cloned().collect());
+        }
+        if let Some(want) = self.backup_retention_days
+            && change("backup_retention_days", live.backup_retention_days.unwrap_or_default().to_string(), want.to_string())
+        {
+            m.backup_retention_days = Some(want);
+        }
+        if let Some(want) = &self.maintenance_window
+            && change("maintenance_window", live.maintenance_window.clone().unwrap_or_default(), want.clone())
+        {
+            m.maintenance_window = Some(want.clone());
+        }
+        if let Some(want) = &self.backup_window
+            && change("backup_window", live.backup_window.clone().unwrap_or_default(), want.clone())
+        {
+            m.backup_window = Some(want.clone());
+        }
+        if change("deletion_protection", live.deletion_protection.to_string(), self.deletion_protection.to_string()) {
+            m.deletion_protection = Some(self.deletion_protection);
+        }
+        let modify = DbModify { apply_immediately: m.apply_immediately, allow_major_version_upgrade: m.allow_major_version_upgrade, ..DbModify::default() };
+        if m != modify {
+            d.ops.push(Op::DbInstance(DbOp::Modify(m)));
+        }
+        if let Some((add, remove)) = diff_tags(&self.tags, &live.tags, &mut d.fields) {
+            let arn = live.arn.clone().unwrap_or_default();
+            if !add.is_empty() {
+                d.ops.push(Op::DbInstance(DbOp::AddTags { arn: arn.clone(), tags: add }));
+            }
+            if !remove.is_empty() {
+                d.ops.push(Op::DbInstance(DbOp::RemoveTags { arn, keys: remove }));
+            }
+        }
+        d
+    }
+
+    /// Why the diff cannot be applied: storage only grows; a major upgrade must be asked for.
+    pub fn blocked(&self, diff: &Diff, live: &DbInstanceSpec) -> Option<(String, String)> {
+        let _ = diff;
+        if let (Some(want), Some(have)) = (self.storage_gb, live.storage_gb)
+            && want < have
+        {
+            return Some((
+                format!("storage_gb cannot shrink: {have} GB in AWS, {want} GB declared"),
+                format!("RDS storage only grows; set storage_gb = {have} (or more)"),
+            ));
+        }
+        if let (Some(want), Some(have)) = (&self.version, &live.version)
+            && major(want) != major(have)
+            && !self.allow_major_version_upgrade
+        {
+            return Some((
+                format!("version {have} -> {want} is a major version upgrade"),
+                "test it on a copy first, then set allow_major_version_upgrade = true for this database".into(),
+            ));
+        }
+        None
+    }
+
+    /// Changes AWS holds for the maintenance window, and a status other than available.
+    pub fn observe(&self, live: &DbInstanceSpec) -> Vec<Observation> {
+        let window = live.maintenance_window.as_deref().unwrap_or("the maintenance window");
+        let mut out: Vec<Observation> = live
+            .pending
+            .iter()
+            .map(|(field, value)| Observation { field: field.clone(), value: value.clone(), note: format!("pending in AWS: applied in {window}") })
+            .collect();
+        if let Some(status) = live.status.as_deref().filter(|s| *s != "available") {
+            out.push(Observation { field: "status".into(), value: status.to_string(), note: "reported by RDS".into() });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn primary() -> DbInstanceSpec {
+        DbInstanceSpec {
+            identifier: "agency-sites".into(),
+            engine: Some("mysql".into()),
+            version: Some("8.0.39".into()),
+            storage_gb: Some(200),
+            class: "db.r6g.large".into(),
+            maintenance_window: Some("sun:05:00-sun:06:00".into()),
+            tags: BTreeMap::new(),
+            ..DbInstanceSpec::default()
+        }
+    }
+
+    /// `PendingModifiedValues` as RDS reported it after a class change scheduled for the window.
+    fn live_with_pending_class() -> DbInstanceSpec {
+        let mut live = primary();
+        live.pending = BTreeMap::from([("class".to_string(), "db.r6g.xlarge".to_string())]);
+        live
+    }
+
+    #[test]
+    fn a_change_already_pending_in_aws_is_observed_not_planned() {
+        let mut want = primary();
+        want.class = "db.r6g.xlarge".into();
+        let live = live_with_pending_class();
+        let d = want.diff(&live);
+        assert!(d.fields.is_empty() && d.ops.is_empty(), "{d:?}");
+        let seen = want.observe(&live);
+        assert_eq!(seen[0].field, "class");
+        assert_eq!(seen[0].note, "pending in AWS: applied in sun:05:00-sun:06:00");
+    }
+
+    #[test]
+    fn a_change_differing_from_what_is_pending_is_planned_from_the_pending_value() {
+        let mut want = primary();
+        want.class = "db.r6g.2xlarge".into();
+        let d = want.diff(&live_with_pending_class());
+        assert_eq!(d.fields[0].old.as_deref(), Some("db.r6g.xlarge"));
+        assert_eq!(d.fields[0].note.as_deref(), Some("in the maintenance window (sun:05:00-sun:06:00); then pending in AWS until it is applied"));
+        assert!(matches!(&d.ops[..], [Op::DbInstance(DbOp::Modify(m))] if m.class.as_deref() == Some("db.r6g.2xlarge") && !m.apply_immediately));
+    }
+
+    #[test]
+    fn storage_only_grows_and_a_major_upgrade_must_be_asked_for() {
+        let mut want = primary();
+        want.storage_gb = Some(100);
+        let d = want.diff(&primary());
+        assert!(want.blocked(&d, &primary()).unwrap().0.contains("cannot shrink"));
+        let mut want = primary();
+        want.version = Some("8.4.3".into());
+        let d = want.diff(&primary());
+        assert!(want.blocked(&d, &primary()).unwrap().0.contains("major version"));
+        want.allow_major_version_upgrade = true;
+        assert!(want.blocked(&d, &primary()).is_none());
+        want.version = Some("8.0.40".into());
+        want.allow_major_version_upgrade = false;
+        assert!(want.blocked(&want.diff(&primary()), &primary()).is_none(), "a minor upgrade needs no flag");
+    }
+
+    #[test]
+    fn a_promoted_replica_says_replication_stops() {
+        let mut live = primary();
+        live.replica_of = Some(("sites".into(), "agency-sites".into()));
+        let d = primary().diff(&live);
+        assert_eq!(d.ops, vec![Op::DbInstance(DbOp::Promote)]);
+        assert!(d.fields[0].note.as_deref().unwrap().contains("replication from the primary stops"));
+    }
+}

@@ -1,0 +1,224 @@
+//! The database against the emulator (with status transitions and pending modifications, see
+//! tests/moto/launcher.py): a parameter group, a MySQL primary and its read replica; a password that never
+//! shows; parameters changed one by one; replicas changed first; deletion guarded and snapshotted.
+
+use converge::apply::{self, Event};
+use converge::aws::AwsExecutor;
+use converge::plan::{Action, PlanOptions};
+use converge::resource::{Op, PgOp};
+use converge::session;
+
+use crate::support::*;
+
+const PASSWORD_VAR: &str = "CONVERGE_TEST_DB_PASSWORD";
+const PASSWORD: &str = "Sup3r-s3cret-do-not-print";
+
+const DATABASE: &str = r#"
+[security_group.db]
+ingress = [{ ports = "3306", cidr = "10.0.0.0/8" }]
+
+[db_parameter_group.sites]
+family = "mysql8.0"
+parameters = { max_connections = "600", slow_query_log = "1", innodb_log_file_size = "268435456" }
+
+[database.sites]
+engine = "mysql"
+version = "8.0.39"
+class = "db.r6g.large"
+storage_gb = 200
+parameter_group = "sites"
+security_groups = ["db"]
+username = "admin"
+password_env = "CONVERGE_TEST_DB_PASSWORD"
+backup_retention_days = 7
+maintenance_window = "sun:05:00-sun:06:00"
+
+[database.sites-replica]
+replica_of = "sites"
+class = "db.r6g.large"
+parameter_group = "sites"
+security_groups = ["db"]
+"#;
+
+fn fleet_dir() -> FleetDir {
+    FleetDir::new(&[("fleet.toml", FLEET), ("database.toml", DATABASE)])
+}
+
+/// Applies the database with the binary (the password comes from its environment).
+fn create(moto: &Moto, dir: &FleetDir) -> Run {
+    let run = moto.converge_with(dir.path(), &["apply", "--auto-approve"], &[(PASSWORD_VAR, PASSWORD)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    run
+}
+
+/// Plans and applies with the library; returns the order in which changes finished.
+async fn apply_in_order(aws: &converge::aws::Aws, dir: &FleetDir, opts: &PlanOptions) -> Vec<String> {
+    let planned = session::plan(aws, &dir.load(), opts).await.expect("plan");
+    assert!(planned.plan.conflicts.is_empty(), "{}", converge::render::plan_text(&planned.plan));
+    let executor = AwsExecutor::new(aws.clone(), &planned.live);
+    let mut finished = Vec::new();
+    let report = apply::apply(&planned.plan, &executor, 10, std::future::pending(), |e| {
+        if let Event::Finished { address, .. } = e {
+            finished.push(address.to_string());
+        }
+    })
+    .await
+    .expect("apply");
+    assert!(report.ok(), "{report:?}");
+    finished
+}
+
+#[tokio::test]
+async fn primary_replica_and_parameter_group_converge_and_the_password_never_shows() {
+    let moto = Moto::start();
+    let dir = fleet_dir();
+    let with_password = [(PASSWORD_VAR, PASSWORD)];
+    let out = tempfile::tempdir().unwrap();
+    let plan_file = out.path().join("plan.json");
+    let plan = moto.converge_with(dir.path(), &["plan", "--out", plan_file.to_str().unwrap()], &with_password);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(plan.stdout.contains("password") && plan.stdout.contains(&format!("from ${PASSWORD_VAR} (never shown)")), "{plan:?}");
+    let apply = moto.converge_with(dir.path(), &["apply", plan_file.to_str().unwrap()], &with_password);
+    assert_eq!(apply.code, 0, "{apply:?}");
+    // The waiter polled through the emulator's transitions.
+    assert!(apply.stdout.contains("db_instance.sites: status backing-up") && apply.stdout.contains("db_instance.sites: available"), "{apply:?}");
+    let replica_created = apply.stdout.find("db_instance.sites-replica: Creating...").expect("replica created");
+    let primary_available = apply.stdout.find("db_instance.sites: available").unwrap();
+    assert!(primary_available < replica_created, "the replica is created once its primary is available: {apply:?}");
+
+    let again = moto.converge_with(dir.path(), &["plan", "--detailed-exitcode", "--format", "json"], &with_password);
+    assert_eq!(again.code, 0, "{again:?}");
+    let drift = moto.converge_with(dir.path(), &["drift"], &with_password);
+    assert_eq!(drift.code, 0, "{drift:?}");
+    let saved = std::fs::read_to_string(&plan_file).unwrap();
+    for (what, text) in [
+        ("plan stdout", &plan.stdout),
+        ("plan stderr", &plan.stderr),
+        ("apply stdout", &apply.stdout),
+        ("apply stderr", &apply.stderr),
+        ("json plan", &again.stdout),
+        ("drift", &drift.stdout),
+        ("saved plan", &saved),
+    ] {
+        assert!(!text.contains(PASSWORD), "the password appears in the {what}");
+    }
+
+    let db = moto.rds().describe_db_instances().db_instance_identifier("agency-sites-replica").send().await.unwrap();
+    let replica = &db.db_instances()[0];
+    assert_eq!(replica.read_replica_source_db_instance_identifier(), Some("agency-sites"));
+    assert_eq!(replica.db_parameter_groups()[0].db_parameter_group_name(), Some("agency-sites"));
+    let params = moto.rds().describe_db_parameters().db_parameter_group_name("agency-sites").send().await.unwrap();
+    let mut names: Vec<&str> = params.parameters().iter().filter_map(|p| p.parameter_name()).collect();
+    names.sort();
+    assert_eq!(names, vec!["innodb_log_file_size", "max_connections", "slow_query_log"]);
+}
+
+#[tokio::test]
+async fn a_missing_password_variable_is_named_before_anything_is_applied() {
+    let moto = Moto::start();
+    let dir = fleet_dir();
+    let run = moto.converge(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("creating a database needs its master password in $CONVERGE_TEST_DB_PASSWORD; nothing was applied"), "{run:?}");
+    assert!(moto.rds().describe_db_instances().send().await.unwrap().db_instances().is_empty());
+    assert!(moto.rds().describe_db_parameter_groups().send().await.unwrap().db_parameter_groups().iter().all(|g| g.db_parameter_group_name().unwrap().starts_with("default.")));
+}
+
+#[tokio::test]
+async fn one_changed_parameter_is_one_call_with_that_parameter_alone() {
+    let moto = Moto::start();
+    let dir = fleet_dir();
+    create(&moto, &dir);
+    let aws = moto.aws();
+
+    dir.write("database.toml", &DATABASE.replace("max_connections = \"600\"", "max_connections = \"800\""));
+    let planned = plan(&aws, &dir.load()).await;
+    let changed: Vec<&Op> = planned.plan.changes.iter().flat_map(|c| &c.ops).collect();
+    assert!(
+        matches!(changed.as_slice(), [Op::DbParameterGroup(PgOp::ModifyParameters { parameters })] if parameters.len() == 1 && parameters[0].name == "max_connections" && !parameters[0].at_reboot),
+        "{changed:?}"
+    );
+    let text = converge::render::plan_text(&planned.plan);
+    assert!(text.contains("~ parameters.max_connections = 600 -> 800   # dynamic: takes effect now"), "{text}");
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(aws.stats.calls("ModifyDBParameterGroup"), 1);
+    assert_eq!(aws.stats.calls("ModifyDBInstance"), 0);
+}
+
+#[tokio::test]
+async fn a_class_change_on_both_goes_to_the_replica_first_and_then_shows_as_pending() {
+    let moto = Moto::start();
+    let dir = fleet_dir();
+    create(&moto, &dir);
+    let aws = moto.aws();
+
+    dir.write("database.toml", &DATABASE.replace("class = \"db.r6g.large\"", "class = \"db.r6g.xlarge\""));
+    let order = apply_in_order(&aws, &dir, &PlanOptions::default()).await;
+    assert_eq!(order, vec!["db_instance.sites-replica", "db_instance.sites"], "replica first");
+
+    // Scheduled for the maintenance window: pending in AWS, observed, not a change still to make.
+    let planned = plan(&aws, &dir.load()).await;
+    assert!(planned.plan.is_empty(), "{}", converge::render::plan_text(&planned.plan));
+    let pending: Vec<(String, String, String)> = planned.plan.observed.iter().map(|o| (o.address.to_string(), o.field.clone(), o.value.clone())).collect();
+    assert_eq!(
+        pending,
+        vec![
+            ("db_instance.sites".into(), "class".into(), "db.r6g.xlarge".into()),
+            ("db_instance.sites-replica".into(), "class".into(), "db.r6g.xlarge".into()),
+        ]
+    );
+
+    // --apply-immediately applies now, and the plan says what that means.
+    dir.write("database.toml", &DATABASE.replace("class = \"db.r6g.large\"", "class = \"db.r6g.2xlarge\""));
+    let now = PlanOptions { apply_immediately: true, ..PlanOptions::default() };
+    let planned = session::plan(&aws, &dir.load(), &now).await.unwrap();
+    let text = converge::render::plan_text(&planned.plan);
+    assert!(text.contains("~ class = db.r6g.xlarge -> db.r6g.2xlarge   # now: the instance restarts (downtime)"), "{text}");
+    apply_in_order(&aws, &dir, &now).await;
+    let db = moto.rds().describe_db_instances().db_instance_identifier("agency-sites").send().await.unwrap();
+    assert_eq!(db.db_instances()[0].db_instance_class(), Some("db.r6g.2xlarge"));
+    assert!(plan(&aws, &dir.load()).await.plan.is_empty());
+}
+
+#[tokio::test]
+async fn deleting_needs_allow_destroy_then_snapshots_the_primary_after_its_replica() {
+    let moto = Moto::start();
+    let dir = fleet_dir();
+    create(&moto, &dir);
+    let aws = moto.aws();
+
+    let groups_only = "[security_group.db]\ningress = [{ ports = \"3306\", cidr = \"10.0.0.0/8\" }]\n";
+    dir.write("database.toml", groups_only);
+    let run = moto.converge(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("! db_instance.sites: is no longer in the desired state: deleting database agency-sites needs --allow-destroy"), "{run:?}");
+    assert!(run.stdout.contains("a final snapshot `agency-sites-final` is taken"), "{run:?}");
+    assert_eq!(moto.rds().describe_db_instances().send().await.unwrap().db_instances().len(), 2, "both intact");
+
+    let order = apply_in_order(&aws, &dir, &PlanOptions { allow_destroy: true, ..PlanOptions::default() }).await;
+    let position = |a: &str| order.iter().position(|o| o == a).unwrap_or_else(|| panic!("{a} not applied: {order:?}"));
+    assert!(position("db_instance.sites-replica") < position("db_instance.sites"), "{order:?}");
+    assert!(position("db_instance.sites") < position("db_parameter_group.sites"), "the group goes once no database uses it: {order:?}");
+    assert!(moto.rds().describe_db_instances().send().await.unwrap().db_instances().is_empty());
+    let snapshots = moto.rds().describe_db_snapshots().db_snapshot_identifier("agency-sites-final").send().await.unwrap();
+    assert_eq!(snapshots.db_snapshots().len(), 1, "a final snapshot of the primary");
+}
+
+#[tokio::test]
+async fn deletion_protection_is_reported_with_the_step_to_lift_it() {
+    let moto = Moto::start();
+    let dir = fleet_dir();
+    dir.write("database.toml", &DATABASE.replace("maintenance_window", "deletion_protection = true\nmaintenance_window"));
+    create(&moto, &dir);
+
+    // Both databases removed; the group and the parameter group stay.
+    dir.write("database.toml", DATABASE.split("[database.sites]").next().unwrap());
+    let run = moto.converge(dir.path(), &["plan", "--allow-destroy"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("database agency-sites has deletion protection on"), "{run:?}");
+    assert!(run.stdout.contains("aws rds modify-db-instance --db-instance-identifier agency-sites --no-deletion-protection --apply-immediately"), "{run:?}");
+    let planned = session::plan(&moto.aws(), &dir.load(), &PlanOptions { allow_destroy: true, ..PlanOptions::default() }).await.unwrap();
+    let replica = planned.plan.change(&"db_instance.sites-replica".parse().unwrap()).expect("the unprotected replica may go");
+    assert_eq!(replica.action, Action::Delete);
+}
