@@ -227,3 +227,22 @@ impl Aws {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_rds::types::PendingModifiedValues;
+
+    use super::*;
+
+    #[test]
+    fn pending_modified_values_map_to_the_fields_a_plan_compares() {
+        // As RDS reports an instance after a class and storage change scheduled for the window.
+        let db = DbInstance::builder()
+            .db_instance_identifier("agency-sites")
+            .db_instance_class("db.r6g.large")
+            .pending_modified_values(PendingModifiedValues::builder().db_instance_class("db.r6g.xlarge").allocated_storage(300).build())
+            .build();
+        assert_eq!(pending(&db), BTreeMap::from([("class".to_string(), "db.r6g.xlarge".to_string()), ("storage_gb".to_string(), "300".to_string())]));
+        assert!(pending(&DbInstance::builder().build()).is_empty());
+    }
+}

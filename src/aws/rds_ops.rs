@@ -31,6 +31,24 @@ enum Until {
 }
 
 impl AwsExecutor {
+    /// RDS tags by ARN, the same for parameter groups and instances.
+    async fn add_tags(&self, change: &Change, arn: &str, t: &std::collections::BTreeMap<String, String>) -> Result<(), AwsError> {
+        let rds = &self.aws.rds;
+        rds.add_tags_to_resource().resource_name(arn).set_tags(Some(tags(t))).send().await.map_err(call("rds", "AddTagsToResource", &change.address))?;
+        Ok(())
+    }
+
+    async fn remove_tags(&self, change: &Change, arn: &str, keys: &[String]) -> Result<(), AwsError> {
+        let rds = &self.aws.rds;
+        rds.remove_tags_from_resource()
+            .resource_name(arn)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map_err(call("rds", "RemoveTagsFromResource", &change.address))?;
+        Ok(())
+    }
+
     pub(super) async fn run_pg(&self, change: &Change, op: &PgOp) -> Result<(), AwsError> {
         let rds = &self.aws.rds;
         let address = &change.address;
@@ -63,17 +81,8 @@ impl AwsExecutor {
                     .await
                     .map_err(call("rds", "ModifyDBParameterGroup", address))?;
             }
-            PgOp::AddTags { arn, tags: t } => {
-                rds.add_tags_to_resource().resource_name(arn).set_tags(Some(tags(t))).send().await.map_err(call("rds", "AddTagsToResource", address))?;
-            }
-            PgOp::RemoveTags { arn, keys } => {
-                rds.remove_tags_from_resource()
-                    .resource_name(arn)
-                    .set_tag_keys(Some(keys.clone()))
-                    .send()
-                    .await
-                    .map_err(call("rds", "RemoveTagsFromResource", address))?;
-            }
+            PgOp::AddTags { arn, tags } => self.add_tags(change, arn, tags).await?,
+            PgOp::RemoveTags { arn, keys } => self.remove_tags(change, arn, keys).await?,
             PgOp::Delete { name } => {
                 rds.delete_db_parameter_group().db_parameter_group_name(name).send().await.map_err(call("rds", "DeleteDBParameterGroup", address))?;
             }
@@ -153,17 +162,8 @@ impl AwsExecutor {
                 rds.promote_read_replica().db_instance_identifier(id).send().await.map_err(call("rds", "PromoteReadReplica", address))?;
                 self.wait_db(change, Until::Available).await?;
             }
-            DbOp::AddTags { arn, tags: t } => {
-                rds.add_tags_to_resource().resource_name(arn).set_tags(Some(tags(t))).send().await.map_err(call("rds", "AddTagsToResource", address))?;
-            }
-            DbOp::RemoveTags { arn, keys } => {
-                rds.remove_tags_from_resource()
-                    .resource_name(arn)
-                    .set_tag_keys(Some(keys.clone()))
-                    .send()
-                    .await
-                    .map_err(call("rds", "RemoveTagsFromResource", address))?;
-            }
+            DbOp::AddTags { arn, tags } => self.add_tags(change, arn, tags).await?,
+            DbOp::RemoveTags { arn, keys } => self.remove_tags(change, arn, keys).await?,
             DbOp::Delete { identifier, final_snapshot } => {
                 rds.delete_db_instance()
                     .db_instance_identifier(identifier)
