@@ -222,3 +222,21 @@ async fn deletion_protection_is_reported_with_the_step_to_lift_it() {
     let replica = planned.plan.change(&"db_instance.sites-replica".parse().unwrap()).expect("the unprotected replica may go");
     assert_eq!(replica.action, Action::Delete);
 }
+
+#[tokio::test]
+async fn promoting_the_replica_says_replication_stops_and_then_stands_alone() {
+    let moto = Moto::start();
+    let dir = fleet_dir();
+    create(&moto, &dir);
+    let aws = moto.aws();
+
+    dir.write("database.toml", &DATABASE.replace("replica_of = \"sites\"", "replica_of = \"sites\"\npromote = true"));
+    let planned = plan(&aws, &dir.load()).await;
+    let text = converge::render::plan_text(&planned.plan);
+    assert!(text.contains("- replica_of = db_instance.sites   # promoted: replication from the primary stops for good"), "{text}");
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(aws.stats.calls("PromoteReadReplica"), 1);
+    let db = moto.rds().describe_db_instances().db_instance_identifier("agency-sites-replica").send().await.unwrap();
+    assert_eq!(db.db_instances()[0].read_replica_source_db_instance_identifier(), None);
+}

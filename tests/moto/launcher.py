@@ -23,6 +23,7 @@ Extensions (moto 5.2.5; each names the quirk it covers):
 - `DescribeEngineDefaultParameters` is missing: here it answers a short table of MySQL 8.0 parameters
   (which are static, which dynamic).
 - `DeleteDBParameterGroup` deletes a group still used by an instance; here it refuses, as AWS does.
+- `PromoteReadReplica` leaves the promoted instance reporting its former source; here it stands alone.
 - `CreateLaunchTemplateVersion` keeps user data as a plain string, which moto's own auto-scaling code then
   rejects when it launches instances from that version; here it is kept base64-typed, as version 1 is.
 """
@@ -325,6 +326,24 @@ def _describe_engine_default_parameters(self):
 
 
 R.describe_engine_default_parameters = _describe_engine_default_parameters
+
+_promote_read_replica = rds_models.RDSBackend.promote_read_replica
+
+
+def _promote_read_replica_standing_alone(self, db_kwargs):
+    database = self.databases[db_kwargs["db_instance_identifier"]]
+    source = database.source_db_instance_identifier
+    was_replica = database.is_replica
+    result = _promote_read_replica(self, db_kwargs)
+    if was_replica and source:
+        primary = self.databases.get(source)
+        if primary is not None and result.db_instance_identifier in primary.replicas:
+            primary.remove_replica(result)
+        result.source_db_instance_identifier = None
+    return result
+
+
+rds_models.RDSBackend.promote_read_replica = _promote_read_replica_standing_alone
 
 _delete_db_parameter_group = rds_models.RDSBackend.delete_db_parameter_group
 
