@@ -123,6 +123,15 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// `site`: the text plan read by site, each site with the changes on its path (JSON and markdown
+    /// already say which sites each change affects).
+    #[arg(long, value_enum)]
+    pub by: Option<By>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    Site,
 }
 
 #[derive(Debug, Args)]

@@ -123,6 +123,10 @@ async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
     let target = render::Target { account: &planned.account, region: &planned.region };
     match document(args.format, &planned.plan, Some(target)) {
         Some(doc) => print!("{doc}"),
+        None if args.by.is_some() => {
+            let sites: Vec<(String, String)> = fleet.sites.iter().map(|(n, s)| (n.clone(), s.domain.clone())).collect();
+            print!("{}{}", target_line(fleet, &planned), render::plan_by_site(&planned.plan, &sites));
+        }
         None => print!("{}{}", target_line(fleet, &planned), render::plan_text(&planned.plan)),
     }
     note_unconverged(fleet);

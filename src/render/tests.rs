@@ -94,6 +94,12 @@ fn text() {
 }
 
 #[test]
+fn text_by_site() {
+    let sites = vec![("acme".to_string(), "www.acme.co.uk".to_string()), ("globex".to_string(), "www.globex.com".to_string()), ("initech".to_string(), "initech.example".to_string())];
+    insta::assert_snapshot!(redacted(&crate::render::plan_by_site(&the_plan(), &sites)));
+}
+
+#[test]
 fn markdown() {
     insta::assert_snapshot!(redacted(&plan_markdown(&the_plan(), Some(TARGET), COMMENT_LIMIT)));
 }

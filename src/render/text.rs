@@ -216,3 +216,63 @@ pub fn drift_line(plan: &Plan) -> String {
     };
     format!("drift: {n} resource{}{sites}: {}{unmanaged}", if n == 1 { "" } else { "s" }, names(&items, 5))
 }
+
+/// One line per change for the by-site view: `~ load_balancer.acme (listener 443 certificate)`.
+fn change_line(c: &Change) -> String {
+    let sym = symbol(c.action).trim_start();
+    match c.action {
+        Action::Update | Action::Replace => {
+            let mut fields: Vec<&str> = Vec::new();
+            for f in &c.fields {
+                if !fields.contains(&f.field.as_str()) {
+                    fields.push(&f.field);
+                }
+            }
+            format!("{sym} {} ({})", c.address, names(&fields, 4))
+        }
+        Action::Create | Action::Delete => format!("{sym} {} ({})", c.address, verb(c.action)),
+    }
+}
+
+/// The plan read by site (`plan --by site`): for each site the changes on its path (its own objects and
+/// the shared ones it depends on), then the changes on no site's path. `sites` is every site of the
+/// fleet with its domain, so the unaffected ones can be counted.
+pub fn plan_by_site(plan: &Plan, sites: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for c in &plan.conflicts {
+        let at = c.address.as_ref().map(|a| format!("{a}: ")).unwrap_or_default();
+        let _ = writeln!(out, "! {at}{}\n    help: {}", c.message, c.help);
+    }
+    if !plan.conflicts.is_empty() {
+        out.push('\n');
+    }
+    let mut unaffected = 0;
+    for (site, domain) in sites {
+        let changes: Vec<&Change> = plan.changes.iter().filter(|c| c.sites.iter().any(|s| s == site)).collect();
+        if changes.is_empty() {
+            unaffected += 1;
+            continue;
+        }
+        let _ = writeln!(out, "site {site} ({domain}): {} change{}", changes.len(), if changes.len() == 1 { "" } else { "s" });
+        for c in changes {
+            let _ = writeln!(out, "  {}", change_line(c));
+        }
+        out.push('\n');
+    }
+    let elsewhere: Vec<&Change> = plan.changes.iter().filter(|c| c.sites.is_empty()).collect();
+    if !elsewhere.is_empty() {
+        let _ = writeln!(out, "on no site's path:");
+        for c in elsewhere {
+            let _ = writeln!(out, "  {}", change_line(c));
+        }
+        out.push('\n');
+    }
+    if plan.changes.is_empty() {
+        out.push_str("No changes. Live AWS matches the desired state.\n");
+    } else {
+        out.push_str(&summary_line(plan));
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{} site{} affected, {unaffected} unaffected.", sites.len() - unaffected, if sites.len() - unaffected == 1 { "" } else { "s" });
+    out
+}
