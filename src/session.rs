@@ -24,6 +24,7 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     if let Some(targets) = &opts.targets {
         plan = plan::restrict(&plan, &desired, &live, targets);
     }
+    plan::batch_dns(&mut plan);
     plan::mark_affected_sites(fleet, &mut plan);
     Ok(Planned { account, region: aws.region.clone(), plan, live, env })
 }

@@ -29,6 +29,11 @@ pub(crate) struct BalancersRead {
 }
 
 impl BalancersRead {
+    /// Our load balancers' DNS names, by AWS name.
+    pub(crate) fn dns_names(&self) -> BTreeMap<String, String> {
+        self.owned.iter().map(|(_, lb, _, _)| (lb.load_balancer_name().unwrap_or_default().to_string(), lb.dns_name().unwrap_or_default().to_string())).collect()
+    }
+
     pub(crate) fn into_live(self, live: &mut Live, group_ids: &BTreeMap<String, String>) {
         live.foreign.extend(self.foreign);
         for (name, groups) in &self.others {

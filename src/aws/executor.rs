@@ -77,6 +77,7 @@ impl AwsExecutor {
             Op::AutoScalingGroup(op) => self.run_asg(change, op).await,
             Op::DbParameterGroup(op) => self.run_pg(change, op).await,
             Op::DbInstance(op) => self.run_db(change, op).await,
+            Op::DnsRecord(op) => self.run_dns(change, op).await,
         }
     }
 

@@ -8,6 +8,7 @@ mod pool_ops;
 mod pools;
 mod rds;
 mod rds_ops;
+mod route53;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -122,6 +123,7 @@ pub struct Aws {
     pub(crate) elb: aws_sdk_elasticloadbalancing::Client,
     pub(crate) autoscaling: aws_sdk_autoscaling::Client,
     pub(crate) rds: aws_sdk_rds::Client,
+    pub(crate) route53: aws_sdk_route53::Client,
     pub(crate) sts: aws_sdk_sts::Client,
     pub stats: Stats,
     pub region: String,
@@ -149,9 +151,10 @@ impl Aws {
         );
         let autoscaling = aws_sdk_autoscaling::Client::from_conf(aws_sdk_autoscaling::config::Builder::from(conf).interceptor(stats.clone()).build());
         let rds = aws_sdk_rds::Client::from_conf(aws_sdk_rds::config::Builder::from(conf).interceptor(stats.clone()).build());
+        let route53 = aws_sdk_route53::Client::from_conf(aws_sdk_route53::config::Builder::from(conf).interceptor(stats.clone()).build());
         let sts = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(conf).interceptor(stats.clone()).build());
         let region = conf.region().map_or_else(|| default_region.to_string(), |r| r.to_string());
-        Aws { ec2, elb, autoscaling, rds, sts, stats, region }
+        Aws { ec2, elb, autoscaling, rds, route53, sts, stats, region }
     }
 
     /// The caller's account; refuses to go on when `expected` (`fleet.account`) is set and differs.
@@ -186,6 +189,7 @@ impl Aws {
         let mut live = Live::default();
         groups.into_live(&mut live, &env.vpc_id);
         let ids = live.group_ids();
+        env.balancer_dns = balancers.dns_names();
         balancers.into_live(&mut live, &ids);
         // Name the images live templates use (those the fleet resolved are known already).
         let known: BTreeMap<String, String> = env.images.values().filter_map(|i| Some((i.id.clone(), i.name.clone()?))).collect();
@@ -194,6 +198,10 @@ impl Aws {
         pools.into_live(&mut live, &names);
         env.static_parameters = self.static_parameters(rds.families_to_change(fleet)).await?;
         rds.into_live(&mut live);
+        if fleet.settings.dns_zone.is_some() {
+            let names: Vec<String> = crate::resource::dns_record::desired(fleet, &env).into_iter().map(|(_, r)| r.name).collect();
+            self.read_zones(&env.hosted_zones).await?.into_live(&mut live, fleet, &names);
+        }
         Ok((env, live))
     }
 
@@ -210,7 +218,24 @@ impl Aws {
             }
         };
         let zones = async { if needs_zones { self.zones().await } else { Ok(Vec::new()) } };
-        let (vpc_id, zones, images) = tokio::try_join!(vpc, zones, self.resolve_images(fleet))?;
-        Ok(Environment { vpc_id, zones, images, ..Environment::default() })
+        let hosted = async {
+            let Some(zone) = &fleet.settings.dns_zone else { return Ok(Default::default()) };
+            let zones = self.hosted_zones().await?;
+            let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+            if !zones.contains_key(&zone) {
+                return Err(AwsError::Other(format!("fleet.dns_zone `{zone}`: this account has no public hosted zone of that name; create it, or correct dns_zone")));
+            }
+            for (name, site) in fleet.sites.iter().filter(|(_, s)| s.dns == crate::model::DnsMode::Managed) {
+                let domain = site.domain.trim_end_matches('.').to_ascii_lowercase();
+                if !zones.keys().any(|z| domain == *z || domain.ends_with(&format!(".{z}"))) {
+                    return Err(AwsError::Other(format!(
+                        "site.{name} (dns = \"managed\"): this account has no hosted zone for {domain}; create the client's zone, or set dns = \"client\""
+                    )));
+                }
+            }
+            Ok(zones)
+        };
+        let (vpc_id, zones, images, hosted_zones) = tokio::try_join!(vpc, zones, self.resolve_images(fleet), hosted)?;
+        Ok(Environment { vpc_id, zones, images, hosted_zones, region: self.region.clone(), ..Environment::default() })
     }
 }

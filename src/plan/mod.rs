@@ -448,6 +448,43 @@ fn foreign_conflict(fleet: &str, address: &Address, f: &Foreign) -> Conflict {
     }
 }
 
+/// Route 53 applies a batch atomically, and each call counts: a zone's record changes go out as one
+/// ChangeResourceRecordSets. The first change of each zone (by address) carries the zone's batch and
+/// waits for everything its records wait for; the zone's other changes wait for it, with nothing of their
+/// own to run. Called once the plan's changes are final (after `--target`).
+pub fn batch_dns(p: &mut Plan) {
+    use resource::{DnsOp, RecordChange};
+    let mut by_zone: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, c) in p.changes.iter().enumerate() {
+        if let Some(Op::DnsRecord(DnsOp::Change { zone_id, .. })) = c.ops.first() {
+            by_zone.entry(zone_id.clone()).or_default().push(i);
+        }
+    }
+    for (zone_id, members) in by_zone {
+        if members.len() < 2 {
+            continue;
+        }
+        let carrier = p.changes[members[0]].address.clone();
+        let mut changes: Vec<RecordChange> = Vec::new();
+        let mut after = BTreeSet::new();
+        for &i in &members {
+            let c = &mut p.changes[i];
+            for op in std::mem::take(&mut c.ops) {
+                if let Op::DnsRecord(DnsOp::Change { change, .. }) = op {
+                    changes.push(change);
+                }
+            }
+            after.extend(std::mem::take(&mut c.after));
+            if c.address != carrier {
+                c.after.insert(carrier.clone());
+            }
+        }
+        let first = &mut p.changes[members[0]];
+        first.ops = vec![Op::DnsRecord(DnsOp::Batch { zone_id, changes })];
+        first.after = after;
+    }
+}
+
 /// Dependency edges. Creates and updates wait for the creation of what they refer to, except that rules
 /// between security groups created (or replaced) together move to a second phase that waits only for the
 /// other groups to exist. Deletes wait for every change to an object still referring to them: the deletion

@@ -1,6 +1,6 @@
-//! Which sites a change affects: engineers think in sites. A site's path is its load balancer, that load
-//! balancer's security groups, its pool (launch template and auto-scaling group) and the pool's security
-//! groups.
+//! Which sites a change affects: engineers think in sites. A site's path is its DNS records, its load
+//! balancer, that load balancer's security groups, its pool (launch template and auto-scaling group) and
+//! the pool's security groups.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,6 +18,12 @@ pub fn site_paths(fleet: &Fleet) -> BTreeMap<Address, BTreeSet<String>> {
             path.push(Address::new(Kind::LoadBalancer, &lb.value));
             if let Some(lb) = fleet.load_balancers.get(&lb.value) {
                 path.extend(lb.security_groups.iter().map(|g| Address::new(Kind::SecurityGroup, &g.value)));
+            }
+        }
+        if let (Some(zone), Some(_)) = (&fleet.settings.dns_zone, &s.load_balancer) {
+            path.push(Address::new(Kind::DnsRecord, format!("{site}.{}", zone.trim_end_matches('.').to_ascii_lowercase())));
+            if s.dns == crate::model::DnsMode::Managed {
+                path.extend(std::iter::once(&s.domain).chain(&s.aliases).map(|n| Address::new(Kind::DnsRecord, n.trim_end_matches('.').to_ascii_lowercase())));
             }
         }
         if let Some(pool) = fleet.pools.get(&s.pool.value) {

@@ -5,6 +5,7 @@
 pub mod auto_scaling_group;
 pub mod db_instance;
 pub mod db_parameter_group;
+pub mod dns_record;
 pub mod launch_template;
 pub mod load_balancer;
 pub mod security_group;
@@ -19,6 +20,7 @@ use crate::model::Fleet;
 pub use auto_scaling_group::{AsgOp, AutoScalingGroupSpec, GroupUpdate, Observation, RefreshPrefs, TemplateVersion};
 pub use db_instance::{DbInstanceSpec, DbModify, DbOp};
 pub use db_parameter_group::{DbParameterGroupSpec, ParameterValue, PgOp};
+pub use dns_record::{DnsOp, DnsRecordSpec, RecordChange};
 pub use launch_template::{ImageRef, LaunchTemplateSpec, LtOp, TemplateData};
 pub use load_balancer::{LbOp, LoadBalancerSpec};
 pub use security_group::{SecurityGroupSpec, SgOp};
@@ -159,6 +161,7 @@ pub enum Spec {
     AutoScalingGroup(AutoScalingGroupSpec),
     DbParameterGroup(DbParameterGroupSpec),
     DbInstance(DbInstanceSpec),
+    DnsRecord(DnsRecordSpec),
 }
 
 impl Spec {
@@ -171,6 +174,7 @@ impl Spec {
             Spec::AutoScalingGroup(s) => &s.name,
             Spec::DbParameterGroup(s) => &s.name,
             Spec::DbInstance(s) => &s.identifier,
+            Spec::DnsRecord(s) => &s.name,
         }
     }
 
@@ -183,6 +187,7 @@ impl Spec {
             Spec::AutoScalingGroup(s) => s.references(),
             Spec::DbParameterGroup(_) => BTreeSet::new(),
             Spec::DbInstance(s) => s.references(),
+            Spec::DnsRecord(s) => s.references(),
         }
     }
 
@@ -205,6 +210,7 @@ impl Spec {
             Spec::AutoScalingGroup(s) => s.describe(),
             Spec::DbParameterGroup(s) => s.describe(),
             Spec::DbInstance(s) => s.describe(),
+            Spec::DnsRecord(s) => s.describe(),
         }
     }
 }
@@ -263,6 +269,7 @@ pub enum Op {
     AutoScalingGroup(AsgOp),
     DbParameterGroup(PgOp),
     DbInstance(DbOp),
+    DnsRecord(DnsOp),
 }
 
 /// What desired differs from live in, and how to close the gap.
@@ -287,6 +294,7 @@ pub fn diff(desired: &Spec, live: &Spec) -> Diff {
         (Spec::AutoScalingGroup(d), Spec::AutoScalingGroup(l)) => d.diff(l),
         (Spec::DbParameterGroup(d), Spec::DbParameterGroup(l)) => d.diff(l),
         (Spec::DbInstance(d), Spec::DbInstance(l)) => d.diff(l),
+        (Spec::DnsRecord(d), Spec::DnsRecord(l)) => d.diff(l),
         _ => unreachable!("an address has one kind"),
     }
 }
@@ -318,6 +326,7 @@ pub fn create_ops(desired: &Spec) -> Vec<Op> {
         Spec::AutoScalingGroup(s) => s.create_ops(),
         Spec::DbParameterGroup(s) => s.create_ops(),
         Spec::DbInstance(s) => s.create_ops(),
+        Spec::DnsRecord(s) => s.create_ops(),
     }
 }
 
@@ -330,6 +339,7 @@ pub fn delete_ops(live: &Spec, id: &str) -> Vec<Op> {
         Spec::AutoScalingGroup(s) => vec![Op::AutoScalingGroup(AsgOp::Delete { name: s.name.clone() })],
         Spec::DbParameterGroup(s) => vec![Op::DbParameterGroup(PgOp::Delete { name: s.name.clone() })],
         Spec::DbInstance(s) => s.delete_ops(),
+        Spec::DnsRecord(s) => s.delete_ops(),
     }
 }
 
@@ -343,6 +353,11 @@ pub struct Environment {
     /// Per parameter group family, the engine's parameters and whether each is static (applies only at a
     /// reboot); read only for families with parameters to change.
     pub static_parameters: BTreeMap<String, BTreeMap<String, bool>>,
+    /// The account's hosted zones: name (lower case, no trailing dot) -> id.
+    pub hosted_zones: BTreeMap<String, String>,
+    /// Load balancers' DNS names, by AWS name (for the records pointing at them).
+    pub balancer_dns: BTreeMap<String, String>,
+    pub region: String,
 }
 
 /// The desired state as specs, by address.
@@ -363,6 +378,7 @@ pub fn desired(fleet: &Fleet, env: &Environment) -> Desired {
     for name in fleet.databases.keys() {
         out.insert(Address::new(Kind::DbInstance, name), Spec::DbInstance(DbInstanceSpec::from_model(fleet, name, env)));
     }
+    out.extend(dns_record::desired(fleet, env).into_iter().map(|(a, s)| (a, Spec::DnsRecord(s))));
     for name in fleet.pools.keys() {
         out.insert(Address::new(Kind::LaunchTemplate, name), Spec::LaunchTemplate(LaunchTemplateSpec::from_model(fleet, name, env)));
         out.insert(Address::new(Kind::AutoScalingGroup, name), Spec::AutoScalingGroup(AutoScalingGroupSpec::from_model(fleet, name, env)));

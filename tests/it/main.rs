@@ -7,6 +7,7 @@ mod support;
 mod accounts;
 mod cli;
 mod databases;
+mod dns;
 mod drift;
 mod faults;
 mod load_balancers;

@@ -71,6 +71,10 @@ impl Moto {
         aws_sdk_elasticloadbalancing::Client::new(&self.sdk_config())
     }
 
+    pub fn route53(&self) -> aws_sdk_route53::Client {
+        aws_sdk_route53::Client::new(&self.sdk_config())
+    }
+
     pub fn rds(&self) -> aws_sdk_rds::Client {
         aws_sdk_rds::Client::new(&self.sdk_config())
     }

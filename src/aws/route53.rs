@@ -1,0 +1,226 @@
+//! Route 53: the account's hosted zones (ListHostedZones, once), and in each the records this fleet owns,
+//! found by their ownership TXT records (ListResourceRecordSets, paginated, per zone). A record at a
+//! desired name without our ownership record is a look-alike, reported and never touched. NS and SOA
+//! records are never read into anything.
+//!
+//! Writes: one ChangeResourceRecordSets per zone and plan, split only past Route 53's limit of 1,000
+//! records per batch (an UPSERT counts twice; each change carries its ownership record).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_route53::types::{AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use super::executor::AwsExecutor;
+use super::{Aws, AwsError, call};
+use crate::model::Fleet;
+use crate::plan::{Foreign, Live, LiveObject};
+use crate::resource::dns_record::{OWNERSHIP_PREFIX, Target, parse_owner};
+use crate::resource::{Address, DnsOp, DnsRecordSpec, Kind, RecordChange, Spec};
+
+const READ_CONCURRENCY: usize = 5;
+/// Record changes per ChangeResourceRecordSets: each is two UPSERTs (the record and its ownership), which
+/// Route 53 counts as four of its 1,000.
+const BATCH: usize = 200;
+
+fn bare(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+pub(crate) struct ZonesRead {
+    records: Vec<(String, String, Vec<ResourceRecordSet>)>,
+}
+
+impl ZonesRead {
+    pub(crate) fn into_live(self, live: &mut Live, fleet: &Fleet, desired_names: &[String]) {
+        for (zone, zone_id, sets) in self.records {
+            let mut owners: BTreeMap<String, (String, Address)> = BTreeMap::new();
+            let mut records: BTreeMap<String, &ResourceRecordSet> = BTreeMap::new();
+            for set in &sets {
+                let name = bare(set.name());
+                match set.r#type() {
+                    RrType::Txt => {
+                        if let Some(owned) = name.strip_prefix(OWNERSHIP_PREFIX)
+                            && let Some(owner) = set.resource_records().iter().find_map(|r| parse_owner(r.value()))
+                        {
+                            owners.insert(owned.to_string(), owner);
+                        }
+                    }
+                    RrType::Cname | RrType::A => {
+                        records.insert(name, set);
+                    }
+                    _ => {}
+                }
+            }
+            for (name, set) in records {
+                let target = match (set.r#type(), set.alias_target(), set.resource_records().first()) {
+                    (_, Some(a), _) => Target::Alias { dns_name: bare(a.dns_name()), hosted_zone_id: a.hosted_zone_id().to_string() },
+                    (RrType::Cname, None, Some(r)) => Target::Cname(bare(r.value())),
+                    _ => continue, // a plain A record (an IP): never one of ours
+                };
+                match owners.get(&name) {
+                    Some((f, address)) if f == &fleet.settings.name && address.kind == Kind::DnsRecord => {
+                        let owner = crate::resource::dns_record::owner_value(f, &name);
+                        let spec = DnsRecordSpec { name: name.clone(), zone: zone.clone(), zone_id: zone_id.clone(), target, owner };
+                        live.insert(address.clone(), LiveObject { id: name, spec: Spec::DnsRecord(spec) });
+                    }
+                    other if desired_names.contains(&name) => {
+                        live.foreign.push(Foreign { kind: Kind::DnsRecord, name: name.clone(), id: name.clone(), fleet: other.map(|(f, _)| f.clone()) });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+impl Aws {
+    /// Every hosted zone of the account: name -> id (ListHostedZones pages of 100).
+    pub(crate) async fn hosted_zones(&self) -> Result<BTreeMap<String, String>, AwsError> {
+        let mut pages = self.route53.list_hosted_zones().into_paginator().send();
+        let mut out = BTreeMap::new();
+        while let Some(page) = pages.next().await {
+            for z in page.map_err(call("route53", "ListHostedZones", "the account's hosted zones"))?.hosted_zones() {
+                if !z.config().is_some_and(|c| c.private_zone()) {
+                    out.insert(bare(z.name()), z.id().trim_start_matches("/hostedzone/").to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The records of every hosted zone (the agency's and its managed clients').
+    pub(crate) async fn read_zones(&self, zones: &BTreeMap<String, String>) -> Result<ZonesRead, AwsError> {
+        let records = stream::iter(zones.clone())
+            .map(|(zone, id)| async move {
+                // Pages continue from the next (name, type), not a token: the SDK has no paginator for it.
+                let mut sets = Vec::new();
+                let mut next: Option<(String, RrType, Option<String>)> = None;
+                loop {
+                    let mut req = self.route53.list_resource_record_sets().hosted_zone_id(&id).max_items(300);
+                    if let Some((name, kind, identifier)) = next.take() {
+                        req = req.start_record_name(name).start_record_type(kind).set_start_record_identifier(identifier);
+                    }
+                    let page = req.send().await.map_err(call("route53", "ListResourceRecordSets", &zone))?;
+                    sets.extend(page.resource_record_sets().iter().cloned());
+                    match (page.is_truncated(), page.next_record_name(), page.next_record_type()) {
+                        (true, Some(name), Some(kind)) => next = Some((name.to_string(), kind.clone(), page.next_record_identifier().map(str::to_string))),
+                        _ => break,
+                    }
+                }
+                Ok::<_, AwsError>((zone, id, sets))
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(ZonesRead { records })
+    }
+}
+
+fn record_set(name: &str, target: &Target, region: &str) -> Result<ResourceRecordSet, AwsError> {
+    let build = |b: aws_sdk_route53::types::builders::ResourceRecordSetBuilder| b.build().map_err(|e| AwsError::Other(format!("record {name}: {e}")));
+    match target {
+        Target::Cname(value) => build(
+            ResourceRecordSet::builder()
+                .name(name)
+                .r#type(RrType::Cname)
+                .ttl(crate::resource::dns_record::TTL)
+                .resource_records(ResourceRecord::builder().value(value).build().map_err(|e| AwsError::Other(format!("record {name}: {e}")))?),
+        ),
+        Target::Alias { dns_name, hosted_zone_id } => {
+            let alias = AliasTarget::builder()
+                .dns_name(dns_name)
+                .hosted_zone_id(hosted_zone_id)
+                .evaluate_target_health(false)
+                .build()
+                .map_err(|e| AwsError::Other(format!("record {name}: {e}")))?;
+            build(ResourceRecordSet::builder().name(name).r#type(RrType::A).alias_target(alias))
+        }
+        Target::LoadBalancer { name: lb, .. } => {
+            Err(AwsError::Other(format!("record {name}: load balancer {lb} has no DNS name yet (region {region})")))
+        }
+    }
+}
+
+fn ownership_set(name: &str, owner: &str) -> Result<ResourceRecordSet, AwsError> {
+    let value = ResourceRecord::builder().value(format!("\"{owner}\"")).build().map_err(|e| AwsError::Other(format!("record {name}: {e}")))?;
+    ResourceRecordSet::builder()
+        .name(format!("{OWNERSHIP_PREFIX}{name}"))
+        .r#type(RrType::Txt)
+        .ttl(crate::resource::dns_record::TTL)
+        .resource_records(value)
+        .build()
+        .map_err(|e| AwsError::Other(format!("record {name}: {e}")))
+}
+
+impl AwsExecutor {
+    /// Load balancers created in this apply: their DNS names, read now (one call for all).
+    async fn resolve_targets(&self, changes: &[RecordChange]) -> Result<BTreeMap<String, String>, AwsError> {
+        let names: Vec<String> = changes
+            .iter()
+            .filter_map(|c| match &c.target {
+                Target::LoadBalancer { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if names.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let out = self
+            .aws
+            .elb
+            .describe_load_balancers()
+            .set_load_balancer_names(Some(names.clone()))
+            .send()
+            .await
+            .map_err(call("elasticloadbalancing", "DescribeLoadBalancers", names.join(", ")))?;
+        Ok(out.load_balancer_descriptions().iter().map(|d| (d.load_balancer_name().unwrap_or_default().to_string(), d.dns_name().unwrap_or_default().to_string())).collect())
+    }
+
+    pub(super) async fn run_dns(&self, change: &crate::plan::Change, op: &DnsOp) -> Result<(), AwsError> {
+        let (zone_id, changes) = match op {
+            DnsOp::Change { zone_id, change } => (zone_id, std::slice::from_ref(change)),
+            DnsOp::Batch { zone_id, changes } => (zone_id, changes.as_slice()),
+        };
+        let dns = self.resolve_targets(changes).await?;
+        let region = &self.aws.region;
+        let mut sdk = Vec::new();
+        for c in changes {
+            let target = match &c.target {
+                Target::LoadBalancer { name, alias, .. } => {
+                    let dns_name = dns.get(name).cloned().ok_or_else(|| AwsError::Other(format!("record {}: load balancer {name} not found", c.name)))?;
+                    if *alias {
+                        let zone = crate::resource::dns_record::elb_hosted_zone_id(region)
+                            .ok_or_else(|| AwsError::Other(format!("record {}: no known ELB hosted zone for region {region}", c.name)))?;
+                        Target::Alias { dns_name, hosted_zone_id: zone.to_string() }
+                    } else {
+                        Target::Cname(dns_name)
+                    }
+                }
+                other => other.clone(),
+            };
+            let action = if c.delete { ChangeAction::Delete } else { ChangeAction::Upsert };
+            for set in [record_set(&c.name, &target, region)?, ownership_set(&c.name, &c.owner)?] {
+                sdk.push(Change::builder().action(action.clone()).resource_record_set(set).build().map_err(|e| AwsError::Other(format!("record {}: {e}", c.name)))?);
+            }
+        }
+        for chunk in sdk.chunks(BATCH * 2) {
+            let batch = ChangeBatch::builder()
+                .comment(format!("converge: {}", change.address))
+                .set_changes(Some(chunk.to_vec()))
+                .build()
+                .map_err(|e| AwsError::Other(format!("{}: {e}", change.address)))?;
+            self.aws
+                .route53
+                .change_resource_record_sets()
+                .hosted_zone_id(zone_id)
+                .change_batch(batch)
+                .send()
+                .await
+                .map_err(call("route53", "ChangeResourceRecordSets", format!("zone {zone_id} ({} records)", chunk.len() / 2)))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,253 @@
+//! DNS records in Route 53: each site's `<site>.<dns_zone>` CNAME to its load balancer and, for sites whose
+//! DNS the agency manages, the client's own names (the apex as an alias A record to the load balancer, the
+//! others as CNAMEs to the site's record).
+//!
+//! Route 53 records carry no tags, so ownership is recorded as external-dns does it: a TXT record at
+//! `_converge.<name>` saying `converge:fleet=<fleet>,address=dns_record.<name>`, written and deleted with
+//! the record. A record without it is never changed. All of a zone's changes in a plan go out together, in
+//! as few ChangeResourceRecordSets batches as Route 53's limits allow (see `plan::batch_dns`).
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Address, Diff, FieldChange, Kind, Op};
+
+/// The TTL of the CNAME and TXT records converge writes.
+pub const TTL: i64 = 300;
+/// Where a record's ownership is written.
+pub const OWNERSHIP_PREFIX: &str = "_converge.";
+
+/// Route 53's hosted zone id for classic load balancers, per region (the API does not say; neither does
+/// moto). From AWS's "Elastic Load Balancing endpoints and quotas" table.
+pub fn elb_hosted_zone_id(region: &str) -> Option<&'static str> {
+    Some(match region {
+        "us-east-1" => "Z35SXDOTRQ7X7K",
+        "us-east-2" => "Z3AADJGX6KTTL2",
+        "us-west-1" => "Z368ELLRRE2KJ0",
+        "us-west-2" => "Z1H1FL5HABSF5",
+        "ca-central-1" => "ZQSVJUPU6J1EY",
+        "eu-west-1" => "Z32O12XQLNTSW2",
+        "eu-west-2" => "ZHURV8PSTC4K8",
+        "eu-west-3" => "Z3Q77PNBQS71R4",
+        "eu-central-1" => "Z215JYRZR1TBD5",
+        "eu-north-1" => "Z23TAZ7KFAR7FT",
+        "eu-south-1" => "Z3ULH7SSC9OV64",
+        "ap-southeast-1" => "Z1LMS91P8CMLE5",
+        "ap-southeast-2" => "Z1GM3OXH4ZPM65",
+        "ap-northeast-1" => "Z14GRHDCWA56QT",
+        "ap-northeast-2" => "ZWKZPGTI48KDX",
+        "ap-south-1" => "ZP97RAFLXTNZK",
+        "sa-east-1" => "Z2P70J7HTTTPLU",
+        _ => return None,
+    })
+}
+
+/// Where a record points.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Cname(String),
+    /// An alias A record (the only way to point a zone's apex at a load balancer).
+    Alias { dns_name: String, hosted_zone_id: String },
+    /// Desired only: a load balancer (AWS name, and its name in the fleet) created in the same apply,
+    /// whose DNS name is known only then.
+    LoadBalancer { name: String, balancer: String, alias: bool },
+}
+
+impl Target {
+    /// The record type Route 53 keeps it as.
+    pub fn record_type(&self) -> &'static str {
+        match self {
+            Target::Cname(_) | Target::LoadBalancer { alias: false, .. } => "CNAME",
+            Target::Alias { .. } | Target::LoadBalancer { alias: true, .. } => "A",
+        }
+    }
+
+    /// For comparing: lower case, no trailing dot, no `dualstack.` (Route 53 adds it to ELB aliases).
+    fn normalised(&self) -> Target {
+        let n = |s: &str| s.trim_end_matches('.').to_ascii_lowercase();
+        match self {
+            Target::Cname(v) => Target::Cname(n(v)),
+            Target::Alias { dns_name, hosted_zone_id } => {
+                Target::Alias { dns_name: n(dns_name).trim_start_matches("dualstack.").to_string(), hosted_zone_id: hosted_zone_id.clone() }
+            }
+            other => other.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Cname(v) => write!(f, "CNAME {v}"),
+            Target::Alias { dns_name, .. } => write!(f, "A alias {dns_name}"),
+            Target::LoadBalancer { name, alias, .. } => {
+                write!(f, "{} load balancer {name} (its DNS name, once it exists)", if *alias { "A alias" } else { "CNAME" })
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsRecordSpec {
+    /// Lower case, no trailing dot.
+    pub name: String,
+    pub zone: String,
+    pub zone_id: String,
+    pub target: Target,
+    /// The ownership TXT value (`converge:fleet=...,address=...`).
+    pub owner: String,
+}
+
+/// One record change inside a zone's batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordChange {
+    /// UPSERT (never CREATE: it is idempotent) or DELETE (of exactly what was read).
+    pub delete: bool,
+    pub name: String,
+    pub target: Target,
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum DnsOp {
+    /// A record change with its ownership record; `plan::batch_dns` gathers a zone's into one `Batch`.
+    Change { zone_id: String, change: RecordChange },
+    /// ChangeResourceRecordSets for one zone, split only where Route 53's limits require.
+    Batch { zone_id: String, changes: Vec<RecordChange> },
+}
+
+/// The ownership TXT value of a record.
+pub fn owner_value(fleet: &str, name: &str) -> String {
+    format!("converge:fleet={fleet},address={}", Address::new(Kind::DnsRecord, name))
+}
+
+/// Reads an ownership TXT value: (fleet, address).
+pub fn parse_owner(value: &str) -> Option<(String, Address)> {
+    let value = value.trim_matches('"');
+    let mut fleet = None;
+    let mut address = None;
+    for part in value.split(',') {
+        match part.split_once('=') {
+            Some(("converge:fleet", f)) => fleet = Some(f.to_string()),
+            Some(("address", a)) => address = a.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((fleet?, address?))
+}
+
+impl DnsRecordSpec {
+    /// A load balancer created in the same apply: the record waits for it.
+    pub fn references(&self) -> BTreeSet<Address> {
+        match &self.target {
+            Target::LoadBalancer { balancer, .. } => BTreeSet::from([Address::new(Kind::LoadBalancer, balancer)]),
+            _ => BTreeSet::new(),
+        }
+    }
+
+    pub fn describe(&self) -> Vec<(String, String)> {
+        vec![("name".into(), self.name.clone()), ("zone".into(), self.zone.clone()), ("target".into(), self.target.to_string())]
+    }
+
+    fn change(&self, delete: bool) -> Op {
+        Op::DnsRecord(DnsOp::Change {
+            zone_id: self.zone_id.clone(),
+            change: RecordChange { delete, name: self.name.clone(), target: self.target.clone(), owner: self.owner.clone() },
+        })
+    }
+
+    pub fn create_ops(&self) -> Vec<Op> {
+        vec![self.change(false)]
+    }
+
+    pub fn delete_ops(&self) -> Vec<Op> {
+        vec![self.change(true)]
+    }
+
+    pub fn diff(&self, live: &DnsRecordSpec) -> Diff {
+        let mut d = Diff::default();
+        if self.zone_id != live.zone_id {
+            d.fields.push(FieldChange::changed("zone", &live.zone, &self.zone).forcing());
+            return d;
+        }
+        if self.target.normalised() != live.target.normalised() {
+            d.fields.push(FieldChange::changed("target", &live.target, &self.target));
+            // A CNAME and an A record cannot share a name: a change of type deletes the old one in the
+            // same batch.
+            if self.target.record_type() != live.target.record_type() {
+                d.ops.push(live.change(true));
+            }
+            d.ops.push(self.change(false));
+        }
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ownership_round_trips_and_foreign_text_is_not_ours() {
+        let v = owner_value("agency", "acme.sites.agency.net");
+        assert_eq!(v, "converge:fleet=agency,address=dns_record.acme.sites.agency.net");
+        let (fleet, address) = parse_owner(&format!("\"{v}\"")).unwrap();
+        assert_eq!((fleet.as_str(), address.to_string().as_str()), ("agency", "dns_record.acme.sites.agency.net"));
+        assert!(parse_owner("\"v=spf1 -all\"").is_none());
+    }
+
+    #[test]
+    fn aliases_compare_without_dualstack_case_or_dot() {
+        let a = Target::Alias { dns_name: "dualstack.Agency-Acme-1.eu-west-1.elb.amazonaws.com.".into(), hosted_zone_id: "Z32O12XQLNTSW2".into() };
+        let b = Target::Alias { dns_name: "agency-acme-1.eu-west-1.elb.amazonaws.com".into(), hosted_zone_id: "Z32O12XQLNTSW2".into() };
+        assert_eq!(a.normalised(), b.normalised());
+    }
+}
+
+/// The hosted zone (name, id) a name belongs to: the longest zone name it ends with. Offline (no zones
+/// read), the shortest of `names` stands in for the zone.
+fn zone_of(name: &str, names: &[String], env: &super::Environment) -> (String, String) {
+    let found = env.hosted_zones.iter().filter(|(zone, _)| name == zone.as_str() || name.ends_with(&format!(".{zone}"))).max_by_key(|(zone, _)| zone.len());
+    match found {
+        Some((zone, id)) => (zone.clone(), id.clone()),
+        None => {
+            let zone = names.iter().min_by_key(|n| n.len()).cloned().unwrap_or_else(|| name.to_string());
+            (zone.clone(), format!("(hosted zone {zone})"))
+        }
+    }
+}
+
+/// Every record the fleet's sites need, by address.
+pub fn desired(fleet: &crate::model::Fleet, env: &super::Environment) -> Vec<(Address, DnsRecordSpec)> {
+    let Some(dns_zone) = fleet.settings.dns_zone.as_deref() else { return Vec::new() };
+    let dns_zone = dns_zone.trim_end_matches('.').to_ascii_lowercase();
+    let mut out = Vec::new();
+    let mut push = |name: String, zone: (String, String), target: Target| {
+        let owner = owner_value(&fleet.settings.name, &name);
+        out.push((Address::new(Kind::DnsRecord, &name), DnsRecordSpec { name, zone: zone.0, zone_id: zone.1, target, owner }));
+    };
+    for (site_name, site) in &fleet.sites {
+        let Some(lb) = &site.load_balancer else { continue };
+        let lb_name = fleet.load_balancer_name(&lb.value);
+        let to_balancer = |alias: bool| match env.balancer_dns.get(&lb_name) {
+            Some(dns) if alias => Target::Alias { dns_name: dns.clone(), hosted_zone_id: elb_hosted_zone_id(&env.region).unwrap_or("(unknown region)").to_string() },
+            Some(dns) => Target::Cname(dns.clone()),
+            None => Target::LoadBalancer { name: lb_name.clone(), balancer: lb.value.clone(), alias },
+        };
+        let record = format!("{site_name}.{dns_zone}");
+        push(record.clone(), zone_of(&record, std::slice::from_ref(&dns_zone), env), to_balancer(false));
+        if site.dns == crate::model::DnsMode::Managed {
+            let names: Vec<String> = std::iter::once(&site.domain).chain(&site.aliases).map(|n| n.trim_end_matches('.').to_ascii_lowercase()).collect();
+            for name in &names {
+                let zone = zone_of(name, &names, env);
+                let target = if *name == zone.0 { to_balancer(true) } else { Target::Cname(record.clone()) };
+                push(name.clone(), zone, target);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,180 @@
+//! Sites' DNS records against the emulator: a record per site in the agency's zone, the client's own names
+//! for managed sites, ownership TXT records, one batch per zone, hand-made records left alone.
+
+use std::collections::BTreeSet;
+
+use converge::plan::Action;
+
+use crate::support::*;
+
+const OBJECTS: &str = r#"
+[fleet]
+name = "agency"
+region = "eu-west-1"
+dns_zone = "sites.agency.net"
+
+[network]
+zones = ["eu-west-1a", "eu-west-1b"]
+
+[security_group.lb]
+ingress = [{ ports = "80", cidr = "0.0.0.0/0" }]
+
+[image.nightly]
+owners = ["self"]
+name = "sites-nightly-*"
+
+[pool.web]
+image = "nightly"
+instance_type = "t3.small"
+min = 1
+max = 2
+
+[load_balancer.shared]
+pool = "web"
+security_groups = ["lb"]
+listeners = [{ port = 80, protocol = "http", instance_port = 80 }]
+
+[load_balancer.own]
+pool = "web"
+security_groups = ["lb"]
+listeners = [{ port = 80, protocol = "http", instance_port = 80 }]
+"#;
+
+const MANAGED: [&str; 3] = ["acme", "globex", "initech"];
+
+/// Twenty sites on the shared load balancer; acme, globex and initech have their DNS managed.
+fn sites() -> String {
+    let mut out = String::new();
+    for i in 0..20 {
+        let name = if i < 3 { MANAGED[i].to_string() } else { format!("site{i:02}") };
+        let dns = if i < 3 { "dns = \"managed\"\n" } else { "" };
+        out.push_str(&format!(
+            "[site.{name}]\ndomain = \"www.{name}.example\"\naliases = [\"{name}.example\"]\npool = \"web\"\nload_balancer = \"shared\"\nrepo = \"git@x:{name}.git\"\ncommit = \"abc{i:04}\"\n{dns}\n"
+        ));
+    }
+    out
+}
+
+struct Dns {
+    moto: Moto,
+    dir: FleetDir,
+    agency_zone: String,
+}
+
+async fn setup() -> Dns {
+    let moto = Moto::start();
+    moto.nightly_image("sites-nightly-2026-11-25").await;
+    let r53 = moto.route53();
+    let mut agency_zone = String::new();
+    for (i, zone) in ["sites.agency.net", "acme.example", "globex.example", "initech.example"].iter().enumerate() {
+        let z = r53.create_hosted_zone().name(*zone).caller_reference(format!("zone-{i}")).send().await.unwrap();
+        if i == 0 {
+            agency_zone = z.hosted_zone().unwrap().id().to_string();
+        }
+    }
+    let dir = FleetDir::new(&[("fleet.toml", OBJECTS), ("sites.toml", &sites())]);
+    Dns { moto, dir, agency_zone }
+}
+
+/// Every CNAME, A and TXT record of a zone, as `type name -> value`.
+async fn records(moto: &Moto, zone_name: &str) -> BTreeSet<String> {
+    let r53 = moto.route53();
+    let zones = r53.list_hosted_zones().send().await.unwrap();
+    let id = zones.hosted_zones().iter().find(|z| z.name().trim_end_matches('.') == zone_name).unwrap().id().to_string();
+    let sets = r53.list_resource_record_sets().hosted_zone_id(id).send().await.unwrap();
+    sets.resource_record_sets()
+        .iter()
+        .filter(|s| matches!(s.r#type().as_str(), "CNAME" | "A" | "TXT"))
+        .map(|s| {
+            let value = match s.alias_target() {
+                Some(a) => format!("alias {}", a.dns_name().trim_end_matches('.')),
+                None => s.resource_records().iter().map(|r| r.value().to_string()).collect::<Vec<_>>().join(" "),
+            };
+            format!("{} {} -> {value}", s.r#type().as_str(), s.name().trim_end_matches('.'))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn twenty_sites_three_managed_get_exactly_their_records_with_ownership() {
+    let Dns { moto, dir, .. } = setup().await;
+    let aws = moto.aws();
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    let lb = moto.elb().describe_load_balancers().load_balancer_names("agency-shared").send().await.unwrap();
+    let lb_dns = lb.load_balancer_descriptions()[0].dns_name().unwrap().to_string();
+
+    let mut expected = BTreeSet::new();
+    for i in 0..20 {
+        let name = if i < 3 { MANAGED[i].to_string() } else { format!("site{i:02}") };
+        expected.insert(format!("CNAME {name}.sites.agency.net -> {lb_dns}"));
+        expected.insert(format!("TXT _converge.{name}.sites.agency.net -> \"converge:fleet=agency,address=dns_record.{name}.sites.agency.net\""));
+    }
+    assert_eq!(records(&moto, "sites.agency.net").await, expected);
+    let acme = records(&moto, "acme.example").await;
+    assert_eq!(
+        acme,
+        BTreeSet::from([
+            format!("A acme.example -> alias {lb_dns}"),
+            "CNAME www.acme.example -> acme.sites.agency.net".to_string(),
+            "TXT _converge.acme.example -> \"converge:fleet=agency,address=dns_record.acme.example\"".to_string(),
+            "TXT _converge.www.acme.example -> \"converge:fleet=agency,address=dns_record.www.acme.example\"".to_string(),
+        ])
+    );
+    assert_eq!(aws.stats.calls("ChangeResourceRecordSets"), 4, "one batch per zone");
+}
+
+#[tokio::test]
+async fn a_hand_made_record_on_a_desired_name_is_reported_and_left_alone() {
+    let Dns { moto, dir, agency_zone } = setup().await;
+    let set = aws_sdk_route53::types::ResourceRecordSet::builder()
+        .name("site05.sites.agency.net")
+        .r#type(aws_sdk_route53::types::RrType::Cname)
+        .ttl(60)
+        .resource_records(aws_sdk_route53::types::ResourceRecord::builder().value("old-host.example.net").build().unwrap())
+        .build()
+        .unwrap();
+    let change = aws_sdk_route53::types::Change::builder().action(aws_sdk_route53::types::ChangeAction::Upsert).resource_record_set(set).build().unwrap();
+    moto.route53()
+        .change_resource_record_sets()
+        .hosted_zone_id(&agency_zone)
+        .change_batch(aws_sdk_route53::types::ChangeBatch::builder().changes(change).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let planned = plan(&moto.aws(), &dir.load()).await;
+    let conflict = planned.plan.conflicts.iter().find(|c| c.address == Some("dns_record.site05.sites.agency.net".parse().unwrap())).expect("a conflict");
+    assert!(conflict.message.contains("already exists and is not managed by this fleet"), "{conflict:?}");
+    let run = moto.converge(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(records(&moto, "sites.agency.net").await.contains("CNAME site05.sites.agency.net -> old-host.example.net"));
+}
+
+#[tokio::test]
+async fn a_site_moved_to_another_load_balancer_is_one_upsert_and_a_removed_site_loses_its_records() {
+    let Dns { moto, dir, .. } = setup().await;
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+
+    dir.write("sites.toml", &sites().replace("commit = \"abc0004\"\n", "commit = \"abc0004\"\n").replace(
+        "[site.site04]\ndomain = \"www.site04.example\"\naliases = [\"site04.example\"]\npool = \"web\"\nload_balancer = \"shared\"",
+        "[site.site04]\ndomain = \"www.site04.example\"\naliases = [\"site04.example\"]\npool = \"web\"\nload_balancer = \"own\"",
+    ));
+    let planned = plan(&aws, &dir.load()).await;
+    let changes: Vec<(String, Action)> = planned.plan.changes.iter().map(|c| (c.address.to_string(), c.action)).collect();
+    assert_eq!(changes, vec![("dns_record.site04.sites.agency.net".to_string(), Action::Update)]);
+    let by_site = moto.converge(dir.path(), &["plan", "--by", "site"]);
+    assert!(by_site.stdout.contains("site site04 (www.site04.example): 1 change\n  ~ dns_record.site04.sites.agency.net (target)"), "{by_site:?}");
+    assert!(by_site.stdout.contains("1 site affected, 19 unaffected."), "{by_site:?}");
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(aws.stats.calls("ChangeResourceRecordSets"), 1);
+
+    // acme goes: its records in both zones, with their ownership records.
+    let without_acme: String = sites().split("[site.").filter(|s| !s.starts_with("acme]")).map(|s| if s.is_empty() { String::new() } else { format!("[site.{s}") }).collect();
+    dir.write("sites.toml", &without_acme);
+    converge(&aws, &dir.load()).await;
+    assert!(records(&moto, "acme.example").await.is_empty());
+    assert!(!records(&moto, "sites.agency.net").await.iter().any(|r| r.contains("acme")));
+}
