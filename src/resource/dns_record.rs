@@ -187,26 +187,6 @@ impl DnsRecordSpec {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ownership_round_trips_and_foreign_text_is_not_ours() {
-        let v = owner_value("agency", "acme.sites.agency.net");
-        assert_eq!(v, "converge:fleet=agency,address=dns_record.acme.sites.agency.net");
-        let (fleet, address) = parse_owner(&format!("\"{v}\"")).unwrap();
-        assert_eq!((fleet.as_str(), address.to_string().as_str()), ("agency", "dns_record.acme.sites.agency.net"));
-        assert!(parse_owner("\"v=spf1 -all\"").is_none());
-    }
-
-    #[test]
-    fn aliases_compare_without_dualstack_case_or_dot() {
-        let a = Target::Alias { dns_name: "dualstack.Agency-Acme-1.eu-west-1.elb.amazonaws.com.".into(), hosted_zone_id: "Z32O12XQLNTSW2".into() };
-        let b = Target::Alias { dns_name: "agency-acme-1.eu-west-1.elb.amazonaws.com".into(), hosted_zone_id: "Z32O12XQLNTSW2".into() };
-        assert_eq!(a.normalised(), b.normalised());
-    }
-}
 
 /// The hosted zone (name, id) a name belongs to: the longest zone name it ends with. Offline (no zones
 /// read), the shortest of `names` stands in for the zone.
@@ -250,4 +230,25 @@ pub fn desired(fleet: &crate::model::Fleet, env: &super::Environment) -> Vec<(Ad
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ownership_round_trips_and_foreign_text_is_not_ours() {
+        let v = owner_value("agency", "acme.sites.agency.net");
+        assert_eq!(v, "converge:fleet=agency,address=dns_record.acme.sites.agency.net");
+        let (fleet, address) = parse_owner(&format!("\"{v}\"")).unwrap();
+        assert_eq!((fleet.as_str(), address.to_string().as_str()), ("agency", "dns_record.acme.sites.agency.net"));
+        assert!(parse_owner("\"v=spf1 -all\"").is_none());
+    }
+
+    #[test]
+    fn aliases_compare_without_dualstack_case_or_dot() {
+        let a = Target::Alias { dns_name: "dualstack.Agency-Acme-1.eu-west-1.elb.amazonaws.com.".into(), hosted_zone_id: "Z32O12XQLNTSW2".into() };
+        let b = Target::Alias { dns_name: "agency-acme-1.eu-west-1.elb.amazonaws.com".into(), hosted_zone_id: "Z32O12XQLNTSW2".into() };
+        assert_eq!(a.normalised(), b.normalised());
+    }
 }

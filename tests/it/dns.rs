@@ -42,12 +42,17 @@ listeners = [{ port = 80, protocol = "http", instance_port = 80 }]
 
 const MANAGED: [&str; 3] = ["acme", "globex", "initech"];
 
+/// The i-th of twenty sites: the first three are the managed ones.
+fn site_name(i: usize) -> String {
+    MANAGED.get(i).map_or_else(|| format!("site{i:02}"), |m| m.to_string())
+}
+
 /// Twenty sites on the shared load balancer; acme, globex and initech have their DNS managed.
 fn sites() -> String {
     let mut out = String::new();
     for i in 0..20 {
-        let name = if i < 3 { MANAGED[i].to_string() } else { format!("site{i:02}") };
-        let dns = if i < 3 { "dns = \"managed\"\n" } else { "" };
+        let name = site_name(i);
+        let dns = if i < MANAGED.len() { "dns = \"managed\"\n" } else { "" };
         out.push_str(&format!(
             "[site.{name}]\ndomain = \"www.{name}.example\"\naliases = [\"{name}.example\"]\npool = \"web\"\nload_balancer = \"shared\"\nrepo = \"git@x:{name}.git\"\ncommit = \"abc{i:04}\"\n{dns}\n"
         ));
@@ -105,8 +110,7 @@ async fn twenty_sites_three_managed_get_exactly_their_records_with_ownership() {
     let lb_dns = lb.load_balancer_descriptions()[0].dns_name().unwrap().to_string();
 
     let mut expected = BTreeSet::new();
-    for i in 0..20 {
-        let name = if i < 3 { MANAGED[i].to_string() } else { format!("site{i:02}") };
+    for name in (0..20).map(site_name) {
         expected.insert(format!("CNAME {name}.sites.agency.net -> {lb_dns}"));
         expected.insert(format!("TXT _converge.{name}.sites.agency.net -> \"converge:fleet=agency,address=dns_record.{name}.sites.agency.net\""));
     }
@@ -157,7 +161,7 @@ async fn a_site_moved_to_another_load_balancer_is_one_upsert_and_a_removed_site_
     let aws = moto.aws();
     converge(&aws, &dir.load()).await;
 
-    dir.write("sites.toml", &sites().replace("commit = \"abc0004\"\n", "commit = \"abc0004\"\n").replace(
+    dir.write("sites.toml", &sites().replace(
         "[site.site04]\ndomain = \"www.site04.example\"\naliases = [\"site04.example\"]\npool = \"web\"\nload_balancer = \"shared\"",
         "[site.site04]\ndomain = \"www.site04.example\"\naliases = [\"site04.example\"]\npool = \"web\"\nload_balancer = \"own\"",
     ));
