@@ -78,6 +78,7 @@ impl AwsExecutor {
             Op::DbParameterGroup(op) => self.run_pg(change, op).await,
             Op::DbInstance(op) => self.run_db(change, op).await,
             Op::DnsRecord(op) => self.run_dns(change, op).await,
+            Op::Bucket(op) => self.run_bucket(change, op).await,
         }
     }
 

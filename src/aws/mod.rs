@@ -9,6 +9,7 @@ mod pools;
 mod rds;
 mod rds_ops;
 mod route53;
+mod s3;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -124,6 +125,7 @@ pub struct Aws {
     pub(crate) autoscaling: aws_sdk_autoscaling::Client,
     pub(crate) rds: aws_sdk_rds::Client,
     pub(crate) route53: aws_sdk_route53::Client,
+    pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) sts: aws_sdk_sts::Client,
     pub stats: Stats,
     pub region: String,
@@ -152,9 +154,13 @@ impl Aws {
         let autoscaling = aws_sdk_autoscaling::Client::from_conf(aws_sdk_autoscaling::config::Builder::from(conf).interceptor(stats.clone()).build());
         let rds = aws_sdk_rds::Client::from_conf(aws_sdk_rds::config::Builder::from(conf).interceptor(stats.clone()).build());
         let route53 = aws_sdk_route53::Client::from_conf(aws_sdk_route53::config::Builder::from(conf).interceptor(stats.clone()).build());
+        // An endpoint override (an emulator) cannot serve virtual-hosted bucket names: address by path.
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(conf).force_path_style(conf.endpoint_url().is_some()).interceptor(stats.clone()).build(),
+        );
         let sts = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(conf).interceptor(stats.clone()).build());
         let region = conf.region().map_or_else(|| default_region.to_string(), |r| r.to_string());
-        Aws { ec2, elb, autoscaling, rds, route53, sts, stats, region }
+        Aws { ec2, elb, autoscaling, rds, route53, s3, sts, stats, region }
     }
 
     /// The caller's account; refuses to go on when `expected` (`fleet.account`) is set and differs.
@@ -179,12 +185,13 @@ impl Aws {
         let name = &fleet.settings.name;
         let sg_names: Vec<String> = fleet.security_groups.keys().map(|n| fleet.security_group_name(n)).collect();
         let lb_names: Vec<String> = fleet.load_balancers.keys().map(|n| fleet.load_balancer_name(n)).collect();
-        let (mut env, groups, balancers, pools, rds) = tokio::try_join!(
+        let (mut env, groups, balancers, pools, rds, buckets) = tokio::try_join!(
             self.environment(fleet),
             self.read_security_groups(name, &sg_names),
             self.read_load_balancers(name, &lb_names, load_balancers),
             self.read_pools(fleet),
             self.read_rds(fleet),
+            self.read_buckets(fleet),
         )?;
         let mut live = Live::default();
         groups.into_live(&mut live, &env.vpc_id);
@@ -198,6 +205,7 @@ impl Aws {
         pools.into_live(&mut live, &names);
         env.static_parameters = self.static_parameters(rds.families_to_change(fleet)).await?;
         rds.into_live(&mut live);
+        buckets.into_live(&mut live);
         if fleet.settings.dns_zone.is_some() {
             let names: Vec<String> = crate::resource::dns_record::desired(fleet, &env).into_iter().map(|(_, r)| r.name).collect();
             self.read_zones(&env.hosted_zones).await?.into_live(&mut live, fleet, &names);

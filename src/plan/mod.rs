@@ -270,8 +270,26 @@ pub fn pin_versions(desired: &Desired, live: &Live) -> Desired {
     out
 }
 
-/// A database's deletion needs `--allow-destroy`, and deletion protection lifted by hand first.
+/// A database's deletion needs `--allow-destroy`, and deletion protection lifted by hand first; a
+/// bucket's, `--allow-destroy` and nothing left in it.
 fn guard_deletion(address: &Address, have: &LiveObject, opts: &PlanOptions) -> Option<Conflict> {
+    if let Spec::Bucket(b) = &have.spec {
+        let why = if !opts.allow_destroy {
+            format!("is no longer in the desired state: deleting bucket {} needs --allow-destroy", b.name)
+        } else if b.empty != Some(true) {
+            format!("bucket {} still holds objects (or old versions of them): converge deletes only an empty bucket", b.name)
+        } else {
+            return None;
+        };
+        return Some(Conflict {
+            address: Some(address.clone()),
+            message: why,
+            help: format!(
+                "keep it in desired-state/ (media_bucket), or empty it (every object and version: aws s3api list-object-versions --bucket {}) and plan again with --allow-destroy",
+                b.name
+            ),
+        });
+    }
     let Spec::DbInstance(db) = &have.spec else { return None };
     if !opts.allow_destroy {
         return Some(Conflict {

@@ -1,4 +1,5 @@
-//! Which sites a change affects: engineers think in sites. A site's path is its DNS records, its load
+//! Which sites a change affects: engineers think in sites. A site's path is its DNS records, its media
+//! bucket, its load
 //! balancer, that load balancer's security groups, its pool (launch template and auto-scaling group) and
 //! the pool's security groups.
 
@@ -26,6 +27,7 @@ pub fn site_paths(fleet: &Fleet) -> BTreeMap<Address, BTreeSet<String>> {
                 path.extend(std::iter::once(&s.domain).chain(&s.aliases).map(|n| Address::new(Kind::DnsRecord, n.trim_end_matches('.').to_ascii_lowercase())));
             }
         }
+        path.extend(s.media_bucket.iter().map(|b| Address::new(Kind::Bucket, b)));
         if let Some(pool) = fleet.pools.get(&s.pool.value) {
             path.push(Address::new(Kind::LaunchTemplate, &s.pool.value));
             path.push(Address::new(Kind::AutoScalingGroup, &s.pool.value));

@@ -3,6 +3,7 @@
 //! operations that close the gap. Pure: no IO, no AWS types.
 
 pub mod auto_scaling_group;
+pub mod bucket;
 pub mod db_instance;
 pub mod db_parameter_group;
 pub mod dns_record;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::Fleet;
 
 pub use auto_scaling_group::{AsgOp, AutoScalingGroupSpec, GroupUpdate, Observation, RefreshPrefs, TemplateVersion};
+pub use bucket::{BucketOp, BucketSpec};
 pub use db_instance::{DbInstanceSpec, DbModify, DbOp};
 pub use db_parameter_group::{DbParameterGroupSpec, ParameterValue, PgOp};
 pub use dns_record::{DnsOp, DnsRecordSpec, RecordChange};
@@ -162,6 +164,7 @@ pub enum Spec {
     DbParameterGroup(DbParameterGroupSpec),
     DbInstance(DbInstanceSpec),
     DnsRecord(DnsRecordSpec),
+    Bucket(BucketSpec),
 }
 
 impl Spec {
@@ -175,6 +178,7 @@ impl Spec {
             Spec::DbParameterGroup(s) => &s.name,
             Spec::DbInstance(s) => &s.identifier,
             Spec::DnsRecord(s) => &s.name,
+            Spec::Bucket(s) => &s.name,
         }
     }
 
@@ -188,6 +192,7 @@ impl Spec {
             Spec::DbParameterGroup(_) => BTreeSet::new(),
             Spec::DbInstance(s) => s.references(),
             Spec::DnsRecord(s) => s.references(),
+            Spec::Bucket(_) => BTreeSet::new(),
         }
     }
 
@@ -211,6 +216,7 @@ impl Spec {
             Spec::DbParameterGroup(s) => s.describe(),
             Spec::DbInstance(s) => s.describe(),
             Spec::DnsRecord(s) => s.describe(),
+            Spec::Bucket(s) => s.describe(),
         }
     }
 }
@@ -270,6 +276,7 @@ pub enum Op {
     DbParameterGroup(PgOp),
     DbInstance(DbOp),
     DnsRecord(DnsOp),
+    Bucket(BucketOp),
 }
 
 /// What desired differs from live in, and how to close the gap.
@@ -295,6 +302,7 @@ pub fn diff(desired: &Spec, live: &Spec) -> Diff {
         (Spec::DbParameterGroup(d), Spec::DbParameterGroup(l)) => d.diff(l),
         (Spec::DbInstance(d), Spec::DbInstance(l)) => d.diff(l),
         (Spec::DnsRecord(d), Spec::DnsRecord(l)) => d.diff(l),
+        (Spec::Bucket(d), Spec::Bucket(l)) => d.diff(l),
         _ => unreachable!("an address has one kind"),
     }
 }
@@ -327,6 +335,7 @@ pub fn create_ops(desired: &Spec) -> Vec<Op> {
         Spec::DbParameterGroup(s) => s.create_ops(),
         Spec::DbInstance(s) => s.create_ops(),
         Spec::DnsRecord(s) => s.create_ops(),
+        Spec::Bucket(s) => s.create_ops(),
     }
 }
 
@@ -340,6 +349,7 @@ pub fn delete_ops(live: &Spec, id: &str) -> Vec<Op> {
         Spec::DbParameterGroup(s) => vec![Op::DbParameterGroup(PgOp::Delete { name: s.name.clone() })],
         Spec::DbInstance(s) => s.delete_ops(),
         Spec::DnsRecord(s) => s.delete_ops(),
+        Spec::Bucket(s) => vec![Op::Bucket(BucketOp::Delete { name: s.name.clone() })],
     }
 }
 
@@ -379,6 +389,7 @@ pub fn desired(fleet: &Fleet, env: &Environment) -> Desired {
         out.insert(Address::new(Kind::DbInstance, name), Spec::DbInstance(DbInstanceSpec::from_model(fleet, name, env)));
     }
     out.extend(dns_record::desired(fleet, env).into_iter().map(|(a, s)| (a, Spec::DnsRecord(s))));
+    out.extend(BucketSpec::desired(fleet, env).into_iter().map(|(a, s)| (a, Spec::Bucket(s))));
     for name in fleet.pools.keys() {
         out.insert(Address::new(Kind::LaunchTemplate, name), Spec::LaunchTemplate(LaunchTemplateSpec::from_model(fleet, name, env)));
         out.insert(Address::new(Kind::AutoScalingGroup, name), Spec::AutoScalingGroup(AutoScalingGroupSpec::from_model(fleet, name, env)));

@@ -5,6 +5,7 @@ mod proxy;
 mod support;
 
 mod accounts;
+mod buckets;
 mod cli;
 mod databases;
 mod dns;

@@ -100,13 +100,25 @@ fn action(body: &[u8]) -> String {
     body.split('&').find_map(|kv| kv.strip_prefix("Action=")).unwrap_or_default().to_string()
 }
 
-fn fault_response(fault: Fault, ec2: bool) -> Vec<u8> {
-    let (status, body) = match (fault, ec2) {
-        (Fault::Throttle, true) => (
+/// How a service words its errors.
+#[derive(Clone, Copy, PartialEq)]
+enum Dialect {
+    Ec2,
+    /// `<ErrorResponse>`: the query services, and Route 53.
+    Query,
+    /// S3's bare `<Error>`; it throttles with 503 SlowDown.
+    S3,
+}
+
+fn fault_response(fault: Fault, dialect: Dialect) -> Vec<u8> {
+    let (status, body) = match (fault, dialect) {
+        (Fault::Throttle, Dialect::S3) => ("503 Slow Down", "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault</RequestId></Error>"),
+        (_, Dialect::S3) => ("503 Service Unavailable", "<Error><Code>ServiceUnavailable</Code><Message>try again</Message><RequestId>fault</RequestId></Error>"),
+        (Fault::Throttle, Dialect::Ec2) => (
             "400 Bad Request",
             "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>fault</RequestID></Response>",
         ),
-        (Fault::Throttle, false) => (
+        (Fault::Throttle, Dialect::Query) => (
             "400 Bad Request",
             "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault</RequestId></ErrorResponse>",
         ),
@@ -122,13 +134,21 @@ async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mu
         tokio::time::sleep(latency).await;
     }
     let action = action(&body);
-    let first = seen.lock().unwrap().insert(body.clone());
+    // A request is its request line and body (REST services put the operation in the path).
+    let request_line = head.lines().next().unwrap_or_default();
+    let first = seen.lock().unwrap().insert([request_line.as_bytes(), &body].concat());
     let fault = faults.always.iter().find(|(a, _)| *a == action).map(|(_, f)| *f).or(faults.first_attempt.filter(|_| first));
     if let Some(fault) = fault {
         injected.fetch_add(1, Ordering::SeqCst);
         if fault != Fault::Drop {
-            let ec2 = String::from_utf8_lossy(&body).contains("Version=2016-11-15");
-            client.write_all(&fault_response(fault, ec2)).await?;
+            let dialect = if String::from_utf8_lossy(&body).contains("Version=2016-11-15") {
+                Dialect::Ec2
+            } else if head.to_ascii_lowercase().contains("x-amz-content-sha256") {
+                Dialect::S3
+            } else {
+                Dialect::Query
+            };
+            client.write_all(&fault_response(fault, dialect)).await?;
         }
         return client.shutdown().await;
     }

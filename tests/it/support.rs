@@ -71,6 +71,11 @@ impl Moto {
         aws_sdk_elasticloadbalancing::Client::new(&self.sdk_config())
     }
 
+    /// Path-style, as converge addresses an emulator.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.sdk_config()).force_path_style(true).build())
+    }
+
     pub fn route53(&self) -> aws_sdk_route53::Client {
         aws_sdk_route53::Client::new(&self.sdk_config())
     }

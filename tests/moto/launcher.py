@@ -24,6 +24,8 @@ Extensions (moto 5.2.5; each names the quirk it covers):
   (which are static, which dynamic).
 - `DeleteDBParameterGroup` deletes a group still used by an instance; here it refuses, as AWS does.
 - `PromoteReadReplica` leaves the promoted instance reporting its former source; here it stands alone.
+- S3's `GetBucketVersioning` answers with a `GetBucketVersioningResponse` root element, which no SDK but
+  botocore accepts; AWS answers `VersioningConfiguration`. Here it does too.
 - `CreateLaunchTemplateVersion` keeps user data as a plain string, which moto's own auto-scaling code then
   rejects when it launches instances from that version; here it is kept base64-typed, as version 1 is.
 """
@@ -359,6 +361,21 @@ def _delete_db_parameter_group_unless_used(self, db_parameter_group_name):
 
 
 rds_models.RDSBackend.delete_db_parameter_group = _delete_db_parameter_group_unless_used
+
+
+# --- S3 ----------------------------------------------------------------------------------------------------
+
+from moto.s3 import responses as s3_responses  # noqa: E402
+
+
+def _get_bucket_versioning(self):
+    status = self.backend.get_bucket_versioning(self.bucket_name)
+    inner = f"<Status>{status}</Status>" if status else ""
+    body = f'<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{inner}</VersioningConfiguration>'
+    return 200, {}, body
+
+
+s3_responses.S3Response.get_bucket_versioning = _get_bucket_versioning
 
 
 def _exit_when_parent_goes():

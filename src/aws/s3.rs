@@ -1,0 +1,192 @@
+//! S3 media buckets. S3 has no batch read: ListBuckets once (in the fleet's region), GetBucketTagging per
+//! bucket to find ours, then per owned bucket its versioning, policy and public access block (and, for one
+//! no longer desired, whether it is empty), concurrently. Against an emulator endpoint, addressing is
+//! path-style (see `Aws::from_conf`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
+    PublicAccessBlockConfiguration, Tag, Tagging, VersioningConfiguration,
+};
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use super::executor::AwsExecutor;
+use super::{Aws, AwsError, Owner, call, owner};
+use crate::model::Fleet;
+use crate::plan::{Foreign, Live, LiveObject};
+use crate::resource::{BucketOp, BucketSpec, Kind, Spec};
+
+const READ_CONCURRENCY: usize = 16;
+
+/// The error code S3 answers when a bucket has no such configuration (no tags, no policy, ...).
+fn missing(e: &AwsError) -> bool {
+    matches!(e.code(), Some("NoSuchTagSet" | "NoSuchBucketPolicy" | "NoSuchPublicAccessBlockConfiguration" | "NoSuchTagSetError"))
+}
+
+fn absent<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if missing(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Owned buckets as specs, and look-alikes.
+pub(crate) struct BucketsRead {
+    owned: Vec<(crate::resource::Address, BucketSpec)>,
+    foreign: Vec<Foreign>,
+}
+
+impl BucketsRead {
+    pub(crate) fn into_live(self, live: &mut Live) {
+        live.foreign.extend(self.foreign);
+        for (address, spec) in self.owned {
+            live.insert(address, LiveObject { id: spec.name.clone(), spec: Spec::Bucket(spec) });
+        }
+    }
+}
+
+impl Aws {
+    pub(crate) async fn read_buckets(&self, fleet: &Fleet) -> Result<BucketsRead, AwsError> {
+        let s3 = &self.s3;
+        let desired: BTreeSet<&String> = fleet.sites.values().filter_map(|s| s.media_bucket.as_ref()).collect();
+        let mut names = Vec::new();
+        let mut pages = s3.list_buckets().bucket_region(&self.region).max_buckets(1000).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            names.extend(page.map_err(call("s3", "ListBuckets", "the account's buckets"))?.buckets().iter().filter_map(|b| b.name()).map(str::to_string));
+        }
+        let tagged: Vec<(String, BTreeMap<String, String>)> = stream::iter(names)
+            .map(|name| async move {
+                let tags = absent(s3.get_bucket_tagging().bucket(&name).send().await.map_err(call("s3", "GetBucketTagging", &name)))?;
+                let tags = tags.map(|t| t.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()).unwrap_or_default();
+                Ok::<_, AwsError>((name, tags))
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut owned = Vec::new();
+        let mut foreign = Vec::new();
+        for (name, tags) in tagged {
+            match owner(&fleet.settings.name, Kind::Bucket, &tags) {
+                Owner::Us(address) => owned.push((address, name, tags)),
+                Owner::Other(other) if desired.contains(&name) => foreign.push(Foreign { kind: Kind::Bucket, id: name.clone(), name, fleet: other }),
+                Owner::Other(_) => {}
+            }
+        }
+        let owned = stream::iter(owned)
+            .map(|(address, name, tags)| {
+                let keep = desired.contains(&name);
+                async move {
+                    let versioning = s3.get_bucket_versioning().bucket(&name).send();
+                    let policy = async { absent(s3.get_bucket_policy().bucket(&name).send().await.map_err(call("s3", "GetBucketPolicy", &name))) };
+                    let block = async { absent(s3.get_public_access_block().bucket(&name).send().await.map_err(call("s3", "GetPublicAccessBlock", &name))) };
+                    // Emptiness matters only to a bucket that is to go.
+                    let empty = async {
+                        if keep {
+                            return Ok(None);
+                        }
+                        let out = s3.list_object_versions().bucket(&name).max_keys(1).send().await.map_err(call("s3", "ListObjectVersions", &name))?;
+                        Ok::<_, AwsError>(Some(out.versions().is_empty() && out.delete_markers().is_empty()))
+                    };
+                    let (versioning, policy, block, empty) =
+                        tokio::try_join!(async { versioning.await.map_err(call("s3", "GetBucketVersioning", &name)) }, policy, block, empty)?;
+                    let spec = BucketSpec {
+                        region: self.region.clone(),
+                        versioning: versioning.status() == Some(&BucketVersioningStatus::Enabled),
+                        policy: policy.and_then(|p| p.policy().map(str::to_string)),
+                        block_public_acls: block
+                            .and_then(|b| b.public_access_block_configuration().cloned())
+                            .is_some_and(|c| c.block_public_acls() == Some(true) && c.ignore_public_acls() == Some(true)),
+                        tags,
+                        empty,
+                        name,
+                    };
+                    Ok::<_, AwsError>((address, spec))
+                }
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(BucketsRead { owned, foreign })
+    }
+}
+
+fn public_access_block(block_public_acls: bool) -> PublicAccessBlockConfiguration {
+    // ACLs blocked and ignored; the bucket policy (public read of media) allowed.
+    PublicAccessBlockConfiguration::builder()
+        .block_public_acls(block_public_acls)
+        .ignore_public_acls(block_public_acls)
+        .block_public_policy(false)
+        .restrict_public_buckets(false)
+        .build()
+}
+
+fn tagging(tags: &BTreeMap<String, String>) -> Result<Tagging, AwsError> {
+    let set = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| AwsError::Other(format!("tag {k}: {e}")))).collect::<Result<Vec<_>, _>>()?;
+    Tagging::builder().set_tag_set(Some(set)).build().map_err(|e| AwsError::Other(format!("tags: {e}")))
+}
+
+impl AwsExecutor {
+    pub(super) async fn run_bucket(&self, change: &crate::plan::Change, op: &BucketOp) -> Result<(), AwsError> {
+        let s3 = &self.aws.s3;
+        let address = &change.address;
+        let bucket = change.name.as_str();
+        let versioning = |enabled: bool| {
+            VersioningConfiguration::builder().status(if enabled { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended }).build()
+        };
+        match op {
+            BucketOp::Create { spec } => {
+                let mut req = s3.create_bucket().bucket(&spec.name);
+                // us-east-1 is the one region that takes no location constraint.
+                if spec.region != "us-east-1" {
+                    req = req.create_bucket_configuration(CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(spec.region.as_str())).build());
+                }
+                req.send().await.map_err(call("s3", "CreateBucket", address))?;
+                let rule = OwnershipControlsRule::builder().object_ownership(ObjectOwnership::BucketOwnerEnforced).build().map_err(|e| AwsError::Other(e.to_string()))?;
+                let controls = OwnershipControls::builder().rules(rule).build().map_err(|e| AwsError::Other(e.to_string()))?;
+                s3.put_bucket_ownership_controls().bucket(&spec.name).ownership_controls(controls).send().await.map_err(call("s3", "PutBucketOwnershipControls", address))?;
+                s3.put_public_access_block()
+                    .bucket(&spec.name)
+                    .public_access_block_configuration(public_access_block(spec.block_public_acls))
+                    .send()
+                    .await
+                    .map_err(call("s3", "PutPublicAccessBlock", address))?;
+                if let Some(policy) = &spec.policy {
+                    s3.put_bucket_policy().bucket(&spec.name).policy(policy).send().await.map_err(call("s3", "PutBucketPolicy", address))?;
+                }
+                s3.put_bucket_versioning()
+                    .bucket(&spec.name)
+                    .versioning_configuration(versioning(spec.versioning))
+                    .send()
+                    .await
+                    .map_err(call("s3", "PutBucketVersioning", address))?;
+                s3.put_bucket_tagging().bucket(&spec.name).tagging(tagging(&spec.tags)?).send().await.map_err(call("s3", "PutBucketTagging", address))?;
+            }
+            BucketOp::PutVersioning { enabled } => {
+                s3.put_bucket_versioning().bucket(bucket).versioning_configuration(versioning(*enabled)).send().await.map_err(call("s3", "PutBucketVersioning", address))?;
+            }
+            BucketOp::PutPolicy { policy } => {
+                s3.put_bucket_policy().bucket(bucket).policy(policy).send().await.map_err(call("s3", "PutBucketPolicy", address))?;
+            }
+            BucketOp::DeletePolicy => {
+                s3.delete_bucket_policy().bucket(bucket).send().await.map_err(call("s3", "DeleteBucketPolicy", address))?;
+            }
+            BucketOp::PutPublicAccessBlock { block_public_acls } => {
+                s3.put_public_access_block()
+                    .bucket(bucket)
+                    .public_access_block_configuration(public_access_block(*block_public_acls))
+                    .send()
+                    .await
+                    .map_err(call("s3", "PutPublicAccessBlock", address))?;
+            }
+            BucketOp::PutTags { tags } => {
+                s3.put_bucket_tagging().bucket(bucket).tagging(tagging(tags)?).send().await.map_err(call("s3", "PutBucketTagging", address))?;
+            }
+            BucketOp::Delete { name } => {
+                s3.delete_bucket().bucket(name).send().await.map_err(call("s3", "DeleteBucket", address))?;
+            }
+        }
+        Ok(())
+    }
+}

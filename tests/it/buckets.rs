@@ -1,0 +1,103 @@
+//! Media buckets against the emulator (path-style): created versioned, public by policy, ACLs off, tagged;
+//! deleted only with --allow-destroy and only when empty.
+
+use converge::plan::{Action, PlanOptions};
+use converge::session;
+
+use crate::support::*;
+
+const OBJECTS: &str = r#"
+[image.nightly]
+owners = ["self"]
+name = "sites-nightly-*"
+
+[pool.web]
+image = "nightly"
+instance_type = "t3.small"
+min = 1
+max = 2
+
+[site.acme]
+domain = "www.acme.example"
+pool = "web"
+repo = "git@x:acme.git"
+commit = "abc0001"
+media_bucket = "agency-acme-media"
+
+[site.globex]
+domain = "www.globex.example"
+pool = "web"
+repo = "git@x:globex.git"
+commit = "abc0002"
+media_bucket = "agency-globex-media"
+"#;
+
+async fn setup() -> (Moto, FleetDir) {
+    let moto = Moto::start();
+    moto.nightly_image("sites-nightly-2026-11-25").await;
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("objects.toml", OBJECTS)]);
+    converge(&moto.aws(), &dir.load()).await;
+    (moto, dir)
+}
+
+fn without_globex() -> String {
+    OBJECTS.split("[site.globex]").next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn media_buckets_are_versioned_public_by_policy_and_ours() {
+    let (moto, _dir) = setup().await;
+    let s3 = moto.s3();
+    let versioning = s3.get_bucket_versioning().bucket("agency-acme-media").send().await.unwrap();
+    assert_eq!(versioning.status().map(|s| s.as_str()), Some("Enabled"));
+    let policy = s3.get_bucket_policy().bucket("agency-acme-media").send().await.unwrap();
+    assert!(policy.policy().unwrap().contains("arn:aws:s3:::agency-acme-media/*"));
+    let block = s3.get_public_access_block().bucket("agency-acme-media").send().await.unwrap();
+    let block = block.public_access_block_configuration().unwrap();
+    assert_eq!((block.block_public_acls(), block.block_public_policy()), (Some(true), Some(false)));
+    let tags = s3.get_bucket_tagging().bucket("agency-acme-media").send().await.unwrap();
+    assert!(tags.tag_set().iter().any(|t| t.key() == "converge:address" && t.value() == "bucket.agency-acme-media"));
+}
+
+#[tokio::test]
+async fn versioning_turned_off_by_hand_is_drift_and_put_back() {
+    let (moto, dir) = setup().await;
+    let suspended = aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Suspended).build();
+    moto.s3().put_bucket_versioning().bucket("agency-globex-media").versioning_configuration(suspended).send().await.unwrap();
+    let run = moto.converge(dir.path(), &["drift"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("bucket.agency-globex-media versioning") && run.stdout.contains("1 site affected"), "{run:?}");
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(aws.stats.calls("PutBucketVersioning"), 1);
+}
+
+#[tokio::test]
+async fn a_removed_sites_bucket_goes_only_with_allow_destroy_and_only_when_empty() {
+    let (moto, dir) = setup().await;
+    moto.s3().put_object().bucket("agency-globex-media").key("logo.png").body(b"png".to_vec().into()).send().await.unwrap();
+    dir.write("objects.toml", &without_globex());
+
+    let run = moto.converge(dir.path(), &["plan"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("deleting bucket agency-globex-media needs --allow-destroy"), "{run:?}");
+    let run = moto.converge(dir.path(), &["plan", "--allow-destroy"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("bucket agency-globex-media still holds objects (or old versions of them)"), "{run:?}");
+
+    // Emptied (every version), it goes.
+    let s3 = moto.s3();
+    let versions = s3.list_object_versions().bucket("agency-globex-media").send().await.unwrap();
+    for v in versions.versions() {
+        s3.delete_object().bucket("agency-globex-media").key(v.key().unwrap()).set_version_id(v.version_id().map(str::to_string)).send().await.unwrap();
+    }
+    let aws = moto.aws();
+    let planned = session::plan(&aws, &dir.load(), &PlanOptions { allow_destroy: true, ..PlanOptions::default() }).await.unwrap();
+    let change = planned.plan.change(&"bucket.agency-globex-media".parse().unwrap()).expect("planned");
+    assert_eq!(change.action, Action::Delete);
+    let run = moto.converge(dir.path(), &["apply", "--auto-approve", "--allow-destroy"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let left = s3.list_buckets().send().await.unwrap();
+    let names: Vec<&str> = left.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, vec!["agency-acme-media"]);
+}
