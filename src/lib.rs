@@ -6,6 +6,7 @@
 pub mod model;
 pub mod resource;
 pub mod plan;
+pub mod coverage;
 pub mod render;
 pub mod apply;
 pub mod aws;

@@ -18,7 +18,9 @@ pub struct Planned {
 /// reads every kind concurrently, and plans.
 pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planned, AwsError> {
     let account = aws.account(fleet.settings.account.as_deref()).await?;
-    let (env, live) = aws.read(fleet).await?;
+    let in_use = crate::coverage::certificates_in_use(fleet);
+    let (read, certificates) = tokio::join!(aws.read(fleet), aws.certificates(&in_use));
+    let (env, live) = read?;
     let desired = resource::desired(fleet, &env);
     let mut plan = plan::plan(&fleet.settings.name, &desired, &live, opts);
     if let Some(targets) = &opts.targets {
@@ -26,5 +28,18 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     }
     plan::batch_dns(&mut plan);
     plan::mark_affected_sites(fleet, &mut plan);
+    plan.certificate_gaps = crate::coverage::check(fleet, &certificates, now());
     Ok(Planned { account, region: aws.region.clone(), plan, live, env })
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The certificate check on its own (`validate --online`): the account guard, then one read per certificate.
+pub async fn certificate_gaps(aws: &Aws, fleet: &Fleet) -> Result<Vec<crate::coverage::Gap>, AwsError> {
+    aws.account(fleet.settings.account.as_deref()).await?;
+    let certificates = aws.certificates(&crate::coverage::certificates_in_use(fleet)).await;
+    Ok(crate::coverage::check(fleet, &certificates, now()))
 }

@@ -1,6 +1,7 @@
 //! The provider: the only module that names `aws_sdk_*` types. It reads live state into normalised specs
 //! (batched, paginated, concurrent, counted) and executes the operations a plan decided on.
 
+mod certs;
 mod ec2;
 mod elb;
 mod executor;
@@ -126,6 +127,8 @@ pub struct Aws {
     pub(crate) rds: aws_sdk_rds::Client,
     pub(crate) route53: aws_sdk_route53::Client,
     pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) acm: aws_sdk_acm::Client,
+    pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) sts: aws_sdk_sts::Client,
     pub stats: Stats,
     pub region: String,
@@ -158,9 +161,11 @@ impl Aws {
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(conf).force_path_style(conf.endpoint_url().is_some()).interceptor(stats.clone()).build(),
         );
+        let acm = aws_sdk_acm::Client::from_conf(aws_sdk_acm::config::Builder::from(conf).interceptor(stats.clone()).build());
+        let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(conf).interceptor(stats.clone()).build());
         let sts = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(conf).interceptor(stats.clone()).build());
         let region = conf.region().map_or_else(|| default_region.to_string(), |r| r.to_string());
-        Aws { ec2, elb, autoscaling, rds, route53, s3, sts, stats, region }
+        Aws { ec2, elb, autoscaling, rds, route53, s3, acm, iam, sts, stats, region }
     }
 
     /// The caller's account; refuses to go on when `expected` (`fleet.account`) is set and differs.

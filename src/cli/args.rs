@@ -139,6 +139,10 @@ pub struct ValidateArgs {
     /// text, or json (the problems as a list; markdown is not offered here).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also check, against AWS, that each site's listener certificate covers its names and stays valid for
+    /// fleet.certificate_horizon_days (default 21).
+    #[arg(long)]
+    pub online: bool,
 }
 
 #[derive(Debug, Args)]

@@ -49,21 +49,36 @@ fn diff(dir: &std::path::Path, args: DiffArgs) -> Result<ExitCode> {
     Ok(if args.detailed_exitcode && !plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-fn validate(dir: &std::path::Path, args: &ValidateArgs) -> ExitCode {
+fn validate(dir: &std::path::Path, args: &ValidateArgs) -> Result<ExitCode> {
     let result = model::load_dir(dir);
+    // Online, the listeners' certificates are checked too: a gap is an error here.
+    let gaps = match (&result, args.online) {
+        (Ok(fleet), true) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+            runtime.block_on(async { crate::session::certificate_gaps(&Aws::connect(&fleet.settings.region).await, fleet).await })?
+        }
+        _ => Vec::new(),
+    };
     match (args.format, &result) {
         (Format::Json, Ok(_)) => print!("{}", render::diagnostics_json(&[])),
         (Format::Json, Err(diags)) => print!("{}", render::diagnostics_json(&diags.0)),
-        (_, Ok(fleet)) => println!("{} is valid: fleet {} with {}.", dir.display(), fleet.settings.name, inventory(fleet)),
+        (_, Ok(fleet)) if gaps.is_empty() => println!("{} is valid: fleet {} with {}.", dir.display(), fleet.settings.name, inventory(fleet)),
+        (_, Ok(_)) => {}
         (_, Err(diags)) => eprintln!("{diags}"),
     }
-    if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    for g in &gaps {
+        eprintln!("error: site.{}: {}\n  certificate: {}", g.site, g.message, g.certificate);
+    }
+    if !gaps.is_empty() {
+        eprintln!("{} certificate problem(s) found", gaps.len());
+    }
+    Ok(if result.is_ok() && gaps.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Diff(args) => return diff(&cli.dir, args),
-        Command::Validate(args) => return Ok(validate(&cli.dir, &args)),
+        Command::Validate(args) => return validate(&cli.dir, &args),
         _ => {}
     }
     let fleet = match model::load_dir(&cli.dir) {

@@ -222,7 +222,7 @@ fn u32_of(v: Option<Located<i64>>) -> Option<u32> {
 }
 
 fn read_fleet(w: &mut Walker<'_>, v: &Value<'_>) -> Option<FleetSettings> {
-    let f = w.fields(v, "fleet", &["name", "region", "account", "dns_zone", "max_deletes"])?;
+    let f = w.fields(v, "fleet", &["name", "region", "account", "dns_zone", "max_deletes", "certificate_horizon_days"])?;
     let name = w.req_string(&f, "name");
     if let Some(n) = &name {
         check_name(w, n, "fleet.name", n.loc.clone());
@@ -236,12 +236,14 @@ fn read_fleet(w: &mut Walker<'_>, v: &Value<'_>) -> Option<FleetSettings> {
     }
     let dns_zone = w.opt_string(&f, "dns_zone").map(|z| z.value.trim_end_matches('.').to_string());
     let max_deletes = w.opt_int(&f, "max_deletes", 0..=100_000).map_or(DEFAULT_MAX_DELETES, |n| n.value as usize);
+    let certificate_horizon_days = w.opt_int(&f, "certificate_horizon_days", 0..=365).map_or(DEFAULT_CERTIFICATE_HORIZON_DAYS, |n| n.value as u32);
     Some(FleetSettings {
         name: name?.value,
         region: region?.value,
         account: account.map(|a| a.value),
         dns_zone,
         max_deletes,
+        certificate_horizon_days,
     })
 }
 

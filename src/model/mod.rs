@@ -46,9 +46,12 @@ pub struct FleetSettings {
     pub dns_zone: Option<String>,
     /// A run refuses to delete more than this many objects (a guard against a mistaken `desired-state/`).
     pub max_deletes: usize,
+    /// A listener's certificate must stay valid at least this many days more (else: a warning).
+    pub certificate_horizon_days: u32,
 }
 
 pub const DEFAULT_MAX_DELETES: usize = 20;
+pub const DEFAULT_CERTIFICATE_HORIZON_DAYS: u32 = 21;
 
 #[derive(Debug, Clone, Default)]
 pub struct Network {

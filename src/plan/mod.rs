@@ -162,6 +162,10 @@ pub struct Plan {
     pub unmanaged: Vec<Unmanaged>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observed: Vec<Observed>,
+    /// Sites their listener's certificate fails (a name not covered, an expiry within the horizon):
+    /// warnings, not changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificate_gaps: Vec<crate::coverage::Gap>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

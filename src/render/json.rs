@@ -29,6 +29,8 @@ struct JsonPlan<'a> {
     unmanaged: Vec<JsonUnmanaged<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     observed: Vec<JsonObserved<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    certificate_gaps: &'a [crate::coverage::Gap],
 }
 
 #[derive(Serialize)]
@@ -190,6 +192,7 @@ fn plan_value(plan: &Plan, target: Option<Target<'_>>) -> serde_json::Value {
             .iter()
             .map(|o| JsonObserved { address: o.address.to_string(), field: &o.field, value: &o.value, note: &o.note })
             .collect(),
+        certificate_gaps: &plan.certificate_gaps,
     };
     serde_json::to_value(&doc).expect("plans serialise")
 }

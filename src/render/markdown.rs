@@ -121,6 +121,13 @@ pub fn plan_markdown(plan: &Plan, target: Option<Target<'_>>, limit: usize) -> S
         }
         head.push('\n');
     }
+    if !plan.certificate_gaps.is_empty() {
+        let _ = writeln!(head, "> [!WARNING]\n> **{} certificate problem(s):**", plan.certificate_gaps.len());
+        for g in plan.certificate_gaps.iter().take(50) {
+            let _ = writeln!(head, "> - site {}: {} ({})", code(&g.site), g.message, code(&g.certificate));
+        }
+        head.push('\n');
+    }
     if !plan.observed.is_empty() {
         let _ = writeln!(head, "> [!NOTE]\n> **{} observed value(s)** owned by AWS or a policy (not drift, never changed):", plan.observed.len());
         for o in plan.observed.iter().take(50) {

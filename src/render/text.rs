@@ -144,7 +144,18 @@ fn changes_text(plan: &Plan, intro: &str, nothing: &str) -> String {
     out
 }
 
+fn certificate_text(out: &mut String, plan: &Plan) {
+    if plan.certificate_gaps.is_empty() {
+        return;
+    }
+    out.push_str("\nWarning: certificates that fail their sites:\n");
+    for g in &plan.certificate_gaps {
+        let _ = writeln!(out, "  ! site.{}: {}\n      certificate: {}", g.site, g.message, g.certificate);
+    }
+}
+
 fn observed_text(out: &mut String, plan: &Plan) {
+    certificate_text(out, plan);
     if plan.observed.is_empty() {
         return;
     }

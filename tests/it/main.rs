@@ -6,6 +6,7 @@ mod support;
 
 mod accounts;
 mod buckets;
+mod certificates;
 mod cli;
 mod databases;
 mod dns;

@@ -1,0 +1,63 @@
+//! Certificate coverage against the emulator: an ACM certificate (imported, so it has names and an end)
+//! that misses one of a site's aliases is named in the plan and fails `validate --online`.
+
+use crate::support::*;
+
+const CERT: &str = include_str!("../fixtures/acme-test-cert.pem");
+const KEY: &str = include_str!("../fixtures/acme-test-key.pem");
+
+fn objects(certificate: &str, aliases: &str) -> String {
+    format!(
+        r#"
+[security_group.lb]
+ingress = [{{ ports = "443", cidr = "0.0.0.0/0" }}]
+[image.nightly]
+owners = ["self"]
+name = "sites-nightly-*"
+[pool.web]
+image = "nightly"
+instance_type = "t3.small"
+min = 1
+max = 2
+[load_balancer.acme]
+pool = "web"
+security_groups = ["lb"]
+listeners = [{{ port = 443, protocol = "https", instance_port = 80, certificate = "{certificate}" }}]
+[site.acme]
+domain = "www.acme.co.uk"
+aliases = [{aliases}]
+pool = "web"
+load_balancer = "acme"
+repo = "git@x:acme.git"
+commit = "abc1234"
+"#
+    )
+}
+
+#[tokio::test]
+async fn a_certificate_missing_one_alias_is_reported_with_that_alias() {
+    let moto = Moto::start();
+    moto.nightly_image("sites-nightly-2026-11-25").await;
+    let acm = aws_sdk_acm::Client::new(&moto.sdk_config());
+    let imported = acm
+        .import_certificate()
+        .certificate(aws_smithy_types::Blob::new(CERT.as_bytes()))
+        .private_key(aws_smithy_types::Blob::new(KEY.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    let arn = imported.certificate_arn().unwrap().to_string();
+
+    let covered = FleetDir::new(&[("fleet.toml", FLEET), ("objects.toml", &objects(&arn, "\"acme.co.uk\", \"eu.shop.acme.co.uk\""))]);
+    let run = moto.converge(covered.path(), &["validate", "--online"]);
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("objects.toml", &objects(&arn, "\"acme.co.uk\", \"acme.com\""))]);
+    let run = moto.converge(dir.path(), &["plan"]);
+    assert_eq!(run.code, 0, "a warning, not an error, in a plan: {run:?}");
+    assert!(run.stdout.contains("! site.acme: acme.com is not covered (the certificate names *.shop.acme.co.uk, acme.co.uk, www.acme.co.uk)"), "{run:?}");
+    assert!(run.stdout.contains(&format!("certificate: {arn}")), "{run:?}");
+    let run = moto.converge(dir.path(), &["validate", "--online"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("error: site.acme: acme.com is not covered"), "{run:?}");
+}
