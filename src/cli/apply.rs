@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::args::ApplyArgs;
-use super::words::{Out, event_line, note_unconverged, print_stats, report_text, target_line};
+use super::words::{Out, event_line, print_stats, report_text, target_line};
 use super::options;
 use crate::apply::{self, Report};
 use std::sync::Arc;
@@ -105,7 +105,6 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitC
     let planned = crate::session::plan(aws, fleet, &options(fleet, &args.common)?).await?;
     let plan = &planned.plan;
     out.say(&format!("{}{}", target_line(fleet, &planned), render::plan_text(plan)));
-    note_unconverged(fleet);
     if !plan.conflicts.is_empty() {
         eprintln!("Error: the plan has conflicts; nothing was applied.");
         return Ok(ExitCode::from(1));

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 
 pub use args::{Cli, Command, Format};
 use args::{Common, DiffArgs, DriftArgs, FailOn, PlanArgs, ValidateArgs};
-use words::{inventory, note_unconverged, print_stats, target_line};
+use words::{inventory, print_stats, target_line};
 
 use crate::aws::Aws;
 use crate::model::{self, Fleet};
@@ -144,7 +144,6 @@ async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
         }
         None => print!("{}{}", target_line(fleet, &planned), render::plan_text(&planned.plan)),
     }
-    note_unconverged(fleet);
     if let Some(out) = &args.out {
         if !planned.plan.conflicts.is_empty() {
             eprintln!("Error: a plan with conflicts cannot be applied; not saved to {}.", out.display());

@@ -32,15 +32,6 @@ pub(super) fn plural_counts(counts: &[(usize, &str)]) -> Vec<String> {
     counts.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}{}", if *n == 1 { "" } else { "s" })).collect()
 }
 
-/// Says which parts of the desired state this version validates but does not converge yet.
-pub(super) fn note_unconverged(fleet: &Fleet) {
-    if fleet.settings.dns_zone.is_some() || fleet.sites.values().any(|s| s.media_bucket.is_some()) {
-        eprintln!(
-            "note: this version converges security groups, load balancers, pools (sites' deploys) and databases; sites' DNS records and media buckets are validated but not yet converged."
-        );
-    }
-}
-
 pub(super) fn progress_verbs(action: Action) -> (&'static str, &'static str) {
     match action {
         Action::Create => ("Creating...", "Creation complete"),
