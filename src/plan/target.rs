@@ -100,6 +100,15 @@ mod tests {
         let site: Vec<String> = site.iter().map(ToString::to_string).collect();
         assert_eq!(site, vec!["security_group.lb", "security_group.web", "load_balancer.shared", "launch_template.web", "auto_scaling_group.web"]);
         assert_eq!(resolve_targets(&fleet, &["site.acne".into()]).unwrap_err(), "--target site.acne: no site named acne (did you mean site.acme?)");
+        // With DNS and a media bucket, a site's own records and bucket are on its path too.
+        let text = format!(
+            "{}\n[site.acme]\ndomain = \"www.acme.example\"\naliases = [\"acme.example\"]\npool = \"web\"\nload_balancer = \"shared\"\nrepo = \"git@x:a.git\"\ncommit = \"4f2a9c1e0b\"\ndns = \"managed\"\nmedia_bucket = \"agency-acme-media\"\n",
+            FLEET.replace("region = \"eu-west-1\"", "region = \"eu-west-1\"\ndns_zone = \"sites.agency.net\"")
+        ) + "[pool.web]\nimage = \"n\"\ninstance_type = \"t3.large\"\nsecurity_groups = [\"web\"]\nmin = 1\nmax = 2\n[image.n]\nname = \"x-*\"\n";
+        let site = resolve_targets(&fleet_of(&text), &["site.acme".into()]).unwrap();
+        for a in ["dns_record.acme.sites.agency.net", "dns_record.www.acme.example", "dns_record.acme.example", "bucket.agency-acme-media"] {
+            assert!(site.contains(&a.parse().unwrap()), "{a} in {site:?}");
+        }
         assert!(resolve_targets(&fleet, &["bucket".into()]).is_err());
     }
 }
