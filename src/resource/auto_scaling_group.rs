@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, Diff, Environment, FieldChange, Kind, Op, diff_tags, list, owned_tags};
+use super::{Address, Diff, Environment, FieldChange, Kind, Op, diff_tags, list, owned_tags, placement};
 use crate::model::Fleet;
 
 /// Which version of its template a group runs.
@@ -142,14 +142,7 @@ impl AutoScalingGroupSpec {
     pub fn from_model(fleet: &Fleet, pool: &str, env: &Environment) -> Self {
         let p = &fleet.pools[pool];
         let address = Address::new(Kind::AutoScalingGroup, pool);
-        let zones = if !p.zones.is_empty() { &p.zones } else if !fleet.network.zones.is_empty() { &fleet.network.zones } else { &env.zones };
-        let subnets = if !p.subnets.is_empty() {
-            &p.subnets
-        } else if p.zones.is_empty() {
-            &fleet.network.subnets
-        } else {
-            &Vec::new()
-        };
+        let (zones, subnets) = placement(&p.zones, &p.subnets, fleet, env);
         let load_balancers = fleet
             .load_balancers
             .iter()
@@ -166,8 +159,8 @@ impl AutoScalingGroupSpec {
             desired_capacity: p.desired.unwrap_or(p.min),
             health_check: p.health_check.kind.clone(),
             grace_seconds: p.health_check.grace_seconds,
-            zones: if subnets.is_empty() { zones.iter().cloned().collect() } else { BTreeSet::new() },
-            subnets: subnets.iter().cloned().collect(),
+            zones,
+            subnets,
             load_balancers,
             cpu_target: p.cpu_target,
             tags: owned_tags(&fleet.settings.name, &address, &p.tags),

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, Diff, Environment, FieldChange, GroupRef, Kind, Op, diff_tags, list, owned_tags};
+use super::{Address, Diff, Environment, FieldChange, GroupRef, Kind, Op, diff_tags, list, owned_tags, placement};
 use crate::model::{Fleet, LbHealthCheck};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,14 +140,7 @@ impl LoadBalancerSpec {
             healthy: 10,
             unhealthy: 2,
         });
-        let zones = if !lb.zones.is_empty() { &lb.zones } else if !fleet.network.zones.is_empty() { &fleet.network.zones } else { &env.zones };
-        let subnets = if !lb.subnets.is_empty() {
-            &lb.subnets
-        } else if lb.zones.is_empty() {
-            &fleet.network.subnets
-        } else {
-            &Vec::new()
-        };
+        let (zones, subnets) = placement(&lb.zones, &lb.subnets, fleet, env);
         LoadBalancerSpec {
             name: fleet.load_balancer_name(name),
             internal: lb.internal,
@@ -155,8 +148,8 @@ impl LoadBalancerSpec {
             health_check: HealthCheckSpec { target: hc.target, interval: hc.interval, timeout: hc.timeout, healthy: hc.healthy, unhealthy: hc.unhealthy },
             attributes: Attributes { cross_zone: lb.cross_zone, idle_timeout: lb.idle_timeout, connection_draining: lb.connection_draining },
             security_groups: lb.security_groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
-            zones: if subnets.is_empty() { zones.iter().cloned().collect() } else { BTreeSet::new() },
-            subnets: subnets.iter().cloned().collect(),
+            zones,
+            subnets,
             tags: owned_tags(&fleet.settings.name, &address, &lb.tags),
         }
     }

@@ -370,6 +370,24 @@ pub struct Environment {
     pub region: String,
 }
 
+/// Where an object of the default VPC (or the fleet's) runs, from its own `zones`/`subnets`, else the
+/// network's, else the VPC's zones: (zones, subnets), exactly one of them non-empty. Explicit subnets decide
+/// the zones, so then `zones` is empty and not compared.
+pub(crate) fn placement(zones: &[String], subnets: &[String], fleet: &Fleet, env: &Environment) -> (BTreeSet<String>, BTreeSet<String>) {
+    let subnets: &[String] = if !subnets.is_empty() {
+        subnets
+    } else if zones.is_empty() {
+        &fleet.network.subnets
+    } else {
+        &[]
+    };
+    if !subnets.is_empty() {
+        return (BTreeSet::new(), subnets.iter().cloned().collect());
+    }
+    let zones = if !zones.is_empty() { zones } else if !fleet.network.zones.is_empty() { &fleet.network.zones } else { &env.zones };
+    (zones.iter().cloned().collect(), BTreeSet::new())
+}
+
 /// The desired state as specs, by address.
 pub type Desired = BTreeMap<Address, Spec>;
 

@@ -7,15 +7,6 @@ use converge::session;
 use crate::support::*;
 
 const OBJECTS: &str = r#"
-[image.nightly]
-owners = ["self"]
-name = "sites-nightly-*"
-
-[pool.web]
-image = "nightly"
-instance_type = "t3.small"
-min = 1
-max = 2
 
 [site.acme]
 domain = "www.acme.example"
@@ -35,7 +26,7 @@ media_bucket = "agency-globex-media"
 async fn setup() -> (Moto, FleetDir) {
     let moto = Moto::start();
     moto.nightly_image("sites-nightly-2026-11-25").await;
-    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("objects.toml", OBJECTS)]);
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("pool.toml", NIGHTLY_POOL), ("objects.toml", OBJECTS)]);
     converge(&moto.aws(), &dir.load()).await;
     (moto, dir)
 }

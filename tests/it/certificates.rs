@@ -11,14 +11,6 @@ fn objects(certificate: &str, aliases: &str) -> String {
         r#"
 [security_group.lb]
 ingress = [{{ ports = "443", cidr = "0.0.0.0/0" }}]
-[image.nightly]
-owners = ["self"]
-name = "sites-nightly-*"
-[pool.web]
-image = "nightly"
-instance_type = "t3.small"
-min = 1
-max = 2
 [load_balancer.acme]
 pool = "web"
 security_groups = ["lb"]
@@ -48,11 +40,11 @@ async fn a_certificate_missing_one_alias_is_reported_with_that_alias() {
         .unwrap();
     let arn = imported.certificate_arn().unwrap().to_string();
 
-    let covered = FleetDir::new(&[("fleet.toml", FLEET), ("objects.toml", &objects(&arn, "\"acme.co.uk\", \"eu.shop.acme.co.uk\""))]);
+    let covered = FleetDir::new(&[("fleet.toml", FLEET), ("pool.toml", NIGHTLY_POOL), ("objects.toml", &objects(&arn, "\"acme.co.uk\", \"eu.shop.acme.co.uk\""))]);
     let run = moto.converge(covered.path(), &["validate", "--online"]);
     assert_eq!(run.code, 0, "{run:?}");
 
-    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("objects.toml", &objects(&arn, "\"acme.co.uk\", \"acme.com\""))]);
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("pool.toml", NIGHTLY_POOL), ("objects.toml", &objects(&arn, "\"acme.co.uk\", \"acme.com\""))]);
     let run = moto.converge(dir.path(), &["plan"]);
     assert_eq!(run.code, 0, "a warning, not an error, in a plan: {run:?}");
     assert!(run.stdout.contains("! site.acme: acme.com is not covered (the certificate names *.shop.acme.co.uk, acme.co.uk, www.acme.co.uk)"), "{run:?}");

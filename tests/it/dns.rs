@@ -19,15 +19,6 @@ zones = ["eu-west-1a", "eu-west-1b"]
 [security_group.lb]
 ingress = [{ ports = "80", cidr = "0.0.0.0/0" }]
 
-[image.nightly]
-owners = ["self"]
-name = "sites-nightly-*"
-
-[pool.web]
-image = "nightly"
-instance_type = "t3.small"
-min = 1
-max = 2
 
 [load_balancer.shared]
 pool = "web"
@@ -77,7 +68,7 @@ async fn setup() -> Dns {
             agency_zone = z.hosted_zone().unwrap().id().to_string();
         }
     }
-    let dir = FleetDir::new(&[("fleet.toml", OBJECTS), ("sites.toml", &sites())]);
+    let dir = FleetDir::new(&[("fleet.toml", OBJECTS), ("pool.toml", NIGHTLY_POOL), ("sites.toml", &sites())]);
     Dns { moto, dir, agency_zone }
 }
 

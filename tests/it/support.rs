@@ -225,3 +225,17 @@ region = "eu-west-1"
 [network]
 zones = ["eu-west-1a", "eu-west-1b"]
 "#;
+
+/// The smallest pool sites can be served by, launched from the image `Moto::nightly_image` registers: for
+/// tests about something else than pools.
+pub const NIGHTLY_POOL: &str = r#"
+[image.nightly]
+owners = ["self"]
+name = "sites-nightly-*"
+
+[pool.web]
+image = "nightly"
+instance_type = "t3.small"
+min = 1
+max = 2
+"#;
