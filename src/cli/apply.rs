@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -10,8 +11,6 @@ use super::args::ApplyArgs;
 use super::words::{Out, event_line, print_stats, report_text, target_line};
 use super::options;
 use crate::apply::{self, Report};
-use std::sync::Arc;
-
 use crate::aws::{Aws, AwsExecutor};
 use crate::model::Fleet;
 use crate::render;
@@ -54,6 +53,9 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
     }
     let out = Out::for_format(args.format);
     out.say(&render::plan_text(&saved.plan));
+    if let Some(code) = passwords_missing(&saved.plan) {
+        return Ok(code);
+    }
     if saved.plan.is_empty() {
         return execute(&saved.plan, &live, aws, args, out, None).await;
     }
@@ -69,15 +71,19 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
 }
 
 
+/// A database that failed half-way through an apply for want of its password would leave the rest
+/// half-applied: every password variable the plan needs is checked before anything is asked or applied.
+fn passwords_missing(plan: &crate::plan::Plan) -> Option<ExitCode> {
+    let missing: Vec<String> = plan.password_vars().into_iter().filter(|v| std::env::var_os(v).is_none_or(|p| p.is_empty())).map(|v| format!("${v}")).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    eprintln!("Error: creating a database needs its master password in {}; nothing was applied.", missing.join(", "));
+    Some(ExitCode::from(1))
+}
+
 /// Runs a plan that is ready (confirmed, or saved and still fresh), reporting progress and the result.
 async fn execute(plan: &crate::plan::Plan, live: &crate::plan::Live, aws: &Aws, args: &ApplyArgs, out: Out, target: Option<render::Target<'_>>) -> Result<ExitCode> {
-    // A database created half-way through an apply for want of its password would leave the rest
-    // half-applied: check every password variable first.
-    let missing: Vec<String> = plan.password_vars().into_iter().filter(|v| std::env::var_os(v).is_none_or(|p| p.is_empty())).map(|v| format!("${v}")).collect();
-    if !missing.is_empty() {
-        eprintln!("Error: creating a database needs its master password in {}; nothing was applied.", missing.join(", "));
-        return Ok(ExitCode::from(1));
-    }
     let report = if plan.is_empty() {
         Report::default()
     } else {
@@ -108,6 +114,9 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitC
     if !plan.conflicts.is_empty() {
         eprintln!("Error: the plan has conflicts; nothing was applied.");
         return Ok(ExitCode::from(1));
+    }
+    if let Some(code) = passwords_missing(plan) {
+        return Ok(code);
     }
     if !plan.is_empty() && !args.auto_approve && !confirm()? {
         println!("Apply cancelled; nothing was changed.");

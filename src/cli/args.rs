@@ -88,7 +88,8 @@ pub struct Common {
     /// Replace this object even though nothing forces it (repeatable).
     #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
     pub replace: Vec<crate::resource::Address>,
-    /// Allow deleting databases removed from the desired state (a final snapshot is taken of a primary).
+    /// Allow deleting databases and media buckets removed from the desired state (a final snapshot is taken
+    /// of a primary database; a bucket goes only when empty).
     #[arg(long)]
     pub allow_destroy: bool,
     /// Database changes take effect now instead of in the maintenance window (may restart or fail over).

@@ -182,7 +182,7 @@ pub struct PlanOptions {
     pub replace: BTreeSet<Address>,
     /// Plan only these and what they need (`--target`, resolved by [`resolve_targets`]).
     pub targets: Option<BTreeSet<Address>>,
-    /// Databases may be deleted (`--allow-destroy`); without it, removing one is a conflict.
+    /// Databases and buckets may be deleted (`--allow-destroy`); without it, removing one is a conflict.
     pub allow_destroy: bool,
     /// Database changes take effect now rather than in the maintenance window (`--apply-immediately`).
     pub apply_immediately: bool,

@@ -78,6 +78,10 @@ async fn primary_replica_and_parameter_group_converge_and_the_password_never_sho
     let plan = moto.converge_with(dir.path(), &["plan", "--out", plan_file.to_str().unwrap()], &with_password);
     assert_eq!(plan.code, 0, "{plan:?}");
     assert!(plan.stdout.contains("password") && plan.stdout.contains(&format!("from ${PASSWORD_VAR} (never shown)")), "{plan:?}");
+    // Without the password the saved plan is refused before anything, and stays unused.
+    let refused = moto.converge(dir.path(), &["apply", plan_file.to_str().unwrap()]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("needs its master password in $CONVERGE_TEST_DB_PASSWORD; nothing was applied"), "{refused:?}");
     let apply = moto.converge_with(dir.path(), &["apply", plan_file.to_str().unwrap()], &with_password);
     assert_eq!(apply.code, 0, "{apply:?}");
     // The waiter polled through the emulator's transitions.
