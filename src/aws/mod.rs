@@ -203,17 +203,25 @@ impl Aws {
         let ids = live.group_ids();
         env.balancer_dns = balancers.dns_names();
         balancers.into_live(&mut live, &ids);
-        // Name the images live templates use (those the fleet resolved are known already).
+        // The second round, concurrently: names of the images live templates use (those the fleet resolved
+        // are known already), the engine defaults of parameter groups with changes, the hosted zones' records.
         let known: BTreeMap<String, String> = env.images.values().filter_map(|i| Some((i.id.clone(), i.name.clone()?))).collect();
-        let mut names = self.image_names(pools.image_ids().into_iter().filter(|id| !known.contains_key(id)).collect()).await?;
+        let unknown = pools.image_ids().into_iter().filter(|id| !known.contains_key(id)).collect();
+        let records = async {
+            match &fleet.settings.dns_zone {
+                Some(_) => self.read_zones(&env.hosted_zones).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (mut names, static_parameters, records) = tokio::try_join!(self.image_names(unknown), self.static_parameters(rds.families_to_change(fleet)), records)?;
         names.extend(known);
         pools.into_live(&mut live, &names);
-        env.static_parameters = self.static_parameters(rds.families_to_change(fleet)).await?;
+        env.static_parameters = static_parameters;
         rds.into_live(&mut live);
         buckets.into_live(&mut live);
-        if fleet.settings.dns_zone.is_some() {
-            let names: Vec<String> = crate::resource::dns_record::desired(fleet, &env).into_iter().map(|(_, r)| r.name).collect();
-            self.read_zones(&env.hosted_zones).await?.into_live(&mut live, fleet, &names);
+        if let Some(records) = records {
+            let desired: Vec<String> = crate::resource::dns_record::desired(fleet, &env).into_iter().map(|(_, r)| r.name).collect();
+            records.into_live(&mut live, fleet, &desired);
         }
         Ok((env, live))
     }
