@@ -18,7 +18,7 @@ use crate::model::{Fleet, Image};
 use crate::plan::{Foreign, Live, LiveObject};
 use crate::resource::{
     Address, AutoScalingGroupSpec, FLEET_TAG, GroupRef, ImageRef, Kind, LaunchTemplateSpec, Spec, TemplateData, TemplateVersion,
-    launch_template::newest_image,
+    auto_scaling_group::policy_name, launch_template::newest_image,
 };
 
 /// Concurrent per-object calls while reading.
@@ -310,7 +310,7 @@ impl Aws {
                 Owner::Other(other) => foreign.push(Foreign { kind: Kind::AutoScalingGroup, id: name.clone(), name, fleet: other }),
             }
         }
-        let policies = self.cpu_targets(owned.iter().map(|(_, g)| format!("{}-cpu", g.auto_scaling_group_name().unwrap_or_default())).collect());
+        let policies = self.cpu_targets(owned.iter().map(|(_, g)| policy_name(g.auto_scaling_group_name().unwrap_or_default())).collect());
         let refreshes = stream::iter(owned.iter().map(|(_, g)| g.auto_scaling_group_name().unwrap_or_default().to_string()))
             .map(|name| async move {
                 let out = asg
@@ -332,7 +332,7 @@ impl Aws {
             .into_iter()
             .map(|(address, group)| {
                 let name = group.auto_scaling_group_name().unwrap_or_default().to_string();
-                let cpu_target = targets.get(&format!("{name}-cpu")).copied();
+                let cpu_target = targets.get(&policy_name(&name)).copied();
                 GroupRead { address, group, cpu_target, refreshing: running.remove(&name).flatten() }
             })
             .collect();

@@ -138,6 +138,11 @@ pub struct Observation {
     pub note: String,
 }
 
+/// The name of the target-tracking policy converge manages on the group named `group`.
+pub fn policy_name(group: &str) -> String {
+    format!("{group}-cpu")
+}
+
 impl AutoScalingGroupSpec {
     pub fn from_model(fleet: &Fleet, pool: &str, env: &Environment) -> Self {
         let p = &fleet.pools[pool];
@@ -182,7 +187,7 @@ impl AutoScalingGroupSpec {
 
     /// The policy converge manages on the group.
     pub fn policy_name(&self) -> String {
-        format!("{}-cpu", self.name)
+        policy_name(&self.name)
     }
 
     fn ours(&self) -> BTreeSet<&String> {
