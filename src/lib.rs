@@ -3,19 +3,19 @@
 //! The pure core ([`model`], [`resource`], [`plan`], [`render`]) does no IO; [`aws`] is the only module that
 //! talks to AWS; [`apply`] executes a plan's changes through an [`apply::Executor`]. See docs/ARCHITECTURE.md.
 
-pub mod model;
-pub mod resource;
-pub mod plan;
-pub mod coverage;
-pub mod render;
 pub mod apply;
 pub mod aws;
 pub mod cli;
-pub mod session;
+pub mod coverage;
+pub mod model;
+pub mod plan;
 pub mod reconcile;
+pub mod render;
+pub mod resource;
+pub mod session;
 
-#[cfg(test)]
-mod testing;
 pub mod diff;
 pub mod notify;
 pub mod saved;
+#[cfg(test)]
+mod testing;

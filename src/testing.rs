@@ -54,7 +54,6 @@ pub fn plan_of(desired_text: &str, live: &Live) -> Plan {
     plan("agency", &desired_of(desired_text), live, &PlanOptions::default())
 }
 
-
 /// `live` as AWS reports pools some nights in: templates with versions 1 to `latest` (1 the default), each
 /// group on `latest` and scaled by its policy to `capacity`.
 pub fn pools_applied(mut live: Live, latest: u64, capacity: u32) -> Live {

@@ -34,12 +34,28 @@ pub trait Executor: Sync {
 /// Progress, for the terminal or a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Started { address: Address, action: Action },
-    Finished { address: Address, action: Action, elapsed: Duration },
-    Failed { address: Address, action: Action, error: ChangeError },
-    Skipped { address: Address, because: Address },
+    Started {
+        address: Address,
+        action: Action,
+    },
+    Finished {
+        address: Address,
+        action: Action,
+        elapsed: Duration,
+    },
+    Failed {
+        address: Address,
+        action: Action,
+        error: ChangeError,
+    },
+    Skipped {
+        address: Address,
+        because: Address,
+    },
     /// The stop signal arrived: nothing new starts; what runs finishes.
-    Stopping { running: usize },
+    Stopping {
+        running: usize,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -91,10 +107,8 @@ pub async fn apply(
     loop {
         // Skip whatever waits on a failure, transitively, before starting anything new.
         loop {
-            let newly: Vec<(Node<'_>, &Address)> = pending
-                .iter()
-                .filter_map(|(n, waits)| waits.iter().find_map(|w| blocked.get(w.address)).map(|root| (*n, *root)))
-                .collect();
+            let newly: Vec<(Node<'_>, &Address)> =
+                pending.iter().filter_map(|(n, waits)| waits.iter().find_map(|w| blocked.get(w.address)).map(|root| (*n, *root))).collect();
             if newly.is_empty() {
                 break;
             }

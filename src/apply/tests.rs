@@ -57,10 +57,7 @@ fn plan(changes: Vec<Change>) -> Plan {
 
 #[tokio::test]
 async fn dependencies_run_first() {
-    let p = plan(vec![
-        change("load_balancer.shared", Action::Create, &["security_group.lb"]),
-        change("security_group.lb", Action::Create, &[]),
-    ]);
+    let p = plan(vec![change("load_balancer.shared", Action::Create, &["security_group.lb"]), change("security_group.lb", Action::Create, &[])]);
     let r = Recorder::new(None);
     let report = apply(&p, &r, 10, std::future::pending(), |_| {}).await.unwrap();
     assert!(report.ok());

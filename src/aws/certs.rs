@@ -58,7 +58,13 @@ impl Aws {
     }
 
     async fn iam_certificate(&self, name: &str) -> Result<Certificate, String> {
-        let out = self.iam.get_server_certificate().server_certificate_name(name).send().await.map_err(|e| call("iam", "GetServerCertificate", name)(e).to_string())?;
+        let out = self
+            .iam
+            .get_server_certificate()
+            .server_certificate_name(name)
+            .send()
+            .await
+            .map_err(|e| call("iam", "GetServerCertificate", name)(e).to_string())?;
         let body = out.server_certificate().map(|c| c.certificate_body()).ok_or("IAM returned no certificate")?;
         from_pem(body)
     }

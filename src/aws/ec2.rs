@@ -53,12 +53,9 @@ impl GroupsRead {
                     };
                     live.insert(address, LiveObject { id, spec: Spec::SecurityGroup(spec) });
                 }
-                Owner::Other(fleet) if g.vpc_id() == Some(vpc_id) => live.foreign.push(Foreign {
-                    kind: Kind::SecurityGroup,
-                    name: g.group_name().unwrap_or_default().to_string(),
-                    id,
-                    fleet,
-                }),
+                Owner::Other(fleet) if g.vpc_id() == Some(vpc_id) => {
+                    live.foreign.push(Foreign { kind: Kind::SecurityGroup, name: g.group_name().unwrap_or_default().to_string(), id, fleet })
+                }
                 Owner::Other(_) => {}
             }
         }
@@ -107,9 +104,11 @@ pub(crate) fn tag_specification(resource: ResourceType, tags: &BTreeMap<String, 
 impl Aws {
     pub(crate) async fn default_vpc(&self) -> Result<String, AwsError> {
         let out = self.ec2.describe_vpcs().filters(filter("is-default", ["true"])).send().await.map_err(call("ec2", "DescribeVpcs", "the default VPC"))?;
-        out.vpcs().iter().find_map(|v| v.vpc_id()).map(str::to_string).ok_or_else(|| {
-            AwsError::Other(format!("region {} has no default VPC: set network.vpc in the desired state", self.region))
-        })
+        out.vpcs()
+            .iter()
+            .find_map(|v| v.vpc_id())
+            .map(str::to_string)
+            .ok_or_else(|| AwsError::Other(format!("region {} has no default VPC: set network.vpc in the desired state", self.region)))
     }
 
     pub(crate) async fn zones(&self) -> Result<Vec<String>, AwsError> {

@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_elasticloadbalancing::types::{
-    ConnectionDraining, ConnectionSettings, CrossZoneLoadBalancing, HealthCheck, Listener, LoadBalancerAttributes,
-    LoadBalancerDescription, Tag, TagKeyOnly,
+    ConnectionDraining, ConnectionSettings, CrossZoneLoadBalancing, HealthCheck, Listener, LoadBalancerAttributes, LoadBalancerDescription, Tag, TagKeyOnly,
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 
@@ -31,7 +30,10 @@ pub(crate) struct BalancersRead {
 impl BalancersRead {
     /// Our load balancers' DNS names, by AWS name.
     pub(crate) fn dns_names(&self) -> BTreeMap<String, String> {
-        self.owned.iter().map(|(_, lb, _, _)| (lb.load_balancer_name().unwrap_or_default().to_string(), lb.dns_name().unwrap_or_default().to_string())).collect()
+        self.owned
+            .iter()
+            .map(|(_, lb, _, _)| (lb.load_balancer_name().unwrap_or_default().to_string(), lb.dns_name().unwrap_or_default().to_string()))
+            .collect()
     }
 
     pub(crate) fn into_live(self, live: &mut Live, group_ids: &BTreeMap<String, String>) {
@@ -123,9 +125,7 @@ pub(crate) fn sdk_attributes(a: &Attributes) -> Result<LoadBalancerAttributes, A
 }
 
 pub(crate) fn sdk_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, AwsError> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| AwsError::Other(format!("tag {k}: {e}"))))
-        .collect()
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| AwsError::Other(format!("tag {k}: {e}")))).collect()
 }
 
 pub(crate) fn sdk_tag_keys(keys: &[String]) -> Vec<TagKeyOnly> {
@@ -151,14 +151,14 @@ impl Aws {
         let names: Vec<String> = all.iter().filter_map(|lb| lb.load_balancer_name()).map(str::to_string).collect();
         let tags: BTreeMap<String, BTreeMap<String, String>> = stream::iter(names.chunks(TAG_BATCH).map(|chunk| chunk.to_vec()))
             .map(|chunk| async move {
-                let out = self
-                    .elb
-                    .describe_tags()
-                    .set_load_balancer_names(Some(chunk.clone()))
-                    .send()
-                    .await
-                    .map_err(call("elasticloadbalancing", "DescribeTags", chunk.join(", ")))?;
-                Ok::<_, AwsError>(out.tag_descriptions().iter().map(|d| (d.load_balancer_name().unwrap_or_default().to_string(), tags_map(d.tags()))).collect::<Vec<_>>())
+                let out = self.elb.describe_tags().set_load_balancer_names(Some(chunk.clone())).send().await.map_err(call(
+                    "elasticloadbalancing",
+                    "DescribeTags",
+                    chunk.join(", "),
+                ))?;
+                Ok::<_, AwsError>(
+                    out.tag_descriptions().iter().map(|d| (d.load_balancer_name().unwrap_or_default().to_string(), tags_map(d.tags()))).collect::<Vec<_>>(),
+                )
             })
             .buffer_unordered(READ_CONCURRENCY)
             .try_concat()
@@ -194,13 +194,11 @@ impl Aws {
     }
 
     async fn attributes(&self, name: &str) -> Result<Attributes, AwsError> {
-        let out = self
-            .elb
-            .describe_load_balancer_attributes()
-            .load_balancer_name(name)
-            .send()
-            .await
-            .map_err(call("elasticloadbalancing", "DescribeLoadBalancerAttributes", name))?;
+        let out = self.elb.describe_load_balancer_attributes().load_balancer_name(name).send().await.map_err(call(
+            "elasticloadbalancing",
+            "DescribeLoadBalancerAttributes",
+            name,
+        ))?;
         let a = out.load_balancer_attributes();
         let draining = a.and_then(|a| a.connection_draining());
         Ok(Attributes {

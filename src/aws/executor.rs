@@ -90,12 +90,7 @@ impl AwsExecutor {
         // The four rule calls differ only in the SDK method (each its own builder type) and its name.
         macro_rules! rule_call {
             ($method:ident, $name:literal, $rules:expr) => {{
-                ec2.$method()
-                    .group_id(group()?)
-                    .set_ip_permissions(Some(permissions($rules, resolve)?))
-                    .send()
-                    .await
-                    .map_err(call("ec2", $name, address))?;
+                ec2.$method().group_id(group()?).set_ip_permissions(Some(permissions($rules, resolve)?)).send().await.map_err(call("ec2", $name, address))?;
             }};
         }
         match op {
@@ -170,12 +165,11 @@ impl AwsExecutor {
                     req = req.scheme("internal");
                 }
                 req.send().await.map_err(call(svc, "CreateLoadBalancer", &spec.name))?;
-                elb.configure_health_check()
-                    .load_balancer_name(&spec.name)
-                    .health_check(sdk_health_check(&spec.health_check)?)
-                    .send()
-                    .await
-                    .map_err(call(svc, "ConfigureHealthCheck", &spec.name))?;
+                elb.configure_health_check().load_balancer_name(&spec.name).health_check(sdk_health_check(&spec.health_check)?).send().await.map_err(call(
+                    svc,
+                    "ConfigureHealthCheck",
+                    &spec.name,
+                ))?;
                 elb.modify_load_balancer_attributes()
                     .load_balancer_name(&spec.name)
                     .load_balancer_attributes(sdk_attributes(&spec.attributes)?)
@@ -193,12 +187,11 @@ impl AwsExecutor {
             }
             LbOp::CreateListeners { listeners } => {
                 let listeners = listeners.iter().map(sdk_listener).collect::<Result<Vec<_>, _>>()?;
-                elb.create_load_balancer_listeners()
-                    .load_balancer_name(name)
-                    .set_listeners(Some(listeners))
-                    .send()
-                    .await
-                    .map_err(call(svc, "CreateLoadBalancerListeners", name))?;
+                elb.create_load_balancer_listeners().load_balancer_name(name).set_listeners(Some(listeners)).send().await.map_err(call(
+                    svc,
+                    "CreateLoadBalancerListeners",
+                    name,
+                ))?;
             }
             LbOp::SetCertificate { port, certificate } => {
                 elb.set_load_balancer_listener_ssl_certificate()
@@ -210,12 +203,11 @@ impl AwsExecutor {
                     .map_err(call(svc, "SetLoadBalancerListenerSSLCertificate", format!("{name} listener {port}")))?;
             }
             LbOp::ConfigureHealthCheck { health_check } => {
-                elb.configure_health_check()
-                    .load_balancer_name(name)
-                    .health_check(sdk_health_check(health_check)?)
-                    .send()
-                    .await
-                    .map_err(call(svc, "ConfigureHealthCheck", name))?;
+                elb.configure_health_check().load_balancer_name(name).health_check(sdk_health_check(health_check)?).send().await.map_err(call(
+                    svc,
+                    "ConfigureHealthCheck",
+                    name,
+                ))?;
             }
             LbOp::ModifyAttributes { attributes } => {
                 elb.modify_load_balancer_attributes()
@@ -227,12 +219,11 @@ impl AwsExecutor {
             }
             LbOp::ApplySecurityGroups { groups } => {
                 let groups = groups.iter().map(|g| self.resolve(g)).collect::<Result<Vec<_>, _>>()?;
-                elb.apply_security_groups_to_load_balancer()
-                    .load_balancer_name(name)
-                    .set_security_groups(Some(groups))
-                    .send()
-                    .await
-                    .map_err(call(svc, "ApplySecurityGroupsToLoadBalancer", name))?;
+                elb.apply_security_groups_to_load_balancer().load_balancer_name(name).set_security_groups(Some(groups)).send().await.map_err(call(
+                    svc,
+                    "ApplySecurityGroupsToLoadBalancer",
+                    name,
+                ))?;
             }
             LbOp::EnableZones { zones } => {
                 elb.enable_availability_zones_for_load_balancer()
@@ -251,20 +242,18 @@ impl AwsExecutor {
                     .map_err(call(svc, "DisableAvailabilityZonesForLoadBalancer", name))?;
             }
             LbOp::AttachSubnets { subnets } => {
-                elb.attach_load_balancer_to_subnets()
-                    .load_balancer_name(name)
-                    .set_subnets(Some(subnets.clone()))
-                    .send()
-                    .await
-                    .map_err(call(svc, "AttachLoadBalancerToSubnets", name))?;
+                elb.attach_load_balancer_to_subnets().load_balancer_name(name).set_subnets(Some(subnets.clone())).send().await.map_err(call(
+                    svc,
+                    "AttachLoadBalancerToSubnets",
+                    name,
+                ))?;
             }
             LbOp::DetachSubnets { subnets } => {
-                elb.detach_load_balancer_from_subnets()
-                    .load_balancer_name(name)
-                    .set_subnets(Some(subnets.clone()))
-                    .send()
-                    .await
-                    .map_err(call(svc, "DetachLoadBalancerFromSubnets", name))?;
+                elb.detach_load_balancer_from_subnets().load_balancer_name(name).set_subnets(Some(subnets.clone())).send().await.map_err(call(
+                    svc,
+                    "DetachLoadBalancerFromSubnets",
+                    name,
+                ))?;
             }
             LbOp::AddTags { tags } => {
                 elb.add_tags().load_balancer_names(name).set_tags(Some(sdk_tags(tags)?)).send().await.map_err(call(svc, "AddTags", name))?;

@@ -66,7 +66,9 @@ where
             _ => {
                 let text = chain(&err);
                 if text.contains("no credentials found") {
-                    format!("no AWS credentials: set AWS_PROFILE (after `aws sso login` for SSO profiles) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. {text}")
+                    format!(
+                        "no AWS credentials: set AWS_PROFILE (after `aws sso login` for SSO profiles) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. {text}"
+                    )
                 } else {
                     text
                 }
@@ -151,9 +153,7 @@ impl Aws {
     pub fn from_conf(conf: &aws_config::SdkConfig, default_region: &str) -> Aws {
         let stats = Stats::default();
         let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(conf).interceptor(stats.clone()).build());
-        let elb = aws_sdk_elasticloadbalancing::Client::from_conf(
-            aws_sdk_elasticloadbalancing::config::Builder::from(conf).interceptor(stats.clone()).build(),
-        );
+        let elb = aws_sdk_elasticloadbalancing::Client::from_conf(aws_sdk_elasticloadbalancing::config::Builder::from(conf).interceptor(stats.clone()).build());
         let autoscaling = aws_sdk_autoscaling::Client::from_conf(aws_sdk_autoscaling::config::Builder::from(conf).interceptor(stats.clone()).build());
         let rds = aws_sdk_rds::Client::from_conf(aws_sdk_rds::config::Builder::from(conf).interceptor(stats.clone()).build());
         let route53 = aws_sdk_route53::Client::from_conf(aws_sdk_route53::config::Builder::from(conf).interceptor(stats.clone()).build());
@@ -213,7 +213,8 @@ impl Aws {
                 None => Ok(None),
             }
         };
-        let (mut names, static_parameters, records) = tokio::try_join!(self.image_names(unknown), self.static_parameters(rds.families_to_change(fleet)), records)?;
+        let (mut names, static_parameters, records) =
+            tokio::try_join!(self.image_names(unknown), self.static_parameters(rds.families_to_change(fleet)), records)?;
         names.extend(known);
         pools.into_live(&mut live, &names);
         env.static_parameters = static_parameters;
@@ -244,7 +245,9 @@ impl Aws {
             let zones = self.hosted_zones().await?;
             let zone = zone.trim_end_matches('.').to_ascii_lowercase();
             if !zones.contains_key(&zone) {
-                return Err(AwsError::Other(format!("fleet.dns_zone `{zone}`: this account has no public hosted zone of that name; create it, or correct dns_zone")));
+                return Err(AwsError::Other(format!(
+                    "fleet.dns_zone `{zone}`: this account has no public hosted zone of that name; create it, or correct dns_zone"
+                )));
             }
             for (name, site) in fleet.sites.iter().filter(|(_, s)| s.dns == crate::model::DnsMode::Managed) {
                 let domain = site.domain.trim_end_matches('.').to_ascii_lowercase();

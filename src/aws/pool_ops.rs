@@ -24,7 +24,8 @@ const REFRESH_WAIT: Duration = Duration::from_secs(60 * 60);
 const POLL_MAX: Duration = Duration::from_secs(15);
 const POLL_FIRST: Duration = Duration::from_millis(500);
 /// Refresh statuses that end a refresh, and whether each is a success.
-const REFRESH_DONE: [(&str, bool); 5] = [("Successful", true), ("Failed", false), ("Cancelled", false), ("RollbackSuccessful", false), ("RollbackFailed", false)];
+const REFRESH_DONE: [(&str, bool); 5] =
+    [("Successful", true), ("Failed", false), ("Cancelled", false), ("RollbackSuccessful", false), ("RollbackFailed", false)];
 
 fn ec2_tags(tags: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
@@ -39,7 +40,8 @@ fn client_token(what: &str) -> String {
 impl AwsExecutor {
     fn template_data(&self, data: &TemplateData) -> Result<RequestLaunchTemplateData, AwsError> {
         let groups = data.security_groups.iter().map(|g| self.resolve(g)).collect::<Result<Vec<_>, _>>()?;
-        let tagged = |kind: ResourceType| LaunchTemplateTagSpecificationRequest::builder().resource_type(kind).set_tags(Some(ec2_tags(&data.instance_tags))).build();
+        let tagged =
+            |kind: ResourceType| LaunchTemplateTagSpecificationRequest::builder().resource_type(kind).set_tags(Some(ec2_tags(&data.instance_tags))).build();
         Ok(RequestLaunchTemplateData::builder()
             .image_id(&data.image.id)
             .instance_type(data.instance_type.as_str().into())
@@ -169,29 +171,22 @@ impl AwsExecutor {
                     .map_err(call("autoscaling", "UpdateAutoScalingGroup", address))?;
             }
             AsgOp::AttachLoadBalancers { names } => {
-                asg.attach_load_balancers()
-                    .auto_scaling_group_name(group)
-                    .set_load_balancer_names(Some(names.clone()))
-                    .send()
-                    .await
-                    .map_err(call("autoscaling", "AttachLoadBalancers", address))?;
+                asg.attach_load_balancers().auto_scaling_group_name(group).set_load_balancer_names(Some(names.clone())).send().await.map_err(call(
+                    "autoscaling",
+                    "AttachLoadBalancers",
+                    address,
+                ))?;
             }
             AsgOp::DetachLoadBalancers { names } => {
-                asg.detach_load_balancers()
-                    .auto_scaling_group_name(group)
-                    .set_load_balancer_names(Some(names.clone()))
-                    .send()
-                    .await
-                    .map_err(call("autoscaling", "DetachLoadBalancers", address))?;
+                asg.detach_load_balancers().auto_scaling_group_name(group).set_load_balancer_names(Some(names.clone())).send().await.map_err(call(
+                    "autoscaling",
+                    "DetachLoadBalancers",
+                    address,
+                ))?;
             }
             AsgOp::PutPolicy { name, target } => {
-                let metric = PredefinedMetricSpecification::builder()
-                    .predefined_metric_type(MetricType::AsgAverageCpuUtilization)
-                    .build();
-                let tracking = TargetTrackingConfiguration::builder()
-                    .predefined_metric_specification(metric)
-                    .target_value(f64::from(*target))
-                    .build();
+                let metric = PredefinedMetricSpecification::builder().predefined_metric_type(MetricType::AsgAverageCpuUtilization).build();
+                let tracking = TargetTrackingConfiguration::builder().predefined_metric_specification(metric).target_value(f64::from(*target)).build();
                 asg.put_scaling_policy()
                     .auto_scaling_group_name(group)
                     .policy_name(name)
@@ -202,15 +197,18 @@ impl AwsExecutor {
                     .map_err(call("autoscaling", "PutScalingPolicy", format!("{address} policy {name}")))?;
             }
             AsgOp::DeletePolicy { name } => {
-                asg.delete_policy()
-                    .auto_scaling_group_name(group)
-                    .policy_name(name)
-                    .send()
-                    .await
-                    .map_err(call("autoscaling", "DeletePolicy", format!("{address} policy {name}")))?;
+                asg.delete_policy().auto_scaling_group_name(group).policy_name(name).send().await.map_err(call(
+                    "autoscaling",
+                    "DeletePolicy",
+                    format!("{address} policy {name}"),
+                ))?;
             }
             AsgOp::AddTags { tags } => {
-                asg.create_or_update_tags().set_tags(Some(Self::asg_tags(group, tags))).send().await.map_err(call("autoscaling", "CreateOrUpdateTags", address))?;
+                asg.create_or_update_tags().set_tags(Some(Self::asg_tags(group, tags))).send().await.map_err(call(
+                    "autoscaling",
+                    "CreateOrUpdateTags",
+                    address,
+                ))?;
             }
             AsgOp::RemoveTags { keys } => {
                 let tags = keys.iter().map(|k| AsgTag::builder().resource_id(group).resource_type("auto-scaling-group").key(k).build()).collect();
@@ -218,12 +216,11 @@ impl AwsExecutor {
             }
             AsgOp::StartRefresh { preferences } => self.refresh(change, preferences).await?,
             AsgOp::Delete { name } => {
-                asg.delete_auto_scaling_group()
-                    .auto_scaling_group_name(name)
-                    .force_delete(true)
-                    .send()
-                    .await
-                    .map_err(call("autoscaling", "DeleteAutoScalingGroup", address))?;
+                asg.delete_auto_scaling_group().auto_scaling_group_name(name).force_delete(true).send().await.map_err(call(
+                    "autoscaling",
+                    "DeleteAutoScalingGroup",
+                    address,
+                ))?;
                 self.wait_until_gone(change).await?;
             }
         }
@@ -262,13 +259,11 @@ impl AwsExecutor {
             .set_instance_warmup(prefs.warmup_seconds.map(|w| w as i32))
             .auto_rollback(prefs.auto_rollback)
             .build();
-        let out = asg
-            .start_instance_refresh()
-            .auto_scaling_group_name(&change.name)
-            .preferences(preferences)
-            .send()
-            .await
-            .map_err(call("autoscaling", "StartInstanceRefresh", address))?;
+        let out = asg.start_instance_refresh().auto_scaling_group_name(&change.name).preferences(preferences).send().await.map_err(call(
+            "autoscaling",
+            "StartInstanceRefresh",
+            address,
+        ))?;
         let id = out.instance_refresh_id().unwrap_or_default().to_string();
         if !self.wait {
             self.report(address, &format!("instance refresh {id} started; not waiting (--no-wait)"));
@@ -281,13 +276,11 @@ impl AwsExecutor {
         loop {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(POLL_MAX);
-            let out = asg
-                .describe_instance_refreshes()
-                .auto_scaling_group_name(&change.name)
-                .instance_refresh_ids(&id)
-                .send()
-                .await
-                .map_err(call("autoscaling", "DescribeInstanceRefreshes", address))?;
+            let out = asg.describe_instance_refreshes().auto_scaling_group_name(&change.name).instance_refresh_ids(&id).send().await.map_err(call(
+                "autoscaling",
+                "DescribeInstanceRefreshes",
+                address,
+            ))?;
             let Some(r) = out.instance_refreshes().first() else {
                 return Err(AwsError::Other(format!("{address}: instance refresh {id} is no longer listed")));
             };
@@ -318,14 +311,11 @@ impl AwsExecutor {
         let deadline = tokio::time::Instant::now() + DELETE_WAIT;
         let mut wait = POLL_FIRST;
         loop {
-            let out = self
-                .aws
-                .autoscaling
-                .describe_auto_scaling_groups()
-                .auto_scaling_group_names(&change.name)
-                .send()
-                .await
-                .map_err(call("autoscaling", "DescribeAutoScalingGroups", &change.address))?;
+            let out = self.aws.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&change.name).send().await.map_err(call(
+                "autoscaling",
+                "DescribeAutoScalingGroups",
+                &change.address,
+            ))?;
             let Some(g) = out.auto_scaling_groups().first() else { return Ok(()) };
             if tokio::time::Instant::now() > deadline {
                 return Err(AwsError::Other(format!("{}: still being deleted after {} minutes", change.address, DELETE_WAIT.as_secs() / 60)));

@@ -112,9 +112,10 @@ impl PoolsRead {
             live.insert(address, LiveObject { id, spec: Spec::LaunchTemplate(spec) });
         }
         for GroupRead { address, group: g, cpu_target, refreshing } in self.groups {
-            let (template, version) = match g.launch_template().or_else(|| {
-                g.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification())
-            }) {
+            let (template, version) = match g
+                .launch_template()
+                .or_else(|| g.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification()))
+            {
                 Some(t) => (
                     t.launch_template_name().unwrap_or_default().to_string(),
                     t.version().and_then(|v| v.parse().ok()).map_or(TemplateVersion::Current, TemplateVersion::Number),
@@ -176,9 +177,8 @@ impl Aws {
                     (i.creation_date().unwrap_or_default().to_string(), i.name().unwrap_or_default().to_string(), i.image_id().unwrap_or_default().to_string())
                 }));
             }
-            let image = newest_image(found).ok_or_else(|| {
-                AwsError::Other(format!("{what}: no available image matches in {}; check the pattern and owners, or give `id`", self.region))
-            })?;
+            let image = newest_image(found)
+                .ok_or_else(|| AwsError::Other(format!("{what}: no available image matches in {}; check the pattern and owners, or give `id`", self.region)))?;
             Ok::<_, AwsError>((name, image))
         })
         .buffer_unordered(READ_CONCURRENCY)
@@ -187,7 +187,9 @@ impl Aws {
         let mut out: BTreeMap<String, ImageRef> = looked_up.into_iter().collect();
         for (name, image) in wanted {
             if let Image::Id { id, .. } = image {
-                let found = names.get(id).ok_or_else(|| AwsError::Other(format!("image.{name}: image {id} does not exist in {} (or is not shared with this account)", self.region)))?;
+                let found = names.get(id).ok_or_else(|| {
+                    AwsError::Other(format!("image.{name}: image {id} does not exist in {} (or is not shared with this account)", self.region))
+                })?;
                 out.insert(name.clone(), ImageRef { id: id.clone(), name: Some(found.clone()) });
             }
         }
@@ -313,12 +315,11 @@ impl Aws {
         let policies = self.cpu_targets(owned.iter().map(|(_, g)| policy_name(g.auto_scaling_group_name().unwrap_or_default())).collect());
         let refreshes = stream::iter(owned.iter().map(|(_, g)| g.auto_scaling_group_name().unwrap_or_default().to_string()))
             .map(|name| async move {
-                let out = asg
-                    .describe_instance_refreshes()
-                    .auto_scaling_group_name(&name)
-                    .send()
-                    .await
-                    .map_err(call("autoscaling", "DescribeInstanceRefreshes", &name))?;
+                let out = asg.describe_instance_refreshes().auto_scaling_group_name(&name).send().await.map_err(call(
+                    "autoscaling",
+                    "DescribeInstanceRefreshes",
+                    &name,
+                ))?;
                 let running = out.instance_refreshes().iter().find(|r| r.status().is_some_and(|s| RUNNING.contains(&s.as_str()))).map(|r| {
                     let status = r.status().map(|s| s.as_str().to_string()).unwrap_or_default();
                     format!("{status}, {}% done", r.percentage_complete().unwrap_or_default())

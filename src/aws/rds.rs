@@ -59,7 +59,8 @@ impl RdsRead {
         let group_ids = live.group_ids();
         let pg_names: BTreeMap<String, String> =
             self.groups.iter().map(|g| (g.group.db_parameter_group_name().unwrap_or_default().to_string(), g.address.name.clone())).collect();
-        let db_names: BTreeMap<String, String> = self.instances.iter().map(|(a, d)| (d.db_instance_identifier().unwrap_or_default().to_string(), a.name.clone())).collect();
+        let db_names: BTreeMap<String, String> =
+            self.instances.iter().map(|(a, d)| (d.db_instance_identifier().unwrap_or_default().to_string(), a.name.clone())).collect();
         for GroupRead { address, group: g, tags, parameters } in self.groups {
             let spec = DbParameterGroupSpec {
                 name: g.db_parameter_group_name().unwrap_or_default().to_string(),
@@ -89,7 +90,12 @@ impl RdsRead {
                 multi_az: db.multi_az().unwrap_or(false),
                 parameter_group_ref: parameter_group.as_ref().and_then(|p| pg_names.get(p).cloned()),
                 parameter_group,
-                security_groups: db.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id()).map(|id| GroupRef::from_id(id, &group_ids)).collect(),
+                security_groups: db
+                    .vpc_security_groups()
+                    .iter()
+                    .filter_map(|g| g.vpc_security_group_id())
+                    .map(|id| GroupRef::from_id(id, &group_ids))
+                    .collect(),
                 subnet_group: db.db_subnet_group().and_then(|s| s.db_subnet_group_name()).map(str::to_string),
                 zone: db.availability_zone().map(str::to_string),
                 backup_retention_days: db.backup_retention_period().map(|b| b as u32),
@@ -168,14 +174,17 @@ impl Aws {
             let pg = g.db_parameter_group_name().unwrap_or_default().to_string();
             match owner(name, Kind::DbParameterGroup, &tags) {
                 Owner::Us(address) => mine.push((address, g, tags)),
-                Owner::Other(other) if desired_pgs.contains(&pg) => foreign.push(Foreign { kind: Kind::DbParameterGroup, name: pg.clone(), id: pg, fleet: other }),
+                Owner::Other(other) if desired_pgs.contains(&pg) => {
+                    foreign.push(Foreign { kind: Kind::DbParameterGroup, name: pg.clone(), id: pg, fleet: other })
+                }
                 Owner::Other(_) => {}
             }
         }
         let groups = stream::iter(mine)
             .map(|(address, g, tags)| async move {
                 // Only what the fleet declares is read and compared: nobody else's tuning is touched.
-                let declared: BTreeSet<String> = fleet.db_parameter_groups.get(&address.name).map(|d| d.parameters.keys().cloned().collect()).unwrap_or_default();
+                let declared: BTreeSet<String> =
+                    fleet.db_parameter_groups.get(&address.name).map(|d| d.parameters.keys().cloned().collect()).unwrap_or_default();
                 let pg = g.db_parameter_group_name().unwrap_or_default().to_string();
                 let mut pages = rds.describe_db_parameters().db_parameter_group_name(&pg).source("user").max_records(100).into_paginator().send();
                 let mut parameters = BTreeMap::new();

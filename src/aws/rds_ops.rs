@@ -18,7 +18,8 @@ const AVAILABLE_WAIT: Duration = Duration::from_secs(90 * 60);
 const POLL_FIRST: Duration = Duration::from_millis(500);
 const POLL_MAX: Duration = Duration::from_secs(30);
 /// Statuses from which an instance does not become available by waiting.
-const FAILED: [&str; 6] = ["failed", "incompatible-parameters", "incompatible-restore", "incompatible-network", "storage-full", "inaccessible-encryption-credentials"];
+const FAILED: [&str; 6] =
+    ["failed", "incompatible-parameters", "incompatible-restore", "incompatible-network", "storage-full", "inaccessible-encryption-credentials"];
 
 fn tags(tags: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
@@ -40,12 +41,11 @@ impl AwsExecutor {
 
     async fn remove_tags(&self, change: &Change, arn: &str, keys: &[String]) -> Result<(), AwsError> {
         let rds = &self.aws.rds;
-        rds.remove_tags_from_resource()
-            .resource_name(arn)
-            .set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .map_err(call("rds", "RemoveTagsFromResource", &change.address))?;
+        rds.remove_tags_from_resource().resource_name(arn).set_tag_keys(Some(keys.to_vec())).send().await.map_err(call(
+            "rds",
+            "RemoveTagsFromResource",
+            &change.address,
+        ))?;
         Ok(())
     }
 
@@ -74,12 +74,11 @@ impl AwsExecutor {
                             .build()
                     })
                     .collect();
-                rds.modify_db_parameter_group()
-                    .db_parameter_group_name(&change.name)
-                    .set_parameters(Some(parameters))
-                    .send()
-                    .await
-                    .map_err(call("rds", "ModifyDBParameterGroup", address))?;
+                rds.modify_db_parameter_group().db_parameter_group_name(&change.name).set_parameters(Some(parameters)).send().await.map_err(call(
+                    "rds",
+                    "ModifyDBParameterGroup",
+                    address,
+                ))?;
             }
             PgOp::AddTags { arn, tags } => self.add_tags(change, arn, tags).await?,
             PgOp::RemoveTags { arn, keys } => self.remove_tags(change, arn, keys).await?,
@@ -238,7 +237,10 @@ impl AwsExecutor {
                 }
                 (Until::Available, None) => return Err(AwsError::Other(format!("{address}: {} disappeared while waiting for it", change.name))),
                 (_, Some(s)) if FAILED.contains(&s) => {
-                    return Err(AwsError::Other(format!("{address}: RDS reports the instance `{s}`; see its events in the RDS console (aws rds describe-events --source-identifier {})", change.name)));
+                    return Err(AwsError::Other(format!(
+                        "{address}: RDS reports the instance `{s}`; see its events in the RDS console (aws rds describe-events --source-identifier {})",
+                        change.name
+                    )));
                 }
                 (_, Some(s)) if s != last => {
                     self.report(address, &format!("status {s}"));

@@ -136,9 +136,7 @@ fn record_set(name: &str, target: &Target, region: &str) -> Result<ResourceRecor
                 .map_err(|e| AwsError::Other(format!("record {name}: {e}")))?;
             build(ResourceRecordSet::builder().name(name).r#type(RrType::A).alias_target(alias))
         }
-        Target::LoadBalancer { name: lb, .. } => {
-            Err(AwsError::Other(format!("record {name}: load balancer {lb} has no DNS name yet (region {region})")))
-        }
+        Target::LoadBalancer { name: lb, .. } => Err(AwsError::Other(format!("record {name}: load balancer {lb} has no DNS name yet (region {region})"))),
     }
 }
 
@@ -168,15 +166,16 @@ impl AwsExecutor {
         if names.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let out = self
-            .aws
-            .elb
-            .describe_load_balancers()
-            .set_load_balancer_names(Some(names.clone()))
-            .send()
-            .await
-            .map_err(call("elasticloadbalancing", "DescribeLoadBalancers", names.join(", ")))?;
-        Ok(out.load_balancer_descriptions().iter().map(|d| (d.load_balancer_name().unwrap_or_default().to_string(), d.dns_name().unwrap_or_default().to_string())).collect())
+        let out = self.aws.elb.describe_load_balancers().set_load_balancer_names(Some(names.clone())).send().await.map_err(call(
+            "elasticloadbalancing",
+            "DescribeLoadBalancers",
+            names.join(", "),
+        ))?;
+        Ok(out
+            .load_balancer_descriptions()
+            .iter()
+            .map(|d| (d.load_balancer_name().unwrap_or_default().to_string(), d.dns_name().unwrap_or_default().to_string()))
+            .collect())
     }
 
     pub(super) async fn run_dns(&self, change: &crate::plan::Change, op: &DnsOp) -> Result<(), AwsError> {
@@ -203,7 +202,13 @@ impl AwsExecutor {
             };
             let action = if c.delete { ChangeAction::Delete } else { ChangeAction::Upsert };
             for set in [record_set(&c.name, &target, region)?, ownership_set(&c.name, &c.owner)?] {
-                sdk.push(Change::builder().action(action.clone()).resource_record_set(set).build().map_err(|e| AwsError::Other(format!("record {}: {e}", c.name)))?);
+                sdk.push(
+                    Change::builder()
+                        .action(action.clone())
+                        .resource_record_set(set)
+                        .build()
+                        .map_err(|e| AwsError::Other(format!("record {}: {e}", c.name)))?,
+                );
             }
         }
         for chunk in sdk.chunks(BATCH * 2) {
@@ -212,14 +217,11 @@ impl AwsExecutor {
                 .set_changes(Some(chunk.to_vec()))
                 .build()
                 .map_err(|e| AwsError::Other(format!("{}: {e}", change.address)))?;
-            self.aws
-                .route53
-                .change_resource_record_sets()
-                .hosted_zone_id(zone_id)
-                .change_batch(batch)
-                .send()
-                .await
-                .map_err(call("route53", "ChangeResourceRecordSets", format!("zone {zone_id} ({} records)", chunk.len() / 2)))?;
+            self.aws.route53.change_resource_record_sets().hosted_zone_id(zone_id).change_batch(batch).send().await.map_err(call(
+                "route53",
+                "ChangeResourceRecordSets",
+                format!("zone {zone_id} ({} records)", chunk.len() / 2),
+            ))?;
         }
         Ok(())
     }

@@ -123,7 +123,10 @@ fn public_access_block(block_public_acls: bool) -> PublicAccessBlockConfiguratio
 }
 
 fn tagging(tags: &BTreeMap<String, String>) -> Result<Tagging, AwsError> {
-    let set = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| AwsError::Other(format!("tag {k}: {e}")))).collect::<Result<Vec<_>, _>>()?;
+    let set = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| AwsError::Other(format!("tag {k}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
     Tagging::builder().set_tag_set(Some(set)).build().map_err(|e| AwsError::Other(format!("tags: {e}")))
 }
 
@@ -140,12 +143,21 @@ impl AwsExecutor {
                 let mut req = s3.create_bucket().bucket(&spec.name);
                 // us-east-1 is the one region that takes no location constraint.
                 if spec.region != "us-east-1" {
-                    req = req.create_bucket_configuration(CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(spec.region.as_str())).build());
+                    req = req.create_bucket_configuration(
+                        CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(spec.region.as_str())).build(),
+                    );
                 }
                 req.send().await.map_err(call("s3", "CreateBucket", address))?;
-                let rule = OwnershipControlsRule::builder().object_ownership(ObjectOwnership::BucketOwnerEnforced).build().map_err(|e| AwsError::Other(e.to_string()))?;
+                let rule = OwnershipControlsRule::builder()
+                    .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                    .build()
+                    .map_err(|e| AwsError::Other(e.to_string()))?;
                 let controls = OwnershipControls::builder().rules(rule).build().map_err(|e| AwsError::Other(e.to_string()))?;
-                s3.put_bucket_ownership_controls().bucket(&spec.name).ownership_controls(controls).send().await.map_err(call("s3", "PutBucketOwnershipControls", address))?;
+                s3.put_bucket_ownership_controls().bucket(&spec.name).ownership_controls(controls).send().await.map_err(call(
+                    "s3",
+                    "PutBucketOwnershipControls",
+                    address,
+                ))?;
                 s3.put_public_access_block()
                     .bucket(&spec.name)
                     .public_access_block_configuration(public_access_block(spec.block_public_acls))
@@ -155,16 +167,19 @@ impl AwsExecutor {
                 if let Some(policy) = &spec.policy {
                     s3.put_bucket_policy().bucket(&spec.name).policy(policy).send().await.map_err(call("s3", "PutBucketPolicy", address))?;
                 }
-                s3.put_bucket_versioning()
-                    .bucket(&spec.name)
-                    .versioning_configuration(versioning(spec.versioning))
-                    .send()
-                    .await
-                    .map_err(call("s3", "PutBucketVersioning", address))?;
+                s3.put_bucket_versioning().bucket(&spec.name).versioning_configuration(versioning(spec.versioning)).send().await.map_err(call(
+                    "s3",
+                    "PutBucketVersioning",
+                    address,
+                ))?;
                 s3.put_bucket_tagging().bucket(&spec.name).tagging(tagging(&spec.tags)?).send().await.map_err(call("s3", "PutBucketTagging", address))?;
             }
             BucketOp::PutVersioning { enabled } => {
-                s3.put_bucket_versioning().bucket(bucket).versioning_configuration(versioning(*enabled)).send().await.map_err(call("s3", "PutBucketVersioning", address))?;
+                s3.put_bucket_versioning().bucket(bucket).versioning_configuration(versioning(*enabled)).send().await.map_err(call(
+                    "s3",
+                    "PutBucketVersioning",
+                    address,
+                ))?;
             }
             BucketOp::PutPolicy { policy } => {
                 s3.put_bucket_policy().bucket(bucket).policy(policy).send().await.map_err(call("s3", "PutBucketPolicy", address))?;

@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::args::ApplyArgs;
-use super::words::{Out, event_line, print_stats, report_text, target_line};
 use super::options;
+use super::words::{Out, event_line, print_stats, report_text, target_line};
 use crate::apply::{self, Report};
 use crate::aws::{Aws, AwsExecutor};
 use crate::model::Fleet;
@@ -70,7 +70,6 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
     Ok(code)
 }
 
-
 /// A database that failed half-way through an apply for want of its password would leave the rest
 /// half-applied: every password variable the plan needs is checked before anything is asked or applied.
 fn passwords_missing(plan: &crate::plan::Plan) -> Option<ExitCode> {
@@ -83,7 +82,14 @@ fn passwords_missing(plan: &crate::plan::Plan) -> Option<ExitCode> {
 }
 
 /// Runs a plan that is ready (confirmed, or saved and still fresh), reporting progress and the result.
-async fn execute(plan: &crate::plan::Plan, live: &crate::plan::Live, aws: &Aws, args: &ApplyArgs, out: Out, target: Option<render::Target<'_>>) -> Result<ExitCode> {
+async fn execute(
+    plan: &crate::plan::Plan,
+    live: &crate::plan::Live,
+    aws: &Aws,
+    args: &ApplyArgs,
+    out: Out,
+    target: Option<render::Target<'_>>,
+) -> Result<ExitCode> {
     let report = if plan.is_empty() {
         Report::default()
     } else {

@@ -99,11 +99,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn options(fleet: &Fleet, common: &Common) -> Result<PlanOptions> {
-    let targets = if common.target.is_empty() {
-        None
-    } else {
-        Some(crate::plan::resolve_targets(fleet, &common.target).map_err(anyhow::Error::msg)?)
-    };
+    let targets = if common.target.is_empty() { None } else { Some(crate::plan::resolve_targets(fleet, &common.target).map_err(anyhow::Error::msg)?) };
     Ok(PlanOptions {
         max_deletes: common.max_deletes.unwrap_or(fleet.settings.max_deletes),
         replace: common.replace.iter().cloned().collect(),

@@ -14,13 +14,8 @@ pub enum RevisionError {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, RevisionError> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| RevisionError::Git(format!("cannot run git: {e}")))?;
+    let out =
+        Command::new("git").arg("-C").arg(dir).args(args).stderr(Stdio::piped()).output().map_err(|e| RevisionError::Git(format!("cannot run git: {e}")))?;
     if !out.status.success() {
         return Err(RevisionError::Git(format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())));
     }

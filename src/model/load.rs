@@ -9,9 +9,7 @@ use super::diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile};
 use super::walk::{Fields, Value, Walker};
 use super::*;
 
-const TOP: &[&str] = &[
-    "fleet", "network", "security_group", "image", "pool", "load_balancer", "db_parameter_group", "database", "site",
-];
+const TOP: &[&str] = &["fleet", "network", "security_group", "image", "pool", "load_balancer", "db_parameter_group", "database", "site"];
 
 /// Loads and validates every `*.toml` below `dir` (sorted, so errors come in a stable order).
 pub fn load_dir(dir: &Path) -> Result<Fleet, Diagnostics> {
@@ -20,11 +18,10 @@ pub fn load_dir(dir: &Path) -> Result<Fleet, Diagnostics> {
     collect(dir, &mut files, &mut diags);
     files.sort();
     if files.is_empty() && diags.is_empty() {
-        diags.push(Diagnostic::new(
-            Loc { file: std::sync::Arc::from(dir), line: 0, col: 0 },
-            "",
-            "no *.toml files found",
-        ).help("point --dir at the folder that holds the fleet's desired state"));
+        diags.push(
+            Diagnostic::new(Loc { file: std::sync::Arc::from(dir), line: 0, col: 0 }, "", "no *.toml files found")
+                .help("point --dir at the folder that holds the fleet's desired state"),
+        );
     }
     let mut sources = Vec::new();
     for path in files {
@@ -208,10 +205,8 @@ fn read_top(w: &mut Walker<'_>, top: &Fields<'_, '_>, fleet: &mut Fleet, seen: &
 
 /// Names become parts of AWS names and addresses: keep them to what every AWS API accepts.
 fn check_name(w: &mut Walker<'_>, name: &str, path: &str, loc: Loc) {
-    let ok = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
+    let ok =
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !name.starts_with('-') && !name.ends_with('-');
     if !ok {
         w.diags.push(Diagnostic::new(loc, path, format!("invalid name `{name}`")).help("use lower-case letters, digits and hyphens, not at the start or end"));
     }
@@ -237,23 +232,12 @@ fn read_fleet(w: &mut Walker<'_>, v: &Value<'_>) -> Option<FleetSettings> {
     let dns_zone = w.opt_string(&f, "dns_zone").map(|z| z.value.trim_end_matches('.').to_string());
     let max_deletes = w.opt_int(&f, "max_deletes", 0..=100_000).map_or(DEFAULT_MAX_DELETES, |n| n.value as usize);
     let certificate_horizon_days = w.opt_int(&f, "certificate_horizon_days", 0..=365).map_or(DEFAULT_CERTIFICATE_HORIZON_DAYS, |n| n.value as u32);
-    Some(FleetSettings {
-        name: name?.value,
-        region: region?.value,
-        account: account.map(|a| a.value),
-        dns_zone,
-        max_deletes,
-        certificate_horizon_days,
-    })
+    Some(FleetSettings { name: name?.value, region: region?.value, account: account.map(|a| a.value), dns_zone, max_deletes, certificate_horizon_days })
 }
 
 fn read_network(w: &mut Walker<'_>, v: &Value<'_>) -> Option<Network> {
     let f = w.fields(v, "network", &["vpc", "zones", "subnets"])?;
-    Some(Network {
-        vpc: w.opt_string(&f, "vpc").map(|v| v.value),
-        zones: plain(w.opt_strings(&f, "zones")),
-        subnets: plain(w.opt_strings(&f, "subnets")),
-    })
+    Some(Network { vpc: w.opt_string(&f, "vpc").map(|v| v.value), zones: plain(w.opt_strings(&f, "zones")), subnets: plain(w.opt_strings(&f, "subnets")) })
 }
 
 fn plain(v: Vec<Located<String>>) -> Vec<String> {
@@ -321,7 +305,8 @@ fn read_rule(w: &mut Walker<'_>, v: &Value<'_>, path: &str, peer: &str) -> Optio
     };
     let ports = match (&protocol, ports) {
         (Some(Protocol::Tcp | Protocol::Udp), None) => {
-            w.error(f.loc.clone(), f.field("ports"), "missing required field for tcp and udp rules").set_help("write ports = \"443\", ports = \"8000-8100\" or ports = \"all\"");
+            w.error(f.loc.clone(), f.field("ports"), "missing required field for tcp and udp rules")
+                .set_help("write ports = \"443\", ports = \"8000-8100\" or ports = \"all\"");
             None
         }
         (Some(Protocol::All | Protocol::Icmp), Some(Some(_))) => {
@@ -337,8 +322,12 @@ fn read_rule(w: &mut Walker<'_>, v: &Value<'_>, path: &str, peer: &str) -> Optio
         for s in w.strings(c, &f.field("cidr"), true) {
             match s.parse::<ipnet::IpNet>() {
                 Ok(net) if net.trunc() == net => cidrs.push(net),
-                Ok(net) => w.error(s.loc.clone(), f.field("cidr"), format!("`{}` has host bits set", s.value)).set_help(format!("did you mean `{}`?", net.trunc())),
-                Err(_) => w.error(s.loc.clone(), f.field("cidr"), format!("`{}` is not a CIDR block", s.value)).set_help("write an address and prefix length, e.g. 10.0.0.0/16 or 0.0.0.0/0"),
+                Ok(net) => {
+                    w.error(s.loc.clone(), f.field("cidr"), format!("`{}` has host bits set", s.value)).set_help(format!("did you mean `{}`?", net.trunc()))
+                }
+                Err(_) => w
+                    .error(s.loc.clone(), f.field("cidr"), format!("`{}` is not a CIDR block", s.value))
+                    .set_help("write an address and prefix length, e.g. 10.0.0.0/16 or 0.0.0.0/0"),
             }
         }
     }
@@ -392,11 +381,9 @@ fn read_image(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Image> {
             }
             Some(Image::Id { loc: f.loc.clone(), id: id.value })
         }
-        (None, Some(name)) => Some(Image::Lookup {
-            loc: f.loc.clone(),
-            owners: if owners.is_empty() { vec!["self".into()] } else { plain(owners) },
-            name: name.value,
-        }),
+        (None, Some(name)) => {
+            Some(Image::Lookup { loc: f.loc.clone(), owners: if owners.is_empty() { vec!["self".into()] } else { plain(owners) }, name: name.value })
+        }
         _ => {
             w.error(f.loc.clone(), path, "an image is either `id = \"ami-...\"` or `name` (a pattern) with optional `owners`");
             None
@@ -405,10 +392,26 @@ fn read_image(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Image> {
 }
 
 fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Pool> {
-    let f = w.fields(v, path, &[
-        "image", "instance_type", "security_groups", "key_pair", "bootstrap", "min", "max", "desired", "cpu_target",
-        "health_check", "refresh", "zones", "subnets", "tags",
-    ])?;
+    let f = w.fields(
+        v,
+        path,
+        &[
+            "image",
+            "instance_type",
+            "security_groups",
+            "key_pair",
+            "bootstrap",
+            "min",
+            "max",
+            "desired",
+            "cpu_target",
+            "health_check",
+            "refresh",
+            "zones",
+            "subnets",
+            "tags",
+        ],
+    )?;
     let image = w.req_string(&f, "image");
     let instance_type = w.req_string(&f, "instance_type");
     let security_groups = w.opt_strings(&f, "security_groups");
@@ -479,10 +482,24 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Pool> {
 }
 
 fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<LoadBalancer> {
-    let f = w.fields(v, path, &[
-        "name", "pool", "scheme", "security_groups", "listeners", "health_check", "cross_zone", "idle_timeout",
-        "connection_draining", "zones", "subnets", "tags",
-    ])?;
+    let f = w.fields(
+        v,
+        path,
+        &[
+            "name",
+            "pool",
+            "scheme",
+            "security_groups",
+            "listeners",
+            "health_check",
+            "cross_zone",
+            "idle_timeout",
+            "connection_draining",
+            "zones",
+            "subnets",
+            "tags",
+        ],
+    )?;
     let name = w.opt_string(&f, "name");
     let pool = w.opt_string(&f, "pool");
     let internal = match w.opt_string(&f, "scheme") {
@@ -503,7 +520,9 @@ fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<L
             let Some(l) = read_listener(w, item, &p) else { continue };
             if let Some(first) = ports.get(&l.port) {
                 let first = first.clone();
-                w.diags.push(Diagnostic::new(l.loc.clone(), format!("{p}.port"), format!("two listeners on port {}", l.port)).help(format!("the other is at {first}")));
+                w.diags.push(
+                    Diagnostic::new(l.loc.clone(), format!("{p}.port"), format!("two listeners on port {}", l.port)).help(format!("the other is at {first}")),
+                );
             }
             ports.insert(l.port, l.loc.clone());
             listeners.push(l);
@@ -606,7 +625,11 @@ fn read_listener(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Listen
                 .set_help("set certificate to an ACM certificate ARN or an IAM server certificate ARN");
         }
         Some(c) if !secure => {
-            w.error(c.loc.clone(), f.field("certificate"), format!("a certificate is only used by https and ssl listeners, not {}", proto.to_ascii_lowercase()));
+            w.error(
+                c.loc.clone(),
+                f.field("certificate"),
+                format!("a certificate is only used by https and ssl listeners, not {}", proto.to_ascii_lowercase()),
+            );
         }
         Some(c) if !c.starts_with("arn:") => {
             w.error(c.loc.clone(), f.field("certificate"), format!("`{}` is not a certificate ARN", c.value));
@@ -644,11 +667,32 @@ fn read_db_parameter_group(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Opt
 }
 
 fn read_database(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Database> {
-    let f = w.fields(v, path, &[
-        "replica_of", "engine", "version", "class", "storage_gb", "multi_az", "parameter_group", "security_groups",
-        "subnet_group", "zone", "backup_retention_days", "maintenance_window", "backup_window", "deletion_protection",
-        "username", "password_env", "apply_immediately", "allow_major_version_upgrade", "promote", "tags",
-    ])?;
+    let f = w.fields(
+        v,
+        path,
+        &[
+            "replica_of",
+            "engine",
+            "version",
+            "class",
+            "storage_gb",
+            "multi_az",
+            "parameter_group",
+            "security_groups",
+            "subnet_group",
+            "zone",
+            "backup_retention_days",
+            "maintenance_window",
+            "backup_window",
+            "deletion_protection",
+            "username",
+            "password_env",
+            "apply_immediately",
+            "allow_major_version_upgrade",
+            "promote",
+            "tags",
+        ],
+    )?;
     let replica_of = w.opt_string(&f, "replica_of");
     let s = |w: &mut Walker<'_>, k: &str| w.opt_string(&f, k).map(|v| v.value);
     let engine = s(w, "engine");
@@ -700,9 +744,7 @@ fn read_database(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Databa
 }
 
 fn read_site(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Site> {
-    let f = w.fields(v, path, &[
-        "domain", "aliases", "pool", "load_balancer", "repo", "branch", "commit", "dns", "media_bucket", "notify",
-    ])?;
+    let f = w.fields(v, path, &["domain", "aliases", "pool", "load_balancer", "repo", "branch", "commit", "dns", "media_bucket", "notify"])?;
     let domain = w.req_string(&f, "domain");
     let aliases = plain(w.opt_strings(&f, "aliases"));
     let pool = w.req_string(&f, "pool");

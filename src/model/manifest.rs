@@ -98,11 +98,16 @@ mod tests {
     use crate::testing::fleet_of;
 
     fn fleet(sites: usize, repo_len: usize, bootstrap: Option<&str>) -> crate::model::Fleet {
-        let mut text = String::from("[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\n[image.n]\nname = \"x-*\"\n[pool.web]\nimage = \"n\"\ninstance_type = \"t3.large\"\nmin = 1\nmax = 2\n");
+        let mut text = String::from(
+            "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\n[image.n]\nname = \"x-*\"\n[pool.web]\nimage = \"n\"\ninstance_type = \"t3.large\"\nmin = 1\nmax = 2\n",
+        );
         // Declared in reverse order: the manifest sorts them.
         for i in (0..sites).rev() {
             let repo = format!("git@git.agency.net:sites/{}.git", "r".repeat(repo_len));
-            text.push_str(&format!("[site.s{i:04}]\ndomain = \"www.s{i}.example\"\naliases = [\"s{i}.example\"]\npool = \"web\"\nrepo = \"{repo}\"\ncommit = \"{:010x}\"\n", i * 7919));
+            text.push_str(&format!(
+                "[site.s{i:04}]\ndomain = \"www.s{i}.example\"\naliases = [\"s{i}.example\"]\npool = \"web\"\nrepo = \"{repo}\"\ncommit = \"{:010x}\"\n",
+                i * 7919
+            ));
         }
         let mut f = fleet_of(&text);
         f.pools.get_mut("web").unwrap().bootstrap_text = bootstrap.map(str::to_string);

@@ -70,7 +70,9 @@ fn a_missing_fleet_and_an_unknown_top_level_table_are_reported() {
 fn names_must_fit_aws_and_tags_must_not_claim_ours() {
     let text = errors(&[(
         "f.toml",
-        &format!("{FLEET}[security_group.Web_1]\ningress = []\ntags = {{ \"converge:fleet\" = \"other\" }}\n[load_balancer.a-very-long-name-for-a-load-balancer]\nsecurity_groups = [\"x\"]\nlisteners = [{{ port = 80, protocol = \"http\", instance_port = 80 }}]\n"),
+        &format!(
+            "{FLEET}[security_group.Web_1]\ningress = []\ntags = {{ \"converge:fleet\" = \"other\" }}\n[load_balancer.a-very-long-name-for-a-load-balancer]\nsecurity_groups = [\"x\"]\nlisteners = [{{ port = 80, protocol = \"http\", instance_port = 80 }}]\n"
+        ),
     )]);
     insta::assert_snapshot!(text, @r"
     f.toml:4:1: error: security_group.Web_1: invalid name `Web_1`

@@ -61,24 +61,30 @@ pub(super) fn validate(fleet: &Fleet, declared: &Declared, diags: &mut Vec<Diagn
             check.reference(&format!("load_balancer.{name}.security_groups"), g, "security_group", sgs);
         }
         if fleet.network.vpc.is_some() && lb.subnets.is_empty() && fleet.network.subnets.is_empty() {
-            check.diags.push(Diagnostic::new(lb.loc.clone(), format!("load_balancer.{name}.subnets"), "a load balancer outside the default VPC needs subnets")
-                .help("set subnets on the load balancer, or network.subnets for all of them"));
+            check.diags.push(
+                Diagnostic::new(lb.loc.clone(), format!("load_balancer.{name}.subnets"), "a load balancer outside the default VPC needs subnets")
+                    .help("set subnets on the load balancer, or network.subnets for all of them"),
+            );
         }
         if lb.security_groups.is_empty() {
-            check.diags.push(Diagnostic::new(lb.loc.clone(), format!("load_balancer.{name}.security_groups"), "a load balancer needs at least one security group")
-                .help("without one, AWS attaches the VPC's default group, which converge does not manage"));
+            check.diags.push(
+                Diagnostic::new(lb.loc.clone(), format!("load_balancer.{name}.security_groups"), "a load balancer needs at least one security group")
+                    .help("without one, AWS attaches the VPC's default group, which converge does not manage"),
+            );
         }
         let aws_name = fleet.load_balancer_name(name);
         // Without a fleet name (reported on its own) the default name would be misleading.
         let ok = (fleet.settings.name.is_empty() && lb.name.is_none())
             || aws_name.len() <= 32
-            && aws_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !aws_name.starts_with('-')
-            && !aws_name.ends_with('-');
+                && aws_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !aws_name.starts_with('-')
+                && !aws_name.ends_with('-');
         if !ok {
             let loc = lb.name.as_ref().map_or_else(|| lb.loc.clone(), |n| n.loc.clone());
-            check.diags.push(Diagnostic::new(loc, format!("load_balancer.{name}.name"), format!("`{aws_name}` is not a valid load balancer name"))
-                .help("at most 32 letters, digits and hyphens, not starting or ending with a hyphen; set `name` to a shorter one"));
+            check.diags.push(
+                Diagnostic::new(loc, format!("load_balancer.{name}.name"), format!("`{aws_name}` is not a valid load balancer name"))
+                    .help("at most 32 letters, digits and hyphens, not starting or ending with a hyphen; set `name` to a shorter one"),
+            );
         }
     }
     for (name, db) in &fleet.databases {
@@ -106,8 +112,11 @@ pub(super) fn validate(fleet: &Fleet, declared: &Declared, diags: &mut Vec<Diagn
                 && fleet.pools.contains_key(&site.pool.value)
                 && lb_pool.value != site.pool.value
             {
-                check.diags.push(Diagnostic::new(lb_ref.loc.clone(), format!("site.{name}.load_balancer"),
-                    format!("load_balancer.{} sends traffic to pool.{}, but the site is served by pool.{}", lb_ref.value, lb_pool.value, site.pool.value)));
+                check.diags.push(Diagnostic::new(
+                    lb_ref.loc.clone(),
+                    format!("site.{name}.load_balancer"),
+                    format!("load_balancer.{} sends traffic to pool.{}, but the site is served by pool.{}", lb_ref.value, lb_pool.value, site.pool.value),
+                ));
             }
         }
         if site.dns == DnsMode::Managed && fleet.settings.dns_zone.is_none() {
@@ -119,7 +128,11 @@ pub(super) fn validate(fleet: &Fleet, declared: &Declared, diags: &mut Vec<Diagn
         if let Some(b) = &site.media_bucket
             && let Some(other) = buckets.insert(b.clone(), name)
         {
-            check.diags.push(Diagnostic::new(site.loc.clone(), format!("site.{name}.media_bucket"), format!("bucket `{b}` is also the media bucket of site.{other}")));
+            check.diags.push(Diagnostic::new(
+                site.loc.clone(),
+                format!("site.{name}.media_bucket"),
+                format!("bucket `{b}` is also the media bucket of site.{other}"),
+            ));
         }
     }
 }

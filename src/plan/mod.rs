@@ -64,19 +64,12 @@ impl Live {
 
     /// Objects (other than `address` itself) whose live specs refer to `address`.
     pub fn users_of<'a>(&'a self, address: &'a Address) -> impl Iterator<Item = &'a Address> + 'a {
-        self.objects
-            .iter()
-            .filter(move |(a, objs)| *a != address && objs.iter().any(|o| o.spec.references().contains(address)))
-            .map(|(a, _)| a)
+        self.objects.iter().filter(move |(a, objs)| *a != address && objs.iter().any(|o| o.spec.references().contains(address))).map(|(a, _)| a)
     }
 
     /// Live ids of this fleet's security groups -> their names in the fleet, for turning ids into addresses.
     pub fn group_ids(&self) -> BTreeMap<String, String> {
-        self.objects
-            .iter()
-            .filter(|(a, _)| a.kind == Kind::SecurityGroup)
-            .flat_map(|(a, objs)| objs.iter().map(|o| (o.id.clone(), a.name.clone())))
-            .collect()
+        self.objects.iter().filter(|(a, _)| a.kind == Kind::SecurityGroup).flat_map(|(a, objs)| objs.iter().map(|o| (o.id.clone(), a.name.clone()))).collect()
     }
 }
 
@@ -233,10 +226,7 @@ impl Plan {
 }
 
 fn attributes(spec: &Spec, created: bool) -> Vec<FieldChange> {
-    spec.describe()
-        .into_iter()
-        .map(|(k, v)| if created { FieldChange::added(k, v) } else { FieldChange::removed(k, v) })
-        .collect()
+    spec.describe().into_iter().map(|(k, v)| if created { FieldChange::added(k, v) } else { FieldChange::removed(k, v) }).collect()
 }
 
 fn kind_noun(kind: Kind) -> &'static str {
@@ -399,7 +389,15 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
 }
 
 /// The change that takes `have` to `want`, a conflict that prevents it, or nothing to do.
-fn update_or_replace(fleet: &str, address: &Address, want: &Spec, have: &LiveObject, desired: &Desired, live: &Live, opts: &PlanOptions) -> Option<Result<Change, Conflict>> {
+fn update_or_replace(
+    fleet: &str,
+    address: &Address,
+    want: &Spec,
+    have: &LiveObject,
+    desired: &Desired,
+    live: &Live,
+    opts: &PlanOptions,
+) -> Option<Result<Change, Conflict>> {
     let mut d = resource::diff(want, &have.spec);
     if opts.replace.contains(address) && !d.forces_replacement() {
         let forced = FieldChange { field: "(object)".into(), old: None, new: None, forces_replacement: true, note: Some("--replace".into()), diff: None };
@@ -523,12 +521,8 @@ fn order(p: &mut Plan, desired: &Desired, live: &Live) {
     let gone_groups = groups_where(&|a| matches!(a, Action::Delete | Action::Replace));
     // An object deleted under the same AWS name as one created (an address renamed, keeping `name`) must go
     // first: AWS names are unique.
-    let deleted_names: BTreeMap<(Kind, String), Address> = p
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::Delete)
-        .map(|c| ((c.address.kind, c.name.clone()), c.address.clone()))
-        .collect();
+    let deleted_names: BTreeMap<(Kind, String), Address> =
+        p.changes.iter().filter(|c| c.action == Action::Delete).map(|c| ((c.address.kind, c.name.clone()), c.address.clone())).collect();
     for c in &mut p.changes {
         if c.action == Action::Create
             && let Some(gone) = deleted_names.get(&(c.address.kind, c.name.clone()))
@@ -617,7 +611,12 @@ pub fn find_cycle(changes: &[Change]) -> Option<Vec<Address>> {
         Open,
         Done,
     }
-    fn visit<'a>(n: Node<'a>, edges: &BTreeMap<Node<'a>, Vec<Node<'a>>>, marks: &mut BTreeMap<Node<'a>, Mark>, stack: &mut Vec<Node<'a>>) -> Option<Vec<Address>> {
+    fn visit<'a>(
+        n: Node<'a>,
+        edges: &BTreeMap<Node<'a>, Vec<Node<'a>>>,
+        marks: &mut BTreeMap<Node<'a>, Mark>,
+        stack: &mut Vec<Node<'a>>,
+    ) -> Option<Vec<Address>> {
         match marks.get(&n) {
             Some(Mark::Done) => return None,
             Some(Mark::Open) => {

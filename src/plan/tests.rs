@@ -28,7 +28,9 @@ fn applied_fleet_has_no_changes() {
 
 #[test]
 fn certificate_rotation_and_new_rule_are_in_place() {
-    let changed = FLEET.replace("shared-2026", "shared-2027").replace(r#"ingress = [{ ports = "80", from = "lb" }]"#, r#"ingress = [{ ports = "80", from = "lb" }, { ports = "22", cidr = ["10.0.0.0/8"] }]"#);
+    let changed = FLEET
+        .replace("shared-2026", "shared-2027")
+        .replace(r#"ingress = [{ ports = "80", from = "lb" }]"#, r#"ingress = [{ ports = "80", from = "lb" }, { ports = "22", cidr = ["10.0.0.0/8"] }]"#);
     let p = plan_of(&changed, &live_of(FLEET));
     assert_eq!(p.summary(), Summary { add: 0, change: 2, destroy: 0 });
     let lb = p.change(&"load_balancer.shared".parse().unwrap()).unwrap();
@@ -137,8 +139,14 @@ fn replacing_a_group_still_in_use_is_a_conflict_not_an_outage() {
     assert!(p.change(&"security_group.lb".parse().unwrap()).is_none());
     insta::assert_snapshot!(p.conflicts[0].message, @"must be replaced (description cannot change in place), but security_group.web, load_balancer.shared still use it");
     // A group nobody uses is simply replaced.
-    let unused = changed.replace("[security_group.web]\ningress = [{ ports = \"80\", from = \"lb\" }]", "[security_group.web]\ningress = []").replace("security_groups = [\"lb\"]", "security_groups = [\"web\"]");
-    let live = live_of(&FLEET.replace("[security_group.web]\ningress = [{ ports = \"80\", from = \"lb\" }]", "[security_group.web]\ningress = []").replace("security_groups = [\"lb\"]", "security_groups = [\"web\"]"));
+    let unused = changed
+        .replace("[security_group.web]\ningress = [{ ports = \"80\", from = \"lb\" }]", "[security_group.web]\ningress = []")
+        .replace("security_groups = [\"lb\"]", "security_groups = [\"web\"]");
+    let live = live_of(
+        &FLEET
+            .replace("[security_group.web]\ningress = [{ ports = \"80\", from = \"lb\" }]", "[security_group.web]\ningress = []")
+            .replace("security_groups = [\"lb\"]", "security_groups = [\"web\"]"),
+    );
     let p = plan_of(&unused, &live);
     assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
     assert_eq!(p.change(&"security_group.lb".parse().unwrap()).unwrap().action, Action::Replace);
@@ -219,7 +227,9 @@ fn a_new_commit_is_a_new_template_version_rolled_out_by_a_refresh() {
     mark_affected_sites(&crate::testing::fleet_of(&changed), &mut p);
     assert_eq!(p.summary(), Summary { add: 0, change: 2, destroy: 0 });
     let lt = p.change(&"launch_template.web".parse().unwrap()).unwrap();
-    assert!(matches!(lt.ops.as_slice(), [Op::LaunchTemplate(resource::LtOp::CreateVersion { .. }), Op::LaunchTemplate(resource::LtOp::DeleteVersions { versions })] if versions == &vec![2]));
+    assert!(
+        matches!(lt.ops.as_slice(), [Op::LaunchTemplate(resource::LtOp::CreateVersion { .. }), Op::LaunchTemplate(resource::LtOp::DeleteVersions { versions })] if versions == &vec![2])
+    );
     let asg = p.change(&"auto_scaling_group.web".parse().unwrap()).unwrap();
     assert_eq!(asg.after, BTreeSet::from(["launch_template.web".parse().unwrap()]), "the group waits for the new version");
     assert!(matches!(asg.ops.last(), Some(Op::AutoScalingGroup(resource::AsgOp::StartRefresh { .. }))));

@@ -59,7 +59,10 @@ fn after() -> String {
     let legacy_lb = BEFORE.find("[load_balancer.legacy]").unwrap();
     let legacy_end = BEFORE[legacy_lb..].find("\n[").map(|i| legacy_lb + i + 1).unwrap();
     let mut text = format!("{}{}", &BEFORE[..legacy_lb], &BEFORE[legacy_end..]);
-    text = text.replace("[security_group.legacy]\ningress = [{ ports = \"8080\", cidr = \"0.0.0.0/0\" }]\n", "[security_group.admin]\ningress = [{ ports = \"22\", cidr = \"10.0.0.0/8\" }]\n");
+    text = text.replace(
+        "[security_group.legacy]\ningress = [{ ports = \"8080\", cidr = \"0.0.0.0/0\" }]\n",
+        "[security_group.admin]\ningress = [{ ports = \"22\", cidr = \"10.0.0.0/8\" }]\n",
+    );
     text = text.replace("wild-2026", "wild-2027").replace("4f2a9c1e0b", "5e6f7a8b9c");
     text.replace("[load_balancer.two]", "[load_balancer.two]\nscheme = \"internal\"")
 }
@@ -95,7 +98,11 @@ fn text() {
 
 #[test]
 fn text_by_site() {
-    let sites = vec![("acme".to_string(), "www.acme.co.uk".to_string()), ("globex".to_string(), "www.globex.com".to_string()), ("initech".to_string(), "initech.example".to_string())];
+    let sites = vec![
+        ("acme".to_string(), "www.acme.co.uk".to_string()),
+        ("globex".to_string(), "www.globex.com".to_string()),
+        ("initech".to_string(), "initech.example".to_string()),
+    ];
     insta::assert_snapshot!(redacted(&crate::render::plan_by_site(&the_plan(), &sites)));
 }
 

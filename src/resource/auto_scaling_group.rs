@@ -93,20 +93,39 @@ pub struct AutoScalingGroupSpec {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum AsgOp {
     /// CreateAutoScalingGroup with its template version, bounds, placement, load balancers and tags.
-    Create { spec: AutoScalingGroupSpec },
+    Create {
+        spec: AutoScalingGroupSpec,
+    },
     /// One UpdateAutoScalingGroup with every field that changed.
     Update(GroupUpdate),
-    AttachLoadBalancers { names: Vec<String> },
-    DetachLoadBalancers { names: Vec<String> },
+    AttachLoadBalancers {
+        names: Vec<String>,
+    },
+    DetachLoadBalancers {
+        names: Vec<String>,
+    },
     /// PutScalingPolicy: target tracking of the group's average CPU.
-    PutPolicy { name: String, target: u32 },
-    DeletePolicy { name: String },
-    AddTags { tags: BTreeMap<String, String> },
-    RemoveTags { keys: Vec<String> },
+    PutPolicy {
+        name: String,
+        target: u32,
+    },
+    DeletePolicy {
+        name: String,
+    },
+    AddTags {
+        tags: BTreeMap<String, String>,
+    },
+    RemoveTags {
+        keys: Vec<String>,
+    },
     /// StartInstanceRefresh, then (unless `--no-wait`) wait for it.
-    StartRefresh { preferences: RefreshPrefs },
+    StartRefresh {
+        preferences: RefreshPrefs,
+    },
     /// DeleteAutoScalingGroup with its instances, then wait until it is gone.
-    Delete { name: String },
+    Delete {
+        name: String,
+    },
 }
 
 /// The fields of one UpdateAutoScalingGroup call; `None` leaves a field as it is.
@@ -201,10 +220,13 @@ impl AutoScalingGroupSpec {
     pub fn describe(&self) -> Vec<(String, String)> {
         let mut out = vec![
             ("name".to_string(), self.name.clone()),
-            ("launch_template".to_string(), match self.version {
-                TemplateVersion::Number(n) => format!("{} version {n}", self.launch_template),
-                other => format!("{} {other}", self.launch_template),
-            }),
+            (
+                "launch_template".to_string(),
+                match self.version {
+                    TemplateVersion::Number(n) => format!("{} version {n}", self.launch_template),
+                    other => format!("{} {other}", self.launch_template),
+                },
+            ),
             ("min".to_string(), self.min.to_string()),
             ("max".to_string(), self.max.to_string()),
             ("desired_capacity".to_string(), self.desired_capacity.to_string()),

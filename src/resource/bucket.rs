@@ -29,14 +29,26 @@ pub struct BucketSpec {
 pub enum BucketOp {
     /// CreateBucket, then ownership controls (ACLs off), the public access block, the policy, versioning
     /// and tags.
-    Create { spec: BucketSpec },
-    PutVersioning { enabled: bool },
-    PutPolicy { policy: String },
+    Create {
+        spec: BucketSpec,
+    },
+    PutVersioning {
+        enabled: bool,
+    },
+    PutPolicy {
+        policy: String,
+    },
     DeletePolicy,
-    PutPublicAccessBlock { block_public_acls: bool },
+    PutPublicAccessBlock {
+        block_public_acls: bool,
+    },
     /// PutBucketTagging replaces the whole set.
-    PutTags { tags: BTreeMap<String, String> },
-    Delete { name: String },
+    PutTags {
+        tags: BTreeMap<String, String>,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 /// Public read of every object, by policy.

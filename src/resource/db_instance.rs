@@ -91,17 +91,30 @@ pub struct DbModify {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum DbOp {
     /// CreateDBInstance (the password read from `password_env` now), then wait until available.
-    Create { spec: DbInstanceSpec },
+    Create {
+        spec: DbInstanceSpec,
+    },
     /// CreateDBInstanceReadReplica of the primary, then wait until available.
-    CreateReplica { spec: DbInstanceSpec },
+    CreateReplica {
+        spec: DbInstanceSpec,
+    },
     /// One ModifyDBInstance; waits until available when applied immediately.
     Modify(DbModify),
     /// PromoteReadReplica: replication stops; then wait until available.
     Promote,
-    AddTags { arn: String, tags: BTreeMap<String, String> },
-    RemoveTags { arn: String, keys: Vec<String> },
+    AddTags {
+        arn: String,
+        tags: BTreeMap<String, String>,
+    },
+    RemoveTags {
+        arn: String,
+        keys: Vec<String>,
+    },
     /// DeleteDBInstance, with a final snapshot unless a replica; then wait until it is gone.
-    Delete { identifier: String, final_snapshot: Option<String> },
+    Delete {
+        identifier: String,
+        final_snapshot: Option<String>,
+    },
 }
 
 /// `8.0.39` -> `8.0`: MySQL's major version.
@@ -220,17 +233,20 @@ impl DbInstanceSpec {
 
     pub fn diff(&self, live: &DbInstanceSpec) -> Diff {
         let mut d = Diff::default();
-        let mut m = DbModify { apply_immediately: self.apply_immediately, allow_major_version_upgrade: self.allow_major_version_upgrade, ..DbModify::default() };
+        let mut m =
+            DbModify { apply_immediately: self.apply_immediately, allow_major_version_upgrade: self.allow_major_version_upgrade, ..DbModify::default() };
         if self.identifier != live.identifier {
             d.fields.push(FieldChange::changed("identifier", &live.identifier, &self.identifier).forcing());
         }
         match (&self.replica_of, &live.replica_of) {
             (None, Some((primary, _))) => {
-                d.fields.push(FieldChange::removed("replica_of", format!("db_instance.{primary}")).note("promoted: replication from the primary stops for good"));
+                d.fields
+                    .push(FieldChange::removed("replica_of", format!("db_instance.{primary}")).note("promoted: replication from the primary stops for good"));
                 d.ops.push(Op::DbInstance(DbOp::Promote));
             }
             (Some((primary, _)), None) => {
-                d.fields.push(FieldChange::added("replica_of", format!("db_instance.{primary}")).forcing().note("a standalone instance cannot become a replica"));
+                d.fields
+                    .push(FieldChange::added("replica_of", format!("db_instance.{primary}")).forcing().note("a standalone instance cannot become a replica"));
             }
             _ => {}
         }

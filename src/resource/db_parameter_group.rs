@@ -43,12 +43,27 @@ pub struct ParameterValue {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum PgOp {
     /// CreateDBParameterGroup, tagged as ours.
-    Create { name: String, family: String, description: String, tags: BTreeMap<String, String> },
+    Create {
+        name: String,
+        family: String,
+        description: String,
+        tags: BTreeMap<String, String>,
+    },
     /// One ModifyDBParameterGroup call.
-    ModifyParameters { parameters: Vec<ParameterValue> },
-    AddTags { arn: String, tags: BTreeMap<String, String> },
-    RemoveTags { arn: String, keys: Vec<String> },
-    Delete { name: String },
+    ModifyParameters {
+        parameters: Vec<ParameterValue>,
+    },
+    AddTags {
+        arn: String,
+        tags: BTreeMap<String, String>,
+    },
+    RemoveTags {
+        arn: String,
+        keys: Vec<String>,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 impl DbParameterGroupSpec {
@@ -69,11 +84,8 @@ impl DbParameterGroupSpec {
     }
 
     pub fn describe(&self) -> Vec<(String, String)> {
-        let mut out = vec![
-            ("name".to_string(), self.name.clone()),
-            ("family".to_string(), self.family.clone()),
-            ("description".to_string(), self.description.clone()),
-        ];
+        let mut out =
+            vec![("name".to_string(), self.name.clone()), ("family".to_string(), self.family.clone()), ("description".to_string(), self.description.clone())];
         out.extend(self.parameters.iter().map(|(k, v)| (format!("parameters.{k}"), v.clone())));
         out.extend(self.tags.iter().map(|(k, v)| (format!("tags.{k}"), v.clone())));
         out
@@ -100,7 +112,9 @@ impl DbParameterGroupSpec {
 
     pub fn diff(&self, live: &DbParameterGroupSpec) -> Diff {
         let mut d = Diff::default();
-        for (field, old, new) in [("name", &live.name, &self.name), ("family", &live.family, &self.family), ("description", &live.description, &self.description)] {
+        for (field, old, new) in
+            [("name", &live.name, &self.name), ("family", &live.family, &self.family), ("description", &live.description, &self.description)]
+        {
             if old != new {
                 d.fields.push(FieldChange::changed(field, old, new).forcing());
             }
@@ -121,10 +135,13 @@ impl DbParameterGroupSpec {
                 None => "not in the engine's defaults here: sent as pending-reboot, so it takes effect at the next reboot",
             };
             let field = format!("parameters.{name}");
-            d.fields.push(match now {
-                Some(old) => FieldChange::changed(field, old, value),
-                None => FieldChange::added(field, value),
-            }.note(when));
+            d.fields.push(
+                match now {
+                    Some(old) => FieldChange::changed(field, old, value),
+                    None => FieldChange::added(field, value),
+                }
+                .note(when),
+            );
             changed.push(p);
         }
         d.ops.extend(self.modify_ops(changed));

@@ -50,10 +50,17 @@ pub fn elb_hosted_zone_id(region: &str) -> Option<&'static str> {
 pub enum Target {
     Cname(String),
     /// An alias A record (the only way to point a zone's apex at a load balancer).
-    Alias { dns_name: String, hosted_zone_id: String },
+    Alias {
+        dns_name: String,
+        hosted_zone_id: String,
+    },
     /// Desired only: a load balancer (AWS name, and its name in the fleet) created in the same apply,
     /// whose DNS name is known only then.
-    LoadBalancer { name: String, balancer: String, alias: bool },
+    LoadBalancer {
+        name: String,
+        balancer: String,
+        alias: bool,
+    },
 }
 
 impl Target {
@@ -187,7 +194,6 @@ impl DnsRecordSpec {
     }
 }
 
-
 /// The hosted zone (name, id) a name belongs to: the longest zone name it ends with. Offline (no zones
 /// read), the shortest of `names` stands in for the zone.
 fn zone_of(name: &str, names: &[String], env: &super::Environment) -> (String, String) {
@@ -214,7 +220,9 @@ pub fn desired(fleet: &crate::model::Fleet, env: &super::Environment) -> Vec<(Ad
         let Some(lb) = &site.load_balancer else { continue };
         let lb_name = fleet.load_balancer_name(&lb.value);
         let to_balancer = |alias: bool| match env.balancer_dns.get(&lb_name) {
-            Some(dns) if alias => Target::Alias { dns_name: dns.clone(), hosted_zone_id: elb_hosted_zone_id(&env.region).unwrap_or("(unknown region)").to_string() },
+            Some(dns) if alias => {
+                Target::Alias { dns_name: dns.clone(), hosted_zone_id: elb_hosted_zone_id(&env.region).unwrap_or("(unknown region)").to_string() }
+            }
             Some(dns) => Target::Cname(dns.clone()),
             None => Target::LoadBalancer { name: lb_name.clone(), balancer: lb.value.clone(), alias },
         };

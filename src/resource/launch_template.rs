@@ -76,14 +76,26 @@ pub struct LaunchTemplateSpec {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LtOp {
     /// CreateLaunchTemplate: version 1 with the data, the template tagged as ours.
-    Create { spec: LaunchTemplateSpec },
+    Create {
+        spec: LaunchTemplateSpec,
+    },
     /// CreateLaunchTemplateVersion with the full data.
-    CreateVersion { data: TemplateData },
+    CreateVersion {
+        data: TemplateData,
+    },
     /// DeleteLaunchTemplateVersions of the versions past [`KEEP_VERSIONS`].
-    DeleteVersions { versions: Vec<u64> },
-    AddTags { tags: BTreeMap<String, String> },
-    RemoveTags { keys: Vec<String> },
-    Delete { id: String },
+    DeleteVersions {
+        versions: Vec<u64>,
+    },
+    AddTags {
+        tags: BTreeMap<String, String>,
+    },
+    RemoveTags {
+        keys: Vec<String>,
+    },
+    Delete {
+        id: String,
+    },
 }
 
 /// The newest of the images found, as (creation date, name, id): by creation date (ISO 8601 sorts as text),
@@ -275,13 +287,7 @@ mod tests {
          run
         ");
         // A new version, then versions 2 (1 is the default) past the newest three.
-        assert_eq!(
-            d.ops,
-            vec![
-                Op::LaunchTemplate(LtOp::CreateVersion { data: data(&new) }),
-                Op::LaunchTemplate(LtOp::DeleteVersions { versions: vec![2] })
-            ]
-        );
+        assert_eq!(d.ops, vec![Op::LaunchTemplate(LtOp::CreateVersion { data: data(&new) }), Op::LaunchTemplate(LtOp::DeleteVersions { versions: vec![2] })]);
     }
 
     #[test]

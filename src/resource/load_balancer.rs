@@ -97,20 +97,49 @@ pub struct Attributes {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LbOp {
     /// CreateLoadBalancer with listeners, placement, groups and tags; then its health check and attributes.
-    Create { spec: LoadBalancerSpec },
-    DeleteListeners { ports: Vec<u16> },
-    CreateListeners { listeners: Vec<ListenerSpec> },
-    SetCertificate { port: u16, certificate: String },
-    ConfigureHealthCheck { health_check: HealthCheckSpec },
-    ModifyAttributes { attributes: Attributes },
-    ApplySecurityGroups { groups: Vec<GroupRef> },
-    EnableZones { zones: Vec<String> },
-    DisableZones { zones: Vec<String> },
-    AttachSubnets { subnets: Vec<String> },
-    DetachSubnets { subnets: Vec<String> },
-    AddTags { tags: BTreeMap<String, String> },
-    RemoveTags { keys: Vec<String> },
-    Delete { name: String },
+    Create {
+        spec: LoadBalancerSpec,
+    },
+    DeleteListeners {
+        ports: Vec<u16>,
+    },
+    CreateListeners {
+        listeners: Vec<ListenerSpec>,
+    },
+    SetCertificate {
+        port: u16,
+        certificate: String,
+    },
+    ConfigureHealthCheck {
+        health_check: HealthCheckSpec,
+    },
+    ModifyAttributes {
+        attributes: Attributes,
+    },
+    ApplySecurityGroups {
+        groups: Vec<GroupRef>,
+    },
+    EnableZones {
+        zones: Vec<String>,
+    },
+    DisableZones {
+        zones: Vec<String>,
+    },
+    AttachSubnets {
+        subnets: Vec<String>,
+    },
+    DetachSubnets {
+        subnets: Vec<String>,
+    },
+    AddTags {
+        tags: BTreeMap<String, String>,
+    },
+    RemoveTags {
+        keys: Vec<String>,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 impl LoadBalancerSpec {
@@ -133,13 +162,8 @@ impl LoadBalancerSpec {
             .collect();
         // AWS's defaults for a health check nobody configured: TCP to the first listener's instance port.
         let default_port = lb.listeners.first().map_or(80, |l| l.instance_port);
-        let hc = lb.health_check.clone().unwrap_or(LbHealthCheck {
-            target: format!("TCP:{default_port}"),
-            interval: 30,
-            timeout: 5,
-            healthy: 10,
-            unhealthy: 2,
-        });
+        let hc =
+            lb.health_check.clone().unwrap_or(LbHealthCheck { target: format!("TCP:{default_port}"), interval: 30, timeout: 5, healthy: 10, unhealthy: 2 });
         let (zones, subnets) = placement(&lb.zones, &lb.subnets, fleet, env);
         LoadBalancerSpec {
             name: fleet.load_balancer_name(name),
@@ -203,7 +227,8 @@ impl LoadBalancerSpec {
                     create.push(want.clone());
                 }
                 Some(have) if have.shape() != want.shape() => {
-                    d.fields.push(FieldChange::changed(field, have, want).note("listener re-created: ELB cannot change a listener's protocol or ports in place"));
+                    d.fields
+                        .push(FieldChange::changed(field, have, want).note("listener re-created: ELB cannot change a listener's protocol or ports in place"));
                     delete.push(*port);
                     create.push(want.clone());
                 }

@@ -384,7 +384,13 @@ pub(crate) fn placement(zones: &[String], subnets: &[String], fleet: &Fleet, env
     if !subnets.is_empty() {
         return (BTreeSet::new(), subnets.iter().cloned().collect());
     }
-    let zones = if !zones.is_empty() { zones } else if !fleet.network.zones.is_empty() { &fleet.network.zones } else { &env.zones };
+    let zones = if !zones.is_empty() {
+        zones
+    } else if !fleet.network.zones.is_empty() {
+        &fleet.network.zones
+    } else {
+        &env.zones
+    };
     (zones.iter().cloned().collect(), BTreeSet::new())
 }
 

@@ -147,12 +147,7 @@ impl SecurityGroupSpec {
     pub fn references(&self) -> BTreeSet<Address> {
         // A group may refer to itself; that is no dependency. Its own address is in its ownership tag.
         let own = self.tags.get(super::ADDRESS_TAG);
-        self.ingress
-            .iter()
-            .chain(&self.egress)
-            .filter_map(|r| r.group()?.address())
-            .filter(|a| own != Some(&a.to_string()))
-            .collect()
+        self.ingress.iter().chain(&self.egress).filter_map(|r| r.group()?.address()).filter(|a| own != Some(&a.to_string())).collect()
     }
 
     pub fn describe(&self) -> Vec<(String, String)> {
@@ -165,7 +160,8 @@ impl SecurityGroupSpec {
 
     pub fn diff(&self, live: &SecurityGroupSpec) -> Diff {
         let mut d = Diff::default();
-        for (field, new, old) in [("name", &self.name, &live.name), ("description", &self.description, &live.description), ("vpc", &self.vpc_id, &live.vpc_id)] {
+        for (field, new, old) in [("name", &self.name, &live.name), ("description", &self.description, &live.description), ("vpc", &self.vpc_id, &live.vpc_id)]
+        {
             if new != old {
                 let note = if field == "description" { "EC2 cannot change a group's description" } else { "" };
                 let mut f = FieldChange::changed(field, old, new).forcing();

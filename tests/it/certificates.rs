@@ -40,7 +40,8 @@ async fn a_certificate_missing_one_alias_is_reported_with_that_alias() {
         .unwrap();
     let arn = imported.certificate_arn().unwrap().to_string();
 
-    let covered = FleetDir::new(&[("fleet.toml", FLEET), ("pool.toml", NIGHTLY_POOL), ("objects.toml", &objects(&arn, "\"acme.co.uk\", \"eu.shop.acme.co.uk\""))]);
+    let covered =
+        FleetDir::new(&[("fleet.toml", FLEET), ("pool.toml", NIGHTLY_POOL), ("objects.toml", &objects(&arn, "\"acme.co.uk\", \"eu.shop.acme.co.uk\""))]);
     let run = moto.converge(covered.path(), &["validate", "--online"]);
     assert_eq!(run.code, 0, "{run:?}");
 

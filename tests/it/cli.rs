@@ -63,10 +63,7 @@ commit = "4f2a9c1e0b"
 
 #[test]
 fn a_syntax_error_points_at_its_place_and_other_files_are_still_checked() {
-    let (run, text) = validate(&[
-        ("a.toml", "[fleet]\nname = \"agency\"\nregion = eu-west-1\n"),
-        ("b.toml", "[security_group.lb]\ningres = []\n"),
-    ]);
+    let (run, text) = validate(&[("a.toml", "[fleet]\nname = \"agency\"\nregion = eu-west-1\n"), ("b.toml", "[security_group.lb]\ningres = []\n")]);
     assert_eq!(run.code, 1, "{run:?}");
     insta::assert_snapshot!(text);
 }

@@ -125,7 +125,16 @@ async fn a_missing_password_variable_is_named_before_anything_is_applied() {
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("creating a database needs its master password in $CONVERGE_TEST_DB_PASSWORD; nothing was applied"), "{run:?}");
     assert!(moto.rds().describe_db_instances().send().await.unwrap().db_instances().is_empty());
-    assert!(moto.rds().describe_db_parameter_groups().send().await.unwrap().db_parameter_groups().iter().all(|g| g.db_parameter_group_name().unwrap().starts_with("default.")));
+    assert!(
+        moto.rds()
+            .describe_db_parameter_groups()
+            .send()
+            .await
+            .unwrap()
+            .db_parameter_groups()
+            .iter()
+            .all(|g| g.db_parameter_group_name().unwrap().starts_with("default."))
+    );
 }
 
 #[tokio::test]

@@ -152,10 +152,13 @@ async fn a_site_moved_to_another_load_balancer_is_one_upsert_and_a_removed_site_
     let aws = moto.aws();
     converge(&aws, &dir.load()).await;
 
-    dir.write("sites.toml", &sites().replace(
-        "[site.site04]\ndomain = \"www.site04.example\"\naliases = [\"site04.example\"]\npool = \"web\"\nload_balancer = \"shared\"",
-        "[site.site04]\ndomain = \"www.site04.example\"\naliases = [\"site04.example\"]\npool = \"web\"\nload_balancer = \"own\"",
-    ));
+    dir.write(
+        "sites.toml",
+        &sites().replace(
+            "[site.site04]\ndomain = \"www.site04.example\"\naliases = [\"site04.example\"]\npool = \"web\"\nload_balancer = \"shared\"",
+            "[site.site04]\ndomain = \"www.site04.example\"\naliases = [\"site04.example\"]\npool = \"web\"\nload_balancer = \"own\"",
+        ),
+    );
     let planned = plan(&aws, &dir.load()).await;
     let changes: Vec<(String, Action)> = planned.plan.changes.iter().map(|c| (c.address.to_string(), c.action)).collect();
     assert_eq!(changes, vec![("dns_record.site04.sites.agency.net".to_string(), Action::Update)]);
@@ -167,7 +170,8 @@ async fn a_site_moved_to_another_load_balancer_is_one_upsert_and_a_removed_site_
     assert_eq!(aws.stats.calls("ChangeResourceRecordSets"), 1);
 
     // acme goes: its records in both zones, with their ownership records.
-    let without_acme: String = sites().split("[site.").filter(|s| !s.starts_with("acme]")).map(|s| if s.is_empty() { String::new() } else { format!("[site.{s}") }).collect();
+    let without_acme: String =
+        sites().split("[site.").filter(|s| !s.starts_with("acme]")).map(|s| if s.is_empty() { String::new() } else { format!("[site.{s}") }).collect();
     dir.write("sites.toml", &without_acme);
     converge(&aws, &dir.load()).await;
     assert!(records(&moto, "acme.example").await.is_empty());

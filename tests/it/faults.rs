@@ -65,6 +65,11 @@ async fn a_call_that_keeps_failing_stops_its_change_cleanly_and_the_next_apply_f
     let direct = moto.aws();
     let next = plan(&direct, &fleet).await;
     assert_eq!(next.plan.summary().change, 2, "{}", converge::render::plan_text(&next.plan));
-    assert!(next.plan.changes.iter().all(|c| c.fields.iter().all(|f| f.field.starts_with("health_check") || f.field == "cross_zone" || f.field == "connection_draining")));
+    assert!(
+        next.plan
+            .changes
+            .iter()
+            .all(|c| c.fields.iter().all(|f| f.field.starts_with("health_check") || f.field == "cross_zone" || f.field == "connection_draining"))
+    );
     converge(&direct, &fleet).await;
 }

@@ -68,10 +68,16 @@ async fn health_check_attributes_groups_listeners_and_tags_each_use_their_own_ca
     let changed = BALANCERS
         .replace("interval = 30", "interval = 10")
         .replace("cross_zone = false", "cross_zone = true\nidle_timeout = 300")
-        .replace(r#"[load_balancer.plain]
-security_groups = ["lb"]"#, r#"[load_balancer.plain]
-security_groups = ["lb", "lb2"]"#)
-        .replace(r#"listeners = [{ port = 80, protocol = "http", instance_port = 8080 }]"#, r#"listeners = [{ port = 80, protocol = "http", instance_port = 8080 }, { port = 8443, protocol = "tcp", instance_port = 8443 }]"#)
+        .replace(
+            r#"[load_balancer.plain]
+security_groups = ["lb"]"#,
+            r#"[load_balancer.plain]
+security_groups = ["lb", "lb2"]"#,
+        )
+        .replace(
+            r#"listeners = [{ port = 80, protocol = "http", instance_port = 8080 }]"#,
+            r#"listeners = [{ port = 80, protocol = "http", instance_port = 8080 }, { port = 8443, protocol = "tcp", instance_port = 8443 }]"#,
+        )
         .replace(r#"tags = { cost-center = "hosting" }"#, r#"tags = { cost-center = "web" }"#);
     dir.write("balancers.toml", &changed);
     let planned = plan(&aws, &dir.load()).await;
@@ -122,20 +128,8 @@ async fn removing_a_load_balancer_and_its_group_deletes_the_load_balancer_first(
 #[tokio::test]
 async fn a_hand_made_load_balancer_with_a_desired_name_is_a_conflict_and_left_alone() {
     let moto = Moto::start();
-    let listener = aws_sdk_elasticloadbalancing::types::Listener::builder()
-        .protocol("HTTP")
-        .load_balancer_port(80)
-        .instance_port(9000)
-        .build()
-        .unwrap();
-    moto.elb()
-        .create_load_balancer()
-        .load_balancer_name("agency-shared")
-        .listeners(listener)
-        .availability_zones("eu-west-1a")
-        .send()
-        .await
-        .unwrap();
+    let listener = aws_sdk_elasticloadbalancing::types::Listener::builder().protocol("HTTP").load_balancer_port(80).instance_port(9000).build().unwrap();
+    moto.elb().create_load_balancer().load_balancer_name("agency-shared").listeners(listener).availability_zones("eu-west-1a").send().await.unwrap();
     let dir = fleet_dir();
 
     let run = moto.converge(dir.path(), &["plan"]);
@@ -159,7 +153,9 @@ async fn reads_are_batched_for_fifty_load_balancers() {
     let moto = Moto::start();
     let mut balancers = String::new();
     for i in 0..50 {
-        balancers.push_str(&format!("[load_balancer.site{i:02}]\nsecurity_groups = [\"lb\"]\nlisteners = [{{ port = 80, protocol = \"http\", instance_port = 80 }}]\n"));
+        balancers.push_str(&format!(
+            "[load_balancer.site{i:02}]\nsecurity_groups = [\"lb\"]\nlisteners = [{{ port = 80, protocol = \"http\", instance_port = 80 }}]\n"
+        ));
     }
     let dir = FleetDir::new(&[("fleet.toml", FLEET), ("groups.toml", GROUPS), ("balancers.toml", &balancers)]);
     let aws = moto.aws();
@@ -228,10 +224,16 @@ security_groups = ["lb"]"#,
 security_groups = ["lb"]
 zones = ["eu-west-1a", "eu-west-1c"]"#,
         )
-        .replace(r#"  { port = 80, protocol = "http", instance_port = 80 },
-  { port = 443, protocol = "HTTPS", instance_port = 80, certificate = "arn:aws:iam::123456789012:server-certificate/shared-2026" },"#, r#"  { port = 80, protocol = "tcp", instance_port = 80 },"#)
-        .replace(r#"health_check = { target = "HTTP:80/healthz", interval = 30, timeout = 5, healthy = 3, unhealthy = 2 }
-tags = { cost-center = "hosting" }"#, r#"health_check = { target = "HTTP:80/healthz", interval = 30, timeout = 5, healthy = 3, unhealthy = 2 }"#);
+        .replace(
+            r#"  { port = 80, protocol = "http", instance_port = 80 },
+  { port = 443, protocol = "HTTPS", instance_port = 80, certificate = "arn:aws:iam::123456789012:server-certificate/shared-2026" },"#,
+            r#"  { port = 80, protocol = "tcp", instance_port = 80 },"#,
+        )
+        .replace(
+            r#"health_check = { target = "HTTP:80/healthz", interval = 30, timeout = 5, healthy = 3, unhealthy = 2 }
+tags = { cost-center = "hosting" }"#,
+            r#"health_check = { target = "HTTP:80/healthz", interval = 30, timeout = 5, healthy = 3, unhealthy = 2 }"#,
+        );
     dir.write("balancers.toml", &changed);
     let planned = plan(&aws, &dir.load()).await;
     let shared = planned.plan.change(&"load_balancer.shared".parse().unwrap()).unwrap();
@@ -259,12 +261,16 @@ tags = { cost-center = "hosting" }"#, r#"health_check = { target = "HTTP:80/heal
 async fn subnets_are_attached_and_detached_by_delta() {
     let moto = Moto::start();
     let subnets = moto.ec2().describe_subnets().send().await.unwrap();
-    let mut ids: Vec<String> = subnets.subnets().iter().filter(|s| s.default_for_az() == Some(true)).filter_map(|s| s.subnet_id()).map(str::to_string).collect();
+    let mut ids: Vec<String> =
+        subnets.subnets().iter().filter(|s| s.default_for_az() == Some(true)).filter_map(|s| s.subnet_id()).map(str::to_string).collect();
     ids.sort();
     assert!(ids.len() >= 3, "moto's default VPC has a subnet per zone: {ids:?}");
     let fleet = |subnets: &[String]| {
         let list: Vec<String> = subnets.iter().map(|s| format!("\"{s}\"")).collect();
-        format!("[load_balancer.edge]\nsecurity_groups = [\"lb\"]\nsubnets = [{}]\nlisteners = [{{ port = 80, protocol = \"http\", instance_port = 80 }}]\n", list.join(", "))
+        format!(
+            "[load_balancer.edge]\nsecurity_groups = [\"lb\"]\nsubnets = [{}]\nlisteners = [{{ port = 80, protocol = \"http\", instance_port = 80 }}]\n",
+            list.join(", ")
+        )
     };
     let dir = FleetDir::new(&[("fleet.toml", FLEET), ("groups.toml", GROUPS), ("balancers.toml", &fleet(&ids[..2]))]);
     let aws = moto.aws();

@@ -112,8 +112,12 @@ enum Dialect {
 
 fn fault_response(fault: Fault, dialect: Dialect) -> Vec<u8> {
     let (status, body) = match (fault, dialect) {
-        (Fault::Throttle, Dialect::S3) => ("503 Slow Down", "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault</RequestId></Error>"),
-        (_, Dialect::S3) => ("503 Service Unavailable", "<Error><Code>ServiceUnavailable</Code><Message>try again</Message><RequestId>fault</RequestId></Error>"),
+        (Fault::Throttle, Dialect::S3) => {
+            ("503 Slow Down", "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault</RequestId></Error>")
+        }
+        (_, Dialect::S3) => {
+            ("503 Service Unavailable", "<Error><Code>ServiceUnavailable</Code><Message>try again</Message><RequestId>fault</RequestId></Error>")
+        }
         (Fault::Throttle, Dialect::Ec2) => (
             "400 Bad Request",
             "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>fault</RequestID></Response>",
@@ -153,13 +157,8 @@ async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mu
         return client.shutdown().await;
     }
     let mut up = TcpStream::connect(upstream).await?;
-    let head: String = head
-        .split("\r\n")
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-        .collect::<Vec<_>>()
-        .join("\r\n")
-        .trim_end()
-        .to_string();
+    let head: String =
+        head.split("\r\n").filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect::<Vec<_>>().join("\r\n").trim_end().to_string();
     up.write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
     up.write_all(&body).await?;
     let mut response = Vec::new();

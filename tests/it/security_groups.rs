@@ -30,13 +30,8 @@ fn ingress_ports(group: &aws_sdk_ec2::types::SecurityGroup) -> Vec<(String, Opti
 }
 
 async fn group(moto: &Moto, name: &str) -> aws_sdk_ec2::types::SecurityGroup {
-    let out = moto
-        .ec2()
-        .describe_security_groups()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values(name).build())
-        .send()
-        .await
-        .unwrap();
+    let out =
+        moto.ec2().describe_security_groups().filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values(name).build()).send().await.unwrap();
     out.security_groups()[0].clone()
 }
 
@@ -60,7 +55,10 @@ async fn adding_a_rule_is_one_authorize_call_and_removing_one_is_one_revoke() {
     converge(&aws, &dir.load()).await;
     let before = ingress_ports(&group(&moto, "agency-lb").await);
 
-    dir.write("groups.toml", &GROUPS.replace(r#"{ ports = 443, cidr = "0.0.0.0/0" }"#, r#"{ ports = 443, cidr = "0.0.0.0/0" }, { ports = "8443", cidr = "0.0.0.0/0" }"#));
+    dir.write(
+        "groups.toml",
+        &GROUPS.replace(r#"{ ports = 443, cidr = "0.0.0.0/0" }"#, r#"{ ports = 443, cidr = "0.0.0.0/0" }, { ports = "8443", cidr = "0.0.0.0/0" }"#),
+    );
     let planned = plan(&aws, &dir.load()).await;
     assert_eq!(planned.plan.changes.len(), 1);
     assert_eq!(planned.plan.changes[0].action, Action::Update);
@@ -90,7 +88,10 @@ async fn a_removed_group_is_deleted_and_a_hand_made_one_never_touched() {
     let hand = ec2.create_security_group().group_name("agency-web").description("by hand").vpc_id(&vpc).send().await.unwrap();
     let hand_id = hand.group_id().unwrap().to_string();
 
-    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("groups.toml", "[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n[security_group.old]\ningress = []\n")]);
+    let dir = FleetDir::new(&[
+        ("fleet.toml", FLEET),
+        ("groups.toml", "[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n[security_group.old]\ningress = []\n"),
+    ]);
     let aws = moto.aws();
     converge(&aws, &dir.load()).await;
 
