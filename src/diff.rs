@@ -1,8 +1,9 @@
 //! The offline, semantic difference between two desired states: a plan from one to the other, made with
 //! no AWS access, for reviewers and CI without credentials. Pure.
 
+use crate::live::{Live, LiveObject};
 use crate::model::Fleet;
-use crate::plan::{self, Live, LiveObject, Plan, PlanOptions};
+use crate::plan::{self, Plan, PlanOptions};
 use crate::resource::{self, Environment};
 
 /// What an offline plan knows of the account: the VPC and zones the desired state names, or placeholders

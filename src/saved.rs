@@ -11,8 +11,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Live, Plan};
-use crate::resource::{self, Address, Spec};
+use crate::live::Live;
+use crate::plan::Plan;
+use crate::resource::{Address, Spec};
 
 pub const FORMAT: &str = "converge-plan/1";
 
@@ -149,7 +150,7 @@ impl SavedPlan {
                 (Some(t), Some(n)) if t.id != n.id => out.push(format!("{address}: is now a different object ({} instead of {})", n.id, t.id)),
                 (Some(t), Some(n)) => {
                     // What the plan read is "desired" here: the diff names what changed since.
-                    let fields: Vec<String> = resource::diff(&t.spec, &n.spec).fields.into_iter().map(|f| f.field).collect();
+                    let fields: Vec<String> = t.spec.diff(&n.spec).fields.into_iter().map(|f| f.field).collect();
                     if !fields.is_empty() {
                         out.push(format!("{address}: changed since the plan ({})", dedup(fields).join(", ")));
                     }
@@ -169,7 +170,7 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::LiveObject;
+    use crate::live::LiveObject;
     use crate::testing::{FLEET, live_of, plan_of};
 
     fn saved() -> (SavedPlan, Live) {

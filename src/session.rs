@@ -1,8 +1,9 @@
 //! One run against AWS: check the account, read live state, plan. Shared by the CLI and the tests.
 
 use crate::aws::{Aws, AwsError};
+use crate::live::Live;
 use crate::model::Fleet;
-use crate::plan::{self, Live, Plan, PlanOptions};
+use crate::plan::{self, Plan, PlanOptions};
 use crate::resource::{self, Environment};
 
 pub struct Planned {
@@ -26,7 +27,7 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     if let Some(targets) = &opts.targets {
         plan = plan::restrict(&plan, &desired, &live, targets);
     }
-    plan::batch_dns(&mut plan);
+    plan::batch(&mut plan);
     plan::mark_affected_sites(fleet, &mut plan);
     plan.certificate_gaps = crate::coverage::check(fleet, &certificates, now());
     Ok(Planned { account, region: aws.region.clone(), plan, live, env })

@@ -1,7 +1,8 @@
 //! Helpers for unit tests on plain data: fleets written as TOML, live state as if they had been applied.
 
+use crate::live::{Live, LiveObject};
 use crate::model::{Fleet, SourceFile, load_sources};
-use crate::plan::{Live, LiveObject, Plan, PlanOptions, plan};
+use crate::plan::{Plan, PlanOptions, plan};
 use crate::resource::{Desired, Environment, Kind, Spec, TemplateVersion, desired};
 
 pub fn fleet_of(text: &str) -> Fleet {

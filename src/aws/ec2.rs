@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification, UserIdGroupPair};
 
 use super::{Aws, AwsError, Owner, call, owner};
-use crate::plan::{Foreign, Live, LiveObject};
+use crate::live::Found;
 use crate::resource::security_group::{Peer, RuleSpec};
-use crate::resource::{FLEET_TAG, GroupRef, Kind, SecurityGroupSpec, Spec};
+use crate::resource::{FLEET_TAG, GroupRef, Kind, SecurityGroupSpec};
 
 fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
     Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
@@ -22,7 +22,8 @@ pub(crate) struct GroupsRead {
 impl GroupsRead {
     /// Owned groups become live objects; others become look-alikes if they are in `vpc_id` (group names are
     /// unique per VPC only, so a namesake elsewhere blocks nothing).
-    pub(crate) fn into_live(self, live: &mut Live, vpc_id: &str) {
+    pub(crate) fn found(self, vpc_id: &str) -> Found<SecurityGroupSpec> {
+        let mut found = Found::default();
         let tags_of = |g: &aws_sdk_ec2::types::SecurityGroup| -> BTreeMap<String, String> {
             g.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
         };
@@ -51,14 +52,13 @@ impl GroupsRead {
                         egress: rules(g.ip_permissions_egress(), &ours),
                         tags,
                     };
-                    live.insert(address, LiveObject { id, spec: Spec::SecurityGroup(spec) });
+                    found.own(address, id, spec);
                 }
-                Owner::Other(fleet) if g.vpc_id() == Some(vpc_id) => {
-                    live.foreign.push(Foreign { kind: Kind::SecurityGroup, name: g.group_name().unwrap_or_default().to_string(), id, fleet })
-                }
+                Owner::Other(fleet) if g.vpc_id() == Some(vpc_id) => found.foreign(g.group_name().unwrap_or_default(), id, fleet),
                 Owner::Other(_) => {}
             }
         }
+        found
     }
 }
 

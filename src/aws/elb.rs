@@ -9,9 +9,9 @@ use aws_sdk_elasticloadbalancing::types::{
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::{Aws, AwsError, Owner, call, owner};
-use crate::plan::{Foreign, Live, LiveObject, Unmanaged};
+use crate::live::Found;
 use crate::resource::load_balancer::{Attributes, HealthCheckSpec, ListenerSpec};
-use crate::resource::{Address, GroupRef, Kind, LoadBalancerSpec, Spec};
+use crate::resource::{Address, GroupRef, Kind, LoadBalancerSpec};
 
 /// Page size of DescribeLoadBalancers (AWS's maximum).
 const PAGE: i32 = 400;
@@ -22,7 +22,8 @@ const READ_CONCURRENCY: usize = 10;
 
 pub(crate) struct BalancersRead {
     owned: Vec<(Address, LoadBalancerDescription, BTreeMap<String, String>, Attributes)>,
-    foreign: Vec<Foreign>,
+    /// Look-alikes: (name, id, fleet tag).
+    foreign: Vec<(String, String, Option<String>)>,
     /// Load balancers not ours, by name, with their security group ids (to find those using ours).
     others: Vec<(String, Vec<String>)>,
 }
@@ -36,12 +37,12 @@ impl BalancersRead {
             .collect()
     }
 
-    pub(crate) fn into_live(self, live: &mut Live, group_ids: &BTreeMap<String, String>) {
-        live.foreign.extend(self.foreign);
+    pub(crate) fn found(self, group_ids: &BTreeMap<String, String>) -> Found<LoadBalancerSpec> {
+        let mut found = Found { foreign: self.foreign, ..Found::default() };
         for (name, groups) in &self.others {
             let ours: Vec<String> = groups.iter().filter_map(|id| group_ids.get(id)).map(|g| format!("security_group.{g}")).collect();
             if !ours.is_empty() {
-                live.unmanaged.push(Unmanaged { kind: Kind::LoadBalancer, name: name.clone(), reason: format!("uses {}", ours.join(", ")) });
+                found.unmanaged(name, format!("uses {}", ours.join(", ")));
             }
         }
         for (address, lb, tags, attributes) in self.owned {
@@ -80,8 +81,9 @@ impl BalancersRead {
                 subnets: lb.subnets().iter().cloned().collect(),
                 tags,
             };
-            live.insert(address, LiveObject { id: spec.name.clone(), spec: Spec::LoadBalancer(spec) });
+            found.own(address, spec.name.clone(), spec);
         }
+        found
     }
 }
 
@@ -177,7 +179,7 @@ impl Aws {
                 Owner::Other(other) => {
                     others.push((name.clone(), lb.security_groups().to_vec()));
                     if desired_names.contains(&name) {
-                        foreign.push(Foreign { kind: Kind::LoadBalancer, name: name.clone(), id: name, fleet: other });
+                        foreign.push((name.clone(), name, other));
                     }
                 }
             }

@@ -10,7 +10,8 @@ use super::ec2::{permissions, tag_specification};
 use super::elb::{sdk_attributes, sdk_health_check, sdk_listener, sdk_tag_keys, sdk_tags};
 use super::{Aws, AwsError, call};
 use crate::apply::{BoxFuture, ChangeError, Executor};
-use crate::plan::{Change, Live};
+use crate::live::Live;
+use crate::plan::Change;
 use crate::resource::{Address, GroupRef, Kind, LbOp, Op, SgOp};
 
 /// How long a security group delete waits out `DependencyViolation` (network interfaces of a just-deleted
@@ -34,7 +35,7 @@ pub struct AwsExecutor {
 
 impl AwsExecutor {
     pub fn new(aws: Aws, live: &Live) -> Self {
-        let group_ids = live.group_ids().into_iter().map(|(id, name)| (name, id)).collect();
+        let group_ids = live.ids_of(Kind::SecurityGroup).into_iter().map(|(id, name)| (name, id)).collect();
         AwsExecutor { aws, group_ids: Mutex::new(group_ids), new_versions: Mutex::default(), wait: true, progress: None }
     }
 

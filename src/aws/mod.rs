@@ -26,9 +26,9 @@ use aws_smithy_runtime_api::client::result::SdkError;
 pub use executor::{AwsExecutor, Progress};
 pub use stats::{CallCount, Stats};
 
+use crate::live::{Found, Live, Reads};
 use crate::model::Fleet;
-use crate::plan::Live;
-use crate::resource::{ADDRESS_TAG, Address, Environment, FLEET_TAG, Kind};
+use crate::resource::{ADDRESS_TAG, Address, Environment, FLEET_TAG, Kind, ResourceKind};
 
 /// An AWS failure, naming the API call and the resource it was about.
 #[derive(Debug, thiserror::Error)]
@@ -198,11 +198,10 @@ impl Aws {
             self.read_rds(fleet),
             self.read_buckets(fleet),
         )?;
-        let mut live = Live::default();
-        groups.into_live(&mut live, &env.vpc_id);
-        let ids = live.group_ids();
+        let security_groups = groups.found(&env.vpc_id);
+        let group_ids = security_groups.ids();
         env.balancer_dns = balancers.dns_names();
-        balancers.into_live(&mut live, &ids);
+        let load_balancers = balancers.found(&group_ids);
         // The second round, concurrently: names of the images live templates use (those the fleet resolved
         // are known already), the engine defaults of parameter groups with changes, the hosted zones' records.
         let known: BTreeMap<String, String> = env.images.values().filter_map(|i| Some((i.id.clone(), i.name.clone()?))).collect();
@@ -216,15 +215,28 @@ impl Aws {
         let (mut names, static_parameters, records) =
             tokio::try_join!(self.image_names(unknown), self.static_parameters(rds.families_to_change(fleet)), records)?;
         names.extend(known);
-        pools.into_live(&mut live, &names);
+        let (launch_templates, auto_scaling_groups) = pools.found(&names, &group_ids, &load_balancers.aws_names());
         env.static_parameters = static_parameters;
-        rds.into_live(&mut live);
-        buckets.into_live(&mut live);
-        if let Some(records) = records {
-            let desired: Vec<String> = crate::resource::dns_record::desired(fleet, &env).into_iter().map(|(_, r)| r.name).collect();
-            records.into_live(&mut live, fleet, &desired);
-        }
-        Ok((env, live))
+        let (db_parameter_groups, db_instances) = rds.found(&group_ids);
+        let dns_records = match records {
+            Some(records) => {
+                let desired: Vec<String> = crate::resource::DnsRecordSpec::desired(fleet, &env).into_iter().map(|(name, _)| name).collect();
+                records.found(fleet, &desired)
+            }
+            None => Found::default(),
+        };
+        // One field per kind of the registry: a kind this function does not read does not compile.
+        let reads = Reads {
+            security_group: security_groups,
+            load_balancer: load_balancers,
+            launch_template: launch_templates,
+            auto_scaling_group: auto_scaling_groups,
+            db_parameter_group: db_parameter_groups,
+            db_instance: db_instances,
+            dns_record: dns_records,
+            bucket: buckets.found(),
+        };
+        Ok((env, Live::from(reads)))
     }
 
     /// The VPC (given, or the default one) and, when some load balancer needs them, its zones.

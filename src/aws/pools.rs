@@ -14,11 +14,11 @@ use aws_smithy_types::base64;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::{Aws, AwsError, Owner, call, owner};
+use crate::live::Found;
 use crate::model::{Fleet, Image};
-use crate::plan::{Foreign, Live, LiveObject};
 use crate::resource::{
-    Address, AutoScalingGroupSpec, FLEET_TAG, GroupRef, ImageRef, Kind, LaunchTemplateSpec, Spec, TemplateData, TemplateVersion,
-    auto_scaling_group::policy_name, launch_template::newest_image,
+    Address, AutoScalingGroupSpec, FLEET_TAG, GroupRef, ImageRef, Kind, LaunchTemplateSpec, TemplateData, TemplateVersion, auto_scaling_group::policy_name,
+    launch_template::newest_image,
 };
 
 /// Concurrent per-object calls while reading.
@@ -35,8 +35,13 @@ fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Fi
 pub(crate) struct PoolsRead {
     templates: Vec<TemplateRead>,
     groups: Vec<GroupRead>,
-    foreign: Vec<Foreign>,
+    /// Look-alikes of each kind: (name, id, fleet tag).
+    foreign_templates: Vec<Look>,
+    foreign_groups: Vec<Look>,
 }
+
+/// A look-alike: (name, id, the fleet tag it carries).
+type Look = (String, String, Option<String>);
 
 /// An owned launch template: its id, tags and every version (ascending).
 struct TemplateRead {
@@ -74,15 +79,16 @@ impl PoolsRead {
         self.templates.iter().filter_map(|t| t.versions.last()?.launch_template_data()?.image_id().map(str::to_string)).collect()
     }
 
-    pub(crate) fn into_live(self, live: &mut Live, image_names: &BTreeMap<String, String>) {
-        live.foreign.extend(self.foreign);
-        let group_ids = live.group_ids();
-        let balancers: BTreeMap<String, String> = live
-            .objects
-            .iter()
-            .filter(|(a, _)| a.kind == Kind::LoadBalancer)
-            .flat_map(|(a, objs)| objs.iter().map(|o| (o.spec.aws_name().to_string(), a.name.clone())))
-            .collect();
+    /// Templates and groups as specs; `group_ids` and `balancers` name the fleet's security groups (by id)
+    /// and load balancers (by AWS name).
+    pub(crate) fn found(
+        self,
+        image_names: &BTreeMap<String, String>,
+        group_ids: &BTreeMap<String, String>,
+        balancers: &BTreeMap<String, String>,
+    ) -> (Found<LaunchTemplateSpec>, Found<AutoScalingGroupSpec>) {
+        let mut templates = Found { foreign: self.foreign_templates, ..Found::default() };
+        let mut groups = Found { foreign: self.foreign_groups, ..Found::default() };
         for TemplateRead { address, id, tags, versions } in self.templates {
             let Some(latest) = versions.last() else { continue };
             let data = latest.launch_template_data();
@@ -100,7 +106,7 @@ impl PoolsRead {
                     image: ImageRef { name: image_names.get(&image_id).cloned(), id: image_id },
                     instance_type: data.and_then(|d| d.instance_type()).map(|t| t.as_str().to_string()).unwrap_or_default(),
                     key_pair: data.and_then(|d| d.key_name()).map(str::to_string),
-                    security_groups: data.map(|d| d.security_group_ids()).unwrap_or_default().iter().map(|g| GroupRef::from_id(g, &group_ids)).collect(),
+                    security_groups: data.map(|d| d.security_group_ids()).unwrap_or_default().iter().map(|g| GroupRef::from_id(g, group_ids)).collect(),
                     instance_tags,
                     user_data,
                     gzip,
@@ -109,7 +115,7 @@ impl PoolsRead {
                 versions: versions.iter().filter_map(|v| v.version_number()).map(|n| n as u64).collect(),
                 default_version: versions.iter().find(|v| v.default_version() == Some(true)).and_then(|v| v.version_number()).map(|n| n as u64),
             };
-            live.insert(address, LiveObject { id, spec: Spec::LaunchTemplate(spec) });
+            templates.own(address, id, spec);
         }
         for GroupRead { address, group: g, cpu_target, refreshing } in self.groups {
             let (template, version) = match g
@@ -141,8 +147,9 @@ impl PoolsRead {
                 refresh: None,
                 refreshing,
             };
-            live.insert(address, LiveObject { id: spec.name.clone(), spec: Spec::AutoScalingGroup(spec) });
+            groups.own(address, spec.name.clone(), spec);
         }
+        (templates, groups)
     }
 }
 
@@ -216,13 +223,11 @@ impl Aws {
         let name = &fleet.settings.name;
         let desired: Vec<String> = fleet.pools.keys().map(|p| fleet.pool_name(p)).collect();
         let (templates, groups) = tokio::try_join!(self.read_templates(name, &desired), self.read_groups(name, &desired))?;
-        let (templates, mut foreign) = templates;
-        let (groups, named) = groups;
-        foreign.extend(named);
-        Ok(PoolsRead { templates, groups, foreign })
+        let ((templates, foreign_templates), (groups, foreign_groups)) = (templates, groups);
+        Ok(PoolsRead { templates, groups, foreign_templates, foreign_groups })
     }
 
-    async fn read_templates(&self, fleet: &str, desired: &[String]) -> Result<(Vec<TemplateRead>, Vec<Foreign>), AwsError> {
+    async fn read_templates(&self, fleet: &str, desired: &[String]) -> Result<(Vec<TemplateRead>, Vec<Look>), AwsError> {
         let all = async {
             let mut pages = self.ec2.describe_launch_templates().max_results(200).into_paginator().send();
             let mut out = Vec::new();
@@ -252,7 +257,7 @@ impl Aws {
             let tags = tags.get(&id).cloned().unwrap_or_default();
             match owner(fleet, Kind::LaunchTemplate, &tags) {
                 Owner::Us(address) => owned.push((address, id, tags)),
-                Owner::Other(other) if desired.contains(&name) => foreign.push(Foreign { kind: Kind::LaunchTemplate, name, id, fleet: other }),
+                Owner::Other(other) if desired.contains(&name) => foreign.push((name, id, other)),
                 Owner::Other(_) => {}
             }
         }
@@ -272,7 +277,7 @@ impl Aws {
         Ok((owned, foreign))
     }
 
-    async fn read_groups(&self, fleet: &str, desired: &[String]) -> Result<(Vec<GroupRead>, Vec<Foreign>), AwsError> {
+    async fn read_groups(&self, fleet: &str, desired: &[String]) -> Result<(Vec<GroupRead>, Vec<Look>), AwsError> {
         let asg = &self.autoscaling;
         let by_tag = async {
             let tag = aws_sdk_autoscaling::types::Filter::builder().name(format!("tag:{FLEET_TAG}")).values(fleet).build();
@@ -309,7 +314,7 @@ impl Aws {
             }
             match owner(fleet, Kind::AutoScalingGroup, &tags_of(&g)) {
                 Owner::Us(address) => owned.push((address, g)),
-                Owner::Other(other) => foreign.push(Foreign { kind: Kind::AutoScalingGroup, id: name.clone(), name, fleet: other }),
+                Owner::Other(other) => foreign.push((name.clone(), name, other)),
             }
         }
         let policies = self.cpu_targets(owned.iter().map(|(_, g)| policy_name(g.auto_scaling_group_name().unwrap_or_default())).collect());

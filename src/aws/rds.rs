@@ -11,9 +11,9 @@ use aws_sdk_rds::types::{DbInstance, DbParameterGroup, Tag};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::{Aws, AwsError, Owner, call, owner};
+use crate::live::Found;
 use crate::model::Fleet;
-use crate::plan::{Foreign, Live, LiveObject};
-use crate::resource::{Address, DbInstanceSpec, DbParameterGroupSpec, GroupRef, Kind, Spec};
+use crate::resource::{Address, DbInstanceSpec, DbParameterGroupSpec, GroupRef, Kind};
 
 const READ_CONCURRENCY: usize = 10;
 
@@ -24,7 +24,9 @@ fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
 pub(crate) struct RdsRead {
     instances: Vec<(Address, DbInstance)>,
     groups: Vec<GroupRead>,
-    foreign: Vec<Foreign>,
+    /// Look-alikes of each kind: (name, id, fleet tag).
+    foreign_instances: Vec<(String, String, Option<String>)>,
+    foreign_groups: Vec<(String, String, Option<String>)>,
 }
 
 /// An owned parameter group with its tags and the values of its declared parameters.
@@ -54,9 +56,10 @@ fn pending(db: &DbInstance) -> BTreeMap<String, String> {
 }
 
 impl RdsRead {
-    pub(crate) fn into_live(self, live: &mut Live) {
-        live.foreign.extend(self.foreign);
-        let group_ids = live.group_ids();
+    /// Parameter groups and instances as specs; `group_ids` names the fleet's security groups by id.
+    pub(crate) fn found(self, group_ids: &BTreeMap<String, String>) -> (Found<DbParameterGroupSpec>, Found<DbInstanceSpec>) {
+        let mut groups = Found { foreign: self.foreign_groups, ..Found::default() };
+        let mut instances = Found { foreign: self.foreign_instances, ..Found::default() };
         let pg_names: BTreeMap<String, String> =
             self.groups.iter().map(|g| (g.group.db_parameter_group_name().unwrap_or_default().to_string(), g.address.name.clone())).collect();
         let db_names: BTreeMap<String, String> =
@@ -71,7 +74,7 @@ impl RdsRead {
                 static_parameters: BTreeMap::new(),
                 arn: g.db_parameter_group_arn().map(str::to_string),
             };
-            live.insert(address, LiveObject { id: spec.name.clone(), spec: Spec::DbParameterGroup(spec) });
+            groups.own(address, spec.name.clone(), spec);
         }
         for (address, db) in self.instances {
             let parameter_group = db.db_parameter_groups().first().and_then(|p| p.db_parameter_group_name()).map(str::to_string);
@@ -90,12 +93,7 @@ impl RdsRead {
                 multi_az: db.multi_az().unwrap_or(false),
                 parameter_group_ref: parameter_group.as_ref().and_then(|p| pg_names.get(p).cloned()),
                 parameter_group,
-                security_groups: db
-                    .vpc_security_groups()
-                    .iter()
-                    .filter_map(|g| g.vpc_security_group_id())
-                    .map(|id| GroupRef::from_id(id, &group_ids))
-                    .collect(),
+                security_groups: db.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id()).map(|id| GroupRef::from_id(id, group_ids)).collect(),
                 subnet_group: db.db_subnet_group().and_then(|s| s.db_subnet_group_name()).map(str::to_string),
                 zone: db.availability_zone().map(str::to_string),
                 backup_retention_days: db.backup_retention_period().map(|b| b as u32),
@@ -109,8 +107,9 @@ impl RdsRead {
                 replica_of,
                 ..DbInstanceSpec::default()
             };
-            live.insert(address, LiveObject { id: spec.identifier.clone(), spec: Spec::DbInstance(spec) });
+            instances.own(address, spec.identifier.clone(), spec);
         }
+        (groups, instances)
     }
 
     /// Families whose declared parameters differ from what AWS holds: only these need the engine's defaults.
@@ -148,13 +147,13 @@ impl Aws {
         let (instances, groups) = tokio::try_join!(instances, groups)?;
         let desired_ids: BTreeSet<String> = fleet.databases.keys().map(|d| fleet.database_identifier(d)).collect();
         let desired_pgs: BTreeSet<String> = fleet.db_parameter_groups.keys().map(|p| fleet.db_parameter_group_name(p)).collect();
-        let mut foreign = Vec::new();
+        let (mut foreign_instances, mut foreign_groups) = (Vec::new(), Vec::new());
         let mut owned = Vec::new();
         for db in instances {
             let id = db.db_instance_identifier().unwrap_or_default().to_string();
             match owner(name, Kind::DbInstance, &tags_map(db.tag_list())) {
                 Owner::Us(address) => owned.push((address, db)),
-                Owner::Other(other) if desired_ids.contains(&id) => foreign.push(Foreign { kind: Kind::DbInstance, name: id.clone(), id, fleet: other }),
+                Owner::Other(other) if desired_ids.contains(&id) => foreign_instances.push((id.clone(), id, other)),
                 Owner::Other(_) => {}
             }
         }
@@ -174,9 +173,7 @@ impl Aws {
             let pg = g.db_parameter_group_name().unwrap_or_default().to_string();
             match owner(name, Kind::DbParameterGroup, &tags) {
                 Owner::Us(address) => mine.push((address, g, tags)),
-                Owner::Other(other) if desired_pgs.contains(&pg) => {
-                    foreign.push(Foreign { kind: Kind::DbParameterGroup, name: pg.clone(), id: pg, fleet: other })
-                }
+                Owner::Other(other) if desired_pgs.contains(&pg) => foreign_groups.push((pg.clone(), pg, other)),
                 Owner::Other(_) => {}
             }
         }
@@ -201,7 +198,7 @@ impl Aws {
             .buffer_unordered(READ_CONCURRENCY)
             .try_collect()
             .await?;
-        Ok(RdsRead { instances: owned, groups, foreign })
+        Ok(RdsRead { instances: owned, groups, foreign_instances, foreign_groups })
     }
 
     /// Per family, each engine parameter and whether it is static (DescribeEngineDefaultParameters).

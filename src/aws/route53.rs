@@ -13,10 +13,10 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::executor::AwsExecutor;
 use super::{Aws, AwsError, call};
+use crate::live::Found;
 use crate::model::Fleet;
-use crate::plan::{Foreign, Live, LiveObject};
 use crate::resource::dns_record::{OWNERSHIP_PREFIX, Target, parse_owner};
-use crate::resource::{Address, DnsOp, DnsRecordSpec, Kind, RecordChange, Spec};
+use crate::resource::{Address, DnsOp, DnsRecordSpec, Kind, RecordChange};
 
 const READ_CONCURRENCY: usize = 5;
 /// Record changes per ChangeResourceRecordSets: each is two UPSERTs (the record and its ownership), which
@@ -32,7 +32,8 @@ pub(crate) struct ZonesRead {
 }
 
 impl ZonesRead {
-    pub(crate) fn into_live(self, live: &mut Live, fleet: &Fleet, desired_names: &[String]) {
+    pub(crate) fn found(self, fleet: &Fleet, desired_names: &[String]) -> Found<DnsRecordSpec> {
+        let mut found = Found::default();
         for (zone, zone_id, sets) in self.records {
             let mut owners: BTreeMap<String, (String, Address)> = BTreeMap::new();
             let mut records: BTreeMap<String, &ResourceRecordSet> = BTreeMap::new();
@@ -62,15 +63,16 @@ impl ZonesRead {
                     Some((f, address)) if f == &fleet.settings.name && address.kind == Kind::DnsRecord => {
                         let owner = crate::resource::dns_record::owner_value(f, &name);
                         let spec = DnsRecordSpec { name: name.clone(), zone: zone.clone(), zone_id: zone_id.clone(), target, owner };
-                        live.insert(address.clone(), LiveObject { id: name, spec: Spec::DnsRecord(spec) });
+                        found.own(address.clone(), name, spec);
                     }
                     other if desired_names.contains(&name) => {
-                        live.foreign.push(Foreign { kind: Kind::DnsRecord, name: name.clone(), id: name.clone(), fleet: other.map(|(f, _)| f.clone()) });
+                        found.foreign(&name, &name, other.map(|(f, _)| f.clone()));
                     }
                     _ => {}
                 }
             }
         }
+        found
     }
 }
 

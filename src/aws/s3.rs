@@ -13,9 +13,9 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::executor::AwsExecutor;
 use super::{Aws, AwsError, Owner, call, owner};
+use crate::live::Found;
 use crate::model::Fleet;
-use crate::plan::{Foreign, Live, LiveObject};
-use crate::resource::{BucketOp, BucketSpec, Kind, Spec};
+use crate::resource::{BucketOp, BucketSpec, Kind};
 
 const READ_CONCURRENCY: usize = 16;
 
@@ -35,15 +35,17 @@ fn absent<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
 /// Owned buckets as specs, and look-alikes.
 pub(crate) struct BucketsRead {
     owned: Vec<(crate::resource::Address, BucketSpec)>,
-    foreign: Vec<Foreign>,
+    /// Look-alikes: (name, id, fleet tag).
+    foreign: Vec<(String, String, Option<String>)>,
 }
 
 impl BucketsRead {
-    pub(crate) fn into_live(self, live: &mut Live) {
-        live.foreign.extend(self.foreign);
+    pub(crate) fn found(self) -> Found<BucketSpec> {
+        let mut found = Found { foreign: self.foreign, ..Found::default() };
         for (address, spec) in self.owned {
-            live.insert(address, LiveObject { id: spec.name.clone(), spec: Spec::Bucket(spec) });
+            found.own(address, spec.name.clone(), spec);
         }
+        found
     }
 }
 
@@ -70,7 +72,7 @@ impl Aws {
         for (name, tags) in tagged {
             match owner(&fleet.settings.name, Kind::Bucket, &tags) {
                 Owner::Us(address) => owned.push((address, name, tags)),
-                Owner::Other(other) if desired.contains(&name) => foreign.push(Foreign { kind: Kind::Bucket, id: name.clone(), name, fleet: other }),
+                Owner::Other(other) if desired.contains(&name) => foreign.push((name.clone(), name, other)),
                 Owner::Other(_) => {}
             }
         }

@@ -84,7 +84,7 @@ fn passwords_missing(plan: &crate::plan::Plan) -> Option<ExitCode> {
 /// Runs a plan that is ready (confirmed, or saved and still fresh), reporting progress and the result.
 async fn execute(
     plan: &crate::plan::Plan,
-    live: &crate::plan::Live,
+    live: &crate::live::Live,
     aws: &Aws,
     args: &ApplyArgs,
     out: Out,

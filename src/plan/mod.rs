@@ -13,65 +13,10 @@ mod target;
 pub use sites::{mark_affected_sites, site_paths};
 pub use target::{resolve_targets, restrict};
 
-use crate::resource::{self, Address, Desired, FieldChange, Kind, Op, Spec, TemplateVersion, security_group};
+use crate::live::{Foreign, Live, LiveObject};
+use crate::resource::{self, Address, Context, Desired, FieldChange, Op, Refusal, Spec};
 
-/// An object converge owns in AWS (it carries this fleet's tags), normalised.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveObject {
-    pub id: String,
-    pub spec: Spec,
-}
-
-/// An object with the AWS name of a desired object that this fleet does not own.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Foreign {
-    pub kind: Kind,
-    pub name: String,
-    pub id: String,
-    /// The `converge:fleet` tag it carries, if another fleet owns it.
-    pub fleet: Option<String>,
-}
-
-/// Everything the provider read.
-#[derive(Debug, Clone, Default)]
-pub struct Live {
-    /// Owned objects by the address in their `converge:address` tag (several if tags were copied by hand).
-    pub objects: BTreeMap<Address, Vec<LiveObject>>,
-    pub foreign: Vec<Foreign>,
-    /// Objects in the fleet's scope that converge does not own, e.g. a hand-made load balancer that uses
-    /// one of the fleet's security groups. Reported, never touched.
-    pub unmanaged: Vec<Unmanaged>,
-}
-
-/// An object converge does not own but that reaches into the fleet.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Unmanaged {
-    pub kind: Kind,
-    pub name: String,
-    /// How it reaches into the fleet, e.g. `uses security_group.lb`.
-    pub reason: String,
-}
-
-impl Live {
-    pub fn insert(&mut self, address: Address, object: LiveObject) {
-        self.objects.entry(address).or_default().push(object);
-    }
-
-    /// A same-kind object with this AWS name that this fleet does not own.
-    pub fn look_alike(&self, kind: Kind, name: &str) -> Option<&Foreign> {
-        self.foreign.iter().find(|f| f.kind == kind && f.name == name)
-    }
-
-    /// Objects (other than `address` itself) whose live specs refer to `address`.
-    pub fn users_of<'a>(&'a self, address: &'a Address) -> impl Iterator<Item = &'a Address> + 'a {
-        self.objects.iter().filter(move |(a, objs)| *a != address && objs.iter().any(|o| o.spec.references().contains(address))).map(|(a, _)| a)
-    }
-
-    /// Live ids of this fleet's security groups -> their names in the fleet, for turning ids into addresses.
-    pub fn group_ids(&self) -> BTreeMap<String, String> {
-        self.objects.iter().filter(|(a, _)| a.kind == Kind::SecurityGroup).flat_map(|(a, objs)| objs.iter().map(|o| (o.id.clone(), a.name.clone()))).collect()
-    }
-}
+pub use crate::live::Unmanaged;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -214,14 +159,7 @@ impl Plan {
 
     /// Environment variables the apply reads (master passwords of databases it creates), by name.
     pub fn password_vars(&self) -> BTreeSet<&str> {
-        self.changes
-            .iter()
-            .flat_map(|c| c.ops.iter().chain(&c.then))
-            .filter_map(|op| match op {
-                Op::DbInstance(resource::DbOp::Create { spec }) => spec.password_env.as_deref(),
-                _ => None,
-            })
-            .collect()
+        self.changes.iter().flat_map(|c| c.ops.iter().chain(&c.then)).filter_map(Op::reads_env).collect()
     }
 }
 
@@ -229,95 +167,20 @@ fn attributes(spec: &Spec, created: bool) -> Vec<FieldChange> {
     spec.describe().into_iter().map(|(k, v)| if created { FieldChange::added(k, v) } else { FieldChange::removed(k, v) }).collect()
 }
 
-fn kind_noun(kind: Kind) -> &'static str {
-    match kind {
-        Kind::SecurityGroup => "security group",
-        Kind::LoadBalancer => "load balancer",
-        Kind::LaunchTemplate => "launch template",
-        Kind::AutoScalingGroup => "auto-scaling group",
-        Kind::DbParameterGroup => "DB parameter group",
-        Kind::DbInstance => "DB instance",
-        Kind::DnsRecord => "DNS record",
-        Kind::Bucket => "bucket",
+impl Conflict {
+    fn refused(address: &Address, r: Refusal) -> Conflict {
+        Conflict { address: Some(address.clone()), message: r.message, help: r.help }
     }
 }
 
-/// Pins each group to an explicit version of its template: the newest live version when the template's
-/// data does not change, else the version this plan's template change creates.
-pub fn pin_versions(desired: &Desired, live: &Live) -> Desired {
+/// The desired state as this plan applies it: each spec prepared by its kind from the rest of the desired
+/// and live state (a group pinned to a template version; a database's changes applied now).
+pub fn prepare(desired: &Desired, live: &Live, opts: &PlanOptions) -> Desired {
+    let lookup = |a: &Address| live.spec(a);
+    let cx = Context { desired, live: &lookup, apply_immediately: opts.apply_immediately };
     let mut out = desired.clone();
     for spec in out.values_mut() {
-        let Spec::AutoScalingGroup(group) = spec else { continue };
-        if group.version != TemplateVersion::Current {
-            continue;
-        }
-        let template = Address::new(Kind::LaunchTemplate, &group.pool);
-        let have = live.objects.get(&template).and_then(|o| o.first()).map(|o| &o.spec);
-        group.version = match (desired.get(&template), have) {
-            (Some(Spec::LaunchTemplate(want)), Some(Spec::LaunchTemplate(have))) if want.data == have.data => {
-                // Offline (a desired state standing in for live) there are no version numbers.
-                have.latest().map_or(TemplateVersion::Current, TemplateVersion::Number)
-            }
-            _ => TemplateVersion::New,
-        };
-    }
-    out
-}
-
-/// A database's deletion needs `--allow-destroy`, and deletion protection lifted by hand first; a
-/// bucket's, `--allow-destroy` and nothing left in it.
-fn guard_deletion(address: &Address, have: &LiveObject, opts: &PlanOptions) -> Option<Conflict> {
-    if let Spec::Bucket(b) = &have.spec {
-        let why = if !opts.allow_destroy {
-            format!("is no longer in the desired state: deleting bucket {} needs --allow-destroy", b.name)
-        } else if b.empty != Some(true) {
-            format!("bucket {} still holds objects (or old versions of them): converge deletes only an empty bucket", b.name)
-        } else {
-            return None;
-        };
-        return Some(Conflict {
-            address: Some(address.clone()),
-            message: why,
-            help: format!(
-                "keep it in desired-state/ (media_bucket), or empty it (every object and version: aws s3api list-object-versions --bucket {}) and plan again with --allow-destroy",
-                b.name
-            ),
-        });
-    }
-    let Spec::DbInstance(db) = &have.spec else { return None };
-    if !opts.allow_destroy {
-        return Some(Conflict {
-            address: Some(address.clone()),
-            message: format!("is no longer in the desired state: deleting database {} needs --allow-destroy", db.identifier),
-            help: match &db.replica_of {
-                Some(_) => "if the replica is to go, plan and apply again with --allow-destroy; otherwise restore it in desired-state/".into(),
-                None => format!(
-                    "if the database is to go, plan and apply again with --allow-destroy (a final snapshot `{}` is taken); otherwise restore it in desired-state/",
-                    resource::db_instance::final_snapshot_name(&db.identifier)
-                ),
-            },
-        });
-    }
-    db.deletion_protection.then(|| Conflict {
-        address: Some(address.clone()),
-        message: format!("database {} has deletion protection on", db.identifier),
-        help: format!(
-            "lift it first, knowingly: aws rds modify-db-instance --db-instance-identifier {} --no-deletion-protection --apply-immediately",
-            db.identifier
-        ),
-    })
-}
-
-/// The desired state as this plan applies it: groups pinned to template versions, and databases' changes
-/// applied now when `--apply-immediately` says so.
-fn prepare(desired: &Desired, live: &Live, opts: &PlanOptions) -> Desired {
-    let mut out = pin_versions(desired, live);
-    if opts.apply_immediately {
-        for spec in out.values_mut() {
-            if let Spec::DbInstance(db) = spec {
-                db.apply_immediately = true;
-            }
-        }
+        spec.prepare(&cx);
     }
     out
 }
@@ -343,10 +206,10 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
         let change = match (want, have.first()) {
             (Some(want), None) => match live.look_alike(address.kind, want.aws_name()) {
                 Some(f) => Err(foreign_conflict(fleet, address, f)),
-                None => Ok(Change::new(address, Action::Create, want.aws_name(), None, attributes(want, true), resource::create_ops(want))),
+                None => Ok(Change::new(address, Action::Create, want.aws_name(), None, attributes(want, true), want.create_ops())),
             },
             (Some(want), Some(have)) => {
-                p.observed.extend(resource::observe(want, &have.spec).into_iter().map(|o| Observed {
+                p.observed.extend(want.observe(&have.spec).into_iter().map(|o| Observed {
                     address: address.clone(),
                     field: o.field,
                     value: o.value,
@@ -357,15 +220,15 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
                     None => continue,
                 }
             }
-            (None, Some(have)) => match guard_deletion(address, have, opts) {
-                Some(conflict) => Err(conflict),
+            (None, Some(have)) => match have.spec.guard_deletion(opts.allow_destroy) {
+                Some(refusal) => Err(Conflict::refused(address, refusal)),
                 None => Ok(Change::new(
                     address,
                     Action::Delete,
                     have.spec.aws_name(),
                     Some(&have.id),
                     attributes(&have.spec, false),
-                    resource::delete_ops(&have.spec, &have.id),
+                    have.spec.delete_ops(&have.id),
                 )),
             },
             (None, None) => continue,
@@ -398,7 +261,7 @@ fn update_or_replace(
     live: &Live,
     opts: &PlanOptions,
 ) -> Option<Result<Change, Conflict>> {
-    let mut d = resource::diff(want, &have.spec);
+    let mut d = want.diff(&have.spec);
     if opts.replace.contains(address) && !d.forces_replacement() {
         let forced = FieldChange { field: "(object)".into(), old: None, new: None, forces_replacement: true, note: Some("--replace".into()), diff: None };
         d.fields.insert(0, forced);
@@ -407,18 +270,14 @@ fn update_or_replace(
         return None;
     }
     if !d.forces_replacement() {
-        if let Some((message, help)) = resource::blocked(want, &d, &have.spec) {
-            return Some(Err(Conflict { address: Some(address.clone()), message, help }));
+        if let Some(refusal) = want.blocked(&d, &have.spec) {
+            return Some(Err(Conflict::refused(address, refusal)));
         }
         return Some(Ok(Change::new(address, Action::Update, want.aws_name(), Some(&have.id), d.fields, d.ops)));
     }
-    if address.kind == Kind::DbInstance {
-        let forced: Vec<&str> = d.fields.iter().filter(|f| f.forces_replacement).map(|f| f.field.as_str()).collect();
-        return Some(Err(Conflict {
-            address: Some(address.clone()),
-            message: format!("would have to be replaced ({} cannot change in place); converge never replaces a database", forced.join(", ")),
-            help: "keep the old value; or migrate: declare a new database (e.g. a replica), promote it, point the sites at it, then remove this one with --allow-destroy".into(),
-        }));
+    let forced: Vec<&str> = d.fields.iter().filter(|f| f.forces_replacement).map(|f| f.field.as_str()).collect();
+    if let Some(refusal) = want.refuse_replacement(&forced) {
+        return Some(Err(Conflict::refused(address, refusal)));
     }
     if want.aws_name() != have.spec.aws_name()
         && let Some(f) = live.look_alike(address.kind, want.aws_name())
@@ -431,7 +290,6 @@ fn update_or_replace(
     let users: Vec<String> =
         live.users_of(address).filter(|u| desired.get(*u).is_some_and(|d| d.references().contains(address))).map(ToString::to_string).collect();
     if !users.is_empty() {
-        let forced: Vec<&str> = d.fields.iter().filter(|f| f.forces_replacement).map(|f| f.field.as_str()).collect();
         return Some(Err(Conflict {
             address: Some(address.clone()),
             message: format!(
@@ -442,17 +300,17 @@ fn update_or_replace(
             ),
             help: format!(
                 "keep the old value; or declare the new {} under a new name, point its users at it and apply, then remove {address} and apply again",
-                kind_noun(address.kind)
+                address.kind.noun()
             ),
         }));
     }
-    let mut ops = resource::delete_ops(&have.spec, &have.id);
-    ops.extend(resource::create_ops(want));
+    let mut ops = have.spec.delete_ops(&have.id);
+    ops.extend(want.create_ops());
     Some(Ok(Change::new(address, Action::Replace, want.aws_name(), Some(&have.id), d.fields, ops)))
 }
 
 fn foreign_conflict(fleet: &str, address: &Address, f: &Foreign) -> Conflict {
-    let noun = kind_noun(address.kind);
+    let noun = address.kind.noun();
     let owner = match &f.fleet {
         Some(other) => format!("it belongs to fleet `{other}`"),
         None => format!("it lacks the {} and {} tags", resource::FLEET_TAG, resource::ADDRESS_TAG),
@@ -468,39 +326,37 @@ fn foreign_conflict(fleet: &str, address: &Address, f: &Foreign) -> Conflict {
     }
 }
 
-/// Route 53 applies a batch atomically, and each call counts: a zone's record changes go out as one
-/// ChangeResourceRecordSets. The first change of each zone (by address) carries the zone's batch and
-/// waits for everything its records wait for; the zone's other changes wait for it, with nothing of their
-/// own to run. Called once the plan's changes are final (after `--target`).
-pub fn batch_dns(p: &mut Plan) {
-    use resource::{DnsOp, RecordChange};
-    let mut by_zone: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+/// Operations that a kind batches into one call (a zone's DNS record changes: Route 53 applies a batch
+/// atomically, and each call counts) go out together. The first change (by address) with a batch key
+/// carries the batch of every change with that key and waits for everything they wait for; the others
+/// wait for it, with nothing of their own to run. Called once the plan's changes are final (after
+/// `--target`).
+pub fn batch(p: &mut Plan) {
+    let mut by_key: BTreeMap<(resource::Kind, String), Vec<usize>> = BTreeMap::new();
     for (i, c) in p.changes.iter().enumerate() {
-        if let Some(Op::DnsRecord(DnsOp::Change { zone_id, .. })) = c.ops.first() {
-            by_zone.entry(zone_id.clone()).or_default().push(i);
+        if let Some(op) = c.ops.first()
+            && let Some(key) = op.batch_key()
+        {
+            by_key.entry((op.kind(), key.to_string())).or_default().push(i);
         }
     }
-    for (zone_id, members) in by_zone {
+    for ((_, key), members) in by_key {
         if members.len() < 2 {
             continue;
         }
         let carrier = p.changes[members[0]].address.clone();
-        let mut changes: Vec<RecordChange> = Vec::new();
+        let mut ops = Vec::new();
         let mut after = BTreeSet::new();
         for &i in &members {
             let c = &mut p.changes[i];
-            for op in std::mem::take(&mut c.ops) {
-                if let Op::DnsRecord(DnsOp::Change { change, .. }) = op {
-                    changes.push(change);
-                }
-            }
+            ops.append(&mut c.ops);
             after.extend(std::mem::take(&mut c.after));
             if c.address != carrier {
                 c.after.insert(carrier.clone());
             }
         }
         let first = &mut p.changes[members[0]];
-        first.ops = vec![Op::DnsRecord(DnsOp::Batch { zone_id, changes })];
+        first.ops = Op::batch(&key, ops);
         first.after = after;
     }
 }
@@ -514,14 +370,13 @@ pub fn batch_dns(p: &mut Plan) {
 fn order(p: &mut Plan, desired: &Desired, live: &Live) {
     let actions: BTreeMap<Address, Action> = p.changes.iter().map(|c| (c.address.clone(), c.action)).collect();
     let new = |a: &Address| matches!(actions.get(a), Some(Action::Create | Action::Replace));
-    let groups_where = |f: &dyn Fn(Action) -> bool| -> BTreeSet<String> {
-        actions.iter().filter(|(a, act)| a.kind == Kind::SecurityGroup && f(**act)).map(|(a, _)| a.name.clone()).collect()
+    // Other objects of the same kind created, or deleted, in this plan.
+    let others_where = |me: &Address, f: fn(Action) -> bool| -> BTreeSet<String> {
+        actions.iter().filter(|(a, act)| a.kind == me.kind && *a != me && f(**act)).map(|(a, _)| a.name.clone()).collect()
     };
-    let new_groups = groups_where(&|a| matches!(a, Action::Create | Action::Replace));
-    let gone_groups = groups_where(&|a| matches!(a, Action::Delete | Action::Replace));
     // An object deleted under the same AWS name as one created (an address renamed, keeping `name`) must go
     // first: AWS names are unique.
-    let deleted_names: BTreeMap<(Kind, String), Address> =
+    let deleted_names: BTreeMap<(resource::Kind, String), Address> =
         p.changes.iter().filter(|c| c.action == Action::Delete).map(|c| ((c.address.kind, c.name.clone()), c.address.clone())).collect();
     for c in &mut p.changes {
         if c.action == Action::Create
@@ -534,33 +389,27 @@ fn order(p: &mut Plan, desired: &Desired, live: &Live) {
             // it; `plan` made a conflict of any other) must have let go by then.
             c.after.extend(live.users_of(&c.address).filter(|u| actions.contains_key(*u)).cloned());
         }
-        let is_group = c.address.kind == Kind::SecurityGroup;
         match (c.action, desired.get(&c.address)) {
-            (Action::Create | Action::Replace, Some(want)) if is_group => {
-                let others: BTreeSet<String> = new_groups.iter().filter(|n| **n != c.address.name).cloned().collect();
-                let (now, later) = security_group::split_rule_ops(std::mem::take(&mut c.ops), &others);
-                c.ops = now;
-                c.then_after = later.iter().flat_map(security_group::referenced_groups).filter(|a| others.contains(&a.name)).collect();
-                c.then = later;
-                c.after.extend(want.references().into_iter().filter(|d| new(d) && d.kind != Kind::SecurityGroup));
-            }
             (Action::Create | Action::Update | Action::Replace, Some(want)) => {
-                c.after.extend(want.references().into_iter().filter(new));
+                if matches!(c.action, Action::Create | Action::Replace) {
+                    // References between objects created together (rules between new security groups)
+                    // may move to a second phase that waits only for the others' first.
+                    let together = others_where(&c.address, |a| matches!(a, Action::Create | Action::Replace));
+                    let phases = c.address.kind.split_create(std::mem::take(&mut c.ops), &together);
+                    (c.ops, c.then, c.then_after) = (phases.now, phases.later, phases.waits);
+                }
+                let waits_later = &c.then_after;
+                c.after.extend(want.references().into_iter().filter(|d| new(d) && !waits_later.contains(d)));
                 // Creations are covered above; an update of theirs (a template's new version, a replica's
                 // new class) must come first too.
                 c.after.extend(want.waits_for_changes().into_iter().filter(|a| actions.get(a) == Some(&Action::Update)));
             }
             (Action::Delete, _) => {
                 let holders: BTreeSet<Address> = live.users_of(&c.address).filter(|h| actions.contains_key(*h)).cloned().collect();
-                let revokes = match live.objects.get(&c.address).and_then(|o| o.first()).map(|o| &o.spec) {
-                    Some(Spec::SecurityGroup(have)) => {
-                        let others: BTreeSet<String> = gone_groups.iter().filter(|n| **n != c.address.name).cloned().collect();
-                        security_group::revoke_references(have, &others)
-                    }
-                    _ => Vec::new(),
-                };
-                if !holders.is_empty() || !revokes.is_empty() {
-                    c.then = std::mem::replace(&mut c.ops, revokes);
+                let gone = others_where(&c.address, |a| matches!(a, Action::Delete | Action::Replace));
+                let let_go = live.spec(&c.address).map(|have| have.let_go(&gone)).unwrap_or_default();
+                if !holders.is_empty() || !let_go.is_empty() {
+                    c.then = std::mem::replace(&mut c.ops, let_go);
                     c.then_after = holders;
                 }
             }

@@ -1,7 +1,7 @@
-//! Which sites a change affects: engineers think in sites. A site's path is its DNS records, its media
-//! bucket, its load
-//! balancer, that load balancer's security groups, its pool (launch template and auto-scaling group) and
-//! the pool's security groups.
+//! Which sites a change affects: engineers think in sites. A site's path is what each kind says lies on it
+//! ([`crate::resource::ResourceKind::on_site_path`]): its DNS records, its media bucket, its load balancer,
+//! that load balancer's security groups, its pool (launch template and auto-scaling group) and the pool's
+//! security groups.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,27 +14,10 @@ use super::Plan;
 pub fn site_paths(fleet: &Fleet) -> BTreeMap<Address, BTreeSet<String>> {
     let mut out: BTreeMap<Address, BTreeSet<String>> = BTreeMap::new();
     for (site, s) in &fleet.sites {
-        let mut path = Vec::new();
-        if let Some(lb) = &s.load_balancer {
-            path.push(Address::new(Kind::LoadBalancer, &lb.value));
-            if let Some(lb) = fleet.load_balancers.get(&lb.value) {
-                path.extend(lb.security_groups.iter().map(|g| Address::new(Kind::SecurityGroup, &g.value)));
+        for &kind in Kind::ALL {
+            for name in kind.on_site_path(fleet, site, s) {
+                out.entry(Address::new(kind, name)).or_default().insert(site.clone());
             }
-        }
-        if let (Some(zone), Some(_)) = (&fleet.settings.dns_zone, &s.load_balancer) {
-            path.push(Address::new(Kind::DnsRecord, format!("{site}.{}", zone.trim_end_matches('.').to_ascii_lowercase())));
-            if s.dns == crate::model::DnsMode::Managed {
-                path.extend(std::iter::once(&s.domain).chain(&s.aliases).map(|n| Address::new(Kind::DnsRecord, n.trim_end_matches('.').to_ascii_lowercase())));
-            }
-        }
-        path.extend(s.media_bucket.iter().map(|b| Address::new(Kind::Bucket, b)));
-        if let Some(pool) = fleet.pools.get(&s.pool.value) {
-            path.push(Address::new(Kind::LaunchTemplate, &s.pool.value));
-            path.push(Address::new(Kind::AutoScalingGroup, &s.pool.value));
-            path.extend(pool.security_groups.iter().map(|g| Address::new(Kind::SecurityGroup, &g.value)));
-        }
-        for a in path {
-            out.entry(a).or_default().insert(site.clone());
         }
     }
     out

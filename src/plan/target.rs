@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use crate::model::{Fleet, did_you_mean};
 use crate::resource::{Address, Desired, Kind};
 
-use super::{Action, Conflict, Live, Plan, site_paths};
+use super::{Action, Conflict, Plan, site_paths};
+use crate::live::Live;
 
 /// Turns `site.NAME`, `pool.NAME` or a resource address into the addresses it stands for.
 pub fn resolve_targets(fleet: &Fleet, targets: &[String]) -> Result<BTreeSet<Address>, String> {

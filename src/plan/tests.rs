@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::render::plan_text;
+use crate::resource::Kind;
 use crate::resource::{LbOp, SgOp};
 use crate::testing::{FLEET, desired_of, live_of, plan_of};
 

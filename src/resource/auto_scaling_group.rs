@@ -11,8 +11,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, Diff, Environment, FieldChange, Kind, Op, diff_tags, list, owned_tags, placement};
-use crate::model::Fleet;
+use super::{Address, Context, Diff, Environment, FieldChange, Kind, Observation, Op, Refusal, ResourceKind, Spec, diff_tags, list, owned_tags, placement};
+use crate::model::{Fleet, Site};
 
 /// Which version of its template a group runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,75 +149,66 @@ pub struct GroupUpdate {
     pub subnets: Option<Vec<String>>,
 }
 
-/// A value AWS or a policy owns, reported beside the plan and never changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observation {
-    pub field: String,
-    pub value: String,
-    pub note: String,
-}
-
 /// The name of the target-tracking policy converge manages on the group named `group`.
 pub fn policy_name(group: &str) -> String {
     format!("{group}-cpu")
 }
 
-impl AutoScalingGroupSpec {
-    pub fn from_model(fleet: &Fleet, pool: &str, env: &Environment) -> Self {
-        let p = &fleet.pools[pool];
-        let address = Address::new(Kind::AutoScalingGroup, pool);
-        let (zones, subnets) = placement(&p.zones, &p.subnets, fleet, env);
-        let load_balancers = fleet
-            .load_balancers
-            .iter()
-            .filter(|(_, lb)| lb.pool.as_ref().is_some_and(|p| p.value == pool))
-            .map(|(name, _)| (fleet.load_balancer_name(name), Some(name.clone())))
-            .collect();
-        AutoScalingGroupSpec {
-            name: fleet.pool_name(pool),
-            pool: pool.to_string(),
-            launch_template: fleet.pool_name(pool),
-            version: TemplateVersion::Current,
-            min: p.min,
-            max: p.max,
-            desired_capacity: p.desired.unwrap_or(p.min),
-            health_check: p.health_check.kind.clone(),
-            grace_seconds: p.health_check.grace_seconds,
-            zones,
-            subnets,
-            load_balancers,
-            cpu_target: p.cpu_target,
-            tags: owned_tags(&fleet.settings.name, &address, &p.tags),
-            refresh: Some(RefreshPrefs {
-                min_healthy_percent: p.refresh.min_healthy_percent,
-                warmup_seconds: p.refresh.warmup_seconds,
-                auto_rollback: p.refresh.auto_rollback,
-            }),
-            refreshing: None,
+impl ResourceKind for AutoScalingGroupSpec {
+    const KIND: Kind = Kind::AutoScalingGroup;
+    const NAME: &'static str = "auto_scaling_group";
+    const NOUN: &'static str = "auto-scaling group";
+    type Op = AsgOp;
+
+    fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
+        fleet.pools.keys().map(|pool| (pool.clone(), Self::from_model(fleet, pool, env))).collect()
+    }
+
+    fn aws_name(&self) -> &str {
+        &self.name
+    }
+
+    fn delete_ops(&self, _id: &str) -> Vec<Op> {
+        vec![Op::AutoScalingGroup(AsgOp::Delete { name: self.name.clone() })]
+    }
+
+    /// A group moving to the version its template's change creates waits for that change.
+    fn waits_for_changes(&self) -> BTreeSet<Address> {
+        match self.version {
+            TemplateVersion::New => BTreeSet::from([Address::new(Kind::LaunchTemplate, &self.pool)]),
+            _ => BTreeSet::new(),
         }
     }
 
+    /// Pins the group to an explicit version of its template: the newest live version when the template's
+    /// data does not change, else the version this plan's template change creates.
+    fn prepare(&mut self, cx: &Context<'_>) {
+        if self.version != TemplateVersion::Current {
+            return;
+        }
+        let template = Address::new(Kind::LaunchTemplate, &self.pool);
+        self.version = match (cx.desired.get(&template), (cx.live)(&template)) {
+            (Some(Spec::LaunchTemplate(want)), Some(Spec::LaunchTemplate(have))) if want.data == have.data => {
+                // Offline (a desired state standing in for live) there are no version numbers.
+                have.latest().map_or(TemplateVersion::Current, TemplateVersion::Number)
+            }
+            _ => TemplateVersion::New,
+        };
+    }
+
+    /// The group of the site's pool.
+    fn on_site_path(fleet: &Fleet, _site: &str, s: &Site) -> Vec<String> {
+        fleet.pools.get(&s.pool.value).map(|_| s.pool.value.clone()).into_iter().collect()
+    }
+
     /// Its template and our load balancers: they must exist before it.
-    pub fn references(&self) -> BTreeSet<Address> {
+    fn references(&self) -> BTreeSet<Address> {
         let mut out = BTreeSet::from([Address::new(Kind::LaunchTemplate, &self.pool)]);
         out.extend(self.load_balancers.values().flatten().map(|lb| Address::new(Kind::LoadBalancer, lb)));
         out
     }
 
-    /// The policy converge manages on the group.
-    pub fn policy_name(&self) -> String {
-        policy_name(&self.name)
-    }
-
-    fn ours(&self) -> BTreeSet<&String> {
-        self.load_balancers.iter().filter(|(_, ours)| ours.is_some()).map(|(name, _)| name).collect()
-    }
-
-    fn placement_parts(&self) -> (&'static str, &BTreeSet<String>) {
-        if self.subnets.is_empty() { ("zones", &self.zones) } else { ("subnets", &self.subnets) }
-    }
-
-    pub fn describe(&self) -> Vec<(String, String)> {
+    fn describe(&self) -> Vec<(String, String)> {
         let mut out = vec![
             ("name".to_string(), self.name.clone()),
             (
@@ -242,7 +233,7 @@ impl AutoScalingGroupSpec {
         out
     }
 
-    pub fn create_ops(&self) -> Vec<Op> {
+    fn create_ops(&self) -> Vec<Op> {
         let mut ops = vec![Op::AutoScalingGroup(AsgOp::Create { spec: self.clone() })];
         if let Some(target) = self.cpu_target {
             ops.push(Op::AutoScalingGroup(AsgOp::PutPolicy { name: self.policy_name(), target }));
@@ -250,7 +241,7 @@ impl AutoScalingGroupSpec {
         ops
     }
 
-    pub fn diff(&self, live: &AutoScalingGroupSpec) -> Diff {
+    fn diff(&self, live: &AutoScalingGroupSpec) -> Diff {
         let mut d = Diff::default();
         let mut update = GroupUpdate::default();
         if self.name != live.name {
@@ -342,7 +333,7 @@ impl AutoScalingGroupSpec {
     }
 
     /// What AWS or the scaling policy owns and differs from the declaration: shown, never changed.
-    pub fn observe(&self, live: &AutoScalingGroupSpec) -> Vec<Observation> {
+    fn observe(&self, live: &AutoScalingGroupSpec) -> Vec<Observation> {
         let mut out = Vec::new();
         if live.desired_capacity != self.desired_capacity {
             let note = match live.cpu_target {
@@ -358,11 +349,11 @@ impl AutoScalingGroupSpec {
     }
 
     /// Why this diff cannot be applied now, with what to do about it.
-    pub fn blocked(&self, diff: &Diff, live: &AutoScalingGroupSpec) -> Option<(String, String)> {
+    fn blocked(&self, diff: &Diff, live: &AutoScalingGroupSpec) -> Option<Refusal> {
         let refreshes = diff.ops.iter().any(|o| matches!(o, Op::AutoScalingGroup(AsgOp::StartRefresh { .. })));
         let running = live.refreshing.as_ref()?;
         refreshes.then(|| {
-            (
+            Refusal::new(
                 format!("needs an instance refresh, but one is already running on {} ({running})", live.name),
                 format!(
                     "wait for it to finish and plan again; converge does not cancel it. To cancel it: aws autoscaling cancel-instance-refresh --auto-scaling-group-name {}",
@@ -370,6 +361,55 @@ impl AutoScalingGroupSpec {
                 ),
             )
         })
+    }
+}
+
+impl AutoScalingGroupSpec {
+    pub fn from_model(fleet: &Fleet, pool: &str, env: &Environment) -> Self {
+        let p = &fleet.pools[pool];
+        let address = Address::new(Kind::AutoScalingGroup, pool);
+        let (zones, subnets) = placement(&p.zones, &p.subnets, fleet, env);
+        let load_balancers = fleet
+            .load_balancers
+            .iter()
+            .filter(|(_, lb)| lb.pool.as_ref().is_some_and(|p| p.value == pool))
+            .map(|(name, _)| (fleet.load_balancer_name(name), Some(name.clone())))
+            .collect();
+        AutoScalingGroupSpec {
+            name: fleet.pool_name(pool),
+            pool: pool.to_string(),
+            launch_template: fleet.pool_name(pool),
+            version: TemplateVersion::Current,
+            min: p.min,
+            max: p.max,
+            desired_capacity: p.desired.unwrap_or(p.min),
+            health_check: p.health_check.kind.clone(),
+            grace_seconds: p.health_check.grace_seconds,
+            zones,
+            subnets,
+            load_balancers,
+            cpu_target: p.cpu_target,
+            tags: owned_tags(&fleet.settings.name, &address, &p.tags),
+            refresh: Some(RefreshPrefs {
+                min_healthy_percent: p.refresh.min_healthy_percent,
+                warmup_seconds: p.refresh.warmup_seconds,
+                auto_rollback: p.refresh.auto_rollback,
+            }),
+            refreshing: None,
+        }
+    }
+
+    /// The policy converge manages on the group.
+    pub fn policy_name(&self) -> String {
+        policy_name(&self.name)
+    }
+
+    fn ours(&self) -> BTreeSet<&String> {
+        self.load_balancers.iter().filter(|(_, ours)| ours.is_some()).map(|(name, _)| name).collect()
+    }
+
+    fn placement_parts(&self) -> (&'static str, &BTreeSet<String>) {
+        if self.subnets.is_empty() { ("zones", &self.zones) } else { ("subnets", &self.subnets) }
     }
 }
 
@@ -430,7 +470,7 @@ mod tests {
         assert!(matches!(d.ops.last(), Some(Op::AutoScalingGroup(AsgOp::StartRefresh { .. }))));
         assert!(want.blocked(&d, &live).is_none());
         live.refreshing = Some("InProgress, 50% done".into());
-        assert!(want.blocked(&d, &live).unwrap().0.contains("already running"));
+        assert!(want.blocked(&d, &live).unwrap().message.contains("already running"));
     }
 
     #[test]

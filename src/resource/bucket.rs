@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, Diff, Environment, FieldChange, Kind, Op, diff_tags, owned_tags};
-use crate::model::Fleet;
+use super::{Address, Diff, Environment, FieldChange, Kind, Op, Refusal, ResourceKind, diff_tags, owned_tags};
+use crate::model::{Fleet, Site};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketSpec {
@@ -71,9 +71,14 @@ fn same_policy(a: &Option<String>, b: &Option<String>) -> bool {
     parse(a) == parse(b)
 }
 
-impl BucketSpec {
-    /// The buckets the fleet's sites name, by address.
-    pub fn desired(fleet: &Fleet, env: &Environment) -> Vec<(Address, BucketSpec)> {
+impl ResourceKind for BucketSpec {
+    const KIND: Kind = Kind::Bucket;
+    const NAME: &'static str = "bucket";
+    const NOUN: &'static str = "bucket";
+    type Op = BucketOp;
+
+    /// The buckets the fleet's sites name.
+    fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
         let region = if env.region.is_empty() { fleet.settings.region.clone() } else { env.region.clone() };
         let mut names: Vec<&String> = fleet.sites.values().filter_map(|s| s.media_bucket.as_ref()).collect();
         names.sort();
@@ -91,12 +96,43 @@ impl BucketSpec {
                     tags: owned_tags(&fleet.settings.name, &address, &BTreeMap::new()),
                     empty: None,
                 };
-                (address, spec)
+                (name.clone(), spec)
             })
             .collect()
     }
 
-    pub fn describe(&self) -> Vec<(String, String)> {
+    fn aws_name(&self) -> &str {
+        &self.name
+    }
+
+    fn delete_ops(&self, _id: &str) -> Vec<Op> {
+        vec![Op::Bucket(BucketOp::Delete { name: self.name.clone() })]
+    }
+
+    /// Deletion needs `--allow-destroy` and nothing left in the bucket.
+    fn guard_deletion(&self, allow_destroy: bool) -> Option<Refusal> {
+        let why = if !allow_destroy {
+            format!("is no longer in the desired state: deleting bucket {} needs --allow-destroy", self.name)
+        } else if self.empty != Some(true) {
+            format!("bucket {} still holds objects (or old versions of them): converge deletes only an empty bucket", self.name)
+        } else {
+            return None;
+        };
+        Some(Refusal::new(
+            why,
+            format!(
+                "keep it in desired-state/ (media_bucket), or empty it (every object and version: aws s3api list-object-versions --bucket {}) and plan again with --allow-destroy",
+                self.name
+            ),
+        ))
+    }
+
+    /// The site's media bucket.
+    fn on_site_path(_fleet: &Fleet, _site: &str, s: &Site) -> Vec<String> {
+        s.media_bucket.iter().cloned().collect()
+    }
+
+    fn describe(&self) -> Vec<(String, String)> {
         let mut out = vec![
             ("name".to_string(), self.name.clone()),
             ("region".to_string(), self.region.clone()),
@@ -108,11 +144,11 @@ impl BucketSpec {
         out
     }
 
-    pub fn create_ops(&self) -> Vec<Op> {
+    fn create_ops(&self) -> Vec<Op> {
         vec![Op::Bucket(BucketOp::Create { spec: self.clone() })]
     }
 
-    pub fn diff(&self, live: &BucketSpec) -> Diff {
+    fn diff(&self, live: &BucketSpec) -> Diff {
         let mut d = Diff::default();
         if self.region != live.region {
             d.fields.push(FieldChange::changed("region", &live.region, &self.region).forcing());

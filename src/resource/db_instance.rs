@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, Diff, Environment, FieldChange, GroupRef, Kind, Observation, Op, diff_tags, list, owned_tags};
+use super::{Address, Context, Diff, Environment, FieldChange, GroupRef, Kind, Observation, Op, Refusal, ResourceKind, diff_tags, list, owned_tags};
 use crate::model::Fleet;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,41 +127,68 @@ pub fn final_snapshot_name(identifier: &str) -> String {
     format!("{identifier}-final")
 }
 
-impl DbInstanceSpec {
-    pub fn from_model(fleet: &Fleet, name: &str, _env: &Environment) -> Self {
-        let db = &fleet.databases[name];
-        let address = Address::new(Kind::DbInstance, name);
-        // A promoted replica stands alone.
-        let replica_of = db.replica_of.as_ref().filter(|_| !db.promote).map(|p| (p.value.clone(), fleet.database_identifier(&p.value)));
-        DbInstanceSpec {
-            identifier: fleet.database_identifier(name),
-            replica_of,
-            engine: db.engine.clone(),
-            version: db.version.clone(),
-            storage_gb: db.storage_gb,
-            username: db.username.clone(),
-            class: db.class.clone(),
-            multi_az: db.multi_az,
-            parameter_group: db.parameter_group.as_ref().map(|p| fleet.db_parameter_group_name(&p.value)),
-            parameter_group_ref: db.parameter_group.as_ref().map(|p| p.value.clone()),
-            security_groups: db.security_groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
-            subnet_group: db.subnet_group.clone(),
-            zone: db.zone.clone(),
-            backup_retention_days: db.backup_retention_days,
-            maintenance_window: db.maintenance_window.as_ref().map(|w| w.to_ascii_lowercase()),
-            backup_window: db.backup_window.clone(),
-            deletion_protection: db.deletion_protection,
-            tags: owned_tags(&fleet.settings.name, &address, &db.tags),
-            password_env: db.password_env.clone(),
-            apply_immediately: db.apply_immediately,
-            allow_major_version_upgrade: db.allow_major_version_upgrade,
-            replicas: fleet.databases.iter().filter(|(_, d)| d.replica_of.as_ref().is_some_and(|p| p.value == name)).map(|(n, _)| n.clone()).collect(),
-            ..DbInstanceSpec::default()
+impl ResourceKind for DbInstanceSpec {
+    const KIND: Kind = Kind::DbInstance;
+    const NAME: &'static str = "db_instance";
+    const NOUN: &'static str = "DB instance";
+    type Op = DbOp;
+
+    fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
+        fleet.databases.keys().map(|name| (name.clone(), Self::from_model(fleet, name, env))).collect()
+    }
+
+    fn aws_name(&self) -> &str {
+        &self.identifier
+    }
+
+    /// `--apply-immediately` applies every database's changes now.
+    fn prepare(&mut self, cx: &Context<'_>) {
+        self.apply_immediately |= cx.apply_immediately;
+    }
+
+    /// Never: a database's data would go with it.
+    fn refuse_replacement(&self, forced: &[&str]) -> Option<Refusal> {
+        Some(Refusal::new(
+            format!("would have to be replaced ({} cannot change in place); converge never replaces a database", forced.join(", ")),
+            "keep the old value; or migrate: declare a new database (e.g. a replica), promote it, point the sites at it, then remove this one with --allow-destroy",
+        ))
+    }
+
+    /// Deletion needs `--allow-destroy`, and deletion protection lifted by hand first.
+    fn guard_deletion(&self, allow_destroy: bool) -> Option<Refusal> {
+        if !allow_destroy {
+            return Some(Refusal::new(
+                format!("is no longer in the desired state: deleting database {} needs --allow-destroy", self.identifier),
+                match &self.replica_of {
+                    Some(_) => "if the replica is to go, plan and apply again with --allow-destroy; otherwise restore it in desired-state/".into(),
+                    None => format!(
+                        "if the database is to go, plan and apply again with --allow-destroy (a final snapshot `{}` is taken); otherwise restore it in desired-state/",
+                        final_snapshot_name(&self.identifier)
+                    ),
+                },
+            ));
+        }
+        self.deletion_protection.then(|| {
+            Refusal::new(
+                format!("database {} has deletion protection on", self.identifier),
+                format!(
+                    "lift it first, knowingly: aws rds modify-db-instance --db-instance-identifier {} --no-deletion-protection --apply-immediately",
+                    self.identifier
+                ),
+            )
+        })
+    }
+
+    /// Creating a primary reads its master password.
+    fn reads_env(op: &DbOp) -> Option<&str> {
+        match op {
+            DbOp::Create { spec } => spec.password_env.as_deref(),
+            _ => None,
         }
     }
 
     /// Its primary, its parameter group and its security groups: they must exist before it, and outlive it.
-    pub fn references(&self) -> BTreeSet<Address> {
+    fn references(&self) -> BTreeSet<Address> {
         let mut out: BTreeSet<Address> = self.security_groups.iter().filter_map(GroupRef::address).collect();
         out.extend(self.replica_of.iter().map(|(p, _)| Address::new(Kind::DbInstance, p)));
         out.extend(self.parameter_group_ref.iter().map(|p| Address::new(Kind::DbParameterGroup, p)));
@@ -169,11 +196,11 @@ impl DbInstanceSpec {
     }
 
     /// A primary's changes wait for its replicas': a replica must never lag behind in class.
-    pub fn waits_for_changes(&self) -> BTreeSet<Address> {
+    fn waits_for_changes(&self) -> BTreeSet<Address> {
         self.replicas.iter().map(|r| Address::new(Kind::DbInstance, r)).collect()
     }
 
-    pub fn describe(&self) -> Vec<(String, String)> {
+    fn describe(&self) -> Vec<(String, String)> {
         let mut out = vec![("identifier".to_string(), self.identifier.clone())];
         if let Some((primary, _)) = &self.replica_of {
             out.push(("replica_of".into(), format!("db_instance.{primary}")));
@@ -204,34 +231,18 @@ impl DbInstanceSpec {
         out
     }
 
-    pub fn create_ops(&self) -> Vec<Op> {
+    fn create_ops(&self) -> Vec<Op> {
         let op = if self.replica_of.is_some() { DbOp::CreateReplica { spec: self.clone() } } else { DbOp::Create { spec: self.clone() } };
         vec![Op::DbInstance(op)]
     }
 
-    pub fn delete_ops(&self) -> Vec<Op> {
+    fn delete_ops(&self, _id: &str) -> Vec<Op> {
         // RDS takes no final snapshot of a read replica: its data is its primary's.
         let final_snapshot = self.replica_of.is_none().then(|| final_snapshot_name(&self.identifier));
         vec![Op::DbInstance(DbOp::Delete { identifier: self.identifier.clone(), final_snapshot })]
     }
 
-    /// When a change made now takes effect, for the plan.
-    fn when(&self, field: &str) -> String {
-        if self.apply_immediately {
-            match field {
-                "class" if self.multi_az => "now: a failover to the standby".into(),
-                "class" | "version" => "now: the instance restarts (downtime)".into(),
-                "multi_az" => "now: a standby is built (performance dips while it syncs)".into(),
-                "parameter_group" => "now; its static parameters at the next reboot".into(),
-                _ => "now".into(),
-            }
-        } else {
-            let window = self.maintenance_window.as_deref().unwrap_or("the instance's");
-            format!("in the maintenance window ({window}); then pending in AWS until it is applied")
-        }
-    }
-
-    pub fn diff(&self, live: &DbInstanceSpec) -> Diff {
+    fn diff(&self, live: &DbInstanceSpec) -> Diff {
         let mut d = Diff::default();
         let mut m =
             DbModify { apply_immediately: self.apply_immediately, allow_major_version_upgrade: self.allow_major_version_upgrade, ..DbModify::default() };
@@ -324,12 +335,12 @@ impl DbInstanceSpec {
     }
 
     /// Why the diff cannot be applied: storage only grows; a major upgrade must be asked for.
-    pub fn blocked(&self, diff: &Diff, live: &DbInstanceSpec) -> Option<(String, String)> {
+    fn blocked(&self, diff: &Diff, live: &DbInstanceSpec) -> Option<Refusal> {
         let _ = diff;
         if let (Some(want), Some(have)) = (self.storage_gb, live.storage_gb)
             && want < have
         {
-            return Some((
+            return Some(Refusal::new(
                 format!("storage_gb cannot shrink: {have} GB in AWS, {want} GB declared"),
                 format!("RDS storage only grows; set storage_gb = {have} (or more)"),
             ));
@@ -338,16 +349,16 @@ impl DbInstanceSpec {
             && major(want) != major(have)
             && !self.allow_major_version_upgrade
         {
-            return Some((
+            return Some(Refusal::new(
                 format!("version {have} -> {want} is a major version upgrade"),
-                "test it on a copy first, then set allow_major_version_upgrade = true for this database".into(),
+                "test it on a copy first, then set allow_major_version_upgrade = true for this database",
             ));
         }
         None
     }
 
     /// Changes AWS holds for the maintenance window, and a status other than available.
-    pub fn observe(&self, live: &DbInstanceSpec) -> Vec<Observation> {
+    fn observe(&self, live: &DbInstanceSpec) -> Vec<Observation> {
         let window = live.maintenance_window.as_deref().unwrap_or("the maintenance window");
         let mut out: Vec<Observation> = live
             .pending
@@ -358,6 +369,56 @@ impl DbInstanceSpec {
             out.push(Observation { field: "status".into(), value: status.to_string(), note: "reported by RDS".into() });
         }
         out
+    }
+}
+
+impl DbInstanceSpec {
+    pub fn from_model(fleet: &Fleet, name: &str, _env: &Environment) -> Self {
+        let db = &fleet.databases[name];
+        let address = Address::new(Kind::DbInstance, name);
+        // A promoted replica stands alone.
+        let replica_of = db.replica_of.as_ref().filter(|_| !db.promote).map(|p| (p.value.clone(), fleet.database_identifier(&p.value)));
+        DbInstanceSpec {
+            identifier: fleet.database_identifier(name),
+            replica_of,
+            engine: db.engine.clone(),
+            version: db.version.clone(),
+            storage_gb: db.storage_gb,
+            username: db.username.clone(),
+            class: db.class.clone(),
+            multi_az: db.multi_az,
+            parameter_group: db.parameter_group.as_ref().map(|p| fleet.db_parameter_group_name(&p.value)),
+            parameter_group_ref: db.parameter_group.as_ref().map(|p| p.value.clone()),
+            security_groups: db.security_groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
+            subnet_group: db.subnet_group.clone(),
+            zone: db.zone.clone(),
+            backup_retention_days: db.backup_retention_days,
+            maintenance_window: db.maintenance_window.as_ref().map(|w| w.to_ascii_lowercase()),
+            backup_window: db.backup_window.clone(),
+            deletion_protection: db.deletion_protection,
+            tags: owned_tags(&fleet.settings.name, &address, &db.tags),
+            password_env: db.password_env.clone(),
+            apply_immediately: db.apply_immediately,
+            allow_major_version_upgrade: db.allow_major_version_upgrade,
+            replicas: fleet.databases.iter().filter(|(_, d)| d.replica_of.as_ref().is_some_and(|p| p.value == name)).map(|(n, _)| n.clone()).collect(),
+            ..DbInstanceSpec::default()
+        }
+    }
+
+    /// When a change made now takes effect, for the plan.
+    fn when(&self, field: &str) -> String {
+        if self.apply_immediately {
+            match field {
+                "class" if self.multi_az => "now: a failover to the standby".into(),
+                "class" | "version" => "now: the instance restarts (downtime)".into(),
+                "multi_az" => "now: a standby is built (performance dips while it syncs)".into(),
+                "parameter_group" => "now; its static parameters at the next reboot".into(),
+                _ => "now".into(),
+            }
+        } else {
+            let window = self.maintenance_window.as_deref().unwrap_or("the instance's");
+            format!("in the maintenance window ({window}); then pending in AWS until it is applied")
+        }
     }
 }
 
@@ -412,11 +473,11 @@ mod tests {
         let mut want = primary();
         want.storage_gb = Some(100);
         let d = want.diff(&primary());
-        assert!(want.blocked(&d, &primary()).unwrap().0.contains("cannot shrink"));
+        assert!(want.blocked(&d, &primary()).unwrap().message.contains("cannot shrink"));
         let mut want = primary();
         want.version = Some("8.4.3".into());
         let d = want.diff(&primary());
-        assert!(want.blocked(&d, &primary()).unwrap().0.contains("major version"));
+        assert!(want.blocked(&d, &primary()).unwrap().message.contains("major version"));
         want.allow_major_version_upgrade = true;
         assert!(want.blocked(&d, &primary()).is_none());
         want.version = Some("8.0.40".into());

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, Diff, Environment, FieldChange, Kind, Op, diff_tags, owned_tags};
+use super::{Address, Diff, Environment, FieldChange, Kind, Op, ResourceKind, diff_tags, owned_tags};
 use crate::model::Fleet;
 
 /// ModifyDBParameterGroup takes at most 20 parameters per call.
@@ -66,24 +66,25 @@ pub enum PgOp {
     },
 }
 
-impl DbParameterGroupSpec {
-    pub fn from_model(fleet: &Fleet, name: &str, env: &Environment) -> Self {
-        let g = &fleet.db_parameter_groups[name];
-        let address = Address::new(Kind::DbParameterGroup, name);
-        let known = env.static_parameters.get(&g.family);
-        let static_parameters = g.parameters.keys().filter_map(|p| Some((p.clone(), *known?.get(p)?))).collect();
-        DbParameterGroupSpec {
-            name: fleet.db_parameter_group_name(name),
-            family: g.family.clone(),
-            description: g.description.clone().unwrap_or_else(|| format!("{address} of fleet {}", fleet.settings.name)),
-            parameters: g.parameters.clone(),
-            tags: owned_tags(&fleet.settings.name, &address, &g.tags),
-            static_parameters,
-            arn: None,
-        }
+impl ResourceKind for DbParameterGroupSpec {
+    const KIND: Kind = Kind::DbParameterGroup;
+    const NAME: &'static str = "db_parameter_group";
+    const NOUN: &'static str = "DB parameter group";
+    type Op = PgOp;
+
+    fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
+        fleet.db_parameter_groups.keys().map(|name| (name.clone(), Self::from_model(fleet, name, env))).collect()
     }
 
-    pub fn describe(&self) -> Vec<(String, String)> {
+    fn aws_name(&self) -> &str {
+        &self.name
+    }
+
+    fn delete_ops(&self, _id: &str) -> Vec<Op> {
+        vec![Op::DbParameterGroup(PgOp::Delete { name: self.name.clone() })]
+    }
+
+    fn describe(&self) -> Vec<(String, String)> {
         let mut out =
             vec![("name".to_string(), self.name.clone()), ("family".to_string(), self.family.clone()), ("description".to_string(), self.description.clone())];
         out.extend(self.parameters.iter().map(|(k, v)| (format!("parameters.{k}"), v.clone())));
@@ -91,15 +92,7 @@ impl DbParameterGroupSpec {
         out
     }
 
-    fn modify_ops(&self, changed: Vec<ParameterValue>) -> Vec<Op> {
-        changed.chunks(PARAMETER_BATCH).map(|c| Op::DbParameterGroup(PgOp::ModifyParameters { parameters: c.to_vec() })).collect()
-    }
-
-    fn value(&self, name: &str, value: &str) -> ParameterValue {
-        ParameterValue { name: name.to_string(), value: value.to_string(), at_reboot: self.static_parameters.get(name).copied().unwrap_or(true) }
-    }
-
-    pub fn create_ops(&self) -> Vec<Op> {
+    fn create_ops(&self) -> Vec<Op> {
         let mut ops = vec![Op::DbParameterGroup(PgOp::Create {
             name: self.name.clone(),
             family: self.family.clone(),
@@ -110,7 +103,7 @@ impl DbParameterGroupSpec {
         ops
     }
 
-    pub fn diff(&self, live: &DbParameterGroupSpec) -> Diff {
+    fn diff(&self, live: &DbParameterGroupSpec) -> Diff {
         let mut d = Diff::default();
         for (field, old, new) in
             [("name", &live.name, &self.name), ("family", &live.family, &self.family), ("description", &live.description, &self.description)]
@@ -155,6 +148,32 @@ impl DbParameterGroupSpec {
             }
         }
         d
+    }
+}
+
+impl DbParameterGroupSpec {
+    pub fn from_model(fleet: &Fleet, name: &str, env: &Environment) -> Self {
+        let g = &fleet.db_parameter_groups[name];
+        let address = Address::new(Kind::DbParameterGroup, name);
+        let known = env.static_parameters.get(&g.family);
+        let static_parameters = g.parameters.keys().filter_map(|p| Some((p.clone(), *known?.get(p)?))).collect();
+        DbParameterGroupSpec {
+            name: fleet.db_parameter_group_name(name),
+            family: g.family.clone(),
+            description: g.description.clone().unwrap_or_else(|| format!("{address} of fleet {}", fleet.settings.name)),
+            parameters: g.parameters.clone(),
+            tags: owned_tags(&fleet.settings.name, &address, &g.tags),
+            static_parameters,
+            arn: None,
+        }
+    }
+
+    fn modify_ops(&self, changed: Vec<ParameterValue>) -> Vec<Op> {
+        changed.chunks(PARAMETER_BATCH).map(|c| Op::DbParameterGroup(PgOp::ModifyParameters { parameters: c.to_vec() })).collect()
+    }
+
+    fn value(&self, name: &str, value: &str) -> ParameterValue {
+        ParameterValue { name: name.to_string(), value: value.to_string(), at_reboot: self.static_parameters.get(name).copied().unwrap_or(true) }
     }
 }
 

@@ -12,7 +12,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, Diff, FieldChange, Kind, Op};
+use super::{Address, Diff, Environment, FieldChange, Kind, Op, ResourceKind};
+use crate::model::{Fleet, Site};
 
 /// The TTL of the CNAME and TXT records converge writes.
 pub const TTL: i64 = 300;
@@ -147,35 +148,69 @@ pub fn parse_owner(value: &str) -> Option<(String, Address)> {
     Some((fleet?, address?))
 }
 
-impl DnsRecordSpec {
+impl ResourceKind for DnsRecordSpec {
+    const KIND: Kind = Kind::DnsRecord;
+    const NAME: &'static str = "dns_record";
+    const NOUN: &'static str = "DNS record";
+    type Op = DnsOp;
+
+    fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
+        desired(fleet, env)
+    }
+
+    fn aws_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The site's record in the fleet's zone and, when the agency manages its DNS, its own names.
+    fn on_site_path(fleet: &Fleet, site: &str, s: &Site) -> Vec<String> {
+        let (Some(zone), Some(_)) = (&fleet.settings.dns_zone, &s.load_balancer) else { return Vec::new() };
+        let mut out = vec![format!("{site}.{}", zone.trim_end_matches('.').to_ascii_lowercase())];
+        if s.dns == crate::model::DnsMode::Managed {
+            out.extend(std::iter::once(&s.domain).chain(&s.aliases).map(|n| n.trim_end_matches('.').to_ascii_lowercase()));
+        }
+        out
+    }
+
+    /// Route 53 applies a batch atomically, and each call counts: a zone's changes go out together.
+    fn batch_key(op: &DnsOp) -> Option<&str> {
+        match op {
+            DnsOp::Change { zone_id, .. } | DnsOp::Batch { zone_id, .. } => Some(zone_id),
+        }
+    }
+
+    fn batch(zone_id: &str, ops: Vec<DnsOp>) -> Vec<DnsOp> {
+        let changes = ops
+            .into_iter()
+            .flat_map(|op| match op {
+                DnsOp::Change { change, .. } => vec![change],
+                DnsOp::Batch { changes, .. } => changes,
+            })
+            .collect();
+        vec![DnsOp::Batch { zone_id: zone_id.to_string(), changes }]
+    }
+
     /// A load balancer created in the same apply: the record waits for it.
-    pub fn references(&self) -> BTreeSet<Address> {
+    fn references(&self) -> BTreeSet<Address> {
         match &self.target {
             Target::LoadBalancer { balancer, .. } => BTreeSet::from([Address::new(Kind::LoadBalancer, balancer)]),
             _ => BTreeSet::new(),
         }
     }
 
-    pub fn describe(&self) -> Vec<(String, String)> {
+    fn describe(&self) -> Vec<(String, String)> {
         vec![("name".into(), self.name.clone()), ("zone".into(), self.zone.clone()), ("target".into(), self.target.to_string())]
     }
 
-    fn change(&self, delete: bool) -> Op {
-        Op::DnsRecord(DnsOp::Change {
-            zone_id: self.zone_id.clone(),
-            change: RecordChange { delete, name: self.name.clone(), target: self.target.clone(), owner: self.owner.clone() },
-        })
-    }
-
-    pub fn create_ops(&self) -> Vec<Op> {
+    fn create_ops(&self) -> Vec<Op> {
         vec![self.change(false)]
     }
 
-    pub fn delete_ops(&self) -> Vec<Op> {
+    fn delete_ops(&self, _id: &str) -> Vec<Op> {
         vec![self.change(true)]
     }
 
-    pub fn diff(&self, live: &DnsRecordSpec) -> Diff {
+    fn diff(&self, live: &DnsRecordSpec) -> Diff {
         let mut d = Diff::default();
         if self.zone_id != live.zone_id {
             d.fields.push(FieldChange::changed("zone", &live.zone, &self.zone).forcing());
@@ -194,6 +229,15 @@ impl DnsRecordSpec {
     }
 }
 
+impl DnsRecordSpec {
+    fn change(&self, delete: bool) -> Op {
+        Op::DnsRecord(DnsOp::Change {
+            zone_id: self.zone_id.clone(),
+            change: RecordChange { delete, name: self.name.clone(), target: self.target.clone(), owner: self.owner.clone() },
+        })
+    }
+}
+
 /// The hosted zone (name, id) a name belongs to: the longest zone name it ends with. Offline (no zones
 /// read), the shortest of `names` stands in for the zone.
 fn zone_of(name: &str, names: &[String], env: &super::Environment) -> (String, String) {
@@ -208,13 +252,13 @@ fn zone_of(name: &str, names: &[String], env: &super::Environment) -> (String, S
 }
 
 /// Every record the fleet's sites need, by address.
-pub fn desired(fleet: &crate::model::Fleet, env: &super::Environment) -> Vec<(Address, DnsRecordSpec)> {
+fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, DnsRecordSpec)> {
     let Some(dns_zone) = fleet.settings.dns_zone.as_deref() else { return Vec::new() };
     let dns_zone = dns_zone.trim_end_matches('.').to_ascii_lowercase();
     let mut out = Vec::new();
     let mut push = |name: String, zone: (String, String), target: Target| {
         let owner = owner_value(&fleet.settings.name, &name);
-        out.push((Address::new(Kind::DnsRecord, &name), DnsRecordSpec { name, zone: zone.0, zone_id: zone.1, target, owner }));
+        out.push((name.clone(), DnsRecordSpec { name, zone: zone.0, zone_id: zone.1, target, owner }));
     };
     for (site_name, site) in &fleet.sites {
         let Some(lb) = &site.load_balancer else { continue };

@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, Diff, Environment, FLEET_TAG, FieldChange, GroupRef, Kind, Op, diff_map, diff_tags, list, owned_tags};
-use crate::model::{Fleet, Image};
+use super::{Address, Diff, Environment, FLEET_TAG, FieldChange, GroupRef, Kind, Op, ResourceKind, diff_map, diff_tags, list, owned_tags};
+use crate::model::{Fleet, Image, Site};
 
 /// Versions kept besides the one a change creates: the one the group ran until now (what an instance
 /// refresh rolls back to) and a couple before it. The default version is never deleted.
@@ -116,38 +116,34 @@ fn image(fleet: &Fleet, name: &str, env: &Environment) -> ImageRef {
     }
 }
 
-impl LaunchTemplateSpec {
-    pub fn from_model(fleet: &Fleet, pool: &str, env: &Environment) -> Self {
-        let p = &fleet.pools[pool];
-        let address = Address::new(Kind::LaunchTemplate, pool);
-        let name = fleet.pool_name(pool);
-        // Validation refuses a pool whose user data cannot be built; the manifest alone stands in.
-        let (user_data, gzip) = fleet.user_data(pool).map_or_else(|_| (fleet.manifest(pool), false), |u| (u.text, u.compressed));
-        let mut instance_tags = p.tags.clone();
-        instance_tags.insert(FLEET_TAG.to_string(), fleet.settings.name.clone());
-        instance_tags.insert("Name".to_string(), name.clone());
-        LaunchTemplateSpec {
-            data: TemplateData {
-                image: image(fleet, &p.image.value, env),
-                instance_type: p.instance_type.clone(),
-                key_pair: p.key_pair.clone(),
-                security_groups: p.security_groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
-                instance_tags,
-                user_data,
-                gzip,
-            },
-            tags: owned_tags(&fleet.settings.name, &address, &p.tags),
-            name,
-            versions: Vec::new(),
-            default_version: None,
-        }
+impl ResourceKind for LaunchTemplateSpec {
+    const KIND: Kind = Kind::LaunchTemplate;
+    const NAME: &'static str = "launch_template";
+    const NOUN: &'static str = "launch template";
+    type Op = LtOp;
+
+    fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
+        fleet.pools.keys().map(|pool| (pool.clone(), Self::from_model(fleet, pool, env))).collect()
     }
 
-    pub fn references(&self) -> BTreeSet<Address> {
+    fn aws_name(&self) -> &str {
+        &self.name
+    }
+
+    fn delete_ops(&self, id: &str) -> Vec<Op> {
+        vec![Op::LaunchTemplate(LtOp::Delete { id: id.to_string() })]
+    }
+
+    /// The template of the site's pool.
+    fn on_site_path(fleet: &Fleet, _site: &str, s: &Site) -> Vec<String> {
+        fleet.pools.get(&s.pool.value).map(|_| s.pool.value.clone()).into_iter().collect()
+    }
+
+    fn references(&self) -> BTreeSet<Address> {
         self.data.security_groups.iter().filter_map(GroupRef::address).collect()
     }
 
-    pub fn describe(&self) -> Vec<(String, String)> {
+    fn describe(&self) -> Vec<(String, String)> {
         let d = &self.data;
         let mut out = vec![
             ("name".to_string(), self.name.clone()),
@@ -162,11 +158,11 @@ impl LaunchTemplateSpec {
         out
     }
 
-    pub fn create_ops(&self) -> Vec<Op> {
+    fn create_ops(&self) -> Vec<Op> {
         vec![Op::LaunchTemplate(LtOp::Create { spec: self.clone() })]
     }
 
-    pub fn diff(&self, live: &LaunchTemplateSpec) -> Diff {
+    fn diff(&self, live: &LaunchTemplateSpec) -> Diff {
         let mut d = Diff::default();
         let (want, have) = (&self.data, &live.data);
         if want.image != have.image {
@@ -202,6 +198,34 @@ impl LaunchTemplateSpec {
             }
         }
         d
+    }
+}
+
+impl LaunchTemplateSpec {
+    pub fn from_model(fleet: &Fleet, pool: &str, env: &Environment) -> Self {
+        let p = &fleet.pools[pool];
+        let address = Address::new(Kind::LaunchTemplate, pool);
+        let name = fleet.pool_name(pool);
+        // Validation refuses a pool whose user data cannot be built; the manifest alone stands in.
+        let (user_data, gzip) = fleet.user_data(pool).map_or_else(|_| (fleet.manifest(pool), false), |u| (u.text, u.compressed));
+        let mut instance_tags = p.tags.clone();
+        instance_tags.insert(FLEET_TAG.to_string(), fleet.settings.name.clone());
+        instance_tags.insert("Name".to_string(), name.clone());
+        LaunchTemplateSpec {
+            data: TemplateData {
+                image: image(fleet, &p.image.value, env),
+                instance_type: p.instance_type.clone(),
+                key_pair: p.key_pair.clone(),
+                security_groups: p.security_groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
+                instance_tags,
+                user_data,
+                gzip,
+            },
+            tags: owned_tags(&fleet.settings.name, &address, &p.tags),
+            name,
+            versions: Vec::new(),
+            default_version: None,
+        }
     }
 
     /// The live versions that fall out of the window once a new one is created: all but the newest

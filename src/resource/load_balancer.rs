@@ -7,8 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, Diff, Environment, FieldChange, GroupRef, Kind, Op, diff_tags, list, owned_tags, placement};
-use crate::model::{Fleet, LbHealthCheck};
+use super::{Address, Diff, Environment, FieldChange, GroupRef, Kind, Op, ResourceKind, diff_tags, list, owned_tags, placement};
+use crate::model::{Fleet, LbHealthCheck, Site};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadBalancerSpec {
@@ -142,51 +142,34 @@ pub enum LbOp {
     },
 }
 
-impl LoadBalancerSpec {
-    pub fn from_model(fleet: &Fleet, name: &str, env: &Environment) -> Self {
-        let lb = &fleet.load_balancers[name];
-        let address = Address::new(Kind::LoadBalancer, name);
-        let listeners: BTreeMap<u16, ListenerSpec> = lb
-            .listeners
-            .iter()
-            .map(|l| {
-                let spec = ListenerSpec {
-                    port: l.port,
-                    protocol: l.protocol.clone(),
-                    instance_port: l.instance_port,
-                    instance_protocol: l.instance_protocol.clone(),
-                    certificate: l.certificate.clone(),
-                };
-                (l.port, spec)
-            })
-            .collect();
-        // AWS's defaults for a health check nobody configured: TCP to the first listener's instance port.
-        let default_port = lb.listeners.first().map_or(80, |l| l.instance_port);
-        let hc =
-            lb.health_check.clone().unwrap_or(LbHealthCheck { target: format!("TCP:{default_port}"), interval: 30, timeout: 5, healthy: 10, unhealthy: 2 });
-        let (zones, subnets) = placement(&lb.zones, &lb.subnets, fleet, env);
-        LoadBalancerSpec {
-            name: fleet.load_balancer_name(name),
-            internal: lb.internal,
-            listeners,
-            health_check: HealthCheckSpec { target: hc.target, interval: hc.interval, timeout: hc.timeout, healthy: hc.healthy, unhealthy: hc.unhealthy },
-            attributes: Attributes { cross_zone: lb.cross_zone, idle_timeout: lb.idle_timeout, connection_draining: lb.connection_draining },
-            security_groups: lb.security_groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
-            zones,
-            subnets,
-            tags: owned_tags(&fleet.settings.name, &address, &lb.tags),
-        }
+impl ResourceKind for LoadBalancerSpec {
+    const KIND: Kind = Kind::LoadBalancer;
+    const NAME: &'static str = "load_balancer";
+    const NOUN: &'static str = "load balancer";
+    type Op = LbOp;
+
+    fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
+        fleet.load_balancers.keys().map(|name| (name.clone(), Self::from_model(fleet, name, env))).collect()
     }
 
-    pub fn references(&self) -> BTreeSet<Address> {
+    fn aws_name(&self) -> &str {
+        &self.name
+    }
+
+    fn delete_ops(&self, _id: &str) -> Vec<Op> {
+        vec![Op::LoadBalancer(LbOp::Delete { name: self.name.clone() })]
+    }
+
+    /// The site's own load balancer.
+    fn on_site_path(_fleet: &Fleet, _site: &str, s: &Site) -> Vec<String> {
+        s.load_balancer.iter().map(|lb| lb.value.clone()).collect()
+    }
+
+    fn references(&self) -> BTreeSet<Address> {
         self.security_groups.iter().filter_map(GroupRef::address).collect()
     }
 
-    pub fn scheme(&self) -> &'static str {
-        if self.internal { "internal" } else { "internet-facing" }
-    }
-
-    pub fn describe(&self) -> Vec<(String, String)> {
+    fn describe(&self) -> Vec<(String, String)> {
         let mut out = vec![("name".to_string(), self.name.clone()), ("scheme".to_string(), self.scheme().to_string())];
         out.extend(self.listeners.values().map(|l| (format!("listener {}", l.port), l.to_string())));
         out.push(("health_check".into(), self.health_check.to_string()));
@@ -200,12 +183,7 @@ impl LoadBalancerSpec {
         out
     }
 
-    /// The placement this spec manages: subnets when given, else zones.
-    fn placement_parts(&self) -> (&'static str, &BTreeSet<String>) {
-        if self.subnets.is_empty() { ("zones", &self.zones) } else { ("subnets", &self.subnets) }
-    }
-
-    pub fn diff(&self, live: &LoadBalancerSpec) -> Diff {
+    fn diff(&self, live: &LoadBalancerSpec) -> Diff {
         let mut d = Diff::default();
         let op = |o: LbOp| Op::LoadBalancer(o);
         if self.name != live.name {
@@ -320,8 +298,54 @@ impl LoadBalancerSpec {
         d
     }
 
-    pub fn create_ops(&self) -> Vec<Op> {
+    fn create_ops(&self) -> Vec<Op> {
         vec![Op::LoadBalancer(LbOp::Create { spec: self.clone() })]
+    }
+}
+
+impl LoadBalancerSpec {
+    pub fn from_model(fleet: &Fleet, name: &str, env: &Environment) -> Self {
+        let lb = &fleet.load_balancers[name];
+        let address = Address::new(Kind::LoadBalancer, name);
+        let listeners: BTreeMap<u16, ListenerSpec> = lb
+            .listeners
+            .iter()
+            .map(|l| {
+                let spec = ListenerSpec {
+                    port: l.port,
+                    protocol: l.protocol.clone(),
+                    instance_port: l.instance_port,
+                    instance_protocol: l.instance_protocol.clone(),
+                    certificate: l.certificate.clone(),
+                };
+                (l.port, spec)
+            })
+            .collect();
+        // AWS's defaults for a health check nobody configured: TCP to the first listener's instance port.
+        let default_port = lb.listeners.first().map_or(80, |l| l.instance_port);
+        let hc =
+            lb.health_check.clone().unwrap_or(LbHealthCheck { target: format!("TCP:{default_port}"), interval: 30, timeout: 5, healthy: 10, unhealthy: 2 });
+        let (zones, subnets) = placement(&lb.zones, &lb.subnets, fleet, env);
+        LoadBalancerSpec {
+            name: fleet.load_balancer_name(name),
+            internal: lb.internal,
+            listeners,
+            health_check: HealthCheckSpec { target: hc.target, interval: hc.interval, timeout: hc.timeout, healthy: hc.healthy, unhealthy: hc.unhealthy },
+            attributes: Attributes { cross_zone: lb.cross_zone, idle_timeout: lb.idle_timeout, connection_draining: lb.connection_draining },
+            security_groups: lb.security_groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
+            zones,
+            subnets,
+            tags: owned_tags(&fleet.settings.name, &address, &lb.tags),
+        }
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        if self.internal { "internal" } else { "internet-facing" }
+    }
+
+    /// The placement this spec manages: subnets when given, else zones.
+    fn placement_parts(&self) -> (&'static str, &BTreeSet<String>) {
+        if self.subnets.is_empty() { ("zones", &self.zones) } else { ("subnets", &self.subnets) }
     }
 }
 

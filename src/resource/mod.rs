@@ -1,14 +1,18 @@
-//! Resource kinds: for each kind its normalised spec (the same type for desired and live, so comparing them
-//! is `==` after normalisation), how desired differs from live, which fields force a replacement, and the
-//! operations that close the gap. Pure: no IO, no AWS types.
+//! Resource kinds: for each kind (one module each) its normalised spec (the same type for desired and live,
+//! so comparing them is `==` after normalisation), how desired differs from live, which fields force a
+//! replacement, the operations that close the gap, and its answers to the engine's policy questions (the
+//! [`ResourceKind`] trait). The [registry](registry) lists the kinds once and generates every closed enum
+//! and dispatch from that list. Pure: no IO, no AWS types.
 
 pub mod auto_scaling_group;
 pub mod bucket;
 pub mod db_instance;
 pub mod db_parameter_group;
 pub mod dns_record;
+mod kind;
 pub mod launch_template;
 pub mod load_balancer;
+mod registry;
 pub mod security_group;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,59 +22,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Fleet;
 
-pub use auto_scaling_group::{AsgOp, AutoScalingGroupSpec, GroupUpdate, Observation, RefreshPrefs, TemplateVersion};
+pub use auto_scaling_group::{AsgOp, AutoScalingGroupSpec, GroupUpdate, RefreshPrefs, TemplateVersion};
 pub use bucket::{BucketOp, BucketSpec};
 pub use db_instance::{DbInstanceSpec, DbModify, DbOp};
 pub use db_parameter_group::{DbParameterGroupSpec, ParameterValue, PgOp};
 pub use dns_record::{DnsOp, DnsRecordSpec, RecordChange};
+pub use kind::{Context, Observation, Phases, Refusal, ResourceKind};
 pub use launch_template::{ImageRef, LaunchTemplateSpec, LtOp, TemplateData};
 pub use load_balancer::{LbOp, LoadBalancerSpec};
+pub use registry::{Kind, Op, Reads, Spec, desired};
 pub use security_group::{SecurityGroupSpec, SgOp};
 
 /// Tag that scopes an object to a fleet.
 pub const FLEET_TAG: &str = "converge:fleet";
 /// Tag that names the address an object realises.
 pub const ADDRESS_TAG: &str = "converge:address";
-
-/// Every kind of the design (DESIGN.md §2), in the order a plan lists them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    SecurityGroup,
-    LoadBalancer,
-    LaunchTemplate,
-    AutoScalingGroup,
-    DbParameterGroup,
-    DbInstance,
-    DnsRecord,
-    Bucket,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::SecurityGroup => "security_group",
-            Kind::LoadBalancer => "load_balancer",
-            Kind::LaunchTemplate => "launch_template",
-            Kind::AutoScalingGroup => "auto_scaling_group",
-            Kind::DbParameterGroup => "db_parameter_group",
-            Kind::DbInstance => "db_instance",
-            Kind::DnsRecord => "dns_record",
-            Kind::Bucket => "bucket",
-        }
-    }
-
-    const ALL: [Kind; 8] = [
-        Kind::SecurityGroup,
-        Kind::LoadBalancer,
-        Kind::LaunchTemplate,
-        Kind::AutoScalingGroup,
-        Kind::DbParameterGroup,
-        Kind::DbInstance,
-        Kind::DnsRecord,
-        Kind::Bucket,
-    ];
-}
 
 /// `kind.name`: the identity of a managed object, recorded on it in the `converge:address` tag.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -96,7 +62,7 @@ impl std::str::FromStr for Address {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let (kind, name) = s.split_once('.').ok_or_else(|| format!("`{s}` is not an address (kind.name)"))?;
-        let kind = Kind::ALL.into_iter().find(|k| k.as_str() == kind).ok_or_else(|| format!("`{kind}` is not a resource kind"))?;
+        let kind = Kind::ALL.iter().copied().find(|k| k.as_str() == kind).ok_or_else(|| format!("`{kind}` is not a resource kind"))?;
         if name.is_empty() {
             return Err(format!("`{s}` has no name"));
         }
@@ -151,76 +117,6 @@ impl fmt::Display for GroupRef {
     }
 }
 
-/// The spec of one object, desired or live, normalised.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-// A plan holds one spec per object (hundreds at most): boxing the big variants would buy nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum Spec {
-    SecurityGroup(SecurityGroupSpec),
-    LoadBalancer(LoadBalancerSpec),
-    LaunchTemplate(LaunchTemplateSpec),
-    AutoScalingGroup(AutoScalingGroupSpec),
-    DbParameterGroup(DbParameterGroupSpec),
-    DbInstance(DbInstanceSpec),
-    DnsRecord(DnsRecordSpec),
-    Bucket(BucketSpec),
-}
-
-impl Spec {
-    /// The AWS name of the object (what a hand-made look-alike would clash on).
-    pub fn aws_name(&self) -> &str {
-        match self {
-            Spec::SecurityGroup(s) => &s.name,
-            Spec::LoadBalancer(s) => &s.name,
-            Spec::LaunchTemplate(s) => &s.name,
-            Spec::AutoScalingGroup(s) => &s.name,
-            Spec::DbParameterGroup(s) => &s.name,
-            Spec::DbInstance(s) => &s.identifier,
-            Spec::DnsRecord(s) => &s.name,
-            Spec::Bucket(s) => &s.name,
-        }
-    }
-
-    /// Other addresses this object refers to: they must exist before it, and outlive it.
-    pub fn references(&self) -> BTreeSet<Address> {
-        match self {
-            Spec::SecurityGroup(s) => s.references(),
-            Spec::LoadBalancer(s) => s.references(),
-            Spec::LaunchTemplate(s) => s.references(),
-            Spec::AutoScalingGroup(s) => s.references(),
-            Spec::DbParameterGroup(_) => BTreeSet::new(),
-            Spec::DbInstance(s) => s.references(),
-            Spec::DnsRecord(s) => s.references(),
-            Spec::Bucket(_) => BTreeSet::new(),
-        }
-    }
-
-    /// Objects whose change of any kind (not only their creation) must come first: a group moving to the
-    /// version its template's change creates; a primary database after its replicas.
-    pub fn waits_for_changes(&self) -> BTreeSet<Address> {
-        match self {
-            Spec::AutoScalingGroup(s) if s.version == TemplateVersion::New => BTreeSet::from([Address::new(Kind::LaunchTemplate, &s.pool)]),
-            Spec::DbInstance(s) => s.waits_for_changes(),
-            _ => BTreeSet::new(),
-        }
-    }
-
-    /// Attributes shown when the object is created or deleted.
-    pub fn describe(&self) -> Vec<(String, String)> {
-        match self {
-            Spec::SecurityGroup(s) => s.describe(),
-            Spec::LoadBalancer(s) => s.describe(),
-            Spec::LaunchTemplate(s) => s.describe(),
-            Spec::AutoScalingGroup(s) => s.describe(),
-            Spec::DbParameterGroup(s) => s.describe(),
-            Spec::DbInstance(s) => s.describe(),
-            Spec::DnsRecord(s) => s.describe(),
-            Spec::Bucket(s) => s.describe(),
-        }
-    }
-}
-
 /// One changed field, for people: `old -> new`, `+ new` or `- old`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldChange {
@@ -264,21 +160,6 @@ impl FieldChange {
     }
 }
 
-/// An AWS operation the plan decided on; the `aws` module turns each into its API calls, nothing more.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[allow(clippy::large_enum_variant)]
-pub enum Op {
-    SecurityGroup(SgOp),
-    LoadBalancer(LbOp),
-    LaunchTemplate(LtOp),
-    AutoScalingGroup(AsgOp),
-    DbParameterGroup(PgOp),
-    DbInstance(DbOp),
-    DnsRecord(DnsOp),
-    Bucket(BucketOp),
-}
-
 /// What desired differs from live in, and how to close the gap.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diff {
@@ -289,67 +170,6 @@ pub struct Diff {
 impl Diff {
     pub fn forces_replacement(&self) -> bool {
         self.fields.iter().any(|f| f.forces_replacement)
-    }
-}
-
-/// Compares desired with live (same kind, both normalised).
-pub fn diff(desired: &Spec, live: &Spec) -> Diff {
-    match (desired, live) {
-        (Spec::SecurityGroup(d), Spec::SecurityGroup(l)) => d.diff(l),
-        (Spec::LoadBalancer(d), Spec::LoadBalancer(l)) => d.diff(l),
-        (Spec::LaunchTemplate(d), Spec::LaunchTemplate(l)) => d.diff(l),
-        (Spec::AutoScalingGroup(d), Spec::AutoScalingGroup(l)) => d.diff(l),
-        (Spec::DbParameterGroup(d), Spec::DbParameterGroup(l)) => d.diff(l),
-        (Spec::DbInstance(d), Spec::DbInstance(l)) => d.diff(l),
-        (Spec::DnsRecord(d), Spec::DnsRecord(l)) => d.diff(l),
-        (Spec::Bucket(d), Spec::Bucket(l)) => d.diff(l),
-        _ => unreachable!("an address has one kind"),
-    }
-}
-
-/// Values AWS or a policy owns that differ from the declaration (shown, never changed).
-pub fn observe(desired: &Spec, live: &Spec) -> Vec<Observation> {
-    match (desired, live) {
-        (Spec::AutoScalingGroup(d), Spec::AutoScalingGroup(l)) => d.observe(l),
-        (Spec::DbInstance(d), Spec::DbInstance(l)) => d.observe(l),
-        _ => Vec::new(),
-    }
-}
-
-/// Why a diff cannot be applied now (message, help): e.g. a refresh already running on the group.
-pub fn blocked(desired: &Spec, diff: &Diff, live: &Spec) -> Option<(String, String)> {
-    match (desired, live) {
-        (Spec::AutoScalingGroup(d), Spec::AutoScalingGroup(l)) => d.blocked(diff, l),
-        (Spec::DbInstance(d), Spec::DbInstance(l)) => d.blocked(diff, l),
-        _ => None,
-    }
-}
-
-/// The operations that create an object from nothing.
-pub fn create_ops(desired: &Spec) -> Vec<Op> {
-    match desired {
-        Spec::SecurityGroup(s) => s.create_ops(),
-        Spec::LoadBalancer(s) => s.create_ops(),
-        Spec::LaunchTemplate(s) => s.create_ops(),
-        Spec::AutoScalingGroup(s) => s.create_ops(),
-        Spec::DbParameterGroup(s) => s.create_ops(),
-        Spec::DbInstance(s) => s.create_ops(),
-        Spec::DnsRecord(s) => s.create_ops(),
-        Spec::Bucket(s) => s.create_ops(),
-    }
-}
-
-/// The operation that deletes a live object.
-pub fn delete_ops(live: &Spec, id: &str) -> Vec<Op> {
-    match live {
-        Spec::SecurityGroup(_) => vec![Op::SecurityGroup(SgOp::Delete { id: id.to_string() })],
-        Spec::LoadBalancer(s) => vec![Op::LoadBalancer(LbOp::Delete { name: s.name.clone() })],
-        Spec::LaunchTemplate(_) => vec![Op::LaunchTemplate(LtOp::Delete { id: id.to_string() })],
-        Spec::AutoScalingGroup(s) => vec![Op::AutoScalingGroup(AsgOp::Delete { name: s.name.clone() })],
-        Spec::DbParameterGroup(s) => vec![Op::DbParameterGroup(PgOp::Delete { name: s.name.clone() })],
-        Spec::DbInstance(s) => s.delete_ops(),
-        Spec::DnsRecord(s) => s.delete_ops(),
-        Spec::Bucket(s) => vec![Op::Bucket(BucketOp::Delete { name: s.name.clone() })],
     }
 }
 
@@ -396,30 +216,6 @@ pub(crate) fn placement(zones: &[String], subnets: &[String], fleet: &Fleet, env
 
 /// The desired state as specs, by address.
 pub type Desired = BTreeMap<Address, Spec>;
-
-/// Builds every desired spec of the kinds converge manages today from the model.
-pub fn desired(fleet: &Fleet, env: &Environment) -> Desired {
-    let mut out = Desired::new();
-    for name in fleet.security_groups.keys() {
-        out.insert(Address::new(Kind::SecurityGroup, name), Spec::SecurityGroup(SecurityGroupSpec::from_model(fleet, name, env)));
-    }
-    for name in fleet.load_balancers.keys() {
-        out.insert(Address::new(Kind::LoadBalancer, name), Spec::LoadBalancer(LoadBalancerSpec::from_model(fleet, name, env)));
-    }
-    for name in fleet.db_parameter_groups.keys() {
-        out.insert(Address::new(Kind::DbParameterGroup, name), Spec::DbParameterGroup(DbParameterGroupSpec::from_model(fleet, name, env)));
-    }
-    for name in fleet.databases.keys() {
-        out.insert(Address::new(Kind::DbInstance, name), Spec::DbInstance(DbInstanceSpec::from_model(fleet, name, env)));
-    }
-    out.extend(dns_record::desired(fleet, env).into_iter().map(|(a, s)| (a, Spec::DnsRecord(s))));
-    out.extend(BucketSpec::desired(fleet, env).into_iter().map(|(a, s)| (a, Spec::Bucket(s))));
-    for name in fleet.pools.keys() {
-        out.insert(Address::new(Kind::LaunchTemplate, name), Spec::LaunchTemplate(LaunchTemplateSpec::from_model(fleet, name, env)));
-        out.insert(Address::new(Kind::AutoScalingGroup, name), Spec::AutoScalingGroup(AutoScalingGroupSpec::from_model(fleet, name, env)));
-    }
-    out
-}
 
 /// Our ownership tags plus the user's tags.
 pub fn owned_tags(fleet: &str, address: &Address, user: &BTreeMap<String, String>) -> BTreeMap<String, String> {

@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, Diff, Environment, FieldChange, GroupRef, Kind, Op, diff_tags, owned_tags};
-use crate::model::{self, Fleet, Protocol};
+use super::{Address, Diff, Environment, FieldChange, GroupRef, Kind, Op, Phases, ResourceKind, diff_tags, owned_tags};
+use crate::model::{self, Fleet, Protocol, Site};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityGroupSpec {
@@ -127,30 +127,27 @@ fn expand(rules: &[model::Rule]) -> BTreeSet<RuleSpec> {
     out
 }
 
-impl SecurityGroupSpec {
-    pub fn from_model(fleet: &Fleet, name: &str, env: &Environment) -> Self {
-        let sg = &fleet.security_groups[name];
-        let address = Address::new(Kind::SecurityGroup, name);
-        SecurityGroupSpec {
-            name: fleet.security_group_name(name),
-            description: sg.description.clone().unwrap_or_else(|| format!("{address} of fleet {}", fleet.settings.name)),
-            vpc_id: env.vpc_id.clone(),
-            ingress: expand(&sg.ingress),
-            egress: match &sg.egress {
-                None => BTreeSet::from([RuleSpec::allow_all_egress()]),
-                Some(rules) => expand(rules),
-            },
-            tags: owned_tags(&fleet.settings.name, &address, &sg.tags),
-        }
+impl ResourceKind for SecurityGroupSpec {
+    const KIND: Kind = Kind::SecurityGroup;
+    const NAME: &'static str = "security_group";
+    const NOUN: &'static str = "security group";
+    type Op = SgOp;
+
+    fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
+        fleet.security_groups.keys().map(|name| (name.clone(), Self::from_model(fleet, name, env))).collect()
     }
 
-    pub fn references(&self) -> BTreeSet<Address> {
+    fn aws_name(&self) -> &str {
+        &self.name
+    }
+
+    fn references(&self) -> BTreeSet<Address> {
         // A group may refer to itself; that is no dependency. Its own address is in its ownership tag.
         let own = self.tags.get(super::ADDRESS_TAG);
         self.ingress.iter().chain(&self.egress).filter_map(|r| r.group()?.address()).filter(|a| own != Some(&a.to_string())).collect()
     }
 
-    pub fn describe(&self) -> Vec<(String, String)> {
+    fn describe(&self) -> Vec<(String, String)> {
         let mut out = vec![("name".into(), self.name.clone()), ("description".into(), self.description.clone()), ("vpc".into(), self.vpc_id.clone())];
         out.extend(self.ingress.iter().map(|r| ("ingress".to_string(), r.display("from"))));
         out.extend(self.egress.iter().map(|r| ("egress".to_string(), r.display("to"))));
@@ -158,7 +155,7 @@ impl SecurityGroupSpec {
         out
     }
 
-    pub fn diff(&self, live: &SecurityGroupSpec) -> Diff {
+    fn diff(&self, live: &SecurityGroupSpec) -> Diff {
         let mut d = Diff::default();
         for (field, new, old) in [("name", &self.name, &live.name), ("description", &self.description, &live.description), ("vpc", &self.vpc_id, &live.vpc_id)]
         {
@@ -186,6 +183,62 @@ impl SecurityGroupSpec {
         d
     }
 
+    /// A new group: create it (with its tags), then diff its rules against what EC2 gives a new group.
+    fn create_ops(&self) -> Vec<Op> {
+        let mut ops = vec![Op::SecurityGroup(SgOp::Create {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            vpc_id: self.vpc_id.clone(),
+            tags: self.tags.clone(),
+        })];
+        let fresh = SecurityGroupSpec { ingress: BTreeSet::new(), egress: BTreeSet::from([RuleSpec::allow_all_egress()]), ..self.clone() };
+        let mut d = Diff::default();
+        self.rule_delta(&fresh, &mut d);
+        ops.extend(d.ops);
+        ops
+    }
+
+    fn delete_ops(&self, id: &str) -> Vec<Op> {
+        vec![Op::SecurityGroup(SgOp::Delete { id: id.to_string() })]
+    }
+
+    /// Rules between groups created together run once the other groups exist.
+    fn split_create(ops: Vec<Op>, together: &BTreeSet<String>) -> Phases {
+        let (now, later) = split_rule_ops(ops, together);
+        let waits = later.iter().flat_map(referenced_groups).filter(|a| together.contains(&a.name)).collect();
+        Phases { now, later, waits }
+    }
+
+    /// A group being deleted first revokes its rules that refer to other groups being deleted.
+    fn let_go(&self, gone: &BTreeSet<String>) -> Vec<Op> {
+        revoke_references(self, gone)
+    }
+
+    /// The groups of the site's load balancer and of its pool.
+    fn on_site_path(fleet: &Fleet, _site: &str, s: &Site) -> Vec<String> {
+        let lb = s.load_balancer.as_ref().and_then(|lb| fleet.load_balancers.get(&lb.value)).map(|lb| &lb.security_groups);
+        let pool = fleet.pools.get(&s.pool.value).map(|p| &p.security_groups);
+        lb.into_iter().chain(pool).flatten().map(|g| g.value.clone()).collect()
+    }
+}
+
+impl SecurityGroupSpec {
+    pub fn from_model(fleet: &Fleet, name: &str, env: &Environment) -> Self {
+        let sg = &fleet.security_groups[name];
+        let address = Address::new(Kind::SecurityGroup, name);
+        SecurityGroupSpec {
+            name: fleet.security_group_name(name),
+            description: sg.description.clone().unwrap_or_else(|| format!("{address} of fleet {}", fleet.settings.name)),
+            vpc_id: env.vpc_id.clone(),
+            ingress: expand(&sg.ingress),
+            egress: match &sg.egress {
+                None => BTreeSet::from([RuleSpec::allow_all_egress()]),
+                Some(rules) => expand(rules),
+            },
+            tags: owned_tags(&fleet.settings.name, &address, &sg.tags),
+        }
+    }
+
     /// Rules change by delta: one authorize call for all added rules of a direction, one revoke for removed ones.
     fn rule_delta(&self, live: &SecurityGroupSpec, d: &mut Diff) {
         type Direction<'a> = (&'a str, &'a str, &'a BTreeSet<RuleSpec>, &'a BTreeSet<RuleSpec>, MakeRuleOp, MakeRuleOp);
@@ -206,21 +259,6 @@ impl SecurityGroupSpec {
                 d.ops.push(Op::SecurityGroup(revoke(removed)));
             }
         }
-    }
-
-    /// A new group: create it (with its tags), then diff its rules against what EC2 gives a new group.
-    pub fn create_ops(&self) -> Vec<Op> {
-        let mut ops = vec![Op::SecurityGroup(SgOp::Create {
-            name: self.name.clone(),
-            description: self.description.clone(),
-            vpc_id: self.vpc_id.clone(),
-            tags: self.tags.clone(),
-        })];
-        let fresh = SecurityGroupSpec { ingress: BTreeSet::new(), egress: BTreeSet::from([RuleSpec::allow_all_egress()]), ..self.clone() };
-        let mut d = Diff::default();
-        self.rule_delta(&fresh, &mut d);
-        ops.extend(d.ops);
-        ops
     }
 }
 
