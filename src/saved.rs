@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::live::Live;
 use crate::plan::Plan;
-use crate::resource::{Address, Spec};
+use crate::resource::{Address, Kind, Spec};
 
 pub const FORMAT: &str = "converge-plan/1";
 
@@ -128,13 +128,10 @@ impl SavedPlan {
         out
     }
 
-    /// AWS names of the load balancers the plan touches, then and now: all that a re-read needs.
-    pub fn load_balancer_names(&self) -> std::collections::BTreeSet<String> {
-        let then = self.live.values().flatten().filter_map(|o| match &o.spec {
-            Spec::LoadBalancer(lb) => Some(lb.name.clone()),
-            _ => None,
-        });
-        let planned = self.plan.changes.iter().filter(|c| c.address.kind == crate::resource::Kind::LoadBalancer).map(|c| c.name.clone());
+    /// The objects the plan touches, by kind and AWS name, then and now: all that a re-read needs.
+    pub fn touched(&self) -> std::collections::BTreeSet<(Kind, String)> {
+        let then = self.live.values().flatten().map(|o| (o.spec.kind(), o.spec.aws_name().to_string()));
+        let planned = self.plan.changes.iter().map(|c| (c.address.kind, c.name.clone()));
         then.chain(planned).collect()
     }
 

@@ -183,10 +183,13 @@ impl Aws {
         self.read_scoped(fleet, None).await
     }
 
-    /// Like [`Aws::read`], but the per-object reads of load balancers (tags, attributes) only for `names`:
-    /// what re-checking a saved plan needs. Security groups are read whole (one call), since every other
-    /// object names them by id.
-    pub async fn read_scoped(&self, fleet: &Fleet, load_balancers: Option<&BTreeSet<String>>) -> Result<(Environment, Live), AwsError> {
+    /// Like [`Aws::read`], but the per-object reads only for the objects in `scope` (kind, AWS name): what
+    /// re-checking a saved plan needs. Only load balancers' reads (tags, attributes) are per object today;
+    /// security groups are read whole (one call), since every other object names them by id.
+    pub async fn read_scoped(&self, fleet: &Fleet, scope: Option<&BTreeSet<(Kind, String)>>) -> Result<(Environment, Live), AwsError> {
+        let load_balancers: Option<BTreeSet<String>> =
+            scope.map(|s| s.iter().filter(|(k, _)| *k == Kind::LoadBalancer).map(|(_, name)| name.clone()).collect());
+        let load_balancers = load_balancers.as_ref();
         let name = &fleet.settings.name;
         let sg_names: Vec<String> = fleet.security_groups.keys().map(|n| fleet.security_group_name(n)).collect();
         let lb_names: Vec<String> = fleet.load_balancers.keys().map(|n| fleet.load_balancer_name(n)).collect();

@@ -31,7 +31,7 @@ pub use kind::{Context, Observation, Phases, Refusal, ResourceKind};
 pub use launch_template::{ImageRef, LaunchTemplateSpec, LtOp, TemplateData};
 pub use load_balancer::{LbOp, LoadBalancerSpec};
 pub use registry::{Kind, Op, Reads, Spec, desired};
-pub use security_group::{SecurityGroupSpec, SgOp};
+pub use security_group::{GroupRef, SecurityGroupSpec, SgOp};
 
 /// Tag that scopes an object to a fleet.
 pub const FLEET_TAG: &str = "converge:fleet";
@@ -80,40 +80,6 @@ impl TryFrom<String> for Address {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
         s.parse()
-    }
-}
-
-/// A security group as other objects refer to it: one of this fleet's by address, or any other by id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupRef {
-    Fleet(String),
-    Id(String),
-}
-
-impl GroupRef {
-    pub fn address(&self) -> Option<Address> {
-        match self {
-            GroupRef::Fleet(name) => Some(Address::new(Kind::SecurityGroup, name)),
-            GroupRef::Id(_) => None,
-        }
-    }
-
-    /// Live objects name groups by id: ours become addresses, others stay ids.
-    pub fn from_id(id: &str, ours: &BTreeMap<String, String>) -> GroupRef {
-        match ours.get(id) {
-            Some(name) => GroupRef::Fleet(name.clone()),
-            None => GroupRef::Id(id.to_string()),
-        }
-    }
-}
-
-impl fmt::Display for GroupRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GroupRef::Fleet(name) => write!(f, "security_group.{name}"),
-            GroupRef::Id(id) => f.write_str(id),
-        }
     }
 }
 
@@ -280,6 +246,18 @@ pub fn diff_map(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_is_named_alike_in_addresses_json_and_sentences() {
+        for &kind in Kind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str(), "the serde name and ResourceKind::NAME of {kind:?} agree");
+            assert_eq!(format!("{}.x", kind.as_str()).parse::<Address>().unwrap().kind, kind);
+            assert!(!kind.noun().is_empty());
+        }
+        let mut sorted = Kind::ALL.to_vec();
+        sorted.sort();
+        assert_eq!(sorted, Kind::ALL, "Kind::ALL is in the registry's order, the order a plan lists kinds");
+    }
 
     #[test]
     fn addresses_round_trip() {

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, Diff, Environment, FieldChange, GroupRef, Kind, Op, Phases, ResourceKind, diff_tags, owned_tags};
+use super::{Address, Diff, Environment, FieldChange, Kind, Op, Phases, ResourceKind, diff_tags, owned_tags};
 use crate::model::{self, Fleet, Protocol, Site};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +19,40 @@ pub struct SecurityGroupSpec {
     pub ingress: BTreeSet<RuleSpec>,
     pub egress: BTreeSet<RuleSpec>,
     pub tags: BTreeMap<String, String>,
+}
+
+/// A security group as other objects refer to it: one of this fleet's by address, or any other by id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupRef {
+    Fleet(String),
+    Id(String),
+}
+
+impl GroupRef {
+    pub fn address(&self) -> Option<Address> {
+        match self {
+            GroupRef::Fleet(name) => Some(Address::new(Kind::SecurityGroup, name)),
+            GroupRef::Id(_) => None,
+        }
+    }
+
+    /// Live objects name groups by id: ours become addresses, others stay ids.
+    pub fn from_id(id: &str, ours: &BTreeMap<String, String>) -> GroupRef {
+        match ours.get(id) {
+            Some(name) => GroupRef::Fleet(name.clone()),
+            None => GroupRef::Id(id.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for GroupRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupRef::Fleet(name) => write!(f, "security_group.{name}"),
+            GroupRef::Id(id) => f.write_str(id),
+        }
+    }
 }
 
 /// Where a rule lets traffic come from (ingress) or go to (egress).
