@@ -35,8 +35,10 @@ async fn apply_converges_through_throttling_server_errors_and_dropped_connection
         converge(&aws, &dir.load()).await;
         let injected = proxy.injected.load(std::sync::atomic::Ordering::SeqCst);
         assert!(injected > 0, "{fault:?}: faults were injected");
-        // The counter sees every attempt: the retries are visible in --stats.
-        assert!(aws.stats.total() > 0);
+        // The counter sees every attempt: each faulted request counts its failed attempt and its retry, so the
+        // retries are visible in --stats.
+        let attempts = aws.stats.total();
+        assert!(attempts >= 2 * injected as u64, "{fault:?}: {attempts} attempts counted for {injected} faulted requests");
         // Tear down for the next fault kind, through the same faults.
         dir.write("fleet-objects.toml", "");
         converge(&aws, &dir.load()).await;
