@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use futures_util::{StreamExt, stream};
 
 use super::{Aws, call};
-use crate::coverage::Certificate;
+use crate::plan::coverage::Certificate;
 
 const READ_CONCURRENCY: usize = 10;
 

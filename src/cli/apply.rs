@@ -9,12 +9,13 @@ use anyhow::Result;
 
 use super::args::ApplyArgs;
 use super::options;
+use super::plan_file;
 use super::words::{Out, event_line, print_stats, report_text, target_line};
 use crate::apply::{self, Report};
 use crate::aws::{Aws, AwsExecutor};
 use crate::model::Fleet;
+use crate::plan::saved;
 use crate::render;
-use crate::saved::{self, SavedPlan};
 
 pub(super) async fn apply(fleet: &Fleet, args: ApplyArgs) -> Result<ExitCode> {
     let started = Instant::now();
@@ -28,12 +29,12 @@ pub(super) async fn apply(fleet: &Fleet, args: ApplyArgs) -> Result<ExitCode> {
 
 /// Applies a saved plan after checking that it is still what was reviewed.
 async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aws: &Aws) -> Result<ExitCode> {
-    let mut saved = SavedPlan::read(path)?;
+    let mut saved = plan_file::read(path)?;
     if let Some(applied) = &saved.applied {
         anyhow::bail!("{} was already applied (at {} seconds since the epoch); make a new plan", path.display(), applied.at);
     }
     anyhow::ensure!(saved.plan.fleet == fleet.settings.name, "{} is a plan for fleet {}, not {}", path.display(), saved.plan.fleet, fleet.settings.name);
-    let changed = saved.desired_changes(&saved::digest_dir(&fleet.dir)?);
+    let changed = saved.desired_changes(&plan_file::digest_dir(&fleet.dir)?);
     if !changed.is_empty() {
         return Ok(refuse(&format!("the desired state changed since {} was made", path.display()), &changed));
     }
@@ -62,11 +63,11 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
     // Recorded before the first call: a plan file is never applied twice, even if this run dies.
     let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     saved.applied = Some(saved::Applied { at, complete: false });
-    saved.write(path)?;
+    plan_file::write(&saved, path)?;
     let target = render::Target { account: &saved.account, region: &saved.region };
     let code = execute(&saved.plan, &live, aws, args, out, Some(target)).await?;
     saved.applied = Some(saved::Applied { at, complete: code == ExitCode::SUCCESS });
-    saved.write(path)?;
+    plan_file::write(&saved, path)?;
     Ok(code)
 }
 
@@ -114,7 +115,7 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitC
     }
     let out = Out::for_format(args.format);
     anyhow::ensure!(!out.json || args.auto_approve, "--format json needs --auto-approve (or a saved plan): there is no one to answer the prompt");
-    let planned = crate::session::plan(aws, fleet, &options(fleet, &args.common)?).await?;
+    let planned = crate::planner::plan(aws, fleet, &options(fleet, &args.common)?).await?;
     let plan = &planned.plan;
     out.say(&format!("{}{}", target_line(fleet, &planned), render::plan_text(plan)));
     if !plan.conflicts.is_empty() {

@@ -3,7 +3,9 @@
 
 mod apply;
 mod args;
+mod plan_file;
 mod reconcile;
+mod webhook;
 mod words;
 
 use std::process::ExitCode;
@@ -18,8 +20,8 @@ use words::{inventory, print_stats, target_line};
 use crate::aws::Aws;
 use crate::model::{self, Fleet};
 use crate::plan::PlanOptions;
+use crate::plan::saved::SavedPlan;
 use crate::render;
-use crate::saved::{self, SavedPlan};
 
 fn load_or_report(dir: &std::path::Path) -> Result<Fleet, ExitCode> {
     model::load_dir(dir).map_err(|diags| {
@@ -41,7 +43,7 @@ fn diff(dir: &std::path::Path, args: DiffArgs) -> Result<ExitCode> {
         }
         _ => anyhow::bail!("give two folders (converge diff OLD NEW) or a revision (converge diff --base REV)"),
     };
-    let plan = crate::diff::diff(&old, &new);
+    let plan = crate::plan::offline::diff(&old, &new);
     match document(args.format, &plan, None) {
         Some(doc) => print!("{doc}"),
         None => print!("{}", render::diff_text(&plan, &old_name, &new_name)),
@@ -55,7 +57,7 @@ fn validate(dir: &std::path::Path, args: &ValidateArgs) -> Result<ExitCode> {
     let gaps = match (&result, args.online) {
         (Ok(fleet), true) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-            runtime.block_on(async { crate::session::certificate_gaps(&Aws::connect(&fleet.settings.region).await, fleet).await })?
+            runtime.block_on(async { crate::planner::certificate_gaps(&Aws::connect(&fleet.settings.region).await, fleet).await })?
         }
         _ => Vec::new(),
     };
@@ -110,10 +112,10 @@ fn options(fleet: &Fleet, common: &Common) -> Result<PlanOptions> {
 }
 
 /// Connects, reads and plans; prints `--stats` (also when planning failed).
-async fn read_and_plan(fleet: &Fleet, common: &Common) -> Result<crate::session::Planned> {
+async fn read_and_plan(fleet: &Fleet, common: &Common) -> Result<crate::planner::Planned> {
     let started = Instant::now();
     let aws = Aws::connect(&fleet.settings.region).await;
-    let planned = crate::session::plan(&aws, fleet, &options(fleet, common)?).await;
+    let planned = crate::planner::plan(&aws, fleet, &options(fleet, common)?).await;
     if common.stats {
         print_stats(&aws.stats, started.elapsed());
     }
@@ -145,8 +147,8 @@ async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
             eprintln!("Error: a plan with conflicts cannot be applied; not saved to {}.", out.display());
             return Ok(ExitCode::from(1));
         }
-        let saved = SavedPlan::new(&planned.plan, &planned.live, &planned.account, &planned.region, saved::digest_dir(&fleet.dir)?);
-        saved.write(out)?;
+        let saved = SavedPlan::new(&planned.plan, &planned.live, &planned.account, &planned.region, plan_file::digest_dir(&fleet.dir)?);
+        plan_file::write(&saved, out)?;
         eprintln!("Saved the plan to {}. Apply exactly this plan with: converge apply {}", out.display(), out.display());
     }
     Ok(if !planned.plan.conflicts.is_empty() {
@@ -173,7 +175,7 @@ async fn drift(fleet: &Fleet, args: DriftArgs) -> Result<ExitCode> {
         || (args.fail_on.contains(&FailOn::Observed) && !plan.observed.is_empty());
     if drifted && let Some(url) = &args.webhook {
         let text = format!("converge: fleet {} (account {}, {}): {line}", fleet.settings.name, planned.account, planned.region);
-        crate::notify::post_text(url, &text).await?;
+        webhook::post_text(url, &text).await?;
     }
     Ok(if drifted { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

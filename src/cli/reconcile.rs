@@ -26,7 +26,7 @@ impl FleetLoop<'_> {
     async fn pass(&self) -> Result<reconcile::Action> {
         self.aws.stats.reset();
         let started = Instant::now();
-        let planned = crate::session::plan(&self.aws, self.fleet, &options(self.fleet, &self.args.common)?).await?;
+        let planned = crate::planner::plan(&self.aws, self.fleet, &options(self.fleet, &self.args.common)?).await?;
         let plan = &planned.plan;
         let next = reconcile::Action::requeue(self.args.interval);
         let calls = self.aws.stats.total();

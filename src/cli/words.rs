@@ -9,7 +9,7 @@ use crate::model::Fleet;
 use crate::plan::Action;
 
 /// Where the plan was made: worth a glance before typing `yes`.
-pub(super) fn target_line(fleet: &Fleet, planned: &crate::session::Planned) -> String {
+pub(super) fn target_line(fleet: &Fleet, planned: &crate::planner::Planned) -> String {
     format!("Fleet {} in account {}, region {}.\n\n", fleet.settings.name, planned.account, planned.region)
 }
 

@@ -7,6 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub mod coverage;
+pub mod offline;
+pub mod saved;
 mod sites;
 mod target;
 
@@ -103,7 +106,7 @@ pub struct Plan {
     /// Sites their listener's certificate fails (a name not covered, an expiry within the horizon):
     /// warnings, not changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub certificate_gaps: Vec<crate::coverage::Gap>,
+    pub certificate_gaps: Vec<crate::plan::coverage::Gap>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

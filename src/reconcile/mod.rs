@@ -21,7 +21,7 @@ impl Action {
     }
 }
 
-/// One pass over the fleet. Implemented by the CLI on top of `session::plan` and `apply::apply`; by a fake
+/// One pass over the fleet. Implemented by the CLI on top of `planner::plan` and `apply::apply`; by a fake
 /// in tests.
 pub trait Reconcile {
     type Error: std::fmt::Display;

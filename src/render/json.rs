@@ -30,7 +30,7 @@ struct JsonPlan<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     observed: Vec<JsonObserved<'a>>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    certificate_gaps: &'a [crate::coverage::Gap],
+    certificate_gaps: &'a [crate::plan::coverage::Gap],
 }
 
 #[derive(Serialize)]

@@ -2,7 +2,7 @@
 //! deleted only with --allow-destroy and only when empty.
 
 use converge::plan::{Action, PlanOptions};
-use converge::session;
+use converge::planner;
 
 use crate::support::*;
 
@@ -83,7 +83,7 @@ async fn a_removed_sites_bucket_goes_only_with_allow_destroy_and_only_when_empty
         s3.delete_object().bucket("agency-globex-media").key(v.key().unwrap()).set_version_id(v.version_id().map(str::to_string)).send().await.unwrap();
     }
     let aws = moto.aws();
-    let planned = session::plan(&aws, &dir.load(), &PlanOptions { allow_destroy: true, ..PlanOptions::default() }).await.unwrap();
+    let planned = planner::plan(&aws, &dir.load(), &PlanOptions { allow_destroy: true, ..PlanOptions::default() }).await.unwrap();
     let change = planned.plan.change(&"bucket.agency-globex-media".parse().unwrap()).expect("planned");
     assert_eq!(change.action, Action::Delete);
     let run = moto.converge(dir.path(), &["apply", "--auto-approve", "--allow-destroy"]);

@@ -5,8 +5,8 @@
 use converge::apply::{self, Event};
 use converge::aws::AwsExecutor;
 use converge::plan::{Action, PlanOptions};
+use converge::planner;
 use converge::resource::{Op, PgOp};
-use converge::session;
 
 use crate::support::*;
 
@@ -53,7 +53,7 @@ fn create(moto: &Moto, dir: &FleetDir) -> Run {
 
 /// Plans and applies with the library; returns the order in which changes finished.
 async fn apply_in_order(aws: &converge::aws::Aws, dir: &FleetDir, opts: &PlanOptions) -> Vec<String> {
-    let planned = session::plan(aws, &dir.load(), opts).await.expect("plan");
+    let planned = planner::plan(aws, &dir.load(), opts).await.expect("plan");
     assert!(planned.plan.conflicts.is_empty(), "{}", converge::render::plan_text(&planned.plan));
     let executor = AwsExecutor::new(aws.clone(), &planned.live);
     let mut finished = Vec::new();
@@ -185,7 +185,7 @@ async fn a_class_change_on_both_goes_to_the_replica_first_and_then_shows_as_pend
     // --apply-immediately applies now, and the plan says what that means.
     dir.write("database.toml", &DATABASE.replace("class = \"db.r6g.large\"", "class = \"db.r6g.2xlarge\""));
     let now = PlanOptions { apply_immediately: true, ..PlanOptions::default() };
-    let planned = session::plan(&aws, &dir.load(), &now).await.unwrap();
+    let planned = planner::plan(&aws, &dir.load(), &now).await.unwrap();
     let text = converge::render::plan_text(&planned.plan);
     assert!(text.contains("~ class = db.r6g.xlarge -> db.r6g.2xlarge   # now: the instance restarts (downtime)"), "{text}");
     apply_in_order(&aws, &dir, &now).await;
@@ -231,7 +231,7 @@ async fn deletion_protection_is_reported_with_the_step_to_lift_it() {
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains("database agency-sites has deletion protection on"), "{run:?}");
     assert!(run.stdout.contains("aws rds modify-db-instance --db-instance-identifier agency-sites --no-deletion-protection --apply-immediately"), "{run:?}");
-    let planned = session::plan(&moto.aws(), &dir.load(), &PlanOptions { allow_destroy: true, ..PlanOptions::default() }).await.unwrap();
+    let planned = planner::plan(&moto.aws(), &dir.load(), &PlanOptions { allow_destroy: true, ..PlanOptions::default() }).await.unwrap();
     let replica = planned.plan.change(&"db_instance.sites-replica".parse().unwrap()).expect("the unprotected replica may go");
     assert_eq!(replica.action, Action::Delete);
 }

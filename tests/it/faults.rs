@@ -1,4 +1,4 @@
-//! Faults between the SDK and AWS (DESIGN.md §5): throttling, server errors and dropped connections. Apply
+//! Faults between the SDK and AWS: throttling, server errors and dropped connections. Apply
 //! must still converge, or stop cleanly so that the next apply finishes the work.
 
 use converge::apply;

@@ -11,7 +11,7 @@ use converge::apply::{self, Report};
 use converge::aws::{Aws, AwsExecutor};
 use converge::model::{self, Fleet};
 use converge::plan::PlanOptions;
-use converge::session::{self, Planned};
+use converge::planner::{self, Planned};
 
 pub const REGION: &str = "eu-west-1";
 /// One of the images moto knows in every region.
@@ -197,7 +197,7 @@ pub fn run_converge(dir: &Path, args: &[&str], endpoint: Option<&str>, stdin: Op
 
 /// Plans with the library.
 pub async fn plan(aws: &Aws, fleet: &Fleet) -> Planned {
-    session::plan(aws, fleet, &PlanOptions::default()).await.expect("plan")
+    planner::plan(aws, fleet, &PlanOptions::default()).await.expect("plan")
 }
 
 /// Plans and applies with the library; returns the plan and the report.

@@ -1,15 +1,14 @@
 //! Saved plans: `plan --out plan.json`, then `apply plan.json` applies exactly that plan, or refuses.
 //!
 //! The file records the digest of every file of the desired state it was made from and the live objects it
-//! read for its changes (their normalised specs: no secret is ever part of one). Apply re-reads only those objects and refuses, naming each
-//! object and field, if any changed; unrelated changes elsewhere do not make it stale. A plan records that
-//! it was applied, and is never applied twice.
+//! read for its changes (their normalised specs: no secret is ever part of one). Apply re-reads only those
+//! objects and refuses, naming each object and field, if any changed; unrelated changes elsewhere do not
+//! make it stale. A plan records that it was applied, and is never applied twice. Pure: the file itself is
+//! read and written by the CLI (`cli::plan_file`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::live::Live;
 use crate::plan::Plan;
@@ -45,35 +44,6 @@ pub struct Applied {
     pub complete: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SavedError {
-    #[error("{path}: {message}")]
-    Io { path: String, message: String },
-    #[error("{0} is not a converge plan file ({1})")]
-    Format(String, String),
-}
-
-/// sha256 of every file below `dir`, by path relative to it (sorted; `/` separators).
-pub fn digest_dir(dir: &Path) -> Result<BTreeMap<String, String>, SavedError> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> Result<(), SavedError> {
-        let io = |e: std::io::Error| SavedError::Io { path: dir.display().to_string(), message: e.to_string() };
-        for entry in std::fs::read_dir(dir).map_err(io)? {
-            let path = entry.map_err(io)?.path();
-            if path.is_dir() {
-                walk(root, &path, out)?;
-            } else {
-                let bytes = std::fs::read(&path).map_err(io)?;
-                let rel = path.strip_prefix(root).unwrap_or(&path).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-                out.insert(rel, hex::encode(Sha256::digest(&bytes)));
-            }
-        }
-        Ok(())
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out)?;
-    Ok(out)
-}
-
 impl SavedPlan {
     pub fn new(plan: &Plan, live: &Live, account: &str, region: &str, desired: BTreeMap<String, String>) -> SavedPlan {
         let objects = plan
@@ -93,25 +63,6 @@ impl SavedPlan {
             plan: plan.clone(),
             applied: None,
         }
-    }
-
-    pub fn read(path: &Path) -> Result<SavedPlan, SavedError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SavedError::Io { path: path.display().to_string(), message: e.to_string() })?;
-        let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| SavedError::Format(path.display().to_string(), e.to_string()))?;
-        if saved.format != FORMAT {
-            return Err(SavedError::Format(path.display().to_string(), format!("format {}, expected {FORMAT}", saved.format)));
-        }
-        Ok(saved)
-    }
-
-    pub fn write(&self, path: &Path) -> Result<(), SavedError> {
-        let mut text = serde_json::to_string_pretty(self).expect("plans serialise");
-        text.push('\n');
-        // Write beside, then rename: a plan file is never half-written.
-        let tmp = path.with_extension("json.tmp");
-        let io = |e: std::io::Error| SavedError::Io { path: path.display().to_string(), message: e.to_string() };
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
     }
 
     /// Files of the desired state added, removed or changed since the plan was made.

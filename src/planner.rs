@@ -19,7 +19,7 @@ pub struct Planned {
 /// reads every kind concurrently, and plans.
 pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planned, AwsError> {
     let account = aws.account(fleet.settings.account.as_deref()).await?;
-    let in_use = crate::coverage::certificates_in_use(fleet);
+    let in_use = crate::plan::coverage::certificates_in_use(fleet);
     let (read, certificates) = tokio::join!(aws.read(fleet), aws.certificates(&in_use));
     let (env, live) = read?;
     let desired = resource::desired(fleet, &env);
@@ -29,7 +29,7 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     }
     plan::batch(&mut plan);
     plan::mark_affected_sites(fleet, &mut plan);
-    plan.certificate_gaps = crate::coverage::check(fleet, &certificates, now());
+    plan.certificate_gaps = crate::plan::coverage::check(fleet, &certificates, now());
     Ok(Planned { account, region: aws.region.clone(), plan, live, env })
 }
 
@@ -39,8 +39,8 @@ pub fn now() -> i64 {
 }
 
 /// The certificate check on its own (`validate --online`): the account guard, then one read per certificate.
-pub async fn certificate_gaps(aws: &Aws, fleet: &Fleet) -> Result<Vec<crate::coverage::Gap>, AwsError> {
+pub async fn certificate_gaps(aws: &Aws, fleet: &Fleet) -> Result<Vec<crate::plan::coverage::Gap>, AwsError> {
     aws.account(fleet.settings.account.as_deref()).await?;
-    let certificates = aws.certificates(&crate::coverage::certificates_in_use(fleet)).await;
-    Ok(crate::coverage::check(fleet, &certificates, now()))
+    let certificates = aws.certificates(&crate::plan::coverage::certificates_in_use(fleet)).await;
+    Ok(crate::plan::coverage::check(fleet, &certificates, now()))
 }
