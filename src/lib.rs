@@ -7,6 +7,7 @@ pub mod apply;
 pub mod aws;
 pub mod cli;
 pub mod coverage;
+pub mod error;
 pub mod model;
 pub mod plan;
 pub mod reconcile;
