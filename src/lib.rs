@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod aws;
 pub mod cli;
+pub mod error;
 pub mod live;
 pub mod model;
 pub mod plan;

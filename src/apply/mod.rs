@@ -11,16 +11,24 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use serde::Serialize;
 
+use crate::error::{Class, Classify, Failure};
 use crate::plan::{Action, Change, Node, Plan, graph};
 use crate::resource::{Address, Op};
 
-/// A change that failed part-way: `done` of its `total` operations were applied before `error`.
+/// A change that failed part-way: `done` of its `total` operations were applied before `error` (its class,
+/// the API call and resource, AWS's code, the words).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{error}")]
 pub struct ChangeError {
     pub done: usize,
     pub total: usize,
-    pub error: String,
+    pub error: Failure,
+}
+
+impl Classify for ChangeError {
+    fn class(&self) -> Class {
+        self.error.class
+    }
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -71,6 +79,12 @@ pub struct Report {
 impl Report {
     pub fn ok(&self) -> bool {
         self.failed.is_empty() && self.skipped.is_empty() && self.cancelled.is_empty()
+    }
+
+    /// The class of the apply's failures taken together ([`Class::of_all`]: retryable only if every failure
+    /// is); `None` when nothing failed.
+    pub fn class(&self) -> Option<Class> {
+        Class::of_all(self.failed.iter().map(|(_, e)| e.class()))
     }
 }
 

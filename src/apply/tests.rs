@@ -6,13 +6,14 @@ use super::*;
 
 struct Recorder {
     fail: Option<&'static str>,
+    class: Class,
     log: Mutex<Vec<String>>,
     running: Mutex<(usize, usize)>,
 }
 
 impl Recorder {
     fn new(fail: Option<&'static str>) -> Self {
-        Recorder { fail, log: Mutex::new(Vec::new()), running: Mutex::new((0, 0)) }
+        Recorder { fail, class: Class::Internal, log: Mutex::new(Vec::new()), running: Mutex::new((0, 0)) }
     }
 }
 
@@ -29,7 +30,7 @@ impl Executor for Recorder {
             let phase = if std::ptr::eq(ops, change.then.as_slice()) { " then" } else { "" };
             self.log.lock().unwrap().push(format!("{}{phase}", change.address));
             if self.fail == Some(change.address.name.as_str()) {
-                return Err(ChangeError { done: 0, total: 1, error: "boom".into() });
+                return Err(ChangeError { done: 0, total: 1, error: Failure::new(self.class, "boom") });
             }
             Ok(())
         })
@@ -130,4 +131,18 @@ async fn a_stop_lets_running_changes_finish_and_starts_nothing_new() {
     assert_eq!(report.cancelled.len(), 4);
     assert!(!report.ok());
     assert!(events.contains(&Event::Stopping { running: 2 }));
+}
+
+#[tokio::test]
+async fn a_failure_keeps_its_class_in_the_report() {
+    let p = plan(vec![change("security_group.a", Action::Create, &[]), change("security_group.b", Action::Create, &[])]);
+    let mut r = Recorder::new(Some("a"));
+    r.class = Class::Throttled;
+    let report = apply(&p, &r, 10, std::future::pending(), |_| {}).await.unwrap();
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].1.class(), Class::Throttled);
+    assert_eq!(report.class(), Some(Class::Throttled));
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["failed"][0][1]["error"]["class"], "throttled", "{json}");
+    assert_eq!(Report::default().class(), None);
 }

@@ -104,11 +104,7 @@ pub(crate) fn tag_specification(resource: ResourceType, tags: &BTreeMap<String, 
 impl Aws {
     pub(crate) async fn default_vpc(&self) -> Result<String, AwsError> {
         let out = self.ec2.describe_vpcs().filters(filter("is-default", ["true"])).send().await.map_err(call("ec2", "DescribeVpcs", "the default VPC"))?;
-        out.vpcs()
-            .iter()
-            .find_map(|v| v.vpc_id())
-            .map(str::to_string)
-            .ok_or_else(|| AwsError::Other(format!("region {} has no default VPC: set network.vpc in the desired state", self.region)))
+        out.vpcs().iter().find_map(|v| v.vpc_id()).map(str::to_string).ok_or_else(|| super::Missing::DefaultVpc { region: self.region.clone() }.into())
     }
 
     pub(crate) async fn zones(&self) -> Result<Vec<String>, AwsError> {

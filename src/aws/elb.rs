@@ -8,7 +8,7 @@ use aws_sdk_elasticloadbalancing::types::{
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{Aws, AwsError, Owner, call, owner};
+use super::{Aws, AwsError, Owner, built, call, owner};
 use crate::live::Found;
 use crate::resource::load_balancer::{Attributes, HealthCheckSpec, ListenerSpec};
 use crate::resource::{Address, GroupRef, Kind, LoadBalancerSpec};
@@ -99,7 +99,7 @@ pub(crate) fn sdk_listener(l: &ListenerSpec) -> Result<Listener, AwsError> {
         .instance_port(l.instance_port.into())
         .set_ssl_certificate_id(l.certificate.clone())
         .build()
-        .map_err(|e| AwsError::Other(format!("listener {}: {e}", l.port)))
+        .map_err(built(format!("listener {}", l.port)))
 }
 
 pub(crate) fn sdk_health_check(h: &HealthCheckSpec) -> Result<HealthCheck, AwsError> {
@@ -110,24 +110,23 @@ pub(crate) fn sdk_health_check(h: &HealthCheckSpec) -> Result<HealthCheck, AwsEr
         .healthy_threshold(h.healthy as i32)
         .unhealthy_threshold(h.unhealthy as i32)
         .build()
-        .map_err(|e| AwsError::Other(format!("health check: {e}")))
+        .map_err(built("health check"))
 }
 
 /// The three attributes converge manages. `AdditionalAttributes` are never sent (moto 5.2.5 also duplicates
 /// them on every change).
 pub(crate) fn sdk_attributes(a: &Attributes) -> Result<LoadBalancerAttributes, AwsError> {
-    let err = |e: aws_sdk_elasticloadbalancing::error::BuildError| AwsError::Other(format!("attributes: {e}"));
     let draining = ConnectionDraining::builder().enabled(a.connection_draining > 0);
     let draining = if a.connection_draining > 0 { draining.timeout(a.connection_draining as i32) } else { draining };
     Ok(LoadBalancerAttributes::builder()
         .cross_zone_load_balancing(CrossZoneLoadBalancing::builder().enabled(a.cross_zone).build())
-        .connection_settings(ConnectionSettings::builder().idle_timeout(a.idle_timeout as i32).build().map_err(err)?)
+        .connection_settings(ConnectionSettings::builder().idle_timeout(a.idle_timeout as i32).build().map_err(built("attributes"))?)
         .connection_draining(draining.build())
         .build())
 }
 
 pub(crate) fn sdk_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, AwsError> {
-    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| AwsError::Other(format!("tag {k}: {e}")))).collect()
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(built(format!("tag {k}")))).collect()
 }
 
 pub(crate) fn sdk_tag_keys(keys: &[String]) -> Vec<TagKeyOnly> {

@@ -8,14 +8,16 @@ use aws_sdk_ec2::types::{ResourceType, Tag};
 
 use super::ec2::{permissions, tag_specification};
 use super::elb::{sdk_attributes, sdk_health_check, sdk_listener, sdk_tag_keys, sdk_tags};
-use super::{Aws, AwsError, call};
+use super::{Aws, AwsError, Unresolved, call};
 use crate::apply::{BoxFuture, ChangeError, Executor};
+use crate::error::{Class, Classify, Failure};
 use crate::live::Live;
 use crate::plan::Change;
 use crate::resource::{Address, GroupRef, Kind, LbOp, Op, SgOp};
 
-/// How long a security group delete waits out `DependencyViolation` (network interfaces of a just-deleted
-/// load balancer take minutes to go in AWS).
+/// How long a security group delete waits out a conflict (`DependencyViolation`: network interfaces of a
+/// just-deleted load balancer take minutes to go in AWS). The one place converge retries a call that failed
+/// with a class that is not retryable, because here waiting is what fixes it.
 const DEPENDENCY_WAIT: Duration = Duration::from_secs(300);
 
 /// Progress of a long wait, for people (`auto_scaling_group.web: instance refresh 50%`).
@@ -60,13 +62,7 @@ impl AwsExecutor {
     pub(super) fn resolve(&self, g: &GroupRef) -> Result<String, AwsError> {
         match g {
             GroupRef::Id(id) => Ok(id.clone()),
-            GroupRef::Fleet(name) => self
-                .group_ids
-                .lock()
-                .expect("ids lock")
-                .get(name)
-                .cloned()
-                .ok_or_else(|| AwsError::Other(format!("security_group.{name} does not exist in AWS (was its creation skipped?)"))),
+            GroupRef::Fleet(name) => self.group_ids.lock().expect("ids lock").get(name).cloned().ok_or_else(|| Unresolved::Group { name: name.clone() }.into()),
         }
     }
 
@@ -86,7 +82,7 @@ impl AwsExecutor {
     async fn run_sg(&self, change: &Change, op: &SgOp, id: &mut Option<String>) -> Result<(), AwsError> {
         let ec2 = &self.aws.ec2;
         let address = &change.address;
-        let group = || id.clone().ok_or_else(|| AwsError::Other(format!("{address} has no group id")));
+        let group = || id.clone().ok_or_else(|| AwsError::from(Unresolved::Id { address: address.to_string(), what: "group" }));
         let resolve = |g: &GroupRef| self.resolve(g);
         // The four rule calls differ only in the SDK method (each its own builder type) and its name.
         macro_rules! rule_call {
@@ -121,15 +117,15 @@ impl AwsExecutor {
                 let tags = keys.iter().map(|k| Tag::builder().key(k).build());
                 ec2.delete_tags().resources(group()?).set_tags(Some(tags.collect())).send().await.map_err(call("ec2", "DeleteTags", address))?;
             }
-            // AWS refuses to delete a group still referenced (DependencyViolation), for minutes after a
-            // load balancer using it is gone; moto 5.2.5 never refuses, so the wait is exercised only in AWS.
+            // AWS refuses to delete a group still referenced (DependencyViolation: a conflict), for minutes
+            // after a load balancer using it is gone; moto 5.2.5 never refuses, so the wait is exercised only in AWS.
             SgOp::Delete { id: gone } => {
                 let mut wait = Duration::from_secs(2);
                 let deadline = tokio::time::Instant::now() + DEPENDENCY_WAIT;
                 loop {
                     let result = ec2.delete_security_group().group_id(gone).send().await.map_err(call("ec2", "DeleteSecurityGroup", address));
                     match result {
-                        Err(e) if e.code() == Some("DependencyViolation") && tokio::time::Instant::now() + wait < deadline => {
+                        Err(e) if e.class() == Class::Conflict && tokio::time::Instant::now() + wait < deadline => {
                             tracing::info!(%address, "still in use; retrying in {}s", wait.as_secs());
                             tokio::time::sleep(wait).await;
                             wait = (wait * 2).min(Duration::from_secs(20));
@@ -281,7 +277,7 @@ impl Executor for AwsExecutor {
             };
             let total = ops.len();
             for (done, op) in ops.iter().enumerate() {
-                self.run(change, op, &mut id).await.map_err(|e| ChangeError { done, total, error: e.to_string() })?;
+                self.run(change, op, &mut id).await.map_err(|e| ChangeError { done, total, error: Failure::from(&e) })?;
             }
             Ok(())
         })

@@ -4,6 +4,7 @@
 mod certs;
 mod ec2;
 mod elb;
+mod errors;
 mod executor;
 mod pool_ops;
 mod pools;
@@ -14,69 +15,20 @@ mod s3;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use aws_config::environment::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_ec2::error::ProvideErrorMetadata;
-use aws_smithy_runtime_api::client::result::SdkError;
 
+pub use errors::{AwsError, Missing, Unresolved};
+pub(crate) use errors::{built, call};
 pub use executor::{AwsExecutor, Progress};
 pub use stats::{CallCount, Stats};
 
 use crate::live::{Found, Live, Reads};
 use crate::model::Fleet;
 use crate::resource::{ADDRESS_TAG, Address, Environment, FLEET_TAG, Kind, ResourceKind};
-
-/// An AWS failure, naming the API call and the resource it was about.
-#[derive(Debug, thiserror::Error)]
-pub enum AwsError {
-    #[error("{service}:{operation} for {resource} failed: {message}")]
-    Call { service: &'static str, operation: &'static str, resource: String, code: Option<String>, message: String },
-    #[error("refusing to run against account {actual}: the fleet belongs to account {expected} (fleet.account)")]
-    WrongAccount { expected: String, actual: String },
-    #[error("{0}")]
-    Other(String),
-}
-
-impl AwsError {
-    /// The AWS error code (e.g. `DependencyViolation`), when AWS gave one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            AwsError::Call { code, .. } => code.as_deref(),
-            _ => None,
-        }
-    }
-}
-
-/// Maps an SDK error to [`AwsError::Call`]: `.map_err(call("ec2", "CreateSecurityGroup", &name))`.
-pub(crate) fn call<E, R>(service: &'static str, operation: &'static str, resource: impl fmt::Display) -> impl FnOnce(SdkError<E, R>) -> AwsError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug + Send + Sync + 'static,
-{
-    let resource = resource.to_string();
-    move |err| {
-        let code = err.code().map(str::to_string);
-        let message = match (err.code(), err.message()) {
-            (Some(c), Some(m)) => format!("{c}: {m}"),
-            (Some(c), None) => c.to_string(),
-            _ => {
-                let text = chain(&err);
-                if text.contains("no credentials found") {
-                    format!(
-                        "no AWS credentials: set AWS_PROFILE (after `aws sso login` for SSO profiles) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. {text}"
-                    )
-                } else {
-                    text
-                }
-            }
-        };
-        AwsError::Call { service, operation, resource, code, message }
-    }
-}
 
 /// Who owns an object, from its tags: this fleet (at the address it names), or someone else. The one
 /// ownership rule every kind's reader applies.
@@ -91,20 +43,6 @@ pub(crate) fn owner(fleet: &str, kind: Kind, tags: &BTreeMap<String, String>) ->
         (Some(f), Some(a)) if f == fleet && a.kind == kind => Owner::Us(a),
         (f, _) => Owner::Other(f.cloned()),
     }
-}
-
-/// An error and its sources, by their Display only (the SDK's Debug forms are pages long).
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 /// AWS's default of 3 attempts gives up too soon when a fleet's worth of control-plane reads meets API
@@ -260,16 +198,12 @@ impl Aws {
             let zones = self.hosted_zones().await?;
             let zone = zone.trim_end_matches('.').to_ascii_lowercase();
             if !zones.contains_key(&zone) {
-                return Err(AwsError::Other(format!(
-                    "fleet.dns_zone `{zone}`: this account has no public hosted zone of that name; create it, or correct dns_zone"
-                )));
+                return Err(Missing::FleetZone { zone }.into());
             }
             for (name, site) in fleet.sites.iter().filter(|(_, s)| s.dns == crate::model::DnsMode::Managed) {
                 let domain = site.domain.trim_end_matches('.').to_ascii_lowercase();
                 if !zones.keys().any(|z| domain == *z || domain.ends_with(&format!(".{z}"))) {
-                    return Err(AwsError::Other(format!(
-                        "site.{name} (dns = \"managed\"): this account has no hosted zone for {domain}; create the client's zone, or set dns = \"client\""
-                    )));
+                    return Err(Missing::SiteZone { site: name.clone(), domain }.into());
                 }
             }
             Ok(zones)

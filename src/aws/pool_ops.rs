@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::ec2::tag_specification;
 use super::executor::AwsExecutor;
-use super::{AwsError, call};
+use super::{AwsError, Unresolved, call};
 use crate::plan::Change;
 use crate::resource::{AsgOp, AutoScalingGroupSpec, LtOp, RefreshPrefs, TemplateData, TemplateVersion};
 
@@ -54,7 +54,7 @@ impl AwsExecutor {
     }
 
     fn record_version(&self, template: &str, version: Option<i64>) -> Result<(), AwsError> {
-        let v = version.ok_or_else(|| AwsError::Other(format!("launch template {template}: AWS returned no version number")))?;
+        let v = version.ok_or_else(|| AwsError::NoVersionReturned { template: template.to_string() })?;
         self.new_versions.lock().expect("versions lock").insert(template.to_string(), v as u64);
         Ok(())
     }
@@ -69,15 +69,15 @@ impl AwsExecutor {
                 .expect("versions lock")
                 .get(template)
                 .map(ToString::to_string)
-                .ok_or_else(|| AwsError::Other(format!("launch template {template} has no new version (was its change skipped?)"))),
-            TemplateVersion::Current => Err(AwsError::Other(format!("launch template {template}: the plan did not pin a version"))),
+                .ok_or_else(|| Unresolved::NewVersion { template: template.to_string() }.into()),
+            TemplateVersion::Current => Err(Unresolved::Unpinned { template: template.to_string() }.into()),
         }
     }
 
     pub(super) async fn run_lt(&self, change: &Change, op: &LtOp, id: &mut Option<String>) -> Result<(), AwsError> {
         let ec2 = &self.aws.ec2;
         let address = &change.address;
-        let template = || id.clone().ok_or_else(|| AwsError::Other(format!("{address} has no launch template id")));
+        let template = || id.clone().ok_or_else(|| AwsError::from(Unresolved::Id { address: address.to_string(), what: "launch template" }));
         match op {
             LtOp::Create { spec } => {
                 let out = ec2
@@ -282,7 +282,7 @@ impl AwsExecutor {
                 address,
             ))?;
             let Some(r) = out.instance_refreshes().first() else {
-                return Err(AwsError::Other(format!("{address}: instance refresh {id} is no longer listed")));
+                return Err(AwsError::RefreshVanished { address: address.to_string(), id });
             };
             let status = r.status().map(|s| s.as_str().to_string()).unwrap_or_default();
             let line = format!("instance refresh {status}, {}% done", r.percentage_complete().unwrap_or_default());
@@ -294,14 +294,16 @@ impl AwsExecutor {
                 if *ok {
                     return Ok(());
                 }
-                let reason = r.status_reason().unwrap_or("no reason given");
-                return Err(AwsError::Other(format!("{address}: instance refresh {id} ended {status}: {reason}")));
+                let reason = r.status_reason().unwrap_or("no reason given").to_string();
+                return Err(AwsError::RefreshEnded { address: address.to_string(), id, status, reason });
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(AwsError::Other(format!(
-                    "{address}: instance refresh {id} still {status} after {} minutes; it goes on in AWS (`converge drift` shows it)",
-                    REFRESH_WAIT.as_secs() / 60
-                )));
+                return Err(AwsError::WaitTimedOut {
+                    address: address.to_string(),
+                    waiting: format!("instance refresh {id} still {status}"),
+                    minutes: REFRESH_WAIT.as_secs() / 60,
+                    then: "; it goes on in AWS (`converge drift` shows it)",
+                });
             }
         }
     }
@@ -318,7 +320,12 @@ impl AwsExecutor {
             ))?;
             let Some(g) = out.auto_scaling_groups().first() else { return Ok(()) };
             if tokio::time::Instant::now() > deadline {
-                return Err(AwsError::Other(format!("{}: still being deleted after {} minutes", change.address, DELETE_WAIT.as_secs() / 60)));
+                return Err(AwsError::WaitTimedOut {
+                    address: change.address.to_string(),
+                    waiting: "still being deleted".into(),
+                    minutes: DELETE_WAIT.as_secs() / 60,
+                    then: "",
+                });
             }
             self.report(&change.address, &format!("deleting: {} instances left", g.instances().len()));
             tokio::time::sleep(wait).await;

@@ -13,7 +13,7 @@ use aws_sdk_ec2::types::{Filter, LaunchTemplateVersion, ResourceType};
 use aws_smithy_types::base64;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{Aws, AwsError, Owner, call, owner};
+use super::{Aws, AwsError, Missing, Owner, call, owner};
 use crate::live::Found;
 use crate::model::{Fleet, Image};
 use crate::resource::{
@@ -184,8 +184,12 @@ impl Aws {
                     (i.creation_date().unwrap_or_default().to_string(), i.name().unwrap_or_default().to_string(), i.image_id().unwrap_or_default().to_string())
                 }));
             }
-            let image = newest_image(found)
-                .ok_or_else(|| AwsError::Other(format!("{what}: no available image matches in {}; check the pattern and owners, or give `id`", self.region)))?;
+            let image = newest_image(found).ok_or_else(|| Missing::NoImageMatches {
+                name: name.clone(),
+                owners: owners.join(", "),
+                pattern: pattern.clone(),
+                region: self.region.clone(),
+            })?;
             Ok::<_, AwsError>((name, image))
         })
         .buffer_unordered(READ_CONCURRENCY)
@@ -194,9 +198,7 @@ impl Aws {
         let mut out: BTreeMap<String, ImageRef> = looked_up.into_iter().collect();
         for (name, image) in wanted {
             if let Image::Id { id, .. } = image {
-                let found = names.get(id).ok_or_else(|| {
-                    AwsError::Other(format!("image.{name}: image {id} does not exist in {} (or is not shared with this account)", self.region))
-                })?;
+                let found = names.get(id).ok_or_else(|| Missing::Image { name: name.clone(), id: id.clone(), region: self.region.clone() })?;
                 out.insert(name.clone(), ImageRef { id: id.clone(), name: Some(found.clone()) });
             }
         }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use aws_sdk_rds::types::{ApplyMethod, Parameter, Tag};
 
 use super::executor::AwsExecutor;
-use super::{AwsError, call};
+use super::{AwsError, Unresolved, call};
+use crate::error::{Class, Classify};
 use crate::plan::Change;
 use crate::resource::{DbInstanceSpec, DbModify, DbOp, PgOp};
 
@@ -90,13 +91,10 @@ impl AwsExecutor {
     }
 
     fn password(change: &Change, spec: &DbInstanceSpec) -> Result<String, AwsError> {
-        let var = spec.password_env.as_deref().ok_or_else(|| AwsError::Other(format!("{}: no password_env to create it with", change.address)))?;
+        let var = spec.password_env.as_deref().ok_or_else(|| AwsError::NoPasswordEnv { address: change.address.to_string() })?;
         match std::env::var(var) {
             Ok(p) if !p.is_empty() => Ok(p),
-            _ => Err(AwsError::Other(format!(
-                "{}: the environment variable {var} (password_env) is not set; set it to the master password to create the database",
-                change.address
-            ))),
+            _ => Err(AwsError::PasswordUnset { address: change.address.to_string(), var: var.to_string() }),
         }
     }
 
@@ -135,7 +133,7 @@ impl AwsExecutor {
                 self.wait_db(change, Until::Available).await?;
             }
             DbOp::CreateReplica { spec } => {
-                let (_, source) = spec.replica_of.clone().ok_or_else(|| AwsError::Other(format!("{address}: a replica without a primary")))?;
+                let (_, source) = spec.replica_of.clone().ok_or_else(|| AwsError::from(Unresolved::ReplicaSource { address: address.to_string() }))?;
                 rds.create_db_instance_read_replica()
                     .db_instance_identifier(&spec.identifier)
                     .source_db_instance_identifier(source)
@@ -222,7 +220,7 @@ impl AwsExecutor {
                 Ok(out) => out.db_instances().first().and_then(|d| d.db_instance_status()).map(str::to_string),
                 Err(e) => {
                     let e = call("rds", "DescribeDBInstances", address)(e);
-                    if e.code() == Some("DBInstanceNotFound") {
+                    if e.class() == Class::NotFound {
                         None
                     } else {
                         return Err(e);
@@ -235,12 +233,9 @@ impl AwsExecutor {
                     self.report(address, "available");
                     return Ok(());
                 }
-                (Until::Available, None) => return Err(AwsError::Other(format!("{address}: {} disappeared while waiting for it", change.name))),
+                (Until::Available, None) => return Err(AwsError::DbVanished { address: address.to_string(), identifier: change.name.clone() }),
                 (_, Some(s)) if FAILED.contains(&s) => {
-                    return Err(AwsError::Other(format!(
-                        "{address}: RDS reports the instance `{s}`; see its events in the RDS console (aws rds describe-events --source-identifier {})",
-                        change.name
-                    )));
+                    return Err(AwsError::DbFailed { address: address.to_string(), identifier: change.name.clone(), status: s.to_string() });
                 }
                 (_, Some(s)) if s != last => {
                     self.report(address, &format!("status {s}"));
@@ -249,10 +244,12 @@ impl AwsExecutor {
                 _ => {}
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(AwsError::Other(format!(
-                    "{address}: still `{last}` after {} minutes; it goes on in AWS (`converge plan` shows its status)",
-                    AVAILABLE_WAIT.as_secs() / 60
-                )));
+                return Err(AwsError::WaitTimedOut {
+                    address: address.to_string(),
+                    waiting: format!("still `{last}`"),
+                    minutes: AVAILABLE_WAIT.as_secs() / 60,
+                    then: "; it goes on in AWS (`converge plan` shows its status)",
+                });
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(POLL_MAX);

@@ -12,7 +12,7 @@ use aws_sdk_route53::types::{AliasTarget, Change, ChangeAction, ChangeBatch, Res
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::executor::AwsExecutor;
-use super::{Aws, AwsError, call};
+use super::{Aws, AwsError, Missing, Unresolved, built, call};
 use crate::live::Found;
 use crate::model::Fleet;
 use crate::resource::dns_record::{OWNERSHIP_PREFIX, Target, parse_owner};
@@ -120,14 +120,14 @@ impl Aws {
 }
 
 fn record_set(name: &str, target: &Target, region: &str) -> Result<ResourceRecordSet, AwsError> {
-    let build = |b: aws_sdk_route53::types::builders::ResourceRecordSetBuilder| b.build().map_err(|e| AwsError::Other(format!("record {name}: {e}")));
+    let build = |b: aws_sdk_route53::types::builders::ResourceRecordSetBuilder| b.build().map_err(built(format!("record {name}")));
     match target {
         Target::Cname(value) => build(
             ResourceRecordSet::builder()
                 .name(name)
                 .r#type(RrType::Cname)
                 .ttl(crate::resource::dns_record::TTL)
-                .resource_records(ResourceRecord::builder().value(value).build().map_err(|e| AwsError::Other(format!("record {name}: {e}")))?),
+                .resource_records(ResourceRecord::builder().value(value).build().map_err(built(format!("record {name}")))?),
         ),
         Target::Alias { dns_name, hosted_zone_id } => {
             let alias = AliasTarget::builder()
@@ -135,22 +135,22 @@ fn record_set(name: &str, target: &Target, region: &str) -> Result<ResourceRecor
                 .hosted_zone_id(hosted_zone_id)
                 .evaluate_target_health(false)
                 .build()
-                .map_err(|e| AwsError::Other(format!("record {name}: {e}")))?;
+                .map_err(built(format!("record {name}")))?;
             build(ResourceRecordSet::builder().name(name).r#type(RrType::A).alias_target(alias))
         }
-        Target::LoadBalancer { name: lb, .. } => Err(AwsError::Other(format!("record {name}: load balancer {lb} has no DNS name yet (region {region})"))),
+        Target::LoadBalancer { name: lb, .. } => Err(Unresolved::DnsName { record: name.to_string(), name: lb.clone(), region: region.to_string() }.into()),
     }
 }
 
 fn ownership_set(name: &str, owner: &str) -> Result<ResourceRecordSet, AwsError> {
-    let value = ResourceRecord::builder().value(format!("\"{owner}\"")).build().map_err(|e| AwsError::Other(format!("record {name}: {e}")))?;
+    let value = ResourceRecord::builder().value(format!("\"{owner}\"")).build().map_err(built(format!("record {name}")))?;
     ResourceRecordSet::builder()
         .name(format!("{OWNERSHIP_PREFIX}{name}"))
         .r#type(RrType::Txt)
         .ttl(crate::resource::dns_record::TTL)
         .resource_records(value)
         .build()
-        .map_err(|e| AwsError::Other(format!("record {name}: {e}")))
+        .map_err(built(format!("record {name}")))
 }
 
 impl AwsExecutor {
@@ -191,10 +191,10 @@ impl AwsExecutor {
         for c in changes {
             let target = match &c.target {
                 Target::LoadBalancer { name, alias, .. } => {
-                    let dns_name = dns.get(name).cloned().ok_or_else(|| AwsError::Other(format!("record {}: load balancer {name} not found", c.name)))?;
+                    let dns_name = dns.get(name).cloned().ok_or_else(|| Missing::TargetLoadBalancer { record: c.name.clone(), name: name.clone() })?;
                     if *alias {
                         let zone = crate::resource::dns_record::elb_hosted_zone_id(region)
-                            .ok_or_else(|| AwsError::Other(format!("record {}: no known ELB hosted zone for region {region}", c.name)))?;
+                            .ok_or_else(|| AwsError::NoElbZone { record: c.name.clone(), region: region.clone() })?;
                         Target::Alias { dns_name, hosted_zone_id: zone.to_string() }
                     } else {
                         Target::Cname(dns_name)
@@ -204,13 +204,7 @@ impl AwsExecutor {
             };
             let action = if c.delete { ChangeAction::Delete } else { ChangeAction::Upsert };
             for set in [record_set(&c.name, &target, region)?, ownership_set(&c.name, &c.owner)?] {
-                sdk.push(
-                    Change::builder()
-                        .action(action.clone())
-                        .resource_record_set(set)
-                        .build()
-                        .map_err(|e| AwsError::Other(format!("record {}: {e}", c.name)))?,
-                );
+                sdk.push(Change::builder().action(action.clone()).resource_record_set(set).build().map_err(built(format!("record {}", c.name)))?);
             }
         }
         for chunk in sdk.chunks(BATCH * 2) {
@@ -218,7 +212,7 @@ impl AwsExecutor {
                 .comment(format!("converge: {}", change.address))
                 .set_changes(Some(chunk.to_vec()))
                 .build()
-                .map_err(|e| AwsError::Other(format!("{}: {e}", change.address)))?;
+                .map_err(built(&change.address))?;
             self.aws.route53.change_resource_record_sets().hosted_zone_id(zone_id).change_batch(batch).send().await.map_err(call(
                 "route53",
                 "ChangeResourceRecordSets",

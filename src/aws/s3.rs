@@ -12,22 +12,20 @@ use aws_sdk_s3::types::{
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::executor::AwsExecutor;
-use super::{Aws, AwsError, Owner, call, owner};
+use super::{Aws, AwsError, Owner, built, call, owner};
+use crate::error::{Class, Classify};
 use crate::live::Found;
 use crate::model::Fleet;
 use crate::resource::{BucketOp, BucketSpec, Kind};
 
 const READ_CONCURRENCY: usize = 16;
 
-/// The error code S3 answers when a bucket has no such configuration (no tags, no policy, ...).
-fn missing(e: &AwsError) -> bool {
-    matches!(e.code(), Some("NoSuchTagSet" | "NoSuchBucketPolicy" | "NoSuchPublicAccessBlockConfiguration" | "NoSuchTagSetError"))
-}
-
+/// A bucket's configuration that S3 says is not there (NoSuchTagSet, NoSuchBucketPolicy, ...: class not
+/// found) is absent, not an error.
 fn absent<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
     match r {
         Ok(v) => Ok(Some(v)),
-        Err(e) if missing(&e) => Ok(None),
+        Err(e) if e.class() == Class::NotFound => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -125,11 +123,8 @@ fn public_access_block(block_public_acls: bool) -> PublicAccessBlockConfiguratio
 }
 
 fn tagging(tags: &BTreeMap<String, String>) -> Result<Tagging, AwsError> {
-    let set = tags
-        .iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| AwsError::Other(format!("tag {k}: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    Tagging::builder().set_tag_set(Some(set)).build().map_err(|e| AwsError::Other(format!("tags: {e}")))
+    let set = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(built(format!("tag {k}")))).collect::<Result<Vec<_>, _>>()?;
+    Tagging::builder().set_tag_set(Some(set)).build().map_err(built("tags"))
 }
 
 impl AwsExecutor {
@@ -153,8 +148,8 @@ impl AwsExecutor {
                 let rule = OwnershipControlsRule::builder()
                     .object_ownership(ObjectOwnership::BucketOwnerEnforced)
                     .build()
-                    .map_err(|e| AwsError::Other(e.to_string()))?;
-                let controls = OwnershipControls::builder().rules(rule).build().map_err(|e| AwsError::Other(e.to_string()))?;
+                    .map_err(built(format!("{address} ownership rule")))?;
+                let controls = OwnershipControls::builder().rules(rule).build().map_err(built(format!("{address} ownership controls")))?;
                 s3.put_bucket_ownership_controls().bucket(&spec.name).ownership_controls(controls).send().await.map_err(call(
                     "s3",
                     "PutBucketOwnershipControls",

@@ -10,9 +10,35 @@ use super::options;
 use super::words::report_text;
 use crate::apply;
 use crate::aws::{Aws, AwsExecutor};
+use crate::error::{Class, Classify};
 use crate::model::Fleet;
 use crate::reconcile;
 use crate::render;
+
+/// Why a pass failed, with the class the loop's error policy decides on.
+#[derive(Debug)]
+struct PassError {
+    class: Class,
+    message: String,
+}
+
+impl PassError {
+    fn new(class: Class, message: impl std::fmt::Display) -> PassError {
+        PassError { class, message: message.to_string() }
+    }
+}
+
+impl std::fmt::Display for PassError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Classify for PassError {
+    fn class(&self) -> Class {
+        self.class
+    }
+}
 
 /// One reconcile pass: plan, then apply (with --apply) or report.
 struct FleetLoop<'a> {
@@ -23,10 +49,12 @@ struct FleetLoop<'a> {
 }
 
 impl FleetLoop<'_> {
-    async fn pass(&self) -> Result<reconcile::Action> {
+    async fn pass(&self) -> Result<reconcile::Action, PassError> {
         self.aws.stats.reset();
         let started = Instant::now();
-        let planned = crate::planner::plan(&self.aws, self.fleet, &options(self.fleet, &self.args.common)?).await?;
+        // A --target that matches nothing stays so until the desired state changes.
+        let options = options(self.fleet, &self.args.common).map_err(|e| PassError::new(Class::Invalid, format!("{e:#}")))?;
+        let planned = crate::planner::plan(&self.aws, self.fleet, &options).await.map_err(|e| PassError::new(e.class(), e))?;
         let plan = &planned.plan;
         let next = reconcile::Action::requeue(self.args.interval);
         let calls = self.aws.stats.total();
@@ -54,17 +82,26 @@ impl FleetLoop<'_> {
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        let report = apply::apply(plan, &executor, self.args.parallelism.into(), stopped, |_| {}).await?;
+        let report = apply::apply(plan, &executor, self.args.parallelism.into(), stopped, |_| {}).await.map_err(|e| PassError::new(Class::Conflict, e))?;
         print!("{}", report_text(plan, &report));
-        anyhow::ensure!(report.ok(), "the apply did not complete");
+        if !report.ok() {
+            // Retried soon only if every failure is retryable; stopped (no failure), the loop ends anyway.
+            let class = report.class().unwrap_or(Class::Internal);
+            let message = format!(
+                "the apply did not complete: {} failed ({class}), {} not attempted",
+                report.failed.len(),
+                report.skipped.len() + report.cancelled.len()
+            );
+            return Err(PassError::new(class, message));
+        }
         Ok(next)
     }
 }
 
 impl reconcile::Reconcile for FleetLoop<'_> {
-    type Error = String;
-    fn reconcile(&self) -> reconcile::PassFuture<'_, Result<reconcile::Action, String>> {
-        Box::pin(async move { self.pass().await.map_err(|e| format!("{e:#}")) })
+    type Error = PassError;
+    fn reconcile(&self) -> reconcile::PassFuture<'_, Result<reconcile::Action, PassError>> {
+        Box::pin(self.pass())
     }
 }
 
@@ -79,7 +116,8 @@ pub(super) async fn reconcile(fleet: &Fleet, args: ReconcileArgs) -> Result<Exit
     });
     let mode = if args.apply { "converging" } else { "reporting" };
     println!("reconciling fleet {} every {}s ({mode}); Ctrl-C stops after the current pass", fleet.settings.name, args.interval.as_secs());
-    let policy = reconcile::ErrorPolicy { base: Duration::from_secs(5), max: args.interval };
+    // Throttled or transient: back off from 5 s; anything else waits the regular interval.
+    let policy = reconcile::ErrorPolicy { base: Duration::from_secs(5), max: args.interval, interval: args.interval };
     let this = FleetLoop { fleet, aws, args: &args, stop: rx.clone() };
     let mut stop = rx;
     let stopped = async move {
@@ -87,9 +125,13 @@ pub(super) async fn reconcile(fleet: &Fleet, args: ReconcileArgs) -> Result<Exit
     };
     reconcile::run(&this, policy, stopped, |pass| match pass {
         reconcile::Pass::Done { next } => println!("  next pass in {}s", next.as_secs()),
-        reconcile::Pass::Failed { error, failures, next } => {
-            eprintln!("pass failed ({failures} in a row): {error}");
-            eprintln!("  retrying in {:.1}s", next.as_secs_f64());
+        reconcile::Pass::Failed { error, class, failures, next } => {
+            eprintln!("pass failed ({failures} in a row, {class}): {error}");
+            if class.retryable() {
+                eprintln!("  retrying in {:.1}s", next.as_secs_f64());
+            } else {
+                eprintln!("  not retryable: next pass in {:.1}s", next.as_secs_f64());
+            }
         }
     })
     .await;

@@ -66,7 +66,7 @@ pub(super) fn report_text(plan: &crate::plan::Plan, report: &Report) -> String {
     let _ = writeln!(out, "Apply {what}. Applied: {added} added, {changed} changed, {destroyed} destroyed.");
     for (address, e) in &report.failed {
         let partial = if e.done > 0 { format!(" ({} of {} operations had been applied)", e.done, e.total) } else { String::new() };
-        let _ = writeln!(out, "  failed: {address}{partial}: {}", e.error);
+        let _ = writeln!(out, "  failed: {address} ({}){partial}: {}", e.error.class, e.error);
     }
     for (address, because) in &report.skipped {
         let _ = writeln!(out, "  not attempted: {address} (waits for {because})");

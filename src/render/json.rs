@@ -107,7 +107,19 @@ pub fn apply_json(plan: &Plan, target: Option<Target<'_>>, report: &crate::apply
     let failed: Vec<serde_json::Value> = report
         .failed
         .iter()
-        .map(|(a, e)| serde_json::json!({ "address": a.to_string(), "error": e.error, "operations_done": e.done, "operations": e.total }))
+        .map(|(a, e)| {
+            let f = &e.error;
+            serde_json::json!({
+                "address": a.to_string(),
+                "error": f.message,
+                "class": f.class,
+                "operation": f.operation,
+                "resource": f.resource,
+                "code": f.code,
+                "operations_done": e.done,
+                "operations": e.total,
+            })
+        })
         .collect();
     let skipped: Vec<serde_json::Value> =
         report.skipped.iter().map(|(a, because)| serde_json::json!({ "address": a.to_string(), "waits_for": because.to_string() })).collect();

@@ -152,3 +152,33 @@ fn identical_changes_are_shown_once_with_their_objects() {
     assert!(md.contains("2 objects, the same change: <code>load_balancer.one</code>, <code>load_balancer.three</code>"), "{md}");
     assert_eq!(md.matches("+ listener 443 certificate = arn:aws:iam::123456789012:server-certificate/wild-2027").count(), 1, "{md}");
 }
+
+#[test]
+fn an_apply_failure_in_json_carries_its_class_call_resource_and_code() {
+    use crate::apply::{ChangeError, Report};
+    use crate::error::{Class, Failure};
+    let plan = the_plan();
+    let address = plan.changes[0].address.clone();
+    let error = Failure {
+        class: Class::Throttled,
+        operation: Some("elasticloadbalancing:ConfigureHealthCheck".into()),
+        resource: Some("agency-one".into()),
+        code: Some("Throttling".into()),
+        message: "elasticloadbalancing:ConfigureHealthCheck for agency-one failed: Throttling: Rate exceeded".into(),
+    };
+    let report = Report { failed: vec![(address.clone(), ChangeError { done: 1, total: 3, error })], ..Report::default() };
+    let v: serde_json::Value = serde_json::from_str(&crate::render::apply_json(&plan, None, &report)).unwrap();
+    assert_eq!(
+        v["result"]["failed"][0],
+        serde_json::json!({
+            "address": address.to_string(),
+            "error": "elasticloadbalancing:ConfigureHealthCheck for agency-one failed: Throttling: Rate exceeded",
+            "class": "throttled",
+            "operation": "elasticloadbalancing:ConfigureHealthCheck",
+            "resource": "agency-one",
+            "code": "Throttling",
+            "operations_done": 1,
+            "operations": 3,
+        })
+    );
+}

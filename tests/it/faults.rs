@@ -3,6 +3,7 @@
 
 use converge::apply;
 use converge::aws::{Aws, AwsExecutor};
+use converge::error::{Class, Classify};
 
 use crate::proxy::{Fault, Faults, Proxy};
 use crate::support::*;
@@ -59,8 +60,13 @@ async fn a_call_that_keeps_failing_stops_its_change_cleanly_and_the_next_apply_f
     assert_eq!(report.failed.len(), 2, "both load balancers: {report:?}");
     for (address, error) in &report.failed {
         assert_eq!(address.kind, converge::resource::Kind::LoadBalancer);
-        assert!(error.error.contains("ConfigureHealthCheck"), "{error:?}");
+        assert!(error.to_string().contains("ConfigureHealthCheck"), "{error:?}");
+        // Still throttled after the SDK's last attempt: the report says so, by class.
+        assert_eq!(error.error.class, Class::Throttled, "{error:?}");
+        assert_eq!(error.error.operation.as_deref(), Some("elasticloadbalancing:ConfigureHealthCheck"), "{error:?}");
+        assert_eq!(error.error.code.as_deref(), Some("Throttling"), "{error:?}");
     }
+    assert_eq!(report.class(), Some(Class::Throttled));
     assert_eq!(report.applied.len(), 2, "the groups: {report:?}");
 
     // The load balancers exist but their health checks were never set: the next plan shows exactly that.
@@ -74,4 +80,25 @@ async fn a_call_that_keeps_failing_stops_its_change_cleanly_and_the_next_apply_f
             .all(|c| c.fields.iter().all(|f| f.field.starts_with("health_check") || f.field == "cross_zone" || f.field == "connection_draining"))
     );
     converge(&direct, &fleet).await;
+}
+
+#[tokio::test]
+async fn a_failed_read_is_classified_from_what_came_back() {
+    let moto = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("fleet-objects.toml", FLEET_FILES)]);
+    let fleet = dir.load();
+    for (fault, class) in [(Fault::Throttle, Class::Throttled), (Fault::Unavailable, Class::Transient), (Fault::Drop, Class::Transient)] {
+        let proxy = Proxy::start(&moto.endpoint, Faults { always: vec![("DescribeSecurityGroups", fault)], ..Faults::default() }).await;
+        // One attempt: the SDK's retries would only make the test slower; what fails is classified the same.
+        let conf = moto
+            .sdk_config()
+            .into_builder()
+            .endpoint_url(&proxy.endpoint)
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+            .build();
+        let aws = Aws::from_conf(&conf, REGION);
+        let Err(e) = converge::planner::plan(&aws, &fleet, &Default::default()).await else { panic!("{fault:?}: the read succeeded") };
+        assert_eq!(e.class(), class, "{fault:?}: {e}");
+        assert_eq!(e.operation().as_deref(), Some("ec2:DescribeSecurityGroups"), "{fault:?}: {e}");
+    }
 }

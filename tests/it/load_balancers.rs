@@ -184,6 +184,8 @@ async fn a_failed_change_is_reported_with_its_call_and_the_next_plan_shows_what_
     assert!(run.stdout.contains("load_balancer.shared: FAILED: elasticloadbalancing:CreateLoadBalancer for agency-shared failed"), "{run:?}");
     assert!(run.stdout.contains("Apply failed. Applied: 3 added, 0 changed, 0 destroyed."), "{run:?}");
     assert!(run.stdout.contains("failed: load_balancer.shared"), "{run:?}");
+    // The summary says what kind of failure it was: the certificate is not found.
+    assert!(run.stdout.contains("failed: load_balancer.shared (not found): elasticloadbalancing:CreateLoadBalancer"), "{run:?}");
 
     let run = moto.converge(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(run.code, 2, "{run:?}");
