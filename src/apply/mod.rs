@@ -37,6 +37,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// arrives in one or two calls, one per phase (`Change::ops`, then `Change::then`).
 pub trait Executor: Sync {
     fn execute<'a>(&'a self, change: &'a Change, ops: &'a [Op]) -> BoxFuture<'a, Result<(), ChangeError>>;
+
+    /// Whether the secret an operation reads when it runs ([`Op::reads_env`], a master password) is there
+    /// to be read. Asked for every such secret before the first call (see [`preflight`]).
+    fn has_secret(&self, var: &str) -> bool;
 }
 
 /// Progress, for the terminal or a log.
@@ -92,6 +96,34 @@ impl Report {
 pub enum ApplyError {
     #[error("the plan has {0} conflict(s); nothing was applied")]
     Conflicts(usize),
+    /// Creating a database reads its master password: one that is missing would fail that change half-way
+    /// through the apply, with the rest applied around it.
+    #[error("creating a database needs its master password in {}; nothing was applied", .0.iter().map(|v| format!("${v}")).collect::<Vec<_>>().join(", "))]
+    MissingSecrets(Vec<String>),
+}
+
+impl Classify for ApplyError {
+    fn class(&self) -> Class {
+        match self {
+            // Neither goes away by itself: a person resolves the conflict or sets the variable.
+            ApplyError::Conflicts(_) => Class::Conflict,
+            ApplyError::MissingSecrets(_) => Class::Invalid,
+        }
+    }
+}
+
+/// What must hold before an apply makes its first call: no conflicts, and every secret the plan's
+/// operations read is there (`has_secret`). [`apply`] checks it; the CLI also checks it before asking for
+/// confirmation, so that nobody confirms an apply that cannot run.
+pub fn preflight(plan: &Plan, has_secret: impl Fn(&str) -> bool) -> Result<(), ApplyError> {
+    if !plan.conflicts.is_empty() {
+        return Err(ApplyError::Conflicts(plan.conflicts.len()));
+    }
+    let missing: Vec<String> = plan.password_vars().into_iter().filter(|v| !has_secret(v)).map(str::to_string).collect();
+    if !missing.is_empty() {
+        return Err(ApplyError::MissingSecrets(missing));
+    }
+    Ok(())
 }
 
 /// Applies `plan` through `executor`, at most `parallelism` operation lists at a time. When `stop`
@@ -103,9 +135,7 @@ pub async fn apply(
     stop: impl Future<Output = ()>,
     mut on_event: impl FnMut(Event),
 ) -> Result<Report, ApplyError> {
-    if !plan.conflicts.is_empty() {
-        return Err(ApplyError::Conflicts(plan.conflicts.len()));
-    }
+    preflight(plan, |var| executor.has_secret(var))?;
     let parallelism = parallelism.max(1);
     let changes: BTreeMap<&Address, &Change> = plan.changes.iter().map(|c| (&c.address, c)).collect();
     let mut pending: BTreeMap<Node<'_>, Vec<Node<'_>>> = graph(&plan.changes).into_iter().collect();

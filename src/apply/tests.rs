@@ -6,6 +6,8 @@ use super::*;
 
 struct Recorder {
     fail: Option<&'static str>,
+    /// The one secret this executor can read.
+    secret: Option<&'static str>,
     class: Class,
     log: Mutex<Vec<String>>,
     running: Mutex<(usize, usize)>,
@@ -13,7 +15,7 @@ struct Recorder {
 
 impl Recorder {
     fn new(fail: Option<&'static str>) -> Self {
-        Recorder { fail, class: Class::Internal, log: Mutex::new(Vec::new()), running: Mutex::new((0, 0)) }
+        Recorder { fail, secret: None, class: Class::Internal, log: Mutex::new(Vec::new()), running: Mutex::new((0, 0)) }
     }
 }
 
@@ -34,6 +36,10 @@ impl Executor for Recorder {
             }
             Ok(())
         })
+    }
+
+    fn has_secret(&self, var: &str) -> bool {
+        self.secret == Some(var)
     }
 }
 
@@ -145,4 +151,19 @@ async fn a_failure_keeps_its_class_in_the_report() {
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["failed"][0][1]["error"]["class"], "throttled", "{json}");
     assert_eq!(Report::default().class(), None);
+}
+
+#[tokio::test]
+async fn a_missing_secret_stops_the_apply_before_its_first_call() {
+    let spec = crate::resource::DbInstanceSpec { password_env: Some("DB_PASSWORD".into()), ..Default::default() };
+    let mut db = change("db_instance.sites", Action::Create, &[]);
+    db.ops = vec![Op::DbInstance(crate::resource::DbOp::Create { spec })];
+    let p = plan(vec![change("security_group.lb", Action::Create, &[]), db]);
+    let r = Recorder::new(None);
+    let err = apply(&p, &r, 4, std::future::pending(), |_| {}).await.unwrap_err();
+    assert_eq!(err, ApplyError::MissingSecrets(vec!["DB_PASSWORD".into()]));
+    assert_eq!(err.to_string(), "creating a database needs its master password in $DB_PASSWORD; nothing was applied");
+    assert!(r.log.lock().unwrap().is_empty(), "nothing ran");
+    let r = Recorder { secret: Some("DB_PASSWORD"), ..Recorder::new(None) };
+    assert!(apply(&p, &r, 4, std::future::pending(), |_| {}).await.unwrap().ok());
 }

@@ -282,4 +282,8 @@ impl Executor for AwsExecutor {
             Ok(())
         })
     }
+
+    fn has_secret(&self, var: &str) -> bool {
+        super::has_secret(var)
+    }
 }

@@ -24,6 +24,11 @@ use aws_config::{BehaviorVersion, Region};
 pub use errors::{AwsError, Missing, Unresolved};
 pub(crate) use errors::{built, call};
 pub use executor::{AwsExecutor, Progress};
+
+/// Whether the secret in environment variable `var` (a master password) is set: what apply's preflight asks.
+pub fn has_secret(var: &str) -> bool {
+    rds_ops::secret(var).is_some()
+}
 pub use stats::{CallCount, Stats};
 
 use crate::live::{Found, Live, Reads};

@@ -32,6 +32,11 @@ enum Until {
     Gone,
 }
 
+/// A secret from the environment: the variable's value, when it is set and not empty.
+pub(super) fn secret(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
 impl AwsExecutor {
     /// RDS tags by ARN, the same for parameter groups and instances.
     async fn add_tags(&self, change: &Change, arn: &str, t: &std::collections::BTreeMap<String, String>) -> Result<(), AwsError> {
@@ -92,10 +97,7 @@ impl AwsExecutor {
 
     fn password(change: &Change, spec: &DbInstanceSpec) -> Result<String, AwsError> {
         let var = spec.password_env.as_deref().ok_or_else(|| AwsError::NoPasswordEnv { address: change.address.to_string() })?;
-        match std::env::var(var) {
-            Ok(p) if !p.is_empty() => Ok(p),
-            _ => Err(AwsError::PasswordUnset { address: change.address.to_string(), var: var.to_string() }),
-        }
+        secret(var).ok_or_else(|| AwsError::PasswordUnset { address: change.address.to_string(), var: var.to_string() })
     }
 
     fn group_ids(&self, spec_groups: impl IntoIterator<Item = crate::resource::GroupRef>) -> Result<Vec<String>, AwsError> {

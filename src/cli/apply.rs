@@ -54,7 +54,7 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
     }
     let out = Out::for_format(args.format);
     out.say(&render::plan_text(&saved.plan));
-    if let Some(code) = passwords_missing(&saved.plan) {
+    if let Some(code) = cannot_run(&saved.plan) {
         return Ok(code);
     }
     if saved.plan.is_empty() {
@@ -71,14 +71,11 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
     Ok(code)
 }
 
-/// A database that failed half-way through an apply for want of its password would leave the rest
-/// half-applied: every password variable the plan needs is checked before anything is asked or applied.
-fn passwords_missing(plan: &crate::plan::Plan) -> Option<ExitCode> {
-    let missing: Vec<String> = plan.password_vars().into_iter().filter(|v| std::env::var_os(v).is_none_or(|p| p.is_empty())).map(|v| format!("${v}")).collect();
-    if missing.is_empty() {
-        return None;
-    }
-    eprintln!("Error: creating a database needs its master password in {}; nothing was applied.", missing.join(", "));
+/// The apply's preconditions ([`apply::preflight`]), checked before anything is asked: nobody confirms an
+/// apply that cannot run.
+fn cannot_run(plan: &crate::plan::Plan) -> Option<ExitCode> {
+    let e = apply::preflight(plan, crate::aws::has_secret).err()?;
+    eprintln!("Error: {e}.");
     Some(ExitCode::from(1))
 }
 
@@ -122,7 +119,7 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitC
         eprintln!("Error: the plan has conflicts; nothing was applied.");
         return Ok(ExitCode::from(1));
     }
-    if let Some(code) = passwords_missing(plan) {
+    if let Some(code) = cannot_run(plan) {
         return Ok(code);
     }
     if !plan.is_empty() && !args.auto_approve && !confirm()? {

@@ -82,7 +82,7 @@ impl FleetLoop<'_> {
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        let report = apply::apply(plan, &executor, self.args.parallelism.into(), stopped, |_| {}).await.map_err(|e| PassError::new(Class::Conflict, e))?;
+        let report = apply::apply(plan, &executor, self.args.parallelism.into(), stopped, |_| {}).await.map_err(|e| PassError::new(e.class(), e))?;
         print!("{}", report_text(plan, &report));
         if !report.ok() {
             // Retried soon only if every failure is retryable; stopped (no failure), the loop ends anyway.

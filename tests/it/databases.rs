@@ -137,6 +137,21 @@ async fn a_missing_password_variable_is_named_before_anything_is_applied() {
     );
 }
 
+/// The library's apply (what `reconcile --apply` runs) checks the password before its first call too: a
+/// database added while the loop runs never leaves the rest of the fleet half-applied around it.
+#[tokio::test]
+async fn the_library_apply_refuses_a_missing_password_before_its_first_call() {
+    let moto = Moto::start();
+    let dir = fleet_dir();
+    let aws = moto.aws();
+    let planned = planner::plan(&aws, &dir.load(), &PlanOptions::default()).await.expect("plan");
+    let executor = AwsExecutor::new(aws.clone(), &planned.live);
+    let refused = apply::apply(&planned.plan, &executor, 10, std::future::pending(), |_| {}).await.unwrap_err();
+    assert_eq!(refused, apply::ApplyError::MissingSecrets(vec![PASSWORD_VAR.to_string()]));
+    assert_eq!(aws.stats.calls("CreateSecurityGroup"), 0, "nothing was applied");
+    assert_eq!(aws.stats.calls("CreateDBParameterGroup"), 0, "nothing was applied");
+}
+
 #[tokio::test]
 async fn one_changed_parameter_is_one_call_with_that_parameter_alone() {
     let moto = Moto::start();
