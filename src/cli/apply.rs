@@ -10,12 +10,13 @@ use anyhow::Result;
 use super::args::ApplyArgs;
 use super::options;
 use super::plan_file;
-use super::words::{Out, event_line, print_stats, report_text, target_line};
+use super::words::{Out, print_stats, target_line};
 use crate::apply::{self, Report};
 use crate::aws::{Aws, AwsExecutor};
 use crate::model::Fleet;
 use crate::plan::saved;
 use crate::render;
+use crate::render::{event_line, report_text};
 
 pub(super) async fn apply(fleet: &Fleet, args: ApplyArgs) -> Result<ExitCode> {
     let started = Instant::now();

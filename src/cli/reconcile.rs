@@ -7,13 +7,13 @@ use anyhow::Result;
 
 use super::args::ReconcileArgs;
 use super::options;
-use super::words::report_text;
 use crate::apply;
 use crate::aws::{Aws, AwsExecutor};
 use crate::error::{Class, Classify};
 use crate::model::Fleet;
 use crate::reconcile;
 use crate::render;
+use crate::render::report_text;
 
 /// Why a pass failed, with the class the loop's error policy decides on.
 #[derive(Debug)]

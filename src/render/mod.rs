@@ -1,12 +1,14 @@
-//! Renderers of plans for people and programs: text for terminals, markdown for pull requests, JSON for
-//! programs. Pure: they return strings.
+//! Renderers of plans and applies for people and programs: text for terminals, markdown for pull requests,
+//! JSON for programs. Pure: they return strings.
 
 pub mod json;
 pub mod markdown;
+pub mod report;
 pub mod text;
 
 pub use json::{Target, apply_json, diagnostics_json, plan_json};
 pub use markdown::{COMMENT_LIMIT, plan_markdown};
+pub use report::{event_line, report_text};
 pub use text::{diff_text, drift_line, plan_by_site, plan_text, sites_line, summary_line};
 
 #[cfg(test)]

@@ -182,3 +182,29 @@ fn an_apply_failure_in_json_carries_its_class_call_resource_and_code() {
         })
     );
 }
+
+/// The report people read after an apply that did not complete: counts, each failure with its class and
+/// how far it got, what was not attempted and why.
+#[test]
+fn apply_report_text() {
+    use crate::apply::{ChangeError, Report};
+    use crate::error::{Class, Failure};
+    let plan = the_plan();
+    let [first, second, third, fourth, ..] = &plan.changes[..] else { panic!("the plan has at least four changes") };
+    let failure = Failure {
+        class: Class::Throttled,
+        operation: Some("ec2:AuthorizeSecurityGroupIngress".into()),
+        resource: Some(first.address.to_string()),
+        code: Some("RequestLimitExceeded".into()),
+        message: format!("ec2:AuthorizeSecurityGroupIngress for {} failed: RequestLimitExceeded: Request limit exceeded.", first.address),
+    };
+    let report = Report {
+        applied: vec![second.address.clone()],
+        failed: vec![(first.address.clone(), ChangeError { done: 1, total: 3, error: failure })],
+        skipped: vec![(third.address.clone(), first.address.clone())],
+        cancelled: vec![fourth.address.clone()],
+    };
+    insta::assert_snapshot!(redacted(&crate::render::report_text(&plan, &report)));
+    let done = Report { applied: plan.changes.iter().map(|c| c.address.clone()).collect(), ..Report::default() };
+    insta::assert_snapshot!("apply_report_text_complete", crate::render::report_text(&plan, &done));
+}
