@@ -1,13 +1,17 @@
-//! EC2: the VPC, its zones, and security groups with their rules.
+//! EC2: the VPC, its zones, and security groups with their rules; the security groups' writes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification, UserIdGroupPair};
 
-use super::{Aws, AwsError, Owner, call, owner};
+use super::executor::AwsExecutor;
+use super::{Aws, AwsError, Owner, Unresolved, call, owner};
+use crate::error::{Class, Classify};
 use crate::live::Found;
+use crate::plan::Change;
 use crate::resource::security_group::{Peer, RuleSpec};
-use crate::resource::{FLEET_TAG, GroupRef, Kind, SecurityGroupSpec};
+use crate::resource::{FLEET_TAG, GroupRef, Kind, SecurityGroupSpec, SgOp};
 
 fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
     Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
@@ -147,5 +151,73 @@ impl Aws {
             out.extend(page.security_groups().iter().cloned());
         }
         Ok(out)
+    }
+}
+
+/// How long a security group delete waits out a conflict (`DependencyViolation`: network interfaces of a
+/// just-deleted load balancer take minutes to go in AWS). The one place converge retries a call that failed
+/// with a class that is not retryable, because here waiting is what fixes it.
+const DEPENDENCY_WAIT: Duration = Duration::from_secs(300);
+
+impl AwsExecutor {
+    pub(super) async fn run_sg(&self, change: &Change, op: &SgOp, id: &mut Option<String>) -> Result<(), AwsError> {
+        let ec2 = &self.aws.ec2;
+        let address = &change.address;
+        let group = || id.clone().ok_or_else(|| AwsError::from(Unresolved::Id { address: address.to_string(), what: "group" }));
+        let resolve = |g: &GroupRef| self.resolve(g);
+        // The four rule calls differ only in the SDK method (each its own builder type) and its name.
+        macro_rules! rule_call {
+            ($method:ident, $name:literal, $rules:expr) => {{
+                ec2.$method().group_id(group()?).set_ip_permissions(Some(permissions($rules, resolve)?)).send().await.map_err(call("ec2", $name, address))?;
+            }};
+        }
+        match op {
+            SgOp::Create { name, description, vpc_id, tags } => {
+                let out = ec2
+                    .create_security_group()
+                    .group_name(name)
+                    .description(description)
+                    .vpc_id(vpc_id)
+                    .tag_specifications(tag_specification(ResourceType::SecurityGroup, tags))
+                    .send()
+                    .await
+                    .map_err(call("ec2", "CreateSecurityGroup", address))?;
+                let new = out.group_id().unwrap_or_default().to_string();
+                self.group_ids.lock().expect("ids lock").insert(address.name.clone(), new.clone());
+                *id = Some(new);
+            }
+            SgOp::AuthorizeIngress { rules } => rule_call!(authorize_security_group_ingress, "AuthorizeSecurityGroupIngress", rules),
+            SgOp::RevokeIngress { rules } => rule_call!(revoke_security_group_ingress, "RevokeSecurityGroupIngress", rules),
+            SgOp::AuthorizeEgress { rules } => rule_call!(authorize_security_group_egress, "AuthorizeSecurityGroupEgress", rules),
+            SgOp::RevokeEgress { rules } => rule_call!(revoke_security_group_egress, "RevokeSecurityGroupEgress", rules),
+            SgOp::AddTags { tags } => {
+                let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
+                ec2.create_tags().resources(group()?).set_tags(Some(tags.collect())).send().await.map_err(call("ec2", "CreateTags", address))?;
+            }
+            SgOp::RemoveTags { keys } => {
+                let tags = keys.iter().map(|k| Tag::builder().key(k).build());
+                ec2.delete_tags().resources(group()?).set_tags(Some(tags.collect())).send().await.map_err(call("ec2", "DeleteTags", address))?;
+            }
+            // AWS refuses to delete a group still referenced (DependencyViolation: a conflict), for minutes
+            // after a load balancer using it is gone; moto 5.2.5 never refuses, so the wait is exercised only in AWS.
+            SgOp::Delete { id: gone } => {
+                let mut wait = Duration::from_secs(2);
+                let deadline = tokio::time::Instant::now() + DEPENDENCY_WAIT;
+                loop {
+                    let result = ec2.delete_security_group().group_id(gone).send().await.map_err(call("ec2", "DeleteSecurityGroup", address));
+                    match result {
+                        Err(e) if e.class() == Class::Conflict && tokio::time::Instant::now() + wait < deadline => {
+                            tracing::info!(%address, "still in use; retrying in {}s", wait.as_secs());
+                            tokio::time::sleep(wait).await;
+                            wait = (wait * 2).min(Duration::from_secs(20));
+                        }
+                        other => break other.map(drop)?,
+                    }
+                }
+                self.group_ids.lock().expect("ids lock").remove(&address.name);
+                *id = None;
+            }
+        }
+        Ok(())
     }
 }

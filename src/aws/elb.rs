@@ -1,5 +1,6 @@
 //! Classic load balancers (ELB v1): one DescribeLoadBalancers page per 400, DescribeTags per 20 names, and
-//! attributes (which have no batch call) only for the load balancers this fleet owns, concurrently.
+//! attributes (which have no batch call) only for the load balancers this fleet owns, concurrently; and
+//! their writes, each change with its own API call.
 
 use std::collections::BTreeMap;
 
@@ -8,10 +9,11 @@ use aws_sdk_elasticloadbalancing::types::{
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 
+use super::executor::AwsExecutor;
 use super::{Aws, AwsError, Owner, built, call, owner};
 use crate::live::Found;
 use crate::resource::load_balancer::{Attributes, HealthCheckSpec, ListenerSpec};
-use crate::resource::{Address, GroupRef, Kind, LoadBalancerSpec};
+use crate::resource::{Address, GroupRef, Kind, LbOp, LoadBalancerSpec};
 
 /// Page size of DescribeLoadBalancers (AWS's maximum).
 const PAGE: i32 = 400;
@@ -210,5 +212,132 @@ impl Aws {
                 _ => 0,
             },
         })
+    }
+}
+
+impl AwsExecutor {
+    pub(super) async fn run_lb(&self, name: &str, op: &LbOp) -> Result<(), AwsError> {
+        let elb = &self.aws.elb;
+        let svc = "elasticloadbalancing";
+        match op {
+            LbOp::Create { spec } => {
+                let listeners = spec.listeners.values().map(sdk_listener).collect::<Result<Vec<_>, _>>()?;
+                let groups = spec.security_groups.iter().map(|g| self.resolve(g)).collect::<Result<Vec<_>, _>>()?;
+                let mut req = elb
+                    .create_load_balancer()
+                    .load_balancer_name(&spec.name)
+                    .set_listeners(Some(listeners))
+                    .set_security_groups(Some(groups))
+                    .set_tags(Some(sdk_tags(&spec.tags)?));
+                req = if spec.subnets.is_empty() {
+                    req.set_availability_zones(Some(spec.zones.iter().cloned().collect()))
+                } else {
+                    req.set_subnets(Some(spec.subnets.iter().cloned().collect()))
+                };
+                if spec.internal {
+                    req = req.scheme("internal");
+                }
+                req.send().await.map_err(call(svc, "CreateLoadBalancer", &spec.name))?;
+                elb.configure_health_check().load_balancer_name(&spec.name).health_check(sdk_health_check(&spec.health_check)?).send().await.map_err(call(
+                    svc,
+                    "ConfigureHealthCheck",
+                    &spec.name,
+                ))?;
+                elb.modify_load_balancer_attributes()
+                    .load_balancer_name(&spec.name)
+                    .load_balancer_attributes(sdk_attributes(&spec.attributes)?)
+                    .send()
+                    .await
+                    .map_err(call(svc, "ModifyLoadBalancerAttributes", &spec.name))?;
+            }
+            LbOp::DeleteListeners { ports } => {
+                elb.delete_load_balancer_listeners()
+                    .load_balancer_name(name)
+                    .set_load_balancer_ports(Some(ports.iter().map(|p| i32::from(*p)).collect()))
+                    .send()
+                    .await
+                    .map_err(call(svc, "DeleteLoadBalancerListeners", name))?;
+            }
+            LbOp::CreateListeners { listeners } => {
+                let listeners = listeners.iter().map(sdk_listener).collect::<Result<Vec<_>, _>>()?;
+                elb.create_load_balancer_listeners().load_balancer_name(name).set_listeners(Some(listeners)).send().await.map_err(call(
+                    svc,
+                    "CreateLoadBalancerListeners",
+                    name,
+                ))?;
+            }
+            LbOp::SetCertificate { port, certificate } => {
+                elb.set_load_balancer_listener_ssl_certificate()
+                    .load_balancer_name(name)
+                    .load_balancer_port(i32::from(*port))
+                    .ssl_certificate_id(certificate)
+                    .send()
+                    .await
+                    .map_err(call(svc, "SetLoadBalancerListenerSSLCertificate", format!("{name} listener {port}")))?;
+            }
+            LbOp::ConfigureHealthCheck { health_check } => {
+                elb.configure_health_check().load_balancer_name(name).health_check(sdk_health_check(health_check)?).send().await.map_err(call(
+                    svc,
+                    "ConfigureHealthCheck",
+                    name,
+                ))?;
+            }
+            LbOp::ModifyAttributes { attributes } => {
+                elb.modify_load_balancer_attributes()
+                    .load_balancer_name(name)
+                    .load_balancer_attributes(sdk_attributes(attributes)?)
+                    .send()
+                    .await
+                    .map_err(call(svc, "ModifyLoadBalancerAttributes", name))?;
+            }
+            LbOp::ApplySecurityGroups { groups } => {
+                let groups = groups.iter().map(|g| self.resolve(g)).collect::<Result<Vec<_>, _>>()?;
+                elb.apply_security_groups_to_load_balancer().load_balancer_name(name).set_security_groups(Some(groups)).send().await.map_err(call(
+                    svc,
+                    "ApplySecurityGroupsToLoadBalancer",
+                    name,
+                ))?;
+            }
+            LbOp::EnableZones { zones } => {
+                elb.enable_availability_zones_for_load_balancer()
+                    .load_balancer_name(name)
+                    .set_availability_zones(Some(zones.clone()))
+                    .send()
+                    .await
+                    .map_err(call(svc, "EnableAvailabilityZonesForLoadBalancer", name))?;
+            }
+            LbOp::DisableZones { zones } => {
+                elb.disable_availability_zones_for_load_balancer()
+                    .load_balancer_name(name)
+                    .set_availability_zones(Some(zones.clone()))
+                    .send()
+                    .await
+                    .map_err(call(svc, "DisableAvailabilityZonesForLoadBalancer", name))?;
+            }
+            LbOp::AttachSubnets { subnets } => {
+                elb.attach_load_balancer_to_subnets().load_balancer_name(name).set_subnets(Some(subnets.clone())).send().await.map_err(call(
+                    svc,
+                    "AttachLoadBalancerToSubnets",
+                    name,
+                ))?;
+            }
+            LbOp::DetachSubnets { subnets } => {
+                elb.detach_load_balancer_from_subnets().load_balancer_name(name).set_subnets(Some(subnets.clone())).send().await.map_err(call(
+                    svc,
+                    "DetachLoadBalancerFromSubnets",
+                    name,
+                ))?;
+            }
+            LbOp::AddTags { tags } => {
+                elb.add_tags().load_balancer_names(name).set_tags(Some(sdk_tags(tags)?)).send().await.map_err(call(svc, "AddTags", name))?;
+            }
+            LbOp::RemoveTags { keys } => {
+                elb.remove_tags().load_balancer_names(name).set_tags(Some(sdk_tag_keys(keys))).send().await.map_err(call(svc, "RemoveTags", name))?;
+            }
+            LbOp::Delete { name } => {
+                elb.delete_load_balancer().load_balancer_name(name).send().await.map_err(call(svc, "DeleteLoadBalancer", name))?;
+            }
+        }
+        Ok(())
     }
 }
