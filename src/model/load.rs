@@ -9,7 +9,49 @@ use super::diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile};
 use super::walk::{Fields, Value, Walker};
 use super::*;
 
-const TOP: &[&str] = &["fleet", "network", "security_group", "image", "pool", "load_balancer", "db_parameter_group", "database", "site"];
+/// Declares the top-level tables: each variant with its name, and the list of them, from one list.
+macro_rules! tables {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// The top-level tables of the desired state. The variants, their names and [`Table::ALL`] come from one
+        /// list, and the reader matches on the variant exhaustively: a table left out of the reader is a compile
+        /// error, never a panic on user input.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub(super) enum Table {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Table {
+            pub const ALL: &'static [Table] = &[$(Table::$variant,)*];
+
+            /// The table's name in TOML (`[pool.web]`: `pool`).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Table::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+tables! {
+    /// `[fleet]`, exactly once.
+    Fleet = "fleet",
+    /// `[network]`, at most once.
+    Network = "network",
+    SecurityGroup = "security_group",
+    Image = "image",
+    Pool = "pool",
+    LoadBalancer = "load_balancer",
+    DbParameterGroup = "db_parameter_group",
+    Database = "database",
+    Site = "site",
+}
+
+impl Table {
+    pub fn parse(name: &str) -> Option<Table> {
+        Table::ALL.iter().copied().find(|t| t.name() == name)
+    }
+}
 
 /// Loads and validates every `*.toml` below `dir` (sorted, so errors come in a stable order).
 pub fn load_dir(dir: &Path) -> Result<Fleet, Diagnostics> {
@@ -77,7 +119,8 @@ fn load(sources: &[SourceFile], dir: Option<&Path>) -> Result<Fleet, Diagnostics
         }
         let mut w = Walker { src, diags: &mut diags };
         let loc = src.loc(0);
-        let top = w.table_fields(table.get_ref(), loc, "", TOP);
+        let known: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
+        let top = w.table_fields(table.get_ref(), loc, "", &known);
         read_top(&mut w, &top, &mut fleet, &mut seen);
     }
     if seen.fleet.is_none() {
@@ -124,82 +167,96 @@ struct Seen {
 
 fn read_top(w: &mut Walker<'_>, top: &Fields<'_, '_>, fleet: &mut Fleet, seen: &mut Seen) {
     for (key, value) in top.entries() {
-        let loc = w.loc(value);
-        match key {
-            "fleet" | "network" => {
-                let slot = if key == "fleet" { &mut seen.fleet } else { &mut seen.network };
-                if let Some(first) = slot {
-                    let first = first.clone();
-                    w.diags.push(Diagnostic::new(loc, key, format!("[{key}] is defined more than once")).help(format!("first defined at {first}")));
-                    continue;
+        // Unknown tables were reported (with a suggestion) when the fields were opened.
+        let Some(table) = Table::parse(key) else { continue };
+        match table {
+            Table::Fleet => {
+                if once(w, &mut seen.fleet, table, value)
+                    && let Some(s) = read_fleet(w, value)
+                {
+                    fleet.settings = s;
                 }
-                *slot = Some(loc);
-                if key == "fleet" {
-                    if let Some(s) = read_fleet(w, value) {
-                        fleet.settings = s;
-                    }
-                } else if let Some(n) = read_network(w, value) {
+            }
+            Table::Network => {
+                if once(w, &mut seen.network, table, value)
+                    && let Some(n) = read_network(w, value)
+                {
                     fleet.network = n;
                 }
             }
-            kind => {
-                let Some(entities) = value.get_ref().as_table() else {
-                    let found = value.get_ref().type_str();
-                    w.error(loc, kind, format!("expected a table of named {kind}s ([{kind}.NAME]), found {found}"));
-                    continue;
-                };
-                for (name, v) in entities.iter() {
-                    let name = name.get_ref().to_string();
-                    let path = format!("{kind}.{name}");
-                    let loc = w.loc(v);
-                    if let Some(first) = seen.entities.get(&path) {
-                        let first = first.clone();
-                        w.diags.push(Diagnostic::new(loc, &path, format!("duplicate {path}")).help(format!("first defined at {first}")));
-                        continue;
-                    }
-                    seen.entities.insert(path.clone(), loc.clone());
-                    check_name(w, &name, &path, loc);
-                    match kind {
-                        "security_group" => {
-                            if let Some(x) = read_security_group(w, v, &path) {
-                                fleet.security_groups.insert(name, x);
-                            }
-                        }
-                        "image" => {
-                            if let Some(x) = read_image(w, v, &path) {
-                                fleet.images.insert(name, x);
-                            }
-                        }
-                        "pool" => {
-                            if let Some(x) = read_pool(w, v, &path) {
-                                fleet.pools.insert(name, x);
-                            }
-                        }
-                        "load_balancer" => {
-                            if let Some(x) = read_load_balancer(w, v, &path) {
-                                fleet.load_balancers.insert(name, x);
-                            }
-                        }
-                        "db_parameter_group" => {
-                            if let Some(x) = read_db_parameter_group(w, v, &path) {
-                                fleet.db_parameter_groups.insert(name, x);
-                            }
-                        }
-                        "database" => {
-                            if let Some(x) = read_database(w, v, &path) {
-                                fleet.databases.insert(name, x);
-                            }
-                        }
-                        "site" => {
-                            if let Some(x) = read_site(w, v, &path) {
-                                fleet.sites.insert(name, x);
-                            }
-                        }
-                        _ => unreachable!("top-level keys are checked against TOP"),
-                    }
+            Table::SecurityGroup => each(w, table, value, seen, |w, v, name, path| {
+                if let Some(x) = read_security_group(w, v, path) {
+                    fleet.security_groups.insert(name, x);
                 }
-            }
+            }),
+            Table::Image => each(w, table, value, seen, |w, v, name, path| {
+                if let Some(x) = read_image(w, v, path) {
+                    fleet.images.insert(name, x);
+                }
+            }),
+            Table::Pool => each(w, table, value, seen, |w, v, name, path| {
+                if let Some(x) = read_pool(w, v, path) {
+                    fleet.pools.insert(name, x);
+                }
+            }),
+            Table::LoadBalancer => each(w, table, value, seen, |w, v, name, path| {
+                if let Some(x) = read_load_balancer(w, v, path) {
+                    fleet.load_balancers.insert(name, x);
+                }
+            }),
+            Table::DbParameterGroup => each(w, table, value, seen, |w, v, name, path| {
+                if let Some(x) = read_db_parameter_group(w, v, path) {
+                    fleet.db_parameter_groups.insert(name, x);
+                }
+            }),
+            Table::Database => each(w, table, value, seen, |w, v, name, path| {
+                if let Some(x) = read_database(w, v, path) {
+                    fleet.databases.insert(name, x);
+                }
+            }),
+            Table::Site => each(w, table, value, seen, |w, v, name, path| {
+                if let Some(x) = read_site(w, v, path) {
+                    fleet.sites.insert(name, x);
+                }
+            }),
         }
+    }
+}
+
+/// A table defined at most once: false (and a diagnostic naming both places) for a second definition.
+fn once(w: &mut Walker<'_>, slot: &mut Option<Loc>, table: Table, value: &Value<'_>) -> bool {
+    let key = table.name();
+    let loc = w.loc(value);
+    if let Some(first) = slot {
+        let first = first.clone();
+        w.diags.push(Diagnostic::new(loc, key, format!("[{key}] is defined more than once")).help(format!("first defined at {first}")));
+        return false;
+    }
+    *slot = Some(loc);
+    true
+}
+
+/// The named entities of one table (`[pool.NAME]`), each handed to `read` with its name and path.
+fn each(w: &mut Walker<'_>, table: Table, value: &Value<'_>, seen: &mut Seen, mut read: impl FnMut(&mut Walker<'_>, &Value<'_>, String, &str)) {
+    let kind = table.name();
+    let Some(entities) = value.get_ref().as_table() else {
+        let found = value.get_ref().type_str();
+        let loc = w.loc(value);
+        w.error(loc, kind, format!("expected a table of named {kind}s ([{kind}.NAME]), found {found}"));
+        return;
+    };
+    for (name, v) in entities.iter() {
+        let name = name.get_ref().to_string();
+        let path = format!("{kind}.{name}");
+        let loc = w.loc(v);
+        if let Some(first) = seen.entities.get(&path) {
+            let first = first.clone();
+            w.diags.push(Diagnostic::new(loc, &path, format!("duplicate {path}")).help(format!("first defined at {first}")));
+            continue;
+        }
+        seen.entities.insert(path.clone(), loc.clone());
+        check_name(w, &name, &path, loc);
+        read(w, v, name, &path);
     }
 }
 
