@@ -133,7 +133,7 @@ fn load(sources: &[SourceFile], dir: Option<&Path>) -> Result<Fleet, Diagnostics
             }
             diags.push(d);
         }
-        let mut w = Walker { src, diags: &mut diags };
+        let mut w = Walker { src, diags: &mut diags, second_definition: false };
         let top = w.table_fields(table.get_ref(), src.loc(0), "", &known);
         read_top(&mut w, &top, &mut fleet, &mut seen);
     }
@@ -178,21 +178,25 @@ fn read_top(w: &mut Walker<'_>, top: &Fields<'_, '_>, fleet: &mut Fleet, seen: &
         let Some(table) = Table::parse(key) else { continue };
         match table {
             Table::Fleet => {
-                // A second [fleet] is reported, and its fields checked, but not used.
+                // A second [fleet] is reported, and what it has checked, but not used.
                 let first = once(w, &mut seen.fleet, table, value);
+                w.second_definition = !first;
                 if let Some(s) = read_fleet(w, value)
                     && first
                 {
                     fleet.settings = s;
                 }
+                w.second_definition = false;
             }
             Table::Network => {
                 let first = once(w, &mut seen.network, table, value);
+                w.second_definition = !first;
                 if let Some(n) = read_network(w, value, seen)
                     && first
                 {
                     fleet.network = n;
                 }
+                w.second_definition = false;
             }
             Table::SecurityGroup => each(w, table, value, seen, |w, v, e, seen| {
                 if let Some(x) = read_security_group(w, v, e, seen)
@@ -279,7 +283,8 @@ impl Entity {
 }
 
 /// The named entities of one table (`[pool.NAME]`), each handed to `read`. A second definition of an entity is
-/// reported naming both places, and read too (every field checked, every reference recorded), but not kept.
+/// reported naming both places, and read too (every field it has checked, every reference recorded), but not
+/// kept.
 fn each(w: &mut Walker<'_>, table: Table, value: &Value<'_>, seen: &mut Seen, mut read: impl FnMut(&mut Walker<'_>, &Value<'_>, &Entity, &mut Seen)) {
     let kind = table.name();
     let Some(entities) = value.get_ref().as_table() else {
@@ -299,7 +304,9 @@ fn each(w: &mut Walker<'_>, table: Table, value: &Value<'_>, seen: &mut Seen, mu
             // Only its references and regional values join the checks across entities: its names are the
             // first definition's, and would only be reported again as duplicates.
             let mut scratch = Seen::default();
+            w.second_definition = true;
             read(w, v, &Entity { id, path, first: false }, &mut scratch);
+            w.second_definition = false;
             seen.refs.append(&mut scratch.refs);
             seen.zones.append(&mut scratch.zones);
             seen.acm_certificates.append(&mut scratch.acm_certificates);

@@ -229,8 +229,8 @@ fn aws_names(fleet: &Fleet, seen: &Seen, diags: &mut Vec<Diagnostic>) {
         if let Err(b) = check(&aws) {
             let field = format!("{}.{name}", table.name());
             diags.push(
-                Diagnostic::new(entity_loc(table, name), field, format!("`{aws}` (<fleet>-<name>) is not a valid {what}: {}", b.why))
-                    .help(format!("{}; shorten the fleet's or this table's name", b.help)),
+                Diagnostic::new(entity_loc(table, name), field, format!("`{aws}` is not a valid {what}: {}", b.why))
+                    .help(format!("converge names it <fleet>-<name>; {}", b.help)),
             );
         }
     };
@@ -291,12 +291,8 @@ fn aws_names(fleet: &Fleet, seen: &Seen, diags: &mut Vec<Diagnostic>) {
             let record = format!("{name}.{zone}");
             if let Err(b) = constraints::dns_name(&record, constraints::Wildcard::Refused("")) {
                 diags.push(
-                    Diagnostic::new(
-                        site.loc.clone(),
-                        format!("site.{name}"),
-                        format!("the site's record `{record}` (<site>.<fleet.dns_zone>) is not a valid DNS name: {}", b.why),
-                    )
-                    .help(format!("{}; shorten the site's name", b.help)),
+                    Diagnostic::new(site.loc.clone(), format!("site.{name}"), format!("the site's record `{record}` is not a valid DNS name: {}", b.why))
+                        .help(format!("each site with a load balancer gets the record <site>.<fleet.dns_zone>; {}", b.help)),
                 );
             }
         }
