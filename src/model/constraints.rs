@@ -373,9 +373,12 @@ pub(super) fn db_parameter_group_family(engine: &str, version: &str) -> Option<S
 
 /// The master user's name (CreateDBInstance's MasterUsername).
 pub(super) fn db_username(engine: Option<&str>, name: &str) -> Checked {
+    // RDS's limits by engine; without a known engine (reported on its own), the loosest.
     let max = match engine {
+        Some("mysql" | "mariadb") => 16,
+        Some(e) if e.starts_with("oracle") => 30,
         Some("postgres") => 63,
-        _ => 16,
+        _ => 128,
     };
     let help = format!("the master user name is 1 to {max} letters, digits and underscores, starting with a letter");
     let n = name.len();
@@ -699,6 +702,8 @@ mod tests {
         assert_eq!(db_username(Some("mysql"), "admin"), Ok(()));
         assert_eq!(why(db_username(Some("mysql"), "administrator_one")), "it is 17 characters, not 1 to 16");
         assert_eq!(db_username(Some("postgres"), "administrator_one"), Ok(()));
+        assert_eq!(db_username(Some("sqlserver-ex"), "administrator_one"), Ok(()));
+        assert_eq!(why(db_username(Some("oracle-ee"), &"a".repeat(31))), "it is 31 characters, not 1 to 30");
         assert_eq!(why(db_username(Some("mysql"), "1admin")), "it must start with a letter");
         assert_eq!(why(db_username(Some("mysql"), "ad-min")), "`-` is not allowed");
         assert_eq!(why(db_username(Some("mysql"), "rdsadmin")), "RDS reserves it for itself");

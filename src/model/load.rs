@@ -733,7 +733,7 @@ fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut 
     for g in &security_groups {
         e.reference(seen, "security_groups", f.field("security_groups"), Table::SecurityGroup, g);
     }
-    if !written(&f, "security_groups") {
+    if !written(&f, "security_groups") && !w.second_definition {
         w.error(f.loc.clone(), f.field("security_groups"), "a load balancer needs at least one security group")
             .set_help("without one, AWS attaches the VPC's default group, which converge does not manage");
     }

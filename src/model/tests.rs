@@ -480,6 +480,7 @@ fn a_duplicate_names_both_places() {
       help: defined: lb, web
     16 problems found in the desired state
     ");
+    assert!(!text.contains("missing required field"), "a second definition is checked for what it has, not for what it lacks");
 }
 
 #[test]
