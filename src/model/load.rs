@@ -1,15 +1,65 @@
 //! Loading: find every `*.toml` below a folder, parse each with spans, and build the typed [`Fleet`].
+//!
+//! A bad field never hides another problem: each reader checks every field of its table and keeps the entity
+//! (a required field that is missing or mistyped gets a placeholder, and the entity is marked
+//! [`Seen::incomplete`]; such a fleet is never returned, it has a diagnostic). References, and values whose
+//! checks need every file read, are recorded in [`Seen`] as they are read, so `validate` checks them whether or
+//! not their entity could be built.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
 
+use super::constraints::{self, Broken, TagRules, Wildcard};
 use super::diag::{Diagnostic, Diagnostics, Loc, Located, SourceFile};
+use super::validate::{EntityId, Seen};
 use super::walk::{Fields, Value, Walker};
 use super::*;
 
-const TOP: &[&str] = &["fleet", "network", "security_group", "image", "pool", "load_balancer", "db_parameter_group", "database", "site"];
+/// Declares the top-level tables: each variant with its name, and the list of them, from one list.
+macro_rules! tables {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// The top-level tables of the desired state. The variants, their names and [`Table::ALL`] come from one
+        /// list, and the reader matches on the variant exhaustively: a table left out of the reader is a compile
+        /// error, never a panic on user input.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub(super) enum Table {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Table {
+            pub const ALL: &'static [Table] = &[$(Table::$variant,)*];
+
+            /// The table's name in TOML (`[pool.web]`: `pool`).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Table::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+tables! {
+    /// `[fleet]`, exactly once.
+    Fleet = "fleet",
+    /// `[network]`, at most once.
+    Network = "network",
+    SecurityGroup = "security_group",
+    Image = "image",
+    Pool = "pool",
+    LoadBalancer = "load_balancer",
+    DbParameterGroup = "db_parameter_group",
+    Database = "database",
+    Site = "site",
+}
+
+impl Table {
+    pub fn parse(name: &str) -> Option<Table> {
+        Table::ALL.iter().copied().find(|t| t.name() == name)
+    }
+}
 
 /// Loads and validates every `*.toml` below `dir` (sorted, so errors come in a stable order).
 pub fn load_dir(dir: &Path) -> Result<Fleet, Diagnostics> {
@@ -69,15 +119,22 @@ fn load(sources: &[SourceFile], dir: Option<&Path>) -> Result<Fleet, Diagnostics
     let mut diags = Vec::new();
     let mut fleet = Fleet { dir: dir.map(Path::to_path_buf).unwrap_or_default(), ..Fleet::default() };
     let mut seen = Seen::default();
+    let known: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
     for src in sources {
         let (table, errors) = DeTable::parse_recoverable(&src.text);
         for e in &errors {
-            let loc = src.loc(e.span().map_or(0, |s| s.start));
-            diags.push(Diagnostic::new(loc, "", format!("TOML syntax error: {}", e.message().trim())));
+            let at = e.span().map_or(0, |s| s.start);
+            let mut d = Diagnostic::new(src.loc(at), "", format!("TOML syntax error: {}", e.message().trim()));
+            // The parser names only the second place of a key defined twice in one file.
+            if e.message().trim() == "duplicate key"
+                && let Some(first) = super::keys::first_definition(&src.text, at)
+            {
+                d.set_help(format!("first defined at {}", src.loc(first)));
+            }
+            diags.push(d);
         }
-        let mut w = Walker { src, diags: &mut diags };
-        let loc = src.loc(0);
-        let top = w.table_fields(table.get_ref(), loc, "", TOP);
+        let mut w = Walker { src, diags: &mut diags, second_definition: false };
+        let top = w.table_fields(table.get_ref(), src.loc(0), "", &known);
         read_top(&mut w, &top, &mut fleet, &mut seen);
     }
     if seen.fleet.is_none() {
@@ -89,8 +146,8 @@ fn load(sources: &[SourceFile], dir: Option<&Path>) -> Result<Fleet, Diagnostics
     }
     // Cross-entity checks run even when some entity failed to parse: references are checked against
     // everything declared, so a broken table does not also make every reference to it an error.
-    let declared = seen.entities.keys().cloned().collect();
-    super::validate::validate(&fleet, &declared, &mut diags);
+    super::validate::validate(&fleet, &seen, &mut diags);
+    debug_assert!(seen.incomplete.is_empty() || !diags.is_empty(), "an entity kept with a placeholder has a diagnostic: {:?}", seen.incomplete);
     if diags.is_empty() {
         Ok(fleet)
     } else {
@@ -115,105 +172,185 @@ fn read_bootstraps(fleet: &mut Fleet, dir: &Path, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-#[derive(Default)]
-struct Seen {
-    fleet: Option<Loc>,
-    network: Option<Loc>,
-    entities: BTreeMap<String, Loc>,
-}
-
 fn read_top(w: &mut Walker<'_>, top: &Fields<'_, '_>, fleet: &mut Fleet, seen: &mut Seen) {
     for (key, value) in top.entries() {
-        let loc = w.loc(value);
-        match key {
-            "fleet" | "network" => {
-                let slot = if key == "fleet" { &mut seen.fleet } else { &mut seen.network };
-                if let Some(first) = slot {
-                    let first = first.clone();
-                    w.diags.push(Diagnostic::new(loc, key, format!("[{key}] is defined more than once")).help(format!("first defined at {first}")));
-                    continue;
+        // Unknown tables were reported (with a suggestion) when the fields were opened.
+        let Some(table) = Table::parse(key) else { continue };
+        match table {
+            Table::Fleet => {
+                // A second [fleet] is reported, and what it has checked, but not used.
+                let first = once(w, &mut seen.fleet, table, value);
+                w.second_definition = !first;
+                if let Some(s) = read_fleet(w, value)
+                    && first
+                {
+                    fleet.settings = s;
                 }
-                *slot = Some(loc);
-                if key == "fleet" {
-                    if let Some(s) = read_fleet(w, value) {
-                        fleet.settings = s;
-                    }
-                } else if let Some(n) = read_network(w, value) {
+                w.second_definition = false;
+            }
+            Table::Network => {
+                let first = once(w, &mut seen.network, table, value);
+                w.second_definition = !first;
+                if let Some(n) = read_network(w, value, seen)
+                    && first
+                {
                     fleet.network = n;
                 }
+                w.second_definition = false;
             }
-            kind => {
-                let Some(entities) = value.get_ref().as_table() else {
-                    let found = value.get_ref().type_str();
-                    w.error(loc, kind, format!("expected a table of named {kind}s ([{kind}.NAME]), found {found}"));
-                    continue;
-                };
-                for (name, v) in entities.iter() {
-                    let name = name.get_ref().to_string();
-                    let path = format!("{kind}.{name}");
-                    let loc = w.loc(v);
-                    if let Some(first) = seen.entities.get(&path) {
-                        let first = first.clone();
-                        w.diags.push(Diagnostic::new(loc, &path, format!("duplicate {path}")).help(format!("first defined at {first}")));
-                        continue;
-                    }
-                    seen.entities.insert(path.clone(), loc.clone());
-                    check_name(w, &name, &path, loc);
-                    match kind {
-                        "security_group" => {
-                            if let Some(x) = read_security_group(w, v, &path) {
-                                fleet.security_groups.insert(name, x);
-                            }
-                        }
-                        "image" => {
-                            if let Some(x) = read_image(w, v, &path) {
-                                fleet.images.insert(name, x);
-                            }
-                        }
-                        "pool" => {
-                            if let Some(x) = read_pool(w, v, &path) {
-                                fleet.pools.insert(name, x);
-                            }
-                        }
-                        "load_balancer" => {
-                            if let Some(x) = read_load_balancer(w, v, &path) {
-                                fleet.load_balancers.insert(name, x);
-                            }
-                        }
-                        "db_parameter_group" => {
-                            if let Some(x) = read_db_parameter_group(w, v, &path) {
-                                fleet.db_parameter_groups.insert(name, x);
-                            }
-                        }
-                        "database" => {
-                            if let Some(x) = read_database(w, v, &path) {
-                                fleet.databases.insert(name, x);
-                            }
-                        }
-                        "site" => {
-                            if let Some(x) = read_site(w, v, &path) {
-                                fleet.sites.insert(name, x);
-                            }
-                        }
-                        _ => unreachable!("top-level keys are checked against TOP"),
-                    }
+            Table::SecurityGroup => each(w, table, value, seen, |w, v, e, seen| {
+                if let Some(x) = read_security_group(w, v, e, seen)
+                    && e.first
+                {
+                    fleet.security_groups.insert(e.name().to_string(), x);
                 }
-            }
+            }),
+            Table::Image => each(w, table, value, seen, |w, v, e, _| {
+                if let Some(x) = read_image(w, v, &e.path)
+                    && e.first
+                {
+                    fleet.images.insert(e.name().to_string(), x);
+                }
+            }),
+            Table::Pool => each(w, table, value, seen, |w, v, e, seen| {
+                if let Some(x) = read_pool(w, v, e, seen)
+                    && e.first
+                {
+                    fleet.pools.insert(e.name().to_string(), x);
+                }
+            }),
+            Table::LoadBalancer => each(w, table, value, seen, |w, v, e, seen| {
+                if let Some(x) = read_load_balancer(w, v, e, seen)
+                    && e.first
+                {
+                    fleet.load_balancers.insert(e.name().to_string(), x);
+                }
+            }),
+            Table::DbParameterGroup => each(w, table, value, seen, |w, v, e, seen| {
+                if let Some(x) = read_db_parameter_group(w, v, e, seen)
+                    && e.first
+                {
+                    fleet.db_parameter_groups.insert(e.name().to_string(), x);
+                }
+            }),
+            Table::Database => each(w, table, value, seen, |w, v, e, seen| {
+                if let Some(x) = read_database(w, v, e, seen)
+                    && e.first
+                {
+                    fleet.databases.insert(e.name().to_string(), x);
+                }
+            }),
+            Table::Site => each(w, table, value, seen, |w, v, e, seen| {
+                if let Some(x) = read_site(w, v, e, seen)
+                    && e.first
+                {
+                    fleet.sites.insert(e.name().to_string(), x);
+                }
+            }),
         }
     }
 }
 
-/// Names become parts of AWS names and addresses: keep them to what every AWS API accepts.
+/// A table defined at most once: false (and a diagnostic naming both places) for a second definition.
+fn once(w: &mut Walker<'_>, slot: &mut Option<Loc>, table: Table, value: &Value<'_>) -> bool {
+    let key = table.name();
+    let loc = w.loc(value);
+    if let Some(first) = slot {
+        let first = first.clone();
+        w.diags.push(Diagnostic::new(loc, key, format!("[{key}] is defined more than once")).help(format!("first defined at {first}")));
+        return false;
+    }
+    *slot = Some(loc);
+    true
+}
+
+/// The entity being read: its id, its path (`pool.web`), and whether this is its first definition.
+struct Entity {
+    id: EntityId,
+    path: String,
+    first: bool,
+}
+
+impl Entity {
+    fn name(&self) -> &str {
+        &self.id.1
+    }
+
+    /// Records a reference from this entity's field `key`, shown as `field`.
+    fn reference(&self, seen: &mut Seen, key: &'static str, field: String, to: Table, target: &Located<String>) {
+        seen.reference(&self.id, key, field, to, target);
+    }
+}
+
+/// The named entities of one table (`[pool.NAME]`), each handed to `read`. A second definition of an entity is
+/// reported naming both places, and read too (every field it has checked, every reference recorded), but not
+/// kept.
+fn each(w: &mut Walker<'_>, table: Table, value: &Value<'_>, seen: &mut Seen, mut read: impl FnMut(&mut Walker<'_>, &Value<'_>, &Entity, &mut Seen)) {
+    let kind = table.name();
+    let Some(entities) = value.get_ref().as_table() else {
+        let found = value.get_ref().type_str();
+        let loc = w.loc(value);
+        w.error(loc, kind, format!("expected a table of named {kind}s ([{kind}.NAME]), found {found}"));
+        return;
+    };
+    for (name, v) in entities.iter() {
+        let name = name.get_ref().to_string();
+        let path = format!("{kind}.{name}");
+        let loc = w.loc(v);
+        let id = (table, name.clone());
+        if let Some(first) = seen.entities.get(&id) {
+            let first = first.clone();
+            w.diags.push(Diagnostic::new(loc, &path, format!("duplicate {path}")).help(format!("first defined at {first}")));
+            // Only its references and regional values join the checks across entities: its names are the
+            // first definition's, and would only be reported again as duplicates.
+            let mut scratch = Seen::default();
+            w.second_definition = true;
+            read(w, v, &Entity { id, path, first: false }, &mut scratch);
+            w.second_definition = false;
+            seen.refs.append(&mut scratch.refs);
+            seen.zones.append(&mut scratch.zones);
+            seen.acm_certificates.append(&mut scratch.acm_certificates);
+            continue;
+        }
+        seen.entities.insert(id.clone(), loc.clone());
+        check_name(w, &name, &path, loc);
+        read(w, v, &Entity { id, path, first: true }, seen);
+    }
+}
+
+/// Whether `name` is a valid name for the fleet or an entity: lower-case letters, digits and hyphens, not at
+/// either end. Names become parts of AWS names and addresses: they are kept to what every AWS API accepts.
+pub(super) fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !name.starts_with('-') && !name.ends_with('-')
+}
+
 fn check_name(w: &mut Walker<'_>, name: &str, path: &str, loc: Loc) {
-    let ok =
-        !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !name.starts_with('-') && !name.ends_with('-');
-    if !ok {
+    if !valid_name(name) {
         w.diags.push(Diagnostic::new(loc, path, format!("invalid name `{name}`")).help("use lower-case letters, digits and hyphens, not at the start or end"));
+    }
+}
+
+/// Reports `v` if it breaks an AWS rule, as "`v` is not a valid WHAT: why", with the rule as help.
+fn aws_rule(w: &mut Walker<'_>, v: &Located<String>, field: &str, what: &str, checked: Result<(), Broken>) -> bool {
+    match checked {
+        Ok(()) => true,
+        Err(b) => {
+            w.error(v.loc.clone(), field, format!("`{}` is not a valid {what}: {}", v.value, b.why)).set_help(b.help);
+            false
+        }
     }
 }
 
 fn u32_of(v: Option<Located<i64>>) -> Option<u32> {
     v.map(|v| v.value as u32)
+}
+
+/// A placeholder for a required string that is missing or mistyped (reported): the entity is incomplete.
+fn placeholder(seen: &mut Seen, e: &Entity, f: &Fields<'_, '_>, v: Option<Located<String>>) -> Located<String> {
+    v.unwrap_or_else(|| {
+        seen.incomplete.insert(e.id.clone());
+        Located { value: String::new(), loc: f.loc.clone() }
+    })
 }
 
 fn read_fleet(w: &mut Walker<'_>, v: &Value<'_>) -> Option<FleetSettings> {
@@ -223,68 +360,124 @@ fn read_fleet(w: &mut Walker<'_>, v: &Value<'_>) -> Option<FleetSettings> {
         check_name(w, n, "fleet.name", n.loc.clone());
     }
     let region = w.req_string(&f, "region");
+    if let Some(r) = &region {
+        aws_rule(w, r, "fleet.region", "region name", constraints::region(r));
+    }
     let account = w.opt_string(&f, "account");
     if let Some(a) = &account
         && (a.len() != 12 || !a.chars().all(|c| c.is_ascii_digit()))
     {
         w.error(a.loc.clone(), "fleet.account", format!("`{}` is not an AWS account id (12 digits)", a.value));
     }
-    let dns_zone = w.opt_string(&f, "dns_zone").map(|z| z.value.trim_end_matches('.').to_string());
+    let dns_zone = w.opt_string(&f, "dns_zone");
+    if let Some(z) = &dns_zone {
+        aws_rule(w, z, "fleet.dns_zone", "DNS name", constraints::dns_name(z, Wildcard::Refused("a hosted zone has one name")));
+    }
     let max_deletes = w.opt_int(&f, "max_deletes", 0..=100_000).map_or(DEFAULT_MAX_DELETES, |n| n.value as usize);
     let certificate_horizon_days = w.opt_int(&f, "certificate_horizon_days", 0..=365).map_or(DEFAULT_CERTIFICATE_HORIZON_DAYS, |n| n.value as u32);
-    Some(FleetSettings { name: name?.value, region: region?.value, account: account.map(|a| a.value), dns_zone, max_deletes, certificate_horizon_days })
+    // Missing values are reported; what was read is kept for the checks that need the fleet's name or region.
+    Some(FleetSettings {
+        name: name.map(|n| n.value).unwrap_or_default(),
+        region: region.map(|r| r.value).unwrap_or_default(),
+        account: account.map(|a| a.value),
+        dns_zone: dns_zone.map(|z| z.value.trim_end_matches('.').to_string()),
+        max_deletes,
+        certificate_horizon_days,
+    })
 }
 
-fn read_network(w: &mut Walker<'_>, v: &Value<'_>) -> Option<Network> {
+/// `zones`: availability zones, checked against the fleet's region once every file is read.
+fn zones(w: &mut Walker<'_>, f: &Fields<'_, '_>, seen: &mut Seen) -> Vec<String> {
+    let zones = w.opt_strings(f, "zones");
+    seen.zones.extend(zones.iter().map(|z| (f.field("zones"), z.clone())));
+    plain(zones)
+}
+
+/// `subnets`: subnet ids.
+fn subnets(w: &mut Walker<'_>, f: &Fields<'_, '_>) -> Vec<String> {
+    let subnets = w.opt_strings(f, "subnets");
+    for s in &subnets {
+        aws_rule(w, s, &f.field("subnets"), "subnet id", constraints::resource_id(s, "subnet", "subnet"));
+    }
+    plain(subnets)
+}
+
+fn read_network(w: &mut Walker<'_>, v: &Value<'_>, seen: &mut Seen) -> Option<Network> {
     let f = w.fields(v, "network", &["vpc", "zones", "subnets"])?;
-    Some(Network { vpc: w.opt_string(&f, "vpc").map(|v| v.value), zones: plain(w.opt_strings(&f, "zones")), subnets: plain(w.opt_strings(&f, "subnets")) })
+    let vpc = w.opt_string(&f, "vpc");
+    if let Some(id) = &vpc {
+        aws_rule(w, id, "network.vpc", "VPC id", constraints::resource_id(id, "vpc", "VPC"));
+    }
+    Some(Network { vpc: vpc.map(|v| v.value), zones: zones(w, &f, seen), subnets: subnets(w, &f) })
 }
 
 fn plain(v: Vec<Located<String>>) -> Vec<String> {
     v.into_iter().map(|s| s.value).collect()
 }
 
-fn tags(w: &mut Walker<'_>, f: &Fields<'_, '_>) -> Tags {
+/// `tags`: the user's tags, which converge adds `ours` of its own to, on a resource whose service follows `rules`.
+fn tags(w: &mut Walker<'_>, f: &Fields<'_, '_>, rules: TagRules, ours: usize) -> Tags {
     let Some(v) = f.get("tags") else { return Tags::new() };
     let field = f.field("tags");
     let mut out = Tags::new();
     for (k, val) in w.string_map(v, &field) {
+        let key_field = format!("{field}.{k}");
         if k.starts_with("converge:") || k.starts_with("aws:") {
             let prefix = if k.starts_with("aws:") { "aws:" } else { "converge:" };
-            w.error(val.loc.clone(), format!("{field}.{k}"), format!("tag keys starting with `{prefix}` are reserved"));
+            w.error(val.loc.clone(), key_field, format!("tag keys starting with `{prefix}` are reserved"));
             continue;
         }
+        aws_rule(w, &Located { value: k.clone(), loc: val.loc.clone() }, &key_field, "tag key", constraints::tag_key(&k, rules));
+        aws_rule(w, &val, &key_field, "tag value", constraints::tag_value(&val, rules));
         out.insert(k, val.value);
+    }
+    if out.len() + ours > constraints::MAX_TAGS {
+        let loc = w.loc(v);
+        w.error(loc, field, format!("{} tags, and converge adds {ours}: AWS allows {} on a resource", out.len(), constraints::MAX_TAGS))
+            .set_help(format!("keep it to {} tags", constraints::MAX_TAGS - ours));
     }
     out
 }
 
-fn read_security_group(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<SecurityGroup> {
-    let f = w.fields(v, path, &["name", "description", "ingress", "egress", "tags"])?;
+/// Whether `key` is written with something in it (not absent, not `[]`).
+fn written(f: &Fields<'_, '_>, key: &str) -> bool {
+    f.get(key).is_some_and(|v| !v.get_ref().as_array().is_some_and(|a| a.is_empty()))
+}
+
+fn read_security_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<SecurityGroup> {
+    let f = w.fields(v, &e.path, &["name", "description", "ingress", "egress", "tags"])?;
     let name = w.opt_string(&f, "name");
-    if let Some(n) = &name
-        && (n.is_empty() || n.len() > 255 || n.starts_with("sg-"))
-    {
-        w.error(n.loc.clone(), f.field("name"), "a security group name must be 1 to 255 characters and not start with `sg-`");
+    if let Some(n) = &name {
+        aws_rule(w, n, &f.field("name"), "security group name", constraints::security_group_name(n));
+        seen.names.insert(e.id.clone(), n.clone());
     }
     let description = w.opt_string(&f, "description");
-    if let Some(d) = &description
-        && (d.len() > 255 || !d.is_ascii())
-    {
-        w.error(d.loc.clone(), f.field("description"), "a security group description must be at most 255 ASCII characters");
+    if let Some(d) = &description {
+        aws_rule(w, d, &f.field("description"), "security group description", constraints::security_group_description(d));
     }
-    let rules = |w: &mut Walker<'_>, key: &str, peer: &str| -> Option<Vec<Rule>> {
+    let mut rules = |w: &mut Walker<'_>, key: &'static str, peer: &'static str| -> Option<Vec<Rule>> {
         let v = f.get(key)?;
         let field = f.field(key);
-        Some(w.tables(v, &field).into_iter().filter_map(|(p, item)| read_rule(w, item, &p, peer)).collect())
+        let peers = Peers { key: if key == "ingress" { "ingress.from" } else { "egress.to" }, name: peer, field: format!("{}.{key}.{peer}", e.path) };
+        Some(w.tables(v, &field).into_iter().filter_map(|(p, item)| read_rule(w, item, &p, e, &peers, seen)).collect())
     };
     let ingress = rules(w, "ingress", "from").unwrap_or_default();
     let egress = rules(w, "egress", "to");
-    let tags = tags(w, &f);
+    let tags = tags(w, &f, TagRules::Any, 2);
     Some(SecurityGroup { loc: f.loc.clone(), name: name.map(|n| n.value), description: description.map(|d| d.value), ingress, egress, tags })
 }
 
-fn read_rule(w: &mut Walker<'_>, v: &Value<'_>, path: &str, peer: &str) -> Option<Rule> {
+/// A rule's peer groups: `from` (ingress) or `to` (egress), the reference's key and its field as shown.
+struct Peers {
+    key: &'static str,
+    name: &'static str,
+    field: String,
+}
+
+/// A rule: every field is checked; the rule is returned only when its protocol and ports are valid (its
+/// groups are recorded as references either way).
+fn read_rule(w: &mut Walker<'_>, v: &Value<'_>, path: &str, e: &Entity, peers: &Peers, seen: &mut Seen) -> Option<Rule> {
+    let peer = peers.name;
     let f = w.fields(v, path, &["ports", "protocol", "cidr", peer])?;
     let protocol = match w.opt_string(&f, "protocol") {
         None => Some(Protocol::Tcp),
@@ -299,23 +492,25 @@ fn read_rule(w: &mut Walker<'_>, v: &Value<'_>, path: &str, peer: &str) -> Optio
             }
         },
     };
+    // `None`: a bad value (reported); `Some(None)`: not written.
     let ports = match f.get("ports") {
-        None => None,
-        Some(v) => Some(read_ports(w, v, &f.field("ports"))?),
+        None => Some(None),
+        Some(v) => read_ports(w, v, &f.field("ports")).map(Some),
     };
     let ports = match (&protocol, ports) {
-        (Some(Protocol::Tcp | Protocol::Udp), None) => {
+        (Some(Protocol::Tcp | Protocol::Udp), Some(None)) => {
             w.error(f.loc.clone(), f.field("ports"), "missing required field for tcp and udp rules")
                 .set_help("write ports = \"443\", ports = \"8000-8100\" or ports = \"all\"");
             None
         }
-        (Some(Protocol::All | Protocol::Icmp), Some(Some(_))) => {
+        (Some(Protocol::All | Protocol::Icmp), Some(Some(Some(_)))) => {
             w.error(f.loc.clone(), f.field("ports"), "ports apply to tcp and udp rules only");
             None
         }
-        (Some(Protocol::Tcp | Protocol::Udp), Some(None)) => Some((0, 65535)),
-        (_, Some(p)) => p,
-        (_, None) => None,
+        (Some(Protocol::Tcp | Protocol::Udp), Some(Some(None))) => Some(Some((0, 65535))),
+        (Some(_), Some(Some(p))) => Some(p),
+        (Some(_), Some(None)) => Some(None),
+        (None, _) | (_, None) => None,
     };
     let mut cidrs = Vec::new();
     if let Some(c) = f.get("cidr") {
@@ -335,10 +530,13 @@ fn read_rule(w: &mut Walker<'_>, v: &Value<'_>, path: &str, peer: &str) -> Optio
         Some(v) => w.strings(v, &f.field(peer), true),
         None => Vec::new(),
     };
-    if f.get("cidr").is_none() && groups.is_empty() {
+    for g in &groups {
+        e.reference(seen, peers.key, peers.field.clone(), Table::SecurityGroup, g);
+    }
+    if !written(&f, "cidr") && !written(&f, peer) {
         w.error(f.loc.clone(), path, format!("a rule needs `cidr` or `{peer}`"));
     }
-    Some(Rule { loc: f.loc.clone(), protocol: protocol?, ports, cidrs, groups })
+    Some(Rule { loc: f.loc.clone(), protocol: protocol?, ports: ports?, cidrs, groups })
 }
 
 /// `"80"`, `80`, `"8000-8100"` or `"all"` (`Some(None)`).
@@ -374,13 +572,14 @@ fn read_image(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Image> {
     let id = w.opt_string(&f, "id");
     let owners = w.opt_strings(&f, "owners");
     let name = w.opt_string(&f, "name");
+    if let Some(i) = &id {
+        aws_rule(w, i, &f.field("id"), "image id", constraints::resource_id(i, "ami", "image"));
+    }
+    for o in &owners {
+        aws_rule(w, o, &f.field("owners"), "image owner", constraints::image_owner(o));
+    }
     match (id, name) {
-        (Some(id), None) if owners.is_empty() => {
-            if !id.starts_with("ami-") {
-                w.error(id.loc.clone(), f.field("id"), format!("`{}` is not an image id (ami-...)", id.value));
-            }
-            Some(Image::Id { loc: f.loc.clone(), id: id.value })
-        }
+        (Some(id), None) if owners.is_empty() => Some(Image::Id { loc: f.loc.clone(), id: id.value }),
         (None, Some(name)) => {
             Some(Image::Lookup { loc: f.loc.clone(), owners: if owners.is_empty() { vec!["self".into()] } else { plain(owners) }, name: name.value })
         }
@@ -391,10 +590,10 @@ fn read_image(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Image> {
     }
 }
 
-fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Pool> {
+fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<Pool> {
     let f = w.fields(
         v,
-        path,
+        &e.path,
         &[
             "image",
             "instance_type",
@@ -413,19 +612,30 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Pool> {
         ],
     )?;
     let image = w.req_string(&f, "image");
+    if let Some(i) = &image {
+        e.reference(seen, "image", f.field("image"), Table::Image, i);
+    }
     let instance_type = w.req_string(&f, "instance_type");
+    if let Some(t) = &instance_type {
+        aws_rule(w, t, &f.field("instance_type"), "EC2 instance type", constraints::instance_type(t));
+    }
     let security_groups = w.opt_strings(&f, "security_groups");
-    let key_pair = w.opt_string(&f, "key_pair").map(|k| k.value);
+    for g in &security_groups {
+        e.reference(seen, "security_groups", f.field("security_groups"), Table::SecurityGroup, g);
+    }
+    let key_pair = w.opt_string(&f, "key_pair");
+    if let Some(k) = &key_pair {
+        aws_rule(w, k, &f.field("key_pair"), "key pair name", constraints::key_pair_name(k));
+    }
     let bootstrap = w.opt_string(&f, "bootstrap");
     let min = w.req_int(&f, "min", 0..=10_000);
     let max = w.req_int(&f, "max", 0..=10_000);
     let desired = w.opt_int(&f, "desired", 0..=10_000);
     let cpu_target = w.opt_int(&f, "cpu_target", 1..=100);
-    let health_check = match f.get("health_check") {
+    let p = f.field("health_check");
+    let health_check = match f.get("health_check").and_then(|v| w.fields(v, &p, &["type", "grace_seconds"])) {
         None => PoolHealthCheck { kind: "EC2".into(), grace_seconds: 300 },
-        Some(v) => {
-            let p = f.field("health_check");
-            let h = w.fields(v, &p, &["type", "grace_seconds"])?;
+        Some(h) => {
             let kind = match w.opt_string(&h, "type") {
                 None => "EC2".to_string(),
                 Some(t) if matches!(t.to_ascii_uppercase().as_str(), "EC2" | "ELB") => t.to_ascii_uppercase(),
@@ -437,40 +647,42 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Pool> {
             PoolHealthCheck { kind, grace_seconds: u32_of(w.opt_int(&h, "grace_seconds", 0..=7200)).unwrap_or(300) }
         }
     };
-    let refresh = match f.get("refresh") {
+    let p = f.field("refresh");
+    let refresh = match f.get("refresh").and_then(|v| w.fields(v, &p, &["min_healthy_percent", "warmup_seconds", "auto_rollback"])) {
         None => Refresh { min_healthy_percent: 90, warmup_seconds: None, auto_rollback: true },
-        Some(v) => {
-            let p = f.field("refresh");
-            let r = w.fields(v, &p, &["min_healthy_percent", "warmup_seconds", "auto_rollback"])?;
-            Refresh {
-                min_healthy_percent: u32_of(w.opt_int(&r, "min_healthy_percent", 0..=100)).unwrap_or(90),
-                warmup_seconds: u32_of(w.opt_int(&r, "warmup_seconds", 0..=3600)),
-                auto_rollback: w.opt_bool(&r, "auto_rollback").unwrap_or(true),
-            }
-        }
+        Some(r) => Refresh {
+            min_healthy_percent: u32_of(w.opt_int(&r, "min_healthy_percent", 0..=100)).unwrap_or(90),
+            warmup_seconds: u32_of(w.opt_int(&r, "warmup_seconds", 0..=3600)),
+            auto_rollback: w.opt_bool(&r, "auto_rollback").unwrap_or(true),
+        },
     };
-    let zones = plain(w.opt_strings(&f, "zones"));
-    let subnets = plain(w.opt_strings(&f, "subnets"));
-    let tags = tags(w, &f);
-    let (min, max) = (min?, max?);
-    if min.value > max.value {
-        w.error(min.loc.clone(), f.field("min"), format!("min ({}) is greater than max ({})", min.value, max.value));
+    let zones = zones(w, &f, seen);
+    let subnets = subnets(w, &f);
+    // On the group, the template and every instance, which also gets a `Name`.
+    let tags = tags(w, &f, TagRules::Any, 3);
+    if let (Some(min), Some(max)) = (&min, &max) {
+        if min.value > max.value {
+            w.error(min.loc.clone(), f.field("min"), format!("min ({}) is greater than max ({})", min.value, max.value));
+        }
+        if let Some(d) = &desired
+            && (d.value < min.value || d.value > max.value)
+        {
+            w.error(d.loc.clone(), f.field("desired"), format!("desired ({}) is outside min..max ({}..{})", d.value, min.value, max.value));
+        }
     }
-    if let Some(d) = &desired
-        && (d.value < min.value || d.value > max.value)
-    {
-        w.error(d.loc.clone(), f.field("desired"), format!("desired ({}) is outside min..max ({}..{})", d.value, min.value, max.value));
+    if min.is_none() || max.is_none() {
+        seen.incomplete.insert(e.id.clone());
     }
     Some(Pool {
         loc: f.loc.clone(),
-        image: image?,
-        instance_type: instance_type?.value,
+        image: placeholder(seen, e, &f, image),
+        instance_type: placeholder(seen, e, &f, instance_type).value,
         security_groups,
-        key_pair,
+        key_pair: key_pair.map(|k| k.value),
         bootstrap,
         bootstrap_text: None,
-        min: min.value as u32,
-        max: max.value as u32,
+        min: u32_of(min).unwrap_or(0),
+        max: u32_of(max).unwrap_or(0),
         desired: u32_of(desired),
         cpu_target: u32_of(cpu_target),
         health_check,
@@ -481,10 +693,10 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Pool> {
     })
 }
 
-fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<LoadBalancer> {
+fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<LoadBalancer> {
     let f = w.fields(
         v,
-        path,
+        &e.path,
         &[
             "name",
             "pool",
@@ -501,7 +713,13 @@ fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<L
         ],
     )?;
     let name = w.opt_string(&f, "name");
+    if let Some(n) = &name {
+        seen.names.insert(e.id.clone(), n.clone());
+    }
     let pool = w.opt_string(&f, "pool");
+    if let Some(p) = &pool {
+        e.reference(seen, "pool", f.field("pool"), Table::Pool, p);
+    }
     let internal = match w.opt_string(&f, "scheme") {
         None => false,
         Some(s) if s.value == "internet-facing" => false,
@@ -512,30 +730,39 @@ fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<L
         }
     };
     let security_groups = w.opt_strings(&f, "security_groups");
+    for g in &security_groups {
+        e.reference(seen, "security_groups", f.field("security_groups"), Table::SecurityGroup, g);
+    }
+    if !written(&f, "security_groups") && !w.second_definition {
+        w.error(f.loc.clone(), f.field("security_groups"), "a load balancer needs at least one security group")
+            .set_help("without one, AWS attaches the VPC's default group, which converge does not manage");
+    }
     let mut listeners = Vec::new();
     let mut ports: BTreeMap<u16, Loc> = BTreeMap::new();
     if let Some(v) = w.required(&f, "listeners") {
         let field = f.field("listeners");
         for (p, item) in w.tables(v, &field) {
-            let Some(l) = read_listener(w, item, &p) else { continue };
-            if let Some(first) = ports.get(&l.port) {
-                let first = first.clone();
-                w.diags.push(
-                    Diagnostic::new(l.loc.clone(), format!("{p}.port"), format!("two listeners on port {}", l.port)).help(format!("the other is at {first}")),
-                );
+            let (port, listener) = read_listener(w, item, &p, seen);
+            // Checked for every listener with a valid port, complete or not.
+            if let Some((port, loc)) = port {
+                if let Some(first) = ports.get(&port) {
+                    let first = first.clone();
+                    w.diags.push(
+                        Diagnostic::new(loc.clone(), format!("{p}.port"), format!("two listeners on port {port}")).help(format!("the other is at {first}")),
+                    );
+                }
+                ports.insert(port, loc);
             }
-            ports.insert(l.port, l.loc.clone());
-            listeners.push(l);
+            listeners.extend(listener);
         }
         if listeners.is_empty() && v.get_ref().as_array().is_some_and(|a| a.is_empty()) {
             w.error(w.loc(v), field, "a load balancer needs at least one listener");
         }
     }
-    let health_check = match f.get("health_check") {
+    let p = f.field("health_check");
+    let health_check = match f.get("health_check").and_then(|v| w.fields(v, &p, &["target", "interval", "timeout", "healthy", "unhealthy"])) {
         None => None,
-        Some(v) => {
-            let p = f.field("health_check");
-            let h = w.fields(v, &p, &["target", "interval", "timeout", "healthy", "unhealthy"])?;
+        Some(h) => {
             let target = w.req_string(&h, "target");
             if let Some(t) = &target
                 && !valid_health_target(t)
@@ -548,24 +775,20 @@ fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<L
             if timeout >= interval {
                 w.error(h.loc.clone(), h.field("timeout"), format!("timeout ({timeout}s) must be less than interval ({interval}s)"));
             }
-            Some(LbHealthCheck {
-                target: target?.value,
-                interval,
-                timeout,
-                healthy: w.opt_int(&h, "healthy", 2..=10).map_or(10, |n| n.value as u32),
-                unhealthy: w.opt_int(&h, "unhealthy", 2..=10).map_or(2, |n| n.value as u32),
-            })
+            let healthy = w.opt_int(&h, "healthy", 2..=10).map_or(10, |n| n.value as u32);
+            let unhealthy = w.opt_int(&h, "unhealthy", 2..=10).map_or(2, |n| n.value as u32);
+            target.map(|t| LbHealthCheck { target: t.value, interval, timeout, healthy, unhealthy })
         }
     };
     let cross_zone = w.opt_bool(&f, "cross_zone").unwrap_or(true);
     let idle_timeout = u32_of(w.opt_int(&f, "idle_timeout", 1..=4000)).unwrap_or(60);
     let connection_draining = u32_of(w.opt_int(&f, "connection_draining", 0..=3600)).unwrap_or(300);
-    let zones = plain(w.opt_strings(&f, "zones"));
-    let subnets = plain(w.opt_strings(&f, "subnets"));
+    let zones = zones(w, &f, seen);
+    let subnets = subnets(w, &f);
     if !zones.is_empty() && !subnets.is_empty() {
-        w.error(f.loc.clone(), path, "give either `zones` or `subnets`, not both");
+        w.error(f.loc.clone(), &e.path, "give either `zones` or `subnets`, not both");
     }
-    let tags = tags(w, &f);
+    let tags = tags(w, &f, TagRules::Restricted, 2);
     Some(LoadBalancer {
         loc: f.loc.clone(),
         name,
@@ -597,9 +820,11 @@ fn valid_health_target(t: &str) -> bool {
     }
 }
 
-fn read_listener(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Listener> {
-    let f = w.fields(v, path, &["port", "protocol", "instance_port", "instance_protocol", "certificate"])?;
-    let port = w.req_int(&f, "port", 1..=65535);
+/// A listener: its port and where it is written (for duplicates, whenever the port is valid), and the listener
+/// when every field is valid.
+fn read_listener(w: &mut Walker<'_>, v: &Value<'_>, path: &str, seen: &mut Seen) -> (Option<(u16, Loc)>, Option<Listener>) {
+    let Some(f) = w.fields(v, path, &["port", "protocol", "instance_port", "instance_protocol", "certificate"]) else { return (None, None) };
+    let port = w.req_int(&f, "port", 1..=65535).map(|p| p.value as u16);
     let instance_port = w.req_int(&f, "instance_port", 1..=65535);
     let protocol = |w: &mut Walker<'_>, key: &str| {
         let p = w.opt_string(&f, key)?;
@@ -617,7 +842,15 @@ fn read_listener(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Listen
     }
     let instance_protocol = protocol(w, "instance_protocol");
     let certificate = w.opt_string(&f, "certificate");
-    let proto = proto?;
+    if let Some(c) = &certificate {
+        match constraints::certificate_arn(c) {
+            Ok(constraints::CertificateArn::Acm { region }) => seen.acm_certificates.push((f.field("certificate"), c.clone(), region)),
+            Ok(constraints::CertificateArn::Iam) => {}
+            Err(b) => w.error(c.loc.clone(), f.field("certificate"), format!("`{}` is not a certificate ARN: {}", c.value, b.why)).set_help(b.help),
+        }
+    }
+    let at = port.map(|p| (p, f.loc.clone()));
+    let Some(proto) = proto else { return (at, None) };
     let secure = matches!(proto.as_str(), "HTTPS" | "SSL");
     match &certificate {
         None if secure => {
@@ -631,45 +864,49 @@ fn read_listener(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Listen
                 format!("a certificate is only used by https and ssl listeners, not {}", proto.to_ascii_lowercase()),
             );
         }
-        Some(c) if !c.starts_with("arn:") => {
-            w.error(c.loc.clone(), f.field("certificate"), format!("`{}` is not a certificate ARN", c.value));
-        }
         _ => {}
     }
     // AWS's default back-end protocol: HTTP behind HTTP(S) listeners, TCP behind TCP/SSL ones.
-    let instance_protocol = instance_protocol.unwrap_or_else(|| if matches!(proto.as_str(), "HTTP" | "HTTPS") { "HTTP".into() } else { "TCP".into() });
+    let instance_protocol = match instance_protocol {
+        Some(p) => p,
+        None if f.get("instance_protocol").is_some() => return (at, None),
+        None if matches!(proto.as_str(), "HTTP" | "HTTPS") => "HTTP".into(),
+        None => "TCP".into(),
+    };
     let http_front = matches!(proto.as_str(), "HTTP" | "HTTPS");
     let http_back = matches!(instance_protocol.as_str(), "HTTP" | "HTTPS");
     if http_front != http_back {
         w.error(f.loc.clone(), f.field("instance_protocol"), format!("{proto} listeners cannot forward to {instance_protocol} instances"))
             .set_help("pair http/https with http/https, and tcp/ssl with tcp/ssl");
     }
-    Some(Listener {
+    let (Some(port), Some(instance_port)) = (port, instance_port) else { return (at, None) };
+    let listener = Listener {
         loc: f.loc.clone(),
-        port: port?.value as u16,
+        port,
         protocol: proto,
-        instance_port: instance_port?.value as u16,
+        instance_port: instance_port.value as u16,
         instance_protocol,
         certificate: certificate.map(|c| c.value),
-    })
+    };
+    (at, Some(listener))
 }
 
-fn read_db_parameter_group(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<DbParameterGroup> {
-    let f = w.fields(v, path, &["family", "description", "parameters", "tags"])?;
+fn read_db_parameter_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<DbParameterGroup> {
+    let f = w.fields(v, &e.path, &["family", "description", "parameters", "tags"])?;
     let family = w.req_string(&f, "family");
     let description = w.opt_string(&f, "description").map(|d| d.value);
     let parameters = match f.get("parameters") {
         Some(v) => w.string_map(v, &f.field("parameters")).into_iter().map(|(k, v)| (k, v.value)).collect(),
         None => BTreeMap::new(),
     };
-    let tags = tags(w, &f);
-    Some(DbParameterGroup { loc: f.loc.clone(), family: family?.value, description, parameters, tags })
+    let tags = tags(w, &f, TagRules::Restricted, 2);
+    Some(DbParameterGroup { loc: f.loc.clone(), family: placeholder(seen, e, &f, family).value, description, parameters, tags })
 }
 
-fn read_database(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Database> {
+fn read_database(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<Database> {
     let f = w.fields(
         v,
-        path,
+        &e.path,
         &[
             "replica_of",
             "engine",
@@ -694,12 +931,36 @@ fn read_database(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Databa
         ],
     )?;
     let replica_of = w.opt_string(&f, "replica_of");
+    if let Some(r) = &replica_of {
+        e.reference(seen, "replica_of", f.field("replica_of"), Table::Database, r);
+    }
     let s = |w: &mut Walker<'_>, k: &str| w.opt_string(&f, k).map(|v| v.value);
-    let engine = s(w, "engine");
+    let engine = w.opt_string(&f, "engine");
+    if let Some(en) = &engine {
+        aws_rule(w, en, &f.field("engine"), "RDS engine", constraints::db_engine(en));
+    }
+    let engine_name = engine.as_ref().map(|en| en.value.as_str());
     let version = s(w, "version");
     let class = w.req_string(&f, "class");
-    let storage_gb = u32_of(w.opt_int(&f, "storage_gb", 5..=65_536));
-    let username = s(w, "username");
+    if let Some(c) = &class {
+        aws_rule(w, c, &f.field("class"), "DB instance class", constraints::db_instance_class(c));
+    }
+    let storage = w.opt_int(&f, "storage_gb", 5..=65_536);
+    if let Some(gb) = &storage
+        && let Some(en) = engine_name.filter(|en| matches!(*en, "mysql" | "mariadb" | "postgres"))
+        && gb.value < 20
+    {
+        w.error(
+            gb.loc.clone(),
+            f.field("storage_gb"),
+            format!("{} GiB is too small: RDS for {en} needs at least 20 GiB of General Purpose (SSD) storage", gb.value),
+        )
+        .set_help("converge creates instances with RDS's default storage type, General Purpose (SSD): 20 to 65536 GiB");
+    }
+    let username = w.opt_string(&f, "username");
+    if let Some(u) = &username {
+        aws_rule(w, u, &f.field("username"), "master user name", constraints::db_username(engine_name, u));
+    }
     let password_env = s(w, "password_env");
     if replica_of.is_some() {
         for key in ["engine", "version", "storage_gb", "username", "password_env", "backup_window"] {
@@ -712,51 +973,76 @@ fn read_database(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Databa
         for key in ["engine", "version", "storage_gb", "username", "password_env"] {
             w.required(&f, key);
         }
-        if f.get("promote").is_some() {
-            let loc = w.loc(f.get("promote").unwrap());
+        if let Some(v) = f.get("promote") {
+            let loc = w.loc(v);
             w.error(loc, f.field("promote"), "only a replica (replica_of) can be promoted");
         }
+    }
+    let parameter_group = w.opt_string(&f, "parameter_group");
+    if let Some(p) = &parameter_group {
+        e.reference(seen, "parameter_group", f.field("parameter_group"), Table::DbParameterGroup, p);
+    }
+    let security_groups = w.opt_strings(&f, "security_groups");
+    for g in &security_groups {
+        e.reference(seen, "security_groups", f.field("security_groups"), Table::SecurityGroup, g);
+    }
+    let multi_az = w.opt_bool(&f, "multi_az").unwrap_or(false);
+    let zone = w.opt_string(&f, "zone");
+    if let Some(z) = &zone {
+        seen.zones.push((f.field("zone"), z.clone()));
+        if multi_az {
+            w.error(z.loc.clone(), f.field("zone"), "a Multi-AZ instance cannot be given a zone")
+                .set_help("RDS picks the primary's and the standby's zones for a Multi-AZ instance: remove zone, or multi_az");
+        }
+    }
+    let window = |w: &mut Walker<'_>, key: &str, parse: fn(&str) -> Result<constraints::Window, Broken>| {
+        let v = w.opt_string(&f, key)?;
+        match parse(&v) {
+            Ok(window) => Some((v, window)),
+            Err(b) => {
+                w.error(v.loc.clone(), f.field(key), format!("`{}` is not a valid {}: {}", v.value, key.replace('_', " "), b.why)).set_help(b.help);
+                None
+            }
+        }
+    };
+    let maintenance_window = window(w, "maintenance_window", constraints::maintenance_window);
+    let backup_window = window(w, "backup_window", constraints::backup_window);
+    if let (Some((m, mw)), Some((b, bw))) = (&maintenance_window, &backup_window)
+        && constraints::windows_overlap(*bw, *mw)
+    {
+        w.error(b.loc.clone(), f.field("backup_window"), format!("the backup window {} overlaps the maintenance window {}", b.value, m.value))
+            .set_help("RDS refuses a backup window that overlaps the maintenance window: move one of them");
     }
     let db = Database {
         loc: f.loc.clone(),
         replica_of,
-        engine,
+        engine: engine.map(|en| en.value),
         version,
-        class: class?.value,
-        storage_gb,
-        multi_az: w.opt_bool(&f, "multi_az").unwrap_or(false),
-        parameter_group: w.opt_string(&f, "parameter_group"),
-        security_groups: w.opt_strings(&f, "security_groups"),
+        class: placeholder(seen, e, &f, class).value,
+        storage_gb: u32_of(storage),
+        multi_az,
+        parameter_group,
+        security_groups,
         subnet_group: s(w, "subnet_group"),
-        zone: s(w, "zone"),
+        zone: zone.map(|z| z.value),
         backup_retention_days: u32_of(w.opt_int(&f, "backup_retention_days", 0..=35)),
-        maintenance_window: s(w, "maintenance_window"),
-        backup_window: s(w, "backup_window"),
+        maintenance_window: maintenance_window
+            .map(|(v, _)| v.value)
+            .or_else(|| f.get("maintenance_window").and_then(|v| v.get_ref().as_str()).map(str::to_string)),
+        backup_window: backup_window.map(|(v, _)| v.value).or_else(|| f.get("backup_window").and_then(|v| v.get_ref().as_str()).map(str::to_string)),
         deletion_protection: w.opt_bool(&f, "deletion_protection").unwrap_or(false),
-        username,
+        username: username.map(|u| u.value),
         password_env,
         apply_immediately: w.opt_bool(&f, "apply_immediately").unwrap_or(false),
         allow_major_version_upgrade: w.opt_bool(&f, "allow_major_version_upgrade").unwrap_or(false),
         promote: w.opt_bool(&f, "promote").unwrap_or(false),
-        tags: tags(w, &f),
+        tags: tags(w, &f, TagRules::Restricted, 2),
     };
     Some(db)
 }
 
-fn read_site(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Site> {
-    let f = w.fields(v, path, &["domain", "aliases", "pool", "load_balancer", "repo", "branch", "commit", "dns", "media_bucket", "notify"])?;
-    let domain = w.req_string(&f, "domain");
-    let aliases = plain(w.opt_strings(&f, "aliases"));
-    let pool = w.req_string(&f, "pool");
-    let load_balancer = w.opt_string(&f, "load_balancer");
-    let repo = w.req_string(&f, "repo");
-    let branch = w.opt_string(&f, "branch").map_or_else(|| "main".to_string(), |b| b.value);
-    let commit = w.req_string(&f, "commit");
-    if let Some(c) = &commit
-        && (c.len() < 7 || c.len() > 40 || !c.chars().all(|ch| ch.is_ascii_hexdigit()))
-    {
-        w.error(c.loc.clone(), f.field("commit"), format!("`{}` is not a git commit (7 to 40 hex digits)", c.value));
-    }
+fn read_site(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<Site> {
+    let f = w.fields(v, &e.path, &["domain", "aliases", "pool", "load_balancer", "repo", "branch", "commit", "dns", "media_bucket", "notify"])?;
     let dns = match w.opt_string(&f, "dns") {
         None => DnsMode::Client,
         Some(d) if d.value == "client" => DnsMode::Client,
@@ -766,19 +1052,58 @@ fn read_site(w: &mut Walker<'_>, v: &Value<'_>, path: &str) -> Option<Site> {
             DnsMode::Client
         }
     };
-    let media_bucket = w.opt_string(&f, "media_bucket").map(|b| b.value);
+    let host = |w: &mut Walker<'_>, seen: &mut Seen, key: &str, name: &Located<String>, wildcard: Wildcard| {
+        let field = f.field(key);
+        if aws_rule(w, name, &field, "DNS name", constraints::dns_name(name, wildcard)) {
+            let normal = name.trim_end_matches('.').to_ascii_lowercase();
+            seen.hosts.push((e.name().to_string(), field, Located { value: normal, loc: name.loc.clone() }));
+        }
+    };
+    let domain = w.req_string(&f, "domain");
+    if let Some(d) = &domain {
+        host(w, seen, "domain", d, Wildcard::Refused("a site's domain is the one name it is served at; list wildcard names in aliases"));
+    }
+    let aliases = w.opt_strings(&f, "aliases");
+    let wildcard = match dns {
+        DnsMode::Client => Wildcard::Allowed,
+        DnsMode::Managed => Wildcard::Refused("converge does not manage wildcard records; with dns = \"managed\", list each name, or set dns = \"client\""),
+    };
+    for a in &aliases {
+        host(w, seen, "aliases", a, wildcard);
+    }
+    let pool = w.req_string(&f, "pool");
+    if let Some(p) = &pool {
+        e.reference(seen, "pool", f.field("pool"), Table::Pool, p);
+    }
+    let load_balancer = w.opt_string(&f, "load_balancer");
+    if let Some(lb) = &load_balancer {
+        e.reference(seen, "load_balancer", f.field("load_balancer"), Table::LoadBalancer, lb);
+    }
+    let repo = w.req_string(&f, "repo");
+    let branch = w.opt_string(&f, "branch").map_or_else(|| "main".to_string(), |b| b.value);
+    let commit = w.req_string(&f, "commit");
+    if let Some(c) = &commit
+        && (c.len() < 7 || c.len() > 40 || !c.chars().all(|ch| ch.is_ascii_hexdigit()))
+    {
+        w.error(c.loc.clone(), f.field("commit"), format!("`{}` is not a git commit (7 to 40 hex digits)", c.value));
+    }
+    let media_bucket = w.opt_string(&f, "media_bucket");
+    if let Some(b) = &media_bucket {
+        aws_rule(w, b, &f.field("media_bucket"), "S3 bucket name", constraints::bucket_name(b));
+        seen.buckets.push((e.name().to_string(), b.clone()));
+    }
     let notify = plain(w.opt_strings(&f, "notify"));
     Some(Site {
         loc: f.loc.clone(),
-        domain: domain?.value.to_ascii_lowercase(),
+        domain: placeholder(seen, e, &f, domain).value.to_ascii_lowercase(),
         aliases: aliases.into_iter().map(|a| a.to_ascii_lowercase()).collect(),
-        pool: pool?,
+        pool: placeholder(seen, e, &f, pool),
         load_balancer,
-        repo: repo?.value,
+        repo: placeholder(seen, e, &f, repo).value,
         branch,
-        commit: commit?.value,
+        commit: placeholder(seen, e, &f, commit).value,
         dns,
-        media_bucket,
+        media_bucket: media_bucket.map(|b| b.value),
         notify,
     })
 }

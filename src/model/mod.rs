@@ -3,8 +3,10 @@
 //! No AWS types here: this is what the engineers wrote, checked and typed, with the location of every
 //! value a later error may need to point at.
 
+mod constraints;
 mod diag;
 mod git;
+mod keys;
 mod load;
 mod manifest;
 mod validate;

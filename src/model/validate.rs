@@ -1,138 +1,321 @@
-//! Checks across entities: references that name nothing, and rules that span more than one table.
+//! Checks across entities and files: references that name nothing, names AWS derives from `<fleet>-<name>`,
+//! values that must agree with the fleet's region, and anything defined twice. They run on what the loader
+//! [`Seen`] as well as on the fleet, so an entity with a bad field still has its references and names checked.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::diag::{Diagnostic, Located, did_you_mean};
-use super::{DnsMode, Fleet, Map};
+use super::constraints;
+use super::diag::{Diagnostic, Loc, Located, did_you_mean};
+use super::load::{Table, valid_name};
+use super::{DnsMode, Fleet};
 
-/// Every `kind.name` declared in the desired state, including tables that failed to parse.
-pub(super) type Declared = BTreeSet<String>;
+/// An entity: its table and its name.
+pub(super) type EntityId = (Table, String);
 
-struct Check<'a> {
-    declared: &'a Declared,
-    diags: &'a mut Vec<Diagnostic>,
+/// One reference to another entity, as written, whether or not the entity holding it could be built.
+#[derive(Debug, Clone)]
+pub(super) struct Reference {
+    pub from: EntityId,
+    /// The field's key within its entity (`pool`, `security_groups`, `ingress.from`).
+    pub key: &'static str,
+    /// The field path shown in diagnostics.
+    pub field: String,
+    pub to: Table,
+    pub target: Located<String>,
 }
 
-impl Check<'_> {
-    fn reference<T>(&mut self, field: &str, r: &Located<String>, kind: &str, map: &Map<T>) {
-        if !self.declared.contains(&format!("{kind}.{}", r.value)) {
-            reference(self.diags, field, r, kind, map);
-        }
+/// What the loader saw beyond the typed fleet: every entity declared (even one whose table is broken), every
+/// reference and every value whose check needs every file read (the fleet's name and region may come last).
+#[derive(Debug, Default)]
+pub(super) struct Seen {
+    pub fleet: Option<Loc>,
+    pub network: Option<Loc>,
+    pub entities: BTreeMap<EntityId, Loc>,
+    pub refs: Vec<Reference>,
+    /// Explicit AWS names (`name = ...` of security groups and load balancers).
+    pub names: BTreeMap<EntityId, Located<String>>,
+    /// Availability zones written anywhere, with their field.
+    pub zones: Vec<(String, Located<String>)>,
+    /// ACM certificates of listeners: field, ARN, the certificate's region.
+    pub acm_certificates: Vec<(String, Located<String>, String)>,
+    /// Every site's names (domain and aliases; lower case, no trailing dot): site, field, name.
+    pub hosts: Vec<(String, String, Located<String>)>,
+    /// Media buckets: site, bucket.
+    pub buckets: Vec<(String, Located<String>)>,
+    /// Entities kept with a placeholder for a bad field (each has a diagnostic: the fleet is never returned).
+    pub incomplete: BTreeSet<EntityId>,
+}
+
+impl Seen {
+    pub fn reference(&mut self, from: &EntityId, key: &'static str, field: String, to: Table, target: &Located<String>) {
+        self.refs.push(Reference { from: from.clone(), key, field, to, target: target.clone() });
+    }
+
+    /// The first reference `key` of `from`, if one was written.
+    fn reference_of(&self, from: &EntityId, key: &str) -> Option<&Reference> {
+        self.refs.iter().find(|r| &r.from == from && r.key == key)
+    }
+
+    fn declared(&self, table: Table, name: &str) -> bool {
+        self.entities.contains_key(&(table, name.to_string()))
+    }
+
+    fn names_of(&self, table: Table) -> impl Iterator<Item = &str> {
+        self.entities.keys().filter(move |(t, _)| *t == table).map(|(_, n)| n.as_str())
     }
 }
 
-fn reference<T>(diags: &mut Vec<Diagnostic>, field: &str, r: &Located<String>, kind: &str, map: &Map<T>) {
-    let mut d = Diagnostic::new(r.loc.clone(), field, format!("{kind}.{} does not exist", r.value));
-    d = match did_you_mean(&r.value, map.keys().map(String::as_str)) {
+fn reference(seen: &Seen, r: &Reference) -> Option<Diagnostic> {
+    if seen.declared(r.to, &r.target.value) {
+        return None;
+    }
+    let kind = r.to.name();
+    let d = Diagnostic::new(r.target.loc.clone(), &r.field, format!("{kind}.{} does not exist", r.target.value));
+    let names: Vec<&str> = seen.names_of(r.to).collect();
+    Some(match did_you_mean(&r.target.value, names.iter().copied()) {
         Some(s) => d.help(format!("did you mean `{s}`?")),
-        None if map.is_empty() => d.help(format!("no {kind} is defined; add [{kind}.{}]", r.value)),
-        None => d.help(format!("defined: {}", map.keys().cloned().collect::<Vec<_>>().join(", "))),
-    };
-    diags.push(d);
+        None if names.is_empty() => d.help(format!("no {kind} is defined; add [{kind}.{}]", r.target.value)),
+        None => d.help(format!("defined: {}", names.join(", "))),
+    })
 }
 
-pub(super) fn validate(fleet: &Fleet, declared: &Declared, diags: &mut Vec<Diagnostic>) {
-    let mut check = Check { declared, diags };
-    let sgs = &fleet.security_groups;
-    for (name, sg) in sgs {
-        let rules = sg.ingress.iter().map(|r| ("ingress", "from", r));
-        let rules = rules.chain(sg.egress.iter().flatten().map(|r| ("egress", "to", r)));
-        for (dir, peer, rule) in rules {
-            for g in &rule.groups {
-                check.reference(&format!("security_group.{name}.{dir}.{peer}"), g, "security_group", sgs);
-            }
-        }
-    }
+pub(super) fn validate(fleet: &Fleet, seen: &Seen, diags: &mut Vec<Diagnostic>) {
+    references(seen, diags);
+    databases(fleet, seen, diags);
     for (name, pool) in &fleet.pools {
-        check.reference(&format!("pool.{name}.image"), &pool.image, "image", &fleet.images);
-        for g in &pool.security_groups {
-            check.reference(&format!("pool.{name}.security_groups"), g, "security_group", sgs);
-        }
         if let Err(problem) = fleet.user_data(name) {
             let loc = pool.bootstrap.as_ref().map_or_else(|| pool.loc.clone(), |b| b.loc.clone());
-            check.diags.push(Diagnostic::new(loc, format!("pool.{name}.bootstrap"), problem.message).help(problem.help));
+            diags.push(Diagnostic::new(loc, format!("pool.{name}.bootstrap"), problem.message).help(problem.help));
         }
     }
     for (name, lb) in &fleet.load_balancers {
-        if let Some(p) = &lb.pool {
-            check.reference(&format!("load_balancer.{name}.pool"), p, "pool", &fleet.pools);
-        }
-        for g in &lb.security_groups {
-            check.reference(&format!("load_balancer.{name}.security_groups"), g, "security_group", sgs);
-        }
         if fleet.network.vpc.is_some() && lb.subnets.is_empty() && fleet.network.subnets.is_empty() {
-            check.diags.push(
+            diags.push(
                 Diagnostic::new(lb.loc.clone(), format!("load_balancer.{name}.subnets"), "a load balancer outside the default VPC needs subnets")
                     .help("set subnets on the load balancer, or network.subnets for all of them"),
             );
         }
-        if lb.security_groups.is_empty() {
-            check.diags.push(
-                Diagnostic::new(lb.loc.clone(), format!("load_balancer.{name}.security_groups"), "a load balancer needs at least one security group")
-                    .help("without one, AWS attaches the VPC's default group, which converge does not manage"),
+    }
+    sites(fleet, seen, diags);
+    aws_names(fleet, seen, diags);
+    regional(fleet, seen, diags);
+}
+
+fn references(seen: &Seen, diags: &mut Vec<Diagnostic>) {
+    let mut listed: BTreeMap<(&EntityId, &str, &str), &Loc> = BTreeMap::new();
+    for r in &seen.refs {
+        diags.extend(reference(seen, r));
+        // A list naming the same entity twice (security_groups = ["web", "web"]).
+        if r.key == "security_groups"
+            && let Some(first) = listed.insert((&r.from, r.key, &r.target.value), &r.target.loc)
+        {
+            diags.push(
+                Diagnostic::new(r.target.loc.clone(), &r.field, format!("{}.{} is listed twice", r.to.name(), r.target.value))
+                    .help(format!("first listed at {first}")),
             );
         }
+    }
+}
+
+fn databases(fleet: &Fleet, seen: &Seen, diags: &mut Vec<Diagnostic>) {
+    for (name, db) in &fleet.databases {
+        let me = (Table::Database, name.clone());
+        let primary = seen.reference_of(&me, "replica_of").map(|r| &r.target);
+        if let Some(p) = primary {
+            let theirs = (Table::Database, p.value.clone());
+            if seen.reference_of(&theirs, "replica_of").is_some() {
+                diags.push(Diagnostic::new(p.loc.clone(), format!("database.{name}.replica_of"), format!("database.{} is itself a replica", p.value)));
+            }
+            if fleet.databases.get(&p.value).is_some_and(|d| d.backup_retention_days == Some(0)) {
+                diags.push(
+                    Diagnostic::new(
+                        p.loc.clone(),
+                        format!("database.{name}.replica_of"),
+                        format!(
+                            "database.{} keeps no automated backups (backup_retention_days = 0): RDS makes read replicas only of an instance that does",
+                            p.value
+                        ),
+                    )
+                    .help(format!("set backup_retention_days on database.{} to 1 or more", p.value)),
+                );
+            }
+        }
+        // The engine and version are the primary's for a replica.
+        let source = match primary {
+            Some(p) => fleet.databases.get(&p.value),
+            None => Some(db),
+        };
+        let (Some(engine), Some(version)) = (source.and_then(|s| s.engine.as_deref()), source.and_then(|s| s.version.as_deref())) else { continue };
+        let Some(expected) = constraints::db_parameter_group_family(engine, version) else { continue };
+        let Some(group) = seen.reference_of(&me, "parameter_group").map(|r| &r.target) else { continue };
+        if let Some(pg) = fleet.db_parameter_groups.get(&group.value)
+            && !pg.family.is_empty()
+            && pg.family != expected
+        {
+            diags.push(
+                Diagnostic::new(
+                    group.loc.clone(),
+                    format!("database.{name}.parameter_group"),
+                    format!("db_parameter_group.{} is of family {}, but the database runs {engine} {version} (family {expected})", group.value, pg.family),
+                )
+                .help(format!("RDS applies a parameter group only of the instance's family: set family = \"{expected}\" on it, or use a group of that family")),
+            );
+        }
+    }
+}
+
+fn sites(fleet: &Fleet, seen: &Seen, diags: &mut Vec<Diagnostic>) {
+    for (name, site) in &fleet.sites {
+        let me = (Table::Site, name.clone());
+        if let (Some(pool), Some(lb_ref)) = (seen.reference_of(&me, "pool"), seen.reference_of(&me, "load_balancer"))
+            && let Some(lb_pool) = seen.reference_of(&(Table::LoadBalancer, lb_ref.target.value.clone()), "pool")
+            && seen.declared(Table::Pool, &pool.target.value)
+            && lb_pool.target.value != pool.target.value
+        {
+            diags.push(Diagnostic::new(
+                lb_ref.target.loc.clone(),
+                format!("site.{name}.load_balancer"),
+                format!(
+                    "load_balancer.{} sends traffic to pool.{}, but the site is served by pool.{}",
+                    lb_ref.target.value, lb_pool.target.value, pool.target.value
+                ),
+            ));
+        }
+        if site.dns == DnsMode::Managed && fleet.settings.dns_zone.is_none() {
+            diags.push(Diagnostic::new(site.loc.clone(), format!("site.{name}.dns"), "managed DNS needs fleet.dns_zone for the site's own record"));
+        }
+    }
+    let mut buckets: BTreeMap<&str, (&str, &Loc)> = BTreeMap::new();
+    for (site, b) in &seen.buckets {
+        match buckets.get(b.value.as_str()) {
+            Some((other, first)) => diags.push(
+                Diagnostic::new(b.loc.clone(), format!("site.{site}.media_bucket"), format!("bucket `{}` is also the media bucket of site.{other}", b.value))
+                    .help(format!("site.{other} names it at {first}; a bucket belongs to one site")),
+            ),
+            None => {
+                buckets.insert(&b.value, (site, &b.loc));
+            }
+        }
+    }
+    let mut hosts: BTreeMap<&str, (&str, &Loc)> = BTreeMap::new();
+    for (site, field, host) in &seen.hosts {
+        match hosts.get(host.value.as_str()) {
+            Some((other, first)) if other == site => diags.push(
+                Diagnostic::new(host.loc.clone(), field, format!("`{}` is listed twice for this site", host.value)).help(format!("first listed at {first}")),
+            ),
+            Some((other, first)) => diags.push(
+                Diagnostic::new(host.loc.clone(), field, format!("`{}` is also a name of site.{other}", host.value))
+                    .help(format!("site.{other} names it at {first}; a name is served by one site")),
+            ),
+            None => {
+                hosts.insert(&host.value, (site, &host.loc));
+            }
+        }
+    }
+}
+
+/// The AWS names converge derives from `<fleet>-<name>` (or takes from `name`): each must be one AWS accepts, and
+/// no two alike where AWS wants them unique.
+fn aws_names(fleet: &Fleet, seen: &Seen, diags: &mut Vec<Diagnostic>) {
+    // Without a valid fleet name (reported on its own) derived names would only repeat that problem.
+    let derived = valid_name(&fleet.settings.name);
+    let fleet_name = &fleet.settings.name;
+    let entity_loc = |table: Table, name: &str| seen.entities.get(&(table, name.to_string())).cloned().unwrap_or_else(Loc::none);
+    let mut derived_name = |table: Table, what: &str, name: &str, check: fn(&str) -> Result<(), constraints::Broken>| {
+        if !derived {
+            return;
+        }
+        let aws = format!("{fleet_name}-{name}");
+        if let Err(b) = check(&aws) {
+            let field = format!("{}.{name}", table.name());
+            diags.push(
+                Diagnostic::new(entity_loc(table, name), field, format!("`{aws}` is not a valid {what}: {}", b.why))
+                    .help(format!("converge names it <fleet>-<name>; {}", b.help)),
+            );
+        }
+    };
+    for name in fleet.pools.keys() {
+        derived_name(Table::Pool, "launch template and auto-scaling group name", name, constraints::launch_template_name);
+    }
+    for name in fleet.databases.keys() {
+        derived_name(Table::Database, "DB instance identifier", name, constraints::db_instance_identifier);
+    }
+    for name in fleet.db_parameter_groups.keys() {
+        derived_name(Table::DbParameterGroup, "DB parameter group name", name, constraints::db_parameter_group_name);
+    }
+    for (name, sg) in &fleet.security_groups {
+        if sg.name.is_none() {
+            derived_name(Table::SecurityGroup, "security group name", name, constraints::security_group_name);
+        }
+    }
+    for (name, lb) in &fleet.load_balancers {
         let aws_name = fleet.load_balancer_name(name);
-        // Without a fleet name (reported on its own) the default name would be misleading.
-        let ok = (fleet.settings.name.is_empty() && lb.name.is_none())
-            || aws_name.len() <= 32
-                && aws_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !aws_name.starts_with('-')
-                && !aws_name.ends_with('-');
-        if !ok {
+        if (derived || lb.name.is_some()) && constraints::load_balancer_name(&aws_name).is_err() {
             let loc = lb.name.as_ref().map_or_else(|| lb.loc.clone(), |n| n.loc.clone());
-            check.diags.push(
+            diags.push(
                 Diagnostic::new(loc, format!("load_balancer.{name}.name"), format!("`{aws_name}` is not a valid load balancer name"))
                     .help("at most 32 letters, digits and hyphens, not starting or ending with a hyphen; set `name` to a shorter one"),
             );
         }
     }
-    for (name, db) in &fleet.databases {
-        if let Some(r) = &db.replica_of {
-            check.reference(&format!("database.{name}.replica_of"), r, "database", &fleet.databases);
-            if let Some(primary) = fleet.databases.get(&r.value)
-                && primary.replica_of.is_some()
-            {
-                check.diags.push(Diagnostic::new(r.loc.clone(), format!("database.{name}.replica_of"), format!("database.{} is itself a replica", r.value)));
+    // Security group names are unique in a VPC and load balancer names in a region, both case-insensitively.
+    for (table, what, scope) in [(Table::SecurityGroup, "security group", "in a VPC"), (Table::LoadBalancer, "load balancer", "in a region")] {
+        let mut taken: BTreeMap<String, (&str, Loc)> = BTreeMap::new();
+        let names: Vec<&String> = match table {
+            Table::SecurityGroup => fleet.security_groups.keys().collect(),
+            _ => fleet.load_balancers.keys().collect(),
+        };
+        for name in names {
+            let id = (table, name.clone());
+            let (aws, loc) = match seen.names.get(&id) {
+                Some(n) => (n.value.clone(), n.loc.clone()),
+                None if derived => (format!("{fleet_name}-{name}"), entity_loc(table, name)),
+                None => continue,
+            };
+            match taken.get(&aws.to_ascii_lowercase()) {
+                Some((other, first)) => diags.push(
+                    Diagnostic::new(loc, format!("{}.{name}.name", table.name()), format!("`{aws}` is also the AWS name of {}.{other}", table.name()))
+                        .help(format!("{what} names are unique {scope} (whatever their case); {}.{other} is at {first}", table.name())),
+                ),
+                None => {
+                    taken.insert(aws.to_ascii_lowercase(), (name, loc));
+                }
             }
         }
-        if let Some(p) = &db.parameter_group {
-            check.reference(&format!("database.{name}.parameter_group"), p, "db_parameter_group", &fleet.db_parameter_groups);
-        }
-        for g in &db.security_groups {
-            check.reference(&format!("database.{name}.security_groups"), g, "security_group", sgs);
-        }
     }
-    for (name, site) in &fleet.sites {
-        check.reference(&format!("site.{name}.pool"), &site.pool, "pool", &fleet.pools);
-        if let Some(lb_ref) = &site.load_balancer {
-            check.reference(&format!("site.{name}.load_balancer"), lb_ref, "load_balancer", &fleet.load_balancers);
-            if let Some(lb) = fleet.load_balancers.get(&lb_ref.value)
-                && let Some(lb_pool) = &lb.pool
-                && fleet.pools.contains_key(&site.pool.value)
-                && lb_pool.value != site.pool.value
-            {
-                check.diags.push(Diagnostic::new(
-                    lb_ref.loc.clone(),
-                    format!("site.{name}.load_balancer"),
-                    format!("load_balancer.{} sends traffic to pool.{}, but the site is served by pool.{}", lb_ref.value, lb_pool.value, site.pool.value),
-                ));
+    // Each site with a load balancer gets the record <site>.<dns_zone>.
+    if let Some(zone) = &fleet.settings.dns_zone
+        && constraints::dns_name(zone, constraints::Wildcard::Refused("")).is_ok()
+    {
+        for (name, site) in fleet.sites.iter().filter(|(_, s)| s.load_balancer.is_some()) {
+            let record = format!("{name}.{zone}");
+            if let Err(b) = constraints::dns_name(&record, constraints::Wildcard::Refused("")) {
+                diags.push(
+                    Diagnostic::new(site.loc.clone(), format!("site.{name}"), format!("the site's record `{record}` is not a valid DNS name: {}", b.why))
+                        .help(format!("each site with a load balancer gets the record <site>.<fleet.dns_zone>; {}", b.help)),
+                );
             }
         }
-        if site.dns == DnsMode::Managed && fleet.settings.dns_zone.is_none() {
-            check.diags.push(Diagnostic::new(site.loc.clone(), format!("site.{name}.dns"), "managed DNS needs fleet.dns_zone for the site's own record"));
+    }
+}
+
+/// Zones and ACM certificates belong to the fleet's region.
+fn regional(fleet: &Fleet, seen: &Seen, diags: &mut Vec<Diagnostic>) {
+    let region = &fleet.settings.region;
+    if constraints::region(region).is_err() {
+        return;
+    }
+    for (field, zone) in &seen.zones {
+        if let Err(b) = constraints::availability_zone(zone, region) {
+            diags.push(Diagnostic::new(zone.loc.clone(), field, format!("`{}` is not an availability zone of {region}: {}", zone.value, b.why)).help(b.help));
         }
     }
-    let mut buckets: Map<&str> = Map::new();
-    for (name, site) in &fleet.sites {
-        if let Some(b) = &site.media_bucket
-            && let Some(other) = buckets.insert(b.clone(), name)
-        {
-            check.diags.push(Diagnostic::new(
-                site.loc.clone(),
-                format!("site.{name}.media_bucket"),
-                format!("bucket `{b}` is also the media bucket of site.{other}"),
-            ));
+    for (field, arn, cert_region) in &seen.acm_certificates {
+        if cert_region != region {
+            diags.push(
+                Diagnostic::new(arn.loc.clone(), field, format!("the certificate is in {cert_region}, but the load balancer is in {region} (fleet.region)"))
+                    .help(format!("a load balancer takes ACM certificates of its own region only: request or import the certificate in {region}")),
+            );
         }
     }
 }

@@ -13,6 +13,9 @@ pub(crate) type Value<'i> = Spanned<DeValue<'i>>;
 pub(crate) struct Walker<'s> {
     pub src: &'s SourceFile,
     pub diags: &'s mut Vec<Diagnostic>,
+    /// Reading a second definition of a table (itself reported): what it has is checked, what it lacks is
+    /// not (the first definition is the one that counts).
+    pub second_definition: bool,
 }
 
 /// The fields of one TOML table, checked against the names a schema knows.
@@ -89,7 +92,7 @@ impl<'s> Walker<'s> {
 
     pub fn required<'a, 'i>(&mut self, f: &Fields<'a, 'i>, key: &str) -> Option<&'a Value<'i>> {
         let v = f.get(key);
-        if v.is_none() {
+        if v.is_none() && !self.second_definition {
             self.error(f.loc.clone(), f.field(key), "missing required field");
         }
         v
