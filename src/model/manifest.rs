@@ -1,4 +1,4 @@
-//! How sites become a pool's user data (DESIGN.md §1): each site served by a pool is one line of the pool's
+//! How sites become a pool's user data: each site served by a pool is one line of the pool's
 //! deploy manifest, rendered into the pool's bootstrap script. Deterministic (sites sorted, a fixed format),
 //! so an unchanged fleet renders the same bytes and never makes a new launch template version.
 

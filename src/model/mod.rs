@@ -1,4 +1,4 @@
-//! The desired-state schema (DESIGN.md §1): loading `desired-state/`, with every problem reported at once.
+//! The desired-state schema (README's "The desired state"): loading `desired-state/`, with every problem reported at once.
 //!
 //! No AWS types here: this is what the engineers wrote, checked and typed, with the location of every
 //! value a later error may need to point at.
