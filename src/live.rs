@@ -102,7 +102,7 @@ impl Live {
         self.unmanaged.extend(found.unmanaged.into_iter().map(|(name, reason)| Unmanaged { kind: S::KIND, name, reason }));
     }
 
-    /// The live spec at `address`, when exactly one object claims it... or the first of several.
+    /// The live spec at `address` (the first, when several objects claim it: the plan makes that a conflict).
     pub fn spec(&self, address: &Address) -> Option<&Spec> {
         self.objects.get(address).and_then(|o| o.first()).map(|o| &o.spec)
     }
