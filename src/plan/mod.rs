@@ -343,23 +343,29 @@ pub fn batch(p: &mut Plan) {
             by_key.entry((op.kind(), key.to_string())).or_default().push(i);
         }
     }
-    for ((_, key), members) in by_key {
+    for ((kind, key), members) in by_key {
         if members.len() < 2 {
             continue;
         }
         let carrier = p.changes[members[0]].address.clone();
-        let mut ops = Vec::new();
+        let mut batched = Vec::new();
         let mut after = BTreeSet::new();
         for &i in &members {
             let c = &mut p.changes[i];
-            ops.append(&mut c.ops);
+            // Only operations with this key join the batch (a record moving zones keeps its create in the
+            // new zone); the rest stay with their change, which runs after the batch.
+            let (same, rest): (Vec<Op>, Vec<Op>) =
+                std::mem::take(&mut c.ops).into_iter().partition(|op| op.kind() == kind && op.batch_key() == Some(key.as_str()));
+            batched.extend(same);
+            c.ops = rest;
             after.extend(std::mem::take(&mut c.after));
             if c.address != carrier {
                 c.after.insert(carrier.clone());
             }
         }
         let first = &mut p.changes[members[0]];
-        first.ops = Op::batch(&key, ops);
+        let rest = std::mem::replace(&mut first.ops, Op::batch(&key, batched));
+        first.ops.extend(rest);
         first.after = after;
     }
 }

@@ -249,3 +249,36 @@ fn a_refresh_already_running_blocks_the_next_one() {
     assert!(p.conflicts[0].message.contains("already running"));
     assert_eq!(p.observed.iter().map(|o| o.field.as_str()).collect::<Vec<_>>(), vec!["desired_capacity", "instance_refresh"]);
 }
+
+#[test]
+fn a_zones_record_changes_go_out_as_one_batch_and_a_record_moving_zones_keeps_its_create_in_the_new_zone() {
+    use crate::resource::dns_record::Target;
+    use crate::resource::{DnsOp, RecordChange};
+    let record = |zone: &str, name: &str, delete: bool| {
+        Op::DnsRecord(DnsOp::Change {
+            zone_id: zone.into(),
+            change: RecordChange { delete, name: name.into(), target: Target::Cname("lb.example".into()), owner: "o".into() },
+        })
+    };
+    let change = |name: &str, action: Action, ops: Vec<Op>| Change::new(&Address::new(Kind::DnsRecord, name), action, name, None, vec![], ops);
+    let mut p = Plan {
+        changes: vec![
+            change("a.example", Action::Create, vec![record("Z1", "a.example", false)]),
+            change("b.example", Action::Create, vec![record("Z1", "b.example", false)]),
+            change("c.example", Action::Replace, vec![record("Z1", "c.example", true), record("Z2", "c.example", false)]),
+        ],
+        ..Plan::default()
+    };
+    p.changes[1].after.insert("load_balancer.shared".parse().unwrap());
+    batch(&mut p);
+    let carrier: Address = "dns_record.a.example".parse().unwrap();
+    let Op::DnsRecord(DnsOp::Batch { zone_id, changes }) = &p.changes[0].ops[0] else { panic!("{:?}", p.changes[0].ops) };
+    assert_eq!(zone_id, "Z1");
+    let names: Vec<(&str, bool)> = changes.iter().map(|c| (c.name.as_str(), c.delete)).collect();
+    assert_eq!(names, vec![("a.example", false), ("b.example", false), ("c.example", true)]);
+    assert_eq!(p.changes[0].ops.len(), 1);
+    assert!(p.changes[0].after.contains(&"load_balancer.shared".parse().unwrap()), "the batch waits for what its records wait for");
+    assert!(p.changes[1].ops.is_empty() && p.changes[1].after == BTreeSet::from([carrier.clone()]));
+    assert_eq!(p.changes[2].ops, vec![record("Z2", "c.example", false)], "the create in the new zone stays with its change");
+    assert_eq!(p.changes[2].after, BTreeSet::from([carrier]));
+}
