@@ -164,8 +164,13 @@ impl AwsExecutor {
                     self.wait_db(change, Until::Available).await?;
                 }
             }
-            DbOp::Promote => {
-                rds.promote_read_replica().db_instance_identifier(id).send().await.map_err(call("rds", "PromoteReadReplica", address))?;
+            DbOp::Promote { backup_retention_days } => {
+                rds.promote_read_replica()
+                    .db_instance_identifier(id)
+                    .set_backup_retention_period(backup_retention_days.map(|d| d as i32))
+                    .send()
+                    .await
+                    .map_err(call("rds", "PromoteReadReplica", address))?;
                 self.wait_db(change, Until::Available).await?;
             }
             DbOp::AddTags { arn, tags } => self.add_tags(change, arn, tags).await?,

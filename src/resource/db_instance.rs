@@ -110,8 +110,12 @@ pub enum DbOp {
     },
     /// One ModifyDBInstance; waits until available when applied immediately.
     Modify(DbModify),
-    /// PromoteReadReplica: replication stops; then wait until available.
-    Promote,
+    /// PromoteReadReplica: replication stops; then wait until available. The promotion sets the backup
+    /// retention (AWS's default for it is 1 day): the desired one is sent with it.
+    Promote {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backup_retention_days: Option<u32>,
+    },
     AddTags {
         arn: String,
         tags: BTreeMap<String, String>,
@@ -272,11 +276,12 @@ impl ResourceKind for DbInstanceSpec {
         if self.identifier != live.identifier {
             d.fields.push(FieldChange::changed("identifier", &live.identifier, &self.identifier).forcing());
         }
+        let promoting = self.replica_of.is_none() && live.replica_of.is_some();
         match (&self.replica_of, &live.replica_of) {
             (None, Some((primary, _))) => {
                 d.fields
                     .push(FieldChange::removed("replica_of", format!("db_instance.{primary}")).note("promoted: replication from the primary stops for good"));
-                d.ops.push(Op::DbInstance(DbOp::Promote));
+                d.ops.push(Op::DbInstance(DbOp::Promote { backup_retention_days: self.backup_retention_days }));
             }
             (Some((primary, _)), None) => {
                 d.fields
@@ -297,7 +302,7 @@ impl ResourceKind for DbInstanceSpec {
             if effective == want {
                 return false;
             }
-            let mut note = self.when(field, window);
+            let mut note = if field == "backup_retention_days" && promoting { "with the promotion".to_string() } else { self.when(field, window) };
             if field == "backup_retention_days" && (effective == "0") != (want == "0") {
                 note.push_str("; turning backups on or off suspends I/O briefly");
             }
@@ -329,8 +334,10 @@ impl ResourceKind for DbInstanceSpec {
         if !self.security_groups.is_empty() && change("security_groups", list(&live.security_groups), list(&self.security_groups)) {
             m.security_groups = Some(self.security_groups.iter().cloned().collect());
         }
+        // A promotion sets the retention itself.
         if let Some(want) = self.backup_retention_days
             && change("backup_retention_days", live.backup_retention_days.unwrap_or_default().to_string(), want.to_string())
+            && !promoting
         {
             m.backup_retention_days = Some(want);
         }
@@ -675,7 +682,14 @@ class = "db.r6g.large"
         let mut live = primary();
         live.replica_of = Some(("sites".into(), "agency-sites".into()));
         let d = primary().diff(&live);
-        assert_eq!(d.ops, vec![Op::DbInstance(DbOp::Promote)]);
+        assert_eq!(d.ops, vec![Op::DbInstance(DbOp::Promote { backup_retention_days: None })]);
         assert!(d.fields[0].note.as_deref().unwrap().contains("replication from the primary stops"));
+        // A replica promoted takes a primary's retention with the promotion, not in a later change.
+        let mut want = primary();
+        want.backup_retention_days = Some(1);
+        live.backup_retention_days = Some(0);
+        let d = want.diff(&live);
+        assert_eq!(d.ops, vec![Op::DbInstance(DbOp::Promote { backup_retention_days: Some(1) })]);
+        assert_eq!(d.fields[1].note.as_deref(), Some("with the promotion; turning backups on or off suspends I/O briefly"));
     }
 }

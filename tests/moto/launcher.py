@@ -26,7 +26,9 @@ Extensions (moto 5.2.5; each names the quirk it covers):
 - `DescribeEngineDefaultParameters` is missing: here it answers a short table of MySQL 8.0 parameters
   (which are static, which dynamic).
 - `DeleteDBParameterGroup` deletes a group still used by an instance; here it refuses, as AWS does.
-- `PromoteReadReplica` leaves the promoted instance reporting its former source; here it stands alone.
+- `PromoteReadReplica` leaves the promoted instance reporting its former source; here it stands alone. Without
+  `BackupRetentionPeriod` it keeps the replica's retention; AWS's default for the promotion is 1 day, and here
+  so is the emulator's.
 - `CreateDBInstanceReadReplica` makes the replica a copy of its primary, so it inherits the primary's
   backup retention. RDS creates read replicas with automated backups off (retention 0; the API takes no
   retention for a replica, which is set afterwards with ModifyDBInstance); here so does the emulator.
@@ -369,6 +371,8 @@ def _promote_read_replica_standing_alone(self, db_kwargs):
     database = self.databases[db_kwargs["db_instance_identifier"]]
     source = database.source_db_instance_identifier
     was_replica = database.is_replica
+    if was_replica and db_kwargs.get("backup_retention_period") is None:
+        db_kwargs["backup_retention_period"] = 1
     result = _promote_read_replica(self, db_kwargs)
     if was_replica and source:
         primary = self.databases.get(source)
