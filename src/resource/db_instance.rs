@@ -691,5 +691,7 @@ class = "db.r6g.large"
         let d = want.diff(&live);
         assert_eq!(d.ops, vec![Op::DbInstance(DbOp::Promote { backup_retention_days: Some(1) })]);
         assert_eq!(d.fields[1].note.as_deref(), Some("with the promotion; turning backups on or off suspends I/O briefly"));
+        // A plan saved before the promotion carried a retention still loads.
+        assert_eq!(serde_json::from_str::<DbOp>(r#"{"op":"promote"}"#).unwrap(), DbOp::Promote { backup_retention_days: None });
     }
 }
