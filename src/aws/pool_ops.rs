@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use aws_sdk_autoscaling::types::{
-    LaunchTemplateSpecification, MetricType, PredefinedMetricSpecification, RefreshPreferences, Tag as AsgTag, TargetTrackingConfiguration,
+    DesiredConfiguration, LaunchTemplateSpecification, MetricType, PredefinedMetricSpecification, RefreshPreferences, Tag as AsgTag,
+    TargetTrackingConfiguration,
 };
 use aws_sdk_ec2::types::{LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, Tag};
 use aws_smithy_types::base64;
@@ -152,13 +153,8 @@ impl AwsExecutor {
         match op {
             AsgOp::Create { spec } => self.create_group(change, spec).await?,
             AsgOp::Update(u) => {
-                let template = match &u.launch_template {
-                    Some((name, v)) => Some(self.template_spec(name, *v)?),
-                    None => None,
-                };
                 asg.update_auto_scaling_group()
                     .auto_scaling_group_name(group)
-                    .set_launch_template(template)
                     .set_min_size(u.min.map(|v| v as i32))
                     .set_max_size(u.max.map(|v| v as i32))
                     .set_desired_capacity(u.desired_capacity.map(|v| v as i32))
@@ -214,7 +210,7 @@ impl AwsExecutor {
                 let tags = keys.iter().map(|k| AsgTag::builder().resource_id(group).resource_type("auto-scaling-group").key(k).build()).collect();
                 asg.delete_tags().set_tags(Some(tags)).send().await.map_err(call("autoscaling", "DeleteTags", address))?;
             }
-            AsgOp::StartRefresh { preferences } => self.refresh(change, preferences).await?,
+            AsgOp::StartRefresh { preferences, launch_template } => self.refresh(change, preferences, launch_template).await?,
             AsgOp::Delete { name } => {
                 asg.delete_auto_scaling_group().auto_scaling_group_name(name).force_delete(true).send().await.map_err(call(
                     "autoscaling",
@@ -250,8 +246,10 @@ impl AwsExecutor {
         Ok(())
     }
 
-    /// Starts a rolling instance refresh and, unless told not to, waits for it, reporting its progress.
-    async fn refresh(&self, change: &Change, prefs: &RefreshPrefs) -> Result<(), AwsError> {
+    /// Starts a rolling instance refresh to the template version (its desired configuration: AWS moves the
+    /// group there once it succeeds, and only a refresh with one can roll back) and, unless told not to,
+    /// waits for it, reporting its progress.
+    async fn refresh(&self, change: &Change, prefs: &RefreshPrefs, (template, version): &(String, TemplateVersion)) -> Result<(), AwsError> {
         let asg = &self.aws.autoscaling;
         let address = &change.address;
         let preferences = RefreshPreferences::builder()
@@ -259,11 +257,15 @@ impl AwsExecutor {
             .set_instance_warmup(prefs.warmup_seconds.map(|w| w as i32))
             .auto_rollback(prefs.auto_rollback)
             .build();
-        let out = asg.start_instance_refresh().auto_scaling_group_name(&change.name).preferences(preferences).send().await.map_err(call(
-            "autoscaling",
-            "StartInstanceRefresh",
-            address,
-        ))?;
+        let desired = DesiredConfiguration::builder().launch_template(self.template_spec(template, *version)?).build();
+        let out = asg
+            .start_instance_refresh()
+            .auto_scaling_group_name(&change.name)
+            .desired_configuration(desired)
+            .preferences(preferences)
+            .send()
+            .await
+            .map_err(call("autoscaling", "StartInstanceRefresh", address))?;
         let id = out.instance_refresh_id().unwrap_or_default().to_string();
         if !self.wait {
             self.report(address, &format!("instance refresh {id} started; not waiting (--no-wait)"));

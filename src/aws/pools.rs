@@ -56,7 +56,14 @@ struct GroupRead {
     address: Address,
     group: AutoScalingGroup,
     cpu_target: Option<u32>,
-    refreshing: Option<String>,
+    refreshing: Option<Running>,
+}
+
+/// A refresh still running: its status (`InProgress, 40% done`) and what its desired configuration rolls
+/// out (template name and version), when it has one with an explicit version.
+struct Running {
+    status: String,
+    to: Option<(String, u64)>,
 }
 
 fn user_data_text(encoded: Option<&str>) -> (String, bool) {
@@ -145,7 +152,9 @@ impl PoolsRead {
                 cpu_target,
                 tags,
                 refresh: None,
-                refreshing,
+                refreshing_to: refreshing.as_ref().and_then(|r| r.to.clone()),
+                refreshing: refreshing.map(|r| r.status),
+                suspended_processes: g.suspended_processes().iter().filter_map(|p| p.process_name()).map(str::to_string).collect(),
             };
             groups.own(address, spec.name.clone(), spec);
         }
@@ -329,7 +338,11 @@ impl Aws {
                 ))?;
                 let running = out.instance_refreshes().iter().find(|r| r.status().is_some_and(|s| RUNNING.contains(&s.as_str()))).map(|r| {
                     let status = r.status().map(|s| s.as_str().to_string()).unwrap_or_default();
-                    format!("{status}, {}% done", r.percentage_complete().unwrap_or_default())
+                    let to = r
+                        .desired_configuration()
+                        .and_then(|d| d.launch_template())
+                        .and_then(|t| Some((t.launch_template_name()?.to_string(), t.version()?.parse().ok()?)));
+                    Running { status: format!("{status}, {}% done", r.percentage_complete().unwrap_or_default()), to }
                 });
                 Ok::<_, AwsError>((name, running))
             })

@@ -104,6 +104,15 @@ impl AwsExecutor {
         spec_groups.into_iter().map(|g| self.resolve(&g)).collect()
     }
 
+    /// The ids of the groups a new instance is created with; none declared: not sent (AWS attaches the
+    /// VPC's default group).
+    fn declared_group_ids(&self, spec: &DbInstanceSpec) -> Result<Option<Vec<String>>, AwsError> {
+        if spec.security_groups.is_empty() {
+            return Ok(None);
+        }
+        self.group_ids(spec.security_groups.iter().cloned()).map(Some)
+    }
+
     pub(super) async fn run_db(&self, change: &Change, op: &DbOp) -> Result<(), AwsError> {
         let rds = &self.aws.rds;
         let address = &change.address;
@@ -121,7 +130,7 @@ impl AwsExecutor {
                     .master_user_password(password)
                     .multi_az(spec.multi_az)
                     .set_db_parameter_group_name(spec.parameter_group.clone())
-                    .set_vpc_security_group_ids(Some(self.group_ids(spec.security_groups.iter().cloned())?))
+                    .set_vpc_security_group_ids(self.declared_group_ids(spec)?)
                     .set_db_subnet_group_name(spec.subnet_group.clone())
                     .set_availability_zone(spec.zone.clone())
                     .set_backup_retention_period(spec.backup_retention_days.map(|d| d as i32))
@@ -142,7 +151,7 @@ impl AwsExecutor {
                     .db_instance_class(&spec.class)
                     .multi_az(spec.multi_az)
                     .set_db_parameter_group_name(spec.parameter_group.clone())
-                    .set_vpc_security_group_ids(Some(self.group_ids(spec.security_groups.iter().cloned())?))
+                    .set_vpc_security_group_ids(self.declared_group_ids(spec)?)
                     .set_availability_zone(spec.zone.clone())
                     .deletion_protection(spec.deletion_protection)
                     .set_tags(Some(tags(&spec.tags)))
@@ -157,8 +166,13 @@ impl AwsExecutor {
                     self.wait_db(change, Until::Available).await?;
                 }
             }
-            DbOp::Promote => {
-                rds.promote_read_replica().db_instance_identifier(id).send().await.map_err(call("rds", "PromoteReadReplica", address))?;
+            DbOp::Promote { backup_retention_days } => {
+                rds.promote_read_replica()
+                    .db_instance_identifier(id)
+                    .set_backup_retention_period(backup_retention_days.map(|d| d as i32))
+                    .send()
+                    .await
+                    .map_err(call("rds", "PromoteReadReplica", address))?;
                 self.wait_db(change, Until::Available).await?;
             }
             DbOp::AddTags { arn, tags } => self.add_tags(change, arn, tags).await?,

@@ -59,10 +59,14 @@ impl ZonesRead {
                     (RrType::Cname, None, Some(r)) => Target::Cname(bare(r.value())),
                     _ => continue, // a plain A record (an IP): never one of ours
                 };
+                // An alias has no TTL of its own; a CNAME no EvaluateTargetHealth.
+                let ttl = set.alias_target().is_none().then(|| set.ttl()).flatten();
+                let evaluate_target_health = set.alias_target().map(|a| a.evaluate_target_health());
                 match owners.get(&name) {
                     Some((f, address)) if f == &fleet.settings.name && address.kind == Kind::DnsRecord => {
                         let owner = crate::resource::dns_record::owner_value(f, &name);
-                        let spec = DnsRecordSpec { name: name.clone(), zone: zone.clone(), zone_id: zone_id.clone(), target, owner };
+                        let spec =
+                            DnsRecordSpec { name: name.clone(), zone: zone.clone(), zone_id: zone_id.clone(), target, ttl, evaluate_target_health, owner };
                         found.own(address.clone(), name, spec);
                     }
                     other if desired_names.contains(&name) => {
@@ -119,21 +123,24 @@ impl Aws {
     }
 }
 
-fn record_set(name: &str, target: &Target, region: &str) -> Result<ResourceRecordSet, AwsError> {
+/// The record set of a change, its target resolved: a CNAME with its TTL, an alias with its
+/// EvaluateTargetHealth (the defaults when the change does not say, as in plans saved before them).
+fn record_set(c: &RecordChange, target: &Target, region: &str) -> Result<ResourceRecordSet, AwsError> {
+    let name = c.name.as_str();
     let build = |b: aws_sdk_route53::types::builders::ResourceRecordSetBuilder| b.build().map_err(built(format!("record {name}")));
     match target {
         Target::Cname(value) => build(
             ResourceRecordSet::builder()
                 .name(name)
                 .r#type(RrType::Cname)
-                .ttl(crate::resource::dns_record::TTL)
+                .ttl(c.ttl.unwrap_or(crate::resource::dns_record::TTL))
                 .resource_records(ResourceRecord::builder().value(value).build().map_err(built(format!("record {name}")))?),
         ),
         Target::Alias { dns_name, hosted_zone_id } => {
             let alias = AliasTarget::builder()
                 .dns_name(dns_name)
                 .hosted_zone_id(hosted_zone_id)
-                .evaluate_target_health(false)
+                .evaluate_target_health(c.evaluate_target_health.unwrap_or(crate::resource::dns_record::EVALUATE_TARGET_HEALTH))
                 .build()
                 .map_err(built(format!("record {name}")))?;
             build(ResourceRecordSet::builder().name(name).r#type(RrType::A).alias_target(alias))
@@ -203,7 +210,7 @@ impl AwsExecutor {
                 other => other.clone(),
             };
             let action = if c.delete { ChangeAction::Delete } else { ChangeAction::Upsert };
-            for set in [record_set(&c.name, &target, region)?, ownership_set(&c.name, &c.owner)?] {
+            for set in [record_set(c, &target, region)?, ownership_set(&c.name, &c.owner)?] {
                 sdk.push(Change::builder().action(action.clone()).resource_record_set(set).build().map_err(built(format!("record {}", c.name)))?);
             }
         }

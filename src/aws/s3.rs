@@ -1,6 +1,7 @@
 //! S3 media buckets. S3 has no batch read: ListBuckets once (in the fleet's region), GetBucketTagging per
-//! bucket to find ours, then per owned bucket its versioning, policy and public access block (and, for one
-//! no longer desired, whether it is empty), concurrently. Against an emulator endpoint, addressing is
+//! bucket to find ours, then per owned bucket its versioning, policy, public access block and ownership
+//! controls, one call each (S3 answers each configuration only on its own), and, for one no longer desired,
+//! whether it is empty, concurrently. Against an emulator endpoint, addressing is
 //! path-style (see `Aws::from_conf`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -81,6 +82,10 @@ impl Aws {
                     let versioning = s3.get_bucket_versioning().bucket(&name).send();
                     let policy = async { absent(s3.get_bucket_policy().bucket(&name).send().await.map_err(call("s3", "GetBucketPolicy", &name))) };
                     let block = async { absent(s3.get_public_access_block().bucket(&name).send().await.map_err(call("s3", "GetPublicAccessBlock", &name))) };
+                    // OwnershipControlsNotFoundError: no ownership controls.
+                    let ownership = async {
+                        absent(s3.get_bucket_ownership_controls().bucket(&name).send().await.map_err(call("s3", "GetBucketOwnershipControls", &name)))
+                    };
                     // Emptiness matters only to a bucket that is to go.
                     let empty = async {
                         if keep {
@@ -89,15 +94,21 @@ impl Aws {
                         let out = s3.list_object_versions().bucket(&name).max_keys(1).send().await.map_err(call("s3", "ListObjectVersions", &name))?;
                         Ok::<_, AwsError>(Some(out.versions().is_empty() && out.delete_markers().is_empty()))
                     };
-                    let (versioning, policy, block, empty) =
-                        tokio::try_join!(async { versioning.await.map_err(call("s3", "GetBucketVersioning", &name)) }, policy, block, empty)?;
+                    let (versioning, policy, block, ownership, empty) =
+                        tokio::try_join!(async { versioning.await.map_err(call("s3", "GetBucketVersioning", &name)) }, policy, block, ownership, empty)?;
+                    // No configuration: nothing is blocked.
+                    let block =
+                        block.and_then(|b| b.public_access_block_configuration().cloned()).unwrap_or_else(|| PublicAccessBlockConfiguration::builder().build());
                     let spec = BucketSpec {
                         region: self.region.clone(),
                         versioning: versioning.status() == Some(&BucketVersioningStatus::Enabled),
                         policy: policy.and_then(|p| p.policy().map(str::to_string)),
-                        block_public_acls: block
-                            .and_then(|b| b.public_access_block_configuration().cloned())
-                            .is_some_and(|c| c.block_public_acls() == Some(true) && c.ignore_public_acls() == Some(true)),
+                        block_public_acls: block.block_public_acls() == Some(true),
+                        ignore_public_acls: block.ignore_public_acls() == Some(true),
+                        block_public_policy: block.block_public_policy() == Some(true),
+                        restrict_public_buckets: block.restrict_public_buckets() == Some(true),
+                        object_ownership: ownership
+                            .and_then(|o| o.ownership_controls().and_then(|c| c.rules().first()).map(|r| r.object_ownership().as_str().to_string())),
                         tags,
                         empty,
                         name,
@@ -112,14 +123,25 @@ impl Aws {
     }
 }
 
-fn public_access_block(block_public_acls: bool) -> PublicAccessBlockConfiguration {
-    // ACLs blocked and ignored; the bucket policy (public read of media) allowed.
+/// The four flags, as the spec or the operation gives them.
+fn public_access_block(
+    block_public_acls: bool,
+    ignore_public_acls: bool,
+    block_public_policy: bool,
+    restrict_public_buckets: bool,
+) -> PublicAccessBlockConfiguration {
     PublicAccessBlockConfiguration::builder()
         .block_public_acls(block_public_acls)
-        .ignore_public_acls(block_public_acls)
-        .block_public_policy(false)
-        .restrict_public_buckets(false)
+        .ignore_public_acls(ignore_public_acls)
+        .block_public_policy(block_public_policy)
+        .restrict_public_buckets(restrict_public_buckets)
         .build()
+}
+
+fn ownership_controls(address: &crate::resource::Address, ownership: &str) -> Result<OwnershipControls, AwsError> {
+    let rule =
+        OwnershipControlsRule::builder().object_ownership(ObjectOwnership::from(ownership)).build().map_err(built(format!("{address} ownership rule")))?;
+    OwnershipControls::builder().rules(rule).build().map_err(built(format!("{address} ownership controls")))
 }
 
 fn tagging(tags: &BTreeMap<String, String>) -> Result<Tagging, AwsError> {
@@ -145,19 +167,22 @@ impl AwsExecutor {
                     );
                 }
                 req.send().await.map_err(call("s3", "CreateBucket", address))?;
-                let rule = OwnershipControlsRule::builder()
-                    .object_ownership(ObjectOwnership::BucketOwnerEnforced)
-                    .build()
-                    .map_err(built(format!("{address} ownership rule")))?;
-                let controls = OwnershipControls::builder().rules(rule).build().map_err(built(format!("{address} ownership controls")))?;
-                s3.put_bucket_ownership_controls().bucket(&spec.name).ownership_controls(controls).send().await.map_err(call(
-                    "s3",
-                    "PutBucketOwnershipControls",
-                    address,
-                ))?;
+                if let Some(ownership) = &spec.object_ownership {
+                    s3.put_bucket_ownership_controls()
+                        .bucket(&spec.name)
+                        .ownership_controls(ownership_controls(address, ownership)?)
+                        .send()
+                        .await
+                        .map_err(call("s3", "PutBucketOwnershipControls", address))?;
+                }
                 s3.put_public_access_block()
                     .bucket(&spec.name)
-                    .public_access_block_configuration(public_access_block(spec.block_public_acls))
+                    .public_access_block_configuration(public_access_block(
+                        spec.block_public_acls,
+                        spec.ignore_public_acls,
+                        spec.block_public_policy,
+                        spec.restrict_public_buckets,
+                    ))
                     .send()
                     .await
                     .map_err(call("s3", "PutPublicAccessBlock", address))?;
@@ -184,13 +209,25 @@ impl AwsExecutor {
             BucketOp::DeletePolicy => {
                 s3.delete_bucket_policy().bucket(bucket).send().await.map_err(call("s3", "DeleteBucketPolicy", address))?;
             }
-            BucketOp::PutPublicAccessBlock { block_public_acls } => {
+            BucketOp::PutPublicAccessBlock { block_public_acls, ignore_public_acls, block_public_policy, restrict_public_buckets } => {
                 s3.put_public_access_block()
                     .bucket(bucket)
-                    .public_access_block_configuration(public_access_block(*block_public_acls))
+                    .public_access_block_configuration(public_access_block(
+                        *block_public_acls,
+                        *ignore_public_acls,
+                        *block_public_policy,
+                        *restrict_public_buckets,
+                    ))
                     .send()
                     .await
                     .map_err(call("s3", "PutPublicAccessBlock", address))?;
+            }
+            BucketOp::PutOwnershipControls { ownership } => {
+                s3.put_bucket_ownership_controls().bucket(bucket).ownership_controls(ownership_controls(address, ownership)?).send().await.map_err(call(
+                    "s3",
+                    "PutBucketOwnershipControls",
+                    address,
+                ))?;
             }
             BucketOp::PutTags { tags } => {
                 s3.put_bucket_tagging().bucket(bucket).tagging(tagging(tags)?).send().await.map_err(call("s3", "PutBucketTagging", address))?;

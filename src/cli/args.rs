@@ -38,7 +38,8 @@ pub enum FailOn {
     /// of the fleet's security groups).
     Unmanaged,
     /// Values owned by AWS or a policy that differ from the declaration (a group's desired capacity set by
-    /// its scaling policy, an instance refresh still running).
+    /// its scaling policy, an instance refresh still running); not values AWS assigned where the desired state
+    /// leaves them to AWS (a database's maintenance window), which are shown for reference only.
     Observed,
 }
 

@@ -172,7 +172,7 @@ async fn drift(fleet: &Fleet, args: DriftArgs) -> Result<ExitCode> {
     let drifted = !plan.changes.is_empty()
         || !plan.conflicts.is_empty()
         || (args.fail_on.contains(&FailOn::Unmanaged) && !plan.unmanaged.is_empty())
-        || (args.fail_on.contains(&FailOn::Observed) && !plan.observed.is_empty());
+        || (args.fail_on.contains(&FailOn::Observed) && plan.observed_counted().next().is_some());
     if drifted && let Some(url) = &args.webhook {
         let text = format!("converge: fleet {} (account {}, {}): {line}", fleet.settings.name, planned.account, planned.region);
         webhook::post_text(url, &text).await?;

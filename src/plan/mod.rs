@@ -91,6 +91,10 @@ pub struct Observed {
     pub field: String,
     pub value: String,
     pub note: String,
+    /// A value AWS assigned where the desired state leaves it to AWS: shown for reference, never counted by
+    /// `drift --fail-on observed` (see [`resource::Observation::info`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub info: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +160,11 @@ impl Plan {
         self.changes.is_empty()
     }
 
+    /// The observed values that `drift --fail-on observed` counts: all but those shown for reference only.
+    pub fn observed_counted(&self) -> impl Iterator<Item = &Observed> {
+        self.observed.iter().filter(|o| !o.info)
+    }
+
     pub fn change(&self, address: &Address) -> Option<&Change> {
         self.changes.iter().find(|c| &c.address == address)
     }
@@ -217,6 +226,7 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
                     field: o.field,
                     value: o.value,
                     note: o.note,
+                    info: o.info,
                 }));
                 match update_or_replace(fleet, address, want, have, desired, live, opts) {
                     Some(result) => result,

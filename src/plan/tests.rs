@@ -257,7 +257,14 @@ fn a_zones_record_changes_go_out_as_one_batch_and_a_record_moving_zones_keeps_it
     let record = |zone: &str, name: &str, delete: bool| {
         Op::DnsRecord(DnsOp::Change {
             zone_id: zone.into(),
-            change: RecordChange { delete, name: name.into(), target: Target::Cname("lb.example".into()), owner: "o".into() },
+            change: RecordChange {
+                delete,
+                name: name.into(),
+                target: Target::Cname("lb.example".into()),
+                ttl: Some(300),
+                evaluate_target_health: None,
+                owner: "o".into(),
+            },
         })
     };
     let change = |name: &str, action: Action, ops: Vec<Op>| Change::new(&Address::new(Kind::DnsRecord, name), action, name, None, vec![], ops);
@@ -281,4 +288,33 @@ fn a_zones_record_changes_go_out_as_one_batch_and_a_record_moving_zones_keeps_it
     assert!(p.changes[1].ops.is_empty() && p.changes[1].after == BTreeSet::from([carrier.clone()]));
     assert_eq!(p.changes[2].ops, vec![record("Z2", "c.example", false)], "the create in the new zone stays with its change");
     assert_eq!(p.changes[2].after, BTreeSet::from([carrier]));
+}
+
+#[test]
+fn values_aws_assigned_are_observed_for_reference_and_not_counted_as_drift() {
+    let fleet = format!(
+        "{FLEET}\n[database.sites]\nengine = \"mysql\"\nversion = \"8.0.39\"\nclass = \"db.r6g.large\"\nstorage_gb = 200\nsecurity_groups = [\"web\"]\nusername = \"admin\"\npassword_env = \"P\"\n"
+    );
+    let mut live = live_of(&fleet);
+    let address: Address = "db_instance.sites".parse().unwrap();
+    if let Spec::DbInstance(db) = &mut live.objects.get_mut(&address).unwrap()[0].spec {
+        db.maintenance_window = Some("wed:06:38-wed:07:08".into());
+        db.zone = Some("eu-west-1a".into());
+    }
+    let p = plan_of(&fleet, &live);
+    assert!(p.is_empty(), "{}", plan_text(&p));
+    assert_eq!(p.observed.iter().map(|o| (o.field.as_str(), o.info)).collect::<Vec<_>>(), vec![("maintenance_window", true), ("zone", true)]);
+    assert_eq!(p.observed_counted().count(), 0);
+    assert_eq!(crate::render::drift_line(&p), "no drift: live AWS matches the desired state");
+    assert!(plan_text(&p).contains("= db_instance.sites maintenance_window = wed:06:38-wed:07:08   # assigned by AWS (not declared)"), "{}", plan_text(&p));
+
+    // A value changed by hand (backups off) is drift; a zone moved from the declared one is observed, and counts.
+    if let Spec::DbInstance(db) = &mut live.objects.get_mut(&address).unwrap()[0].spec {
+        db.backup_retention_days = Some(0);
+    }
+    let declared = fleet.replace("password_env = \"P\"", "password_env = \"P\"\nzone = \"eu-west-1b\"");
+    let p = plan_of(&declared, &live);
+    assert_eq!(p.change(&address).unwrap().fields[0].field, "backup_retention_days");
+    assert_eq!(p.observed_counted().map(|o| o.field.as_str()).collect::<Vec<_>>(), vec!["zone"]);
+    assert!(crate::render::drift_line(&p).contains("1 observed: db_instance.sites zone eu-west-1a"), "{}", crate::render::drift_line(&p));
 }

@@ -39,6 +39,8 @@ struct JsonObserved<'a> {
     field: &'a str,
     value: &'a str,
     note: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    info: bool,
 }
 
 #[derive(Serialize)]
@@ -199,7 +201,11 @@ fn plan_value(plan: &Plan, target: Option<Target<'_>>) -> serde_json::Value {
             .collect(),
         sites_affected: plan.affected_sites().into_iter().collect(),
         unmanaged: plan.unmanaged.iter().map(|u| JsonUnmanaged { kind: u.kind.as_str(), name: &u.name, reason: &u.reason }).collect(),
-        observed: plan.observed.iter().map(|o| JsonObserved { address: o.address.to_string(), field: &o.field, value: &o.value, note: &o.note }).collect(),
+        observed: plan
+            .observed
+            .iter()
+            .map(|o| JsonObserved { address: o.address.to_string(), field: &o.field, value: &o.value, note: &o.note, info: o.info })
+            .collect(),
         certificate_gaps: &plan.certificate_gaps,
     };
     serde_json::to_value(&doc).expect("plans serialise")

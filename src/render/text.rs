@@ -208,12 +208,11 @@ pub fn drift_line(plan: &Plan) -> String {
             format!("; {n} unmanaged: {}", names(&list, 3))
         }
     };
-    let unmanaged = match plan.observed.len() {
+    // Values AWS assigned where the desired state leaves them to AWS are for reference: not in the alert.
+    let counted: Vec<String> = plan.observed_counted().map(|o| format!("{} {} {} ({})", o.address, o.field, o.value, o.note)).collect();
+    let unmanaged = match counted.len() {
         0 => unmanaged,
-        n => {
-            let list: Vec<String> = plan.observed.iter().map(|o| format!("{} {} {} ({})", o.address, o.field, o.value, o.note)).collect();
-            format!("{unmanaged}; {n} observed: {}", names(&list, 3))
-        }
+        n => format!("{unmanaged}; {n} observed: {}", names(&counted, 3)),
     };
     if items.is_empty() {
         return format!("no drift: live AWS matches the desired state{unmanaged}");

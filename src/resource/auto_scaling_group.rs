@@ -4,7 +4,13 @@
 //! new template version rolls out by an instance refresh.
 //!
 //! The desired capacity belongs to the scaling policy once the group exists: it is observed, never reset,
-//! unless it lies outside new bounds.
+//! unless it lies outside new bounds. Load balancers attached by hand and processes suspended by hand are
+//! observed and left alone.
+//!
+//! A new template version is rolled out by an instance refresh whose desired configuration is the template
+//! and that version: AWS moves the group to it once the refresh succeeds (and, with auto rollback, puts
+//! back what was replaced if it fails), so `UpdateAutoScalingGroup` never moves the version itself. While
+//! such a refresh runs, the version it rolls out counts as the group's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -87,10 +93,20 @@ pub struct AutoScalingGroupSpec {
     /// Live only: an instance refresh that has not finished (`InProgress, 40% done`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refreshing: Option<String>,
+    /// Live only: the template and version that running refresh rolls out (its desired configuration),
+    /// which AWS makes the group's when it succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshing_to: Option<(String, u64)>,
+    /// Live only: processes suspended on the group (`Launch`, `Terminate`, `InstanceRefresh`, ...), which
+    /// converge never suspends: observed.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub suspended_processes: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
+// A plan holds a few operations per group: boxing the create's spec would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum AsgOp {
     /// CreateAutoScalingGroup with its template version, bounds, placement, load balancers and tags.
     Create {
@@ -118,9 +134,13 @@ pub enum AsgOp {
     RemoveTags {
         keys: Vec<String>,
     },
-    /// StartInstanceRefresh, then (unless `--no-wait`) wait for it.
+    /// StartInstanceRefresh with the template and version as its desired configuration (which AWS makes
+    /// the group's once it succeeds), then (unless `--no-wait`) wait for it.
     StartRefresh {
         preferences: RefreshPrefs,
+        /// The template and the version to roll out. Required: a plan saved by a converge that moved the
+        /// version first does not load (plan again), rather than start a refresh AWS would refuse.
+        launch_template: (String, TemplateVersion),
     },
     /// DeleteAutoScalingGroup with its instances, then wait until it is gone.
     Delete {
@@ -128,11 +148,10 @@ pub enum AsgOp {
     },
 }
 
-/// The fields of one UpdateAutoScalingGroup call; `None` leaves a field as it is.
+/// The fields of one UpdateAutoScalingGroup call; `None` leaves a field as it is. The template version is
+/// not one of them: the instance refresh's desired configuration moves it (see [`AsgOp::StartRefresh`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupUpdate {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub launch_template: Option<(String, TemplateVersion)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -249,12 +268,17 @@ impl ResourceKind for AutoScalingGroupSpec {
             return d;
         }
         let rollout = self.refresh.as_ref().map_or_else(|| "rolling instance refresh".to_string(), ToString::to_string);
-        if self.launch_template != live.launch_template {
-            d.fields.push(FieldChange::changed("launch_template", &live.launch_template, &self.launch_template).note(rollout.clone()));
+        // A refresh running with a desired configuration makes that the group's when it succeeds.
+        let (live_template, live_version) = match &live.refreshing_to {
+            Some((template, version)) => (template, TemplateVersion::Number(*version)),
+            None => (&live.launch_template, live.version),
+        };
+        let moves = self.launch_template != *live_template || self.version != live_version;
+        if self.launch_template != *live_template {
+            d.fields.push(FieldChange::changed("launch_template", live_template, &self.launch_template).note(rollout.clone()));
         }
-        if self.launch_template != live.launch_template || self.version != live.version {
-            d.fields.push(FieldChange::changed("launch_template_version", live.version, self.version).note(rollout));
-            update.launch_template = Some((self.launch_template.clone(), self.version));
+        if moves {
+            d.fields.push(FieldChange::changed("launch_template_version", live_version, self.version).note(rollout));
         }
         if self.min != live.min {
             d.fields.push(FieldChange::changed("min", live.min, self.min));
@@ -325,14 +349,17 @@ impl ResourceKind for AutoScalingGroupSpec {
                 d.ops.push(Op::AutoScalingGroup(AsgOp::RemoveTags { keys: remove }));
             }
         }
-        if self.version != live.version || self.launch_template != live.launch_template {
-            let preferences = self.refresh.clone().unwrap_or(RefreshPrefs { min_healthy_percent: 90, warmup_seconds: None, auto_rollback: false });
-            d.ops.push(Op::AutoScalingGroup(AsgOp::StartRefresh { preferences }));
+        if moves {
+            // The model's defaults, for a spec that carries no preferences.
+            let preferences = self.refresh.clone().unwrap_or(RefreshPrefs { min_healthy_percent: 90, warmup_seconds: None, auto_rollback: true });
+            let launch_template = (self.launch_template.clone(), self.version);
+            d.ops.push(Op::AutoScalingGroup(AsgOp::StartRefresh { preferences, launch_template }));
         }
         d
     }
 
-    /// What AWS or the scaling policy owns and differs from the declaration: shown, never changed.
+    /// What AWS, the scaling policy or someone by hand owns and differs from the declaration: shown, never
+    /// changed.
     fn observe(&self, live: &AutoScalingGroupSpec) -> Vec<Observation> {
         let mut out = Vec::new();
         if live.desired_capacity != self.desired_capacity {
@@ -340,10 +367,24 @@ impl ResourceKind for AutoScalingGroupSpec {
                 Some(t) => format!("managed by the scaling policy (target CPU {t}%)"),
                 None => "set outside converge; kept".to_string(),
             };
-            out.push(Observation { field: "desired_capacity".into(), value: live.desired_capacity.to_string(), note });
+            out.push(Observation::new("desired_capacity", live.desired_capacity.to_string(), note));
         }
         if let Some(r) = &live.refreshing {
-            out.push(Observation { field: "instance_refresh".into(), value: r.clone(), note: "running in AWS".into() });
+            let note = match &live.refreshing_to {
+                Some((template, version)) => format!("running in AWS, rolling out {template} version {version}"),
+                None => "running in AWS".to_string(),
+            };
+            out.push(Observation::new("instance_refresh", r.clone(), note));
+        }
+        for name in live.load_balancers.iter().filter(|(_, ours)| ours.is_none()).map(|(name, _)| name) {
+            out.push(Observation::new("load_balancers", name.clone(), "attached outside converge; left alone"));
+        }
+        if !live.suspended_processes.is_empty() {
+            out.push(Observation::new(
+                "suspended_processes",
+                list(&live.suspended_processes),
+                "suspended outside converge; left alone (while suspended, AWS does not run them: scaling, replacements or refreshes may stall)",
+            ));
         }
         out
     }
@@ -396,6 +437,8 @@ impl AutoScalingGroupSpec {
                 auto_rollback: p.refresh.auto_rollback,
             }),
             refreshing: None,
+            refreshing_to: None,
+            suspended_processes: BTreeSet::new(),
         }
     }
 
@@ -435,6 +478,8 @@ mod tests {
             tags: BTreeMap::new(),
             refresh: None,
             refreshing: None,
+            refreshing_to: None,
+            suspended_processes: BTreeSet::new(),
         }
     }
 
@@ -471,6 +516,58 @@ mod tests {
         assert!(want.blocked(&d, &live).is_none());
         live.refreshing = Some("InProgress, 50% done".into());
         assert!(want.blocked(&d, &live).unwrap().message.contains("already running"));
+    }
+
+    #[test]
+    fn a_new_version_is_the_refreshs_desired_configuration_never_moved_first_by_an_update() {
+        let mut want = spec();
+        want.version = TemplateVersion::New;
+        want.refresh = Some(RefreshPrefs { min_healthy_percent: 90, warmup_seconds: None, auto_rollback: true });
+        let d = want.diff(&spec());
+        // Only the refresh: AWS moves the group once it succeeds, and a rollback has a version to go back to.
+        assert_eq!(
+            d.ops,
+            vec![Op::AutoScalingGroup(AsgOp::StartRefresh {
+                preferences: RefreshPrefs { min_healthy_percent: 90, warmup_seconds: None, auto_rollback: true },
+                launch_template: ("agency-web".into(), TemplateVersion::New),
+            })]
+        );
+        // Other fields still go in the one update, without the version.
+        want.max = 9;
+        let d = want.diff(&spec());
+        assert!(matches!(&d.ops[..], [Op::AutoScalingGroup(AsgOp::Update(u)), Op::AutoScalingGroup(AsgOp::StartRefresh { .. })] if u.max == Some(9)));
+    }
+
+    #[test]
+    fn a_refresh_running_to_the_desired_version_is_that_version_observed_not_a_change() {
+        let mut want = spec();
+        want.version = TemplateVersion::Number(4);
+        let mut live = spec();
+        live.refreshing = Some("InProgress, 50% done".into());
+        live.refreshing_to = Some(("agency-web".into(), 4));
+        let d = want.diff(&live);
+        assert!(d.fields.is_empty() && d.ops.is_empty(), "{d:?}");
+        assert!(want.blocked(&d, &live).is_none());
+        assert_eq!(want.observe(&live)[0].note, "running in AWS, rolling out agency-web version 4");
+        // Another version while it runs: blocked, from the version it rolls out.
+        want.version = TemplateVersion::Number(5);
+        let d = want.diff(&live);
+        assert_eq!(d.fields[0].old.as_deref(), Some("4"));
+        assert!(want.blocked(&d, &live).is_some());
+    }
+
+    #[test]
+    fn load_balancers_attached_and_processes_suspended_by_hand_are_observed_and_left_alone() {
+        let mut live = spec();
+        live.load_balancers.insert("hand-made".into(), None);
+        live.suspended_processes = BTreeSet::from(["Launch".to_string(), "Terminate".to_string()]);
+        let d = spec().diff(&live);
+        assert!(d.fields.is_empty() && d.ops.is_empty(), "{d:?}");
+        let seen: Vec<(String, String, bool)> = spec().observe(&live).into_iter().map(|o| (o.field, o.value, o.info)).collect();
+        assert_eq!(
+            seen,
+            vec![("load_balancers".to_string(), "hand-made".to_string(), false), ("suspended_processes".to_string(), "[Launch, Terminate]".to_string(), false),]
+        );
     }
 
     #[test]

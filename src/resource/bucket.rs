@@ -1,6 +1,9 @@
 //! S3 media buckets, one per site that names one: in the fleet's region, versioned, media public by a
-//! bucket policy (never ACLs: ACLs are disabled and public ACLs blocked), tagged as ours. A bucket is
-//! deleted only with `--allow-destroy` and only when it holds nothing, not even old versions.
+//! bucket policy (never ACLs: Object Ownership `BucketOwnerEnforced` disables them, and the public access
+//! block blocks and ignores public ACLs while allowing the public policy), tagged as ours. Each of the
+//! public access block's four flags and the Object Ownership are compared, so one changed by hand is
+//! drift. A bucket is deleted only with `--allow-destroy` and only when it holds nothing, not even old
+//! versions.
 
 use std::collections::BTreeMap;
 
@@ -16,8 +19,19 @@ pub struct BucketSpec {
     pub versioning: bool,
     /// The bucket policy, as JSON text (compared as JSON, not as text).
     pub policy: Option<String>,
-    /// Public access block: ACLs blocked and ignored; policies allowed (that is how media is public).
+    /// Public access block, each flag compared: ACLs blocked and ignored (true); policies allowed and
+    /// buckets with a public policy not restricted (false): that is how media is public. No configuration
+    /// in AWS reads as all four false.
     pub block_public_acls: bool,
+    #[serde(default)]
+    pub ignore_public_acls: bool,
+    #[serde(default)]
+    pub block_public_policy: bool,
+    #[serde(default)]
+    pub restrict_public_buckets: bool,
+    /// Object Ownership (`BucketOwnerEnforced`: ACLs disabled); `None`: no ownership controls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_ownership: Option<String>,
     pub tags: BTreeMap<String, String>,
     /// Live only: whether it holds any object or object version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -27,8 +41,8 @@ pub struct BucketSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum BucketOp {
-    /// CreateBucket, then ownership controls (ACLs off), the public access block, the policy, versioning
-    /// and tags.
+    /// CreateBucket, then its ownership controls (ACLs off), the public access block, the policy,
+    /// versioning and tags.
     Create {
         spec: BucketSpec,
     },
@@ -39,8 +53,19 @@ pub enum BucketOp {
         policy: String,
     },
     DeletePolicy,
+    /// PutPublicAccessBlock replaces the whole configuration: all four flags.
     PutPublicAccessBlock {
         block_public_acls: bool,
+        #[serde(default)]
+        ignore_public_acls: bool,
+        #[serde(default)]
+        block_public_policy: bool,
+        #[serde(default)]
+        restrict_public_buckets: bool,
+    },
+    /// PutBucketOwnershipControls with one rule.
+    PutOwnershipControls {
+        ownership: String,
     },
     /// PutBucketTagging replaces the whole set.
     PutTags {
@@ -50,6 +75,9 @@ pub enum BucketOp {
         name: String,
     },
 }
+
+/// Object Ownership that disables ACLs (AWS's default for new buckets since April 2023).
+pub const OWNER_ENFORCED: &str = "BucketOwnerEnforced";
 
 /// Public read of every object, by policy.
 pub fn media_policy(bucket: &str) -> String {
@@ -93,6 +121,10 @@ impl ResourceKind for BucketSpec {
                     versioning: true,
                     policy: Some(media_policy(name)),
                     block_public_acls: true,
+                    ignore_public_acls: true,
+                    block_public_policy: false,
+                    restrict_public_buckets: false,
+                    object_ownership: Some(OWNER_ENFORCED.to_string()),
                     tags: owned_tags(&fleet.settings.name, &address, &BTreeMap::new()),
                     empty: None,
                 };
@@ -138,7 +170,8 @@ impl ResourceKind for BucketSpec {
             ("region".to_string(), self.region.clone()),
             ("versioning".to_string(), self.versioning.to_string()),
             ("policy".to_string(), if self.policy.is_some() { "public read of objects".into() } else { "none".into() }),
-            ("acls".to_string(), if self.block_public_acls { "disabled, public ACLs blocked".into() } else { "allowed".into() }),
+            ("object_ownership".to_string(), self.object_ownership.clone().unwrap_or_else(|| "none".into())),
+            ("public_access_block".to_string(), self.public_access_block()),
         ];
         out.extend(self.tags.iter().map(|(k, v)| (format!("tags.{k}"), v.clone())));
         out
@@ -158,9 +191,32 @@ impl ResourceKind for BucketSpec {
             d.fields.push(FieldChange::changed("versioning", live.versioning, self.versioning));
             d.ops.push(Op::Bucket(BucketOp::PutVersioning { enabled: self.versioning }));
         }
-        if self.block_public_acls != live.block_public_acls {
-            d.fields.push(FieldChange::changed("block_public_acls", live.block_public_acls, self.block_public_acls));
-            d.ops.push(Op::Bucket(BucketOp::PutPublicAccessBlock { block_public_acls: self.block_public_acls }));
+        let mut block = false;
+        for (field, want, have) in [
+            ("block_public_acls", self.block_public_acls, live.block_public_acls),
+            ("ignore_public_acls", self.ignore_public_acls, live.ignore_public_acls),
+            ("block_public_policy", self.block_public_policy, live.block_public_policy),
+            ("restrict_public_buckets", self.restrict_public_buckets, live.restrict_public_buckets),
+        ] {
+            if want != have {
+                d.fields.push(FieldChange::changed(field, have, want));
+                block = true;
+            }
+        }
+        if block {
+            // One call sets all four.
+            d.ops.push(Op::Bucket(BucketOp::PutPublicAccessBlock {
+                block_public_acls: self.block_public_acls,
+                ignore_public_acls: self.ignore_public_acls,
+                block_public_policy: self.block_public_policy,
+                restrict_public_buckets: self.restrict_public_buckets,
+            }));
+        }
+        if let Some(want) = &self.object_ownership
+            && live.object_ownership.as_ref() != Some(want)
+        {
+            d.fields.push(FieldChange::changed("object_ownership", live.object_ownership.as_deref().unwrap_or("none"), want));
+            d.ops.push(Op::Bucket(BucketOp::PutOwnershipControls { ownership: want.clone() }));
         }
         if !same_policy(&self.policy, &live.policy) {
             let show = |p: &Option<String>| p.clone().unwrap_or_else(|| "none".into());
@@ -177,21 +233,81 @@ impl ResourceKind for BucketSpec {
     }
 }
 
+impl BucketSpec {
+    /// The public access block's flags that are on, for people.
+    fn public_access_block(&self) -> String {
+        let on: Vec<&str> = [
+            ("BlockPublicAcls", self.block_public_acls),
+            ("IgnorePublicAcls", self.ignore_public_acls),
+            ("BlockPublicPolicy", self.block_public_policy),
+            ("RestrictPublicBuckets", self.restrict_public_buckets),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        if on.is_empty() { "none".into() } else { on.join(", ") }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn policies_compare_as_json_and_drift_is_put_back() {
-        let want = BucketSpec {
+    fn media() -> BucketSpec {
+        BucketSpec {
             name: "agency-acme-media".into(),
             region: "eu-west-1".into(),
             versioning: true,
             policy: Some(media_policy("agency-acme-media")),
             block_public_acls: true,
+            ignore_public_acls: true,
+            block_public_policy: false,
+            restrict_public_buckets: false,
+            object_ownership: Some(OWNER_ENFORCED.into()),
             tags: BTreeMap::new(),
             empty: None,
-        };
+        }
+    }
+
+    #[test]
+    fn each_public_access_flag_and_the_object_ownership_are_compared_and_put_back() {
+        let want = media();
+        // RestrictPublicBuckets turned on by hand: every object would answer 403.
+        let mut live = media();
+        live.restrict_public_buckets = true;
+        let d = want.diff(&live);
+        assert_eq!(d.fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(), vec!["restrict_public_buckets"]);
+        assert_eq!(
+            d.ops,
+            vec![Op::Bucket(BucketOp::PutPublicAccessBlock {
+                block_public_acls: true,
+                ignore_public_acls: true,
+                block_public_policy: false,
+                restrict_public_buckets: false
+            })]
+        );
+        // IgnorePublicAcls alone off, and the block gone altogether (reads as all four off): one call each.
+        let mut live = media();
+        live.ignore_public_acls = false;
+        assert_eq!(want.diff(&live).fields.len(), 1);
+        live.block_public_acls = false;
+        live.block_public_policy = false;
+        let d = want.diff(&live);
+        assert_eq!((d.fields.len(), d.ops.len()), (2, 1));
+        // Ownership controls deleted (ACLs enabled again) or set to another value.
+        let mut live = media();
+        live.object_ownership = None;
+        let d = want.diff(&live);
+        assert_eq!(d.fields[0].old.as_deref(), Some("none"));
+        assert_eq!(d.ops, vec![Op::Bucket(BucketOp::PutOwnershipControls { ownership: OWNER_ENFORCED.into() })]);
+        live.object_ownership = Some("ObjectWriter".into());
+        assert_eq!(want.diff(&live).ops, vec![Op::Bucket(BucketOp::PutOwnershipControls { ownership: OWNER_ENFORCED.into() })]);
+        assert!(want.diff(&media()).ops.is_empty());
+    }
+
+    #[test]
+    fn policies_compare_as_json_and_drift_is_put_back() {
+        let want = media();
         let mut live = want.clone();
         let reformatted: serde_json::Value = serde_json::from_str(live.policy.as_deref().unwrap()).unwrap();
         live.policy = Some(serde_json::to_string_pretty(&reformatted).unwrap());

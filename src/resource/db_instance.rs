@@ -4,6 +4,12 @@
 //! window shows as pending in AWS from then on (from `PendingModifiedValues`), not as a change still to
 //! make. The master password is read from the environment by the executor at create time; a spec holds
 //! only the variable's name.
+//!
+//! Defaults: an omitted field is either converge's own default, compared like a declared value (backup
+//! retention: 1 day on a primary, AWS's API default; 0 on a replica, as RDS creates replicas; a replica's
+//! security groups: its primary's), or left to AWS and shown as an observation for reference (`info`): the
+//! maintenance and backup windows, the zone, the subnet group, the parameter group, and a primary's
+//! security groups (the VPC's default group).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,15 +31,19 @@ pub struct DbInstanceSpec {
     pub username: Option<String>,
     pub class: String,
     pub multi_az: bool,
-    /// AWS name of the parameter group, and its address name when it is this fleet's.
+    /// AWS name of the parameter group, and its address name when it is this fleet's. Desired `None`: left
+    /// to AWS (the engine's default group; a replica's source's), observed.
     pub parameter_group: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter_group_ref: Option<String>,
+    /// Desired empty: left to AWS (the VPC's default group), observed; a replica's default is its primary's.
     pub security_groups: BTreeSet<GroupRef>,
-    /// Set at creation; not compared after (RDS cannot move an instance in place).
+    /// Set at creation; not compared after (RDS cannot move an instance in place): observed.
     pub subnet_group: Option<String>,
     pub zone: Option<String>,
+    /// Always set when desired (1 on a primary, 0 on a replica unless declared); compared.
     pub backup_retention_days: Option<u32>,
+    /// Desired `None`: AWS assigns one, observed.
     pub maintenance_window: Option<String>,
     pub backup_window: Option<String>,
     pub deletion_protection: bool,
@@ -100,8 +110,12 @@ pub enum DbOp {
     },
     /// One ModifyDBInstance; waits until available when applied immediately.
     Modify(DbModify),
-    /// PromoteReadReplica: replication stops; then wait until available.
-    Promote,
+    /// PromoteReadReplica: replication stops; then wait until available. The promotion sets the backup
+    /// retention (AWS's default for it is 1 day): the desired one is sent with it.
+    Promote {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backup_retention_days: Option<u32>,
+    },
     AddTags {
         arn: String,
         tags: BTreeMap<String, String>,
@@ -116,6 +130,11 @@ pub enum DbOp {
         final_snapshot: Option<String>,
     },
 }
+
+/// A primary's backup retention when none is declared: AWS's API default (the console's is 7).
+pub const BACKUP_RETENTION_DAYS: u32 = 1;
+/// A replica's: RDS creates read replicas with backups off.
+pub const REPLICA_BACKUP_RETENTION_DAYS: u32 = 0;
 
 /// `8.0.39` -> `8.0`: MySQL's major version.
 fn major(version: &str) -> String {
@@ -232,8 +251,16 @@ impl ResourceKind for DbInstanceSpec {
     }
 
     fn create_ops(&self) -> Vec<Op> {
-        let op = if self.replica_of.is_some() { DbOp::CreateReplica { spec: self.clone() } } else { DbOp::Create { spec: self.clone() } };
-        vec![Op::DbInstance(op)]
+        if self.replica_of.is_none() {
+            return vec![Op::DbInstance(DbOp::Create { spec: self.clone() })];
+        }
+        let mut ops = vec![Op::DbInstance(DbOp::CreateReplica { spec: self.clone() })];
+        // CreateDBInstanceReadReplica takes no retention, and RDS creates a replica with backups off: a
+        // declared retention is set on the new replica, before it serves anything.
+        if let Some(days) = self.backup_retention_days.filter(|d| *d != 0) {
+            ops.push(Op::DbInstance(DbOp::Modify(DbModify { backup_retention_days: Some(days), apply_immediately: true, ..DbModify::default() })));
+        }
+        ops
     }
 
     fn delete_ops(&self, _id: &str) -> Vec<Op> {
@@ -249,11 +276,12 @@ impl ResourceKind for DbInstanceSpec {
         if self.identifier != live.identifier {
             d.fields.push(FieldChange::changed("identifier", &live.identifier, &self.identifier).forcing());
         }
+        let promoting = self.replica_of.is_none() && live.replica_of.is_some();
         match (&self.replica_of, &live.replica_of) {
             (None, Some((primary, _))) => {
                 d.fields
                     .push(FieldChange::removed("replica_of", format!("db_instance.{primary}")).note("promoted: replication from the primary stops for good"));
-                d.ops.push(Op::DbInstance(DbOp::Promote));
+                d.ops.push(Op::DbInstance(DbOp::Promote { backup_retention_days: self.backup_retention_days }));
             }
             (Some((primary, _)), None) => {
                 d.fields
@@ -268,12 +296,17 @@ impl ResourceKind for DbInstanceSpec {
             return d;
         }
         // Each field against what it will be once AWS applies what it holds as pending.
+        let window = self.maintenance_window.as_deref().or(live.maintenance_window.as_deref());
         let mut change = |field: &str, have: String, want: String| -> bool {
             let effective = live.pending.get(field).cloned().unwrap_or_else(|| have.clone());
             if effective == want {
                 return false;
             }
-            d.fields.push(FieldChange::changed(field, effective, want).note(self.when(field)));
+            let mut note = if field == "backup_retention_days" && promoting { "with the promotion".to_string() } else { self.when(field, window) };
+            if field == "backup_retention_days" && (effective == "0") != (want == "0") {
+                note.push_str("; turning backups on or off suspends I/O briefly");
+            }
+            d.fields.push(FieldChange::changed(field, effective, want).note(note));
             true
         };
         if change("class", live.class.clone(), self.class.clone()) {
@@ -297,11 +330,14 @@ impl ResourceKind for DbInstanceSpec {
         {
             m.parameter_group = Some(want.clone());
         }
-        if change("security_groups", list(&live.security_groups), list(&self.security_groups)) {
+        // None declared (nor, for a replica, on its primary): AWS's default group, observed, never emptied.
+        if !self.security_groups.is_empty() && change("security_groups", list(&live.security_groups), list(&self.security_groups)) {
             m.security_groups = Some(self.security_groups.iter().cloned().collect());
         }
+        // A promotion sets the retention itself.
         if let Some(want) = self.backup_retention_days
             && change("backup_retention_days", live.backup_retention_days.unwrap_or_default().to_string(), want.to_string())
+            && !promoting
         {
             m.backup_retention_days = Some(want);
         }
@@ -357,16 +393,52 @@ impl ResourceKind for DbInstanceSpec {
         None
     }
 
-    /// Changes AWS holds for the maintenance window, and a status other than available.
+    /// Changes AWS holds for the maintenance window, a status other than available, a zone or subnet group
+    /// other than the one declared at creation, and (for reference) what AWS assigned where the desired
+    /// state leaves it to AWS.
     fn observe(&self, live: &DbInstanceSpec) -> Vec<Observation> {
         let window = live.maintenance_window.as_deref().unwrap_or("the maintenance window");
-        let mut out: Vec<Observation> = live
-            .pending
-            .iter()
-            .map(|(field, value)| Observation { field: field.clone(), value: value.clone(), note: format!("pending in AWS: applied in {window}") })
-            .collect();
+        let mut out: Vec<Observation> =
+            live.pending.iter().map(|(field, value)| Observation::new(field.clone(), value.clone(), format!("pending in AWS: applied in {window}"))).collect();
         if let Some(status) = live.status.as_deref().filter(|s| *s != "available") {
-            out.push(Observation { field: "status".into(), value: status.to_string(), note: "reported by RDS".into() });
+            out.push(Observation::new("status", status, "reported by RDS"));
+        }
+        // Declared at creation, never compared after (RDS cannot move an instance in place).
+        for (field, want, have, how) in [
+            ("zone", &self.zone, &live.zone, "moved from the declared zone (a Multi-AZ failover, or by hand); converge does not move it back"),
+            ("subnet_group", &self.subnet_group, &live.subnet_group, "not the declared subnet group; RDS cannot move an instance in place"),
+        ] {
+            if let (Some(want), Some(have)) = (want, have)
+                && want != have
+            {
+                out.push(Observation::new(field, have.clone(), format!("{how} (declared {want})")));
+            }
+        }
+        let assigned = "assigned by AWS (not declared)";
+        for (field, declared, have, note) in [
+            ("maintenance_window", self.maintenance_window.is_some(), live.maintenance_window.clone(), assigned.to_string()),
+            ("backup_window", self.backup_window.is_some(), live.backup_window.clone(), assigned.to_string()),
+            ("zone", self.zone.is_some(), live.zone.clone(), "chosen by AWS (not declared)".to_string()),
+            ("subnet_group", self.subnet_group.is_some(), live.subnet_group.clone(), "AWS's default subnet group (not declared)".to_string()),
+            (
+                "parameter_group",
+                self.parameter_group.is_some(),
+                live.parameter_group.clone(),
+                match &self.replica_of {
+                    Some((primary, _)) => format!("from its source db_instance.{primary} (not declared)"),
+                    None => "AWS's default for the engine (not declared)".to_string(),
+                },
+            ),
+            (
+                "security_groups",
+                !self.security_groups.is_empty(),
+                (!live.security_groups.is_empty()).then(|| list(&live.security_groups)),
+                "AWS's default for the VPC (not declared)".to_string(),
+            ),
+        ] {
+            if let (false, Some(have)) = (declared, have) {
+                out.push(Observation::info(field, have, note));
+            }
         }
         out
     }
@@ -378,6 +450,12 @@ impl DbInstanceSpec {
         let address = Address::new(Kind::DbInstance, name);
         // A promoted replica stands alone.
         let replica_of = db.replica_of.as_ref().filter(|_| !db.promote).map(|p| (p.value.clone(), fleet.database_identifier(&p.value)));
+        let retention = if replica_of.is_some() { REPLICA_BACKUP_RETENTION_DAYS } else { BACKUP_RETENTION_DAYS };
+        // A replica that declares no security groups takes its primary's (AWS would give it the VPC's default).
+        let groups = match (&db.replica_of, db.security_groups.is_empty()) {
+            (Some(p), true) => fleet.databases.get(&p.value).map_or(&db.security_groups, |primary| &primary.security_groups),
+            _ => &db.security_groups,
+        };
         DbInstanceSpec {
             identifier: fleet.database_identifier(name),
             replica_of,
@@ -389,10 +467,10 @@ impl DbInstanceSpec {
             multi_az: db.multi_az,
             parameter_group: db.parameter_group.as_ref().map(|p| fleet.db_parameter_group_name(&p.value)),
             parameter_group_ref: db.parameter_group.as_ref().map(|p| p.value.clone()),
-            security_groups: db.security_groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
+            security_groups: groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
             subnet_group: db.subnet_group.clone(),
             zone: db.zone.clone(),
-            backup_retention_days: db.backup_retention_days,
+            backup_retention_days: Some(db.backup_retention_days.unwrap_or(retention)),
             maintenance_window: db.maintenance_window.as_ref().map(|w| w.to_ascii_lowercase()),
             backup_window: db.backup_window.clone(),
             deletion_protection: db.deletion_protection,
@@ -405,8 +483,9 @@ impl DbInstanceSpec {
         }
     }
 
-    /// When a change made now takes effect, for the plan.
-    fn when(&self, field: &str) -> String {
+    /// When a change made now takes effect, for the plan (`window`: the declared maintenance window, else
+    /// the one AWS assigned).
+    fn when(&self, field: &str, window: Option<&str>) -> String {
         if self.apply_immediately {
             match field {
                 "class" if self.multi_az => "now: a failover to the standby".into(),
@@ -416,7 +495,7 @@ impl DbInstanceSpec {
                 _ => "now".into(),
             }
         } else {
-            let window = self.maintenance_window.as_deref().unwrap_or("the instance's");
+            let window = window.unwrap_or("the instance's");
             format!("in the maintenance window ({window}); then pending in AWS until it is applied")
         }
     }
@@ -485,12 +564,134 @@ mod tests {
         assert!(want.blocked(&want.diff(&primary()), &primary()).is_none(), "a minor upgrade needs no flag");
     }
 
+    const DATABASES: &str = r#"
+[fleet]
+name = "agency"
+region = "eu-west-1"
+
+[security_group.db]
+ingress = [{ ports = "3306", cidr = "10.0.0.0/8" }]
+
+[database.sites]
+engine = "mysql"
+version = "8.0.39"
+class = "db.r6g.large"
+storage_gb = 200
+security_groups = ["db"]
+username = "admin"
+password_env = "SITES_DB_PASSWORD"
+
+[database.sites-replica]
+replica_of = "sites"
+class = "db.r6g.large"
+"#;
+
+    fn from(text: &str, name: &str) -> DbInstanceSpec {
+        let fleet = crate::testing::fleet_of(text);
+        DbInstanceSpec::from_model(&fleet, name, &crate::testing::env())
+    }
+
+    #[test]
+    fn backup_retention_defaults_to_one_day_on_a_primary_and_none_on_a_replica_and_backups_off_by_hand_are_drift() {
+        let primary = from(DATABASES, "sites");
+        let replica = from(DATABASES, "sites-replica");
+        assert_eq!((primary.backup_retention_days, replica.backup_retention_days), (Some(1), Some(0)));
+        let declared =
+            from(&DATABASES.replace("password_env = \"SITES_DB_PASSWORD\"", "password_env = \"SITES_DB_PASSWORD\"\nbackup_retention_days = 14"), "sites");
+        assert_eq!(declared.backup_retention_days, Some(14));
+
+        // Backups disabled by hand on the primary: drift, put back, saying what it costs.
+        let mut live = primary.clone();
+        live.backup_retention_days = Some(0);
+        let d = primary.diff(&live);
+        assert_eq!((d.fields[0].field.as_str(), d.fields[0].old.as_deref(), d.fields[0].new.as_deref()), ("backup_retention_days", Some("0"), Some("1")));
+        assert!(d.fields[0].note.as_deref().unwrap().ends_with("turning backups on or off suspends I/O briefly"), "{d:?}");
+        assert!(matches!(&d.ops[..], [Op::DbInstance(DbOp::Modify(m))] if m.backup_retention_days == Some(1)), "{d:?}");
+        // A replica as RDS creates it matches its default; one declared with backups gets them after creation.
+        assert!(replica.diff(&replica.clone()).ops.is_empty());
+        assert_eq!(replica.create_ops().len(), 1);
+        let mut backed_up = replica.clone();
+        backed_up.backup_retention_days = Some(7);
+        assert!(matches!(&backed_up.create_ops()[..], [Op::DbInstance(DbOp::CreateReplica { .. }), Op::DbInstance(DbOp::Modify(m))]
+            if m.backup_retention_days == Some(7) && m.apply_immediately));
+    }
+
+    #[test]
+    fn a_replica_without_security_groups_takes_its_primarys_and_a_primary_without_them_observes_awss() {
+        let replica = from(DATABASES, "sites-replica");
+        assert_eq!(replica.security_groups, BTreeSet::from([GroupRef::Fleet("db".into())]));
+        assert!(replica.references().contains(&Address::new(Kind::SecurityGroup, "db")));
+
+        let primary = from(&DATABASES.replace("security_groups = [\"db\"]\n", ""), "sites");
+        assert!(primary.security_groups.is_empty());
+        let mut live = primary.clone();
+        live.security_groups = BTreeSet::from([GroupRef::Id("sg-default".into())]);
+        assert!(primary.diff(&live).fields.is_empty(), "never changed to an empty list");
+        let seen = primary.observe(&live);
+        let groups = seen.iter().find(|o| o.field == "security_groups").expect("observed");
+        assert_eq!((groups.value.as_str(), groups.info), ("[sg-default]", true));
+    }
+
+    #[test]
+    fn what_the_desired_state_leaves_to_aws_is_observed_for_reference_and_a_declared_value_stays_managed() {
+        let want = from(DATABASES, "sites");
+        let mut live = want.clone();
+        live.maintenance_window = Some("wed:06:38-wed:07:08".into());
+        live.backup_window = Some("13:14-13:44".into());
+        live.zone = Some("eu-west-1a".into());
+        live.subnet_group = Some("default".into());
+        live.parameter_group = Some("default.mysql8.0".into());
+        assert!(want.diff(&live).fields.is_empty());
+        let seen = want.observe(&live);
+        let fields: Vec<(&str, &str, bool)> = seen.iter().map(|o| (o.field.as_str(), o.value.as_str(), o.info)).collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("maintenance_window", "wed:06:38-wed:07:08", true),
+                ("backup_window", "13:14-13:44", true),
+                ("zone", "eu-west-1a", true),
+                ("subnet_group", "default", true),
+                ("parameter_group", "default.mysql8.0", true),
+            ]
+        );
+        // A change needing the window names the one AWS assigned.
+        let mut bigger = want.clone();
+        bigger.class = "db.r6g.xlarge".into();
+        assert!(bigger.diff(&live).fields[0].note.as_deref().unwrap().contains("(wed:06:38-wed:07:08)"));
+
+        // Declared: compared as before; a zone moved by a failover is observed, and counts.
+        let mut declared = want.clone();
+        declared.maintenance_window = Some("sun:05:00-sun:06:00".into());
+        declared.zone = Some("eu-west-1b".into());
+        assert_eq!(declared.diff(&live).fields[0].field, "maintenance_window");
+        let seen = declared.observe(&live);
+        let zone: Vec<&Observation> = seen.iter().filter(|o| o.field == "zone").collect();
+        assert_eq!(zone.len(), 1);
+        assert!(!zone[0].info && zone[0].note.contains("declared eu-west-1b"), "{zone:?}");
+
+        // A replica's parameter group comes from its source.
+        let replica = from(DATABASES, "sites-replica");
+        let mut live = replica.clone();
+        live.parameter_group = Some("agency-sites".into());
+        let seen = replica.observe(&live);
+        assert_eq!(seen[0].note, "from its source db_instance.sites (not declared)");
+    }
+
     #[test]
     fn a_promoted_replica_says_replication_stops() {
         let mut live = primary();
         live.replica_of = Some(("sites".into(), "agency-sites".into()));
         let d = primary().diff(&live);
-        assert_eq!(d.ops, vec![Op::DbInstance(DbOp::Promote)]);
+        assert_eq!(d.ops, vec![Op::DbInstance(DbOp::Promote { backup_retention_days: None })]);
         assert!(d.fields[0].note.as_deref().unwrap().contains("replication from the primary stops"));
+        // A replica promoted takes a primary's retention with the promotion, not in a later change.
+        let mut want = primary();
+        want.backup_retention_days = Some(1);
+        live.backup_retention_days = Some(0);
+        let d = want.diff(&live);
+        assert_eq!(d.ops, vec![Op::DbInstance(DbOp::Promote { backup_retention_days: Some(1) })]);
+        assert_eq!(d.fields[1].note.as_deref(), Some("with the promotion; turning backups on or off suspends I/O briefly"));
+        // A plan saved before the promotion carried a retention still loads.
+        assert_eq!(serde_json::from_str::<DbOp>(r#"{"op":"promote"}"#).unwrap(), DbOp::Promote { backup_retention_days: None });
     }
 }

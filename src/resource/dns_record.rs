@@ -6,6 +6,10 @@
 //! `_converge.<name>` saying `converge:fleet=<fleet>,address=dns_record.<name>`, written and deleted with
 //! the record. A record without it is never changed. All of a zone's changes in a plan go out together, in
 //! as few ChangeResourceRecordSets batches as Route 53's limits allow (see `plan::batch_dns`).
+//!
+//! Besides its target, a record's TTL (a CNAME's: 300 s; an alias has none) and an alias's
+//! `EvaluateTargetHealth` (false) are converge's and compared: a change by hand is drift, and an UPSERT
+//! puts it back.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -17,6 +21,8 @@ use crate::model::{Fleet, Site};
 
 /// The TTL of the CNAME and TXT records converge writes.
 pub const TTL: i64 = 300;
+/// An alias record's `EvaluateTargetHealth`: the load balancer's health does not decide the answer.
+pub const EVALUATE_TARGET_HEALTH: bool = false;
 /// Where a record's ownership is written.
 pub const OWNERSHIP_PREFIX: &str = "_converge.";
 
@@ -105,6 +111,12 @@ pub struct DnsRecordSpec {
     pub zone: String,
     pub zone_id: String,
     pub target: Target,
+    /// Seconds; a CNAME's (default [`TTL`]). `None` for an alias, which takes its target's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+    /// An alias's `EvaluateTargetHealth` (default [`EVALUATE_TARGET_HEALTH`]); `None` for a CNAME.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluate_target_health: Option<bool>,
     /// The ownership TXT value (`converge:fleet=...,address=...`).
     pub owner: String,
 }
@@ -116,6 +128,11 @@ pub struct RecordChange {
     pub delete: bool,
     pub name: String,
     pub target: Target,
+    /// As in [`DnsRecordSpec`]: a DELETE carries exactly what was read (Route 53 deletes only a match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluate_target_health: Option<bool>,
     pub owner: String,
 }
 
@@ -218,9 +235,25 @@ impl ResourceKind for DnsRecordSpec {
         }
         if self.target.normalised() != live.target.normalised() {
             d.fields.push(FieldChange::changed("target", &live.target, &self.target));
+        }
+        // Compared as the record type has them: a CNAME its TTL, an alias its EvaluateTargetHealth (a
+        // change of type shows as a change of target).
+        let same_type = self.target.record_type() == live.target.record_type();
+        let show = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+        if same_type && self.ttl != live.ttl {
+            d.fields.push(FieldChange::changed("ttl", show(live.ttl.map(|t| t.to_string())), show(self.ttl.map(|t| t.to_string()))));
+        }
+        if same_type && self.evaluate_target_health != live.evaluate_target_health {
+            d.fields.push(FieldChange::changed(
+                "evaluate_target_health",
+                show(live.evaluate_target_health.map(|e| e.to_string())),
+                show(self.evaluate_target_health.map(|e| e.to_string())),
+            ));
+        }
+        if !d.fields.is_empty() {
             // A CNAME and an A record cannot share a name: a change of type deletes the old one in the
             // same batch.
-            if self.target.record_type() != live.target.record_type() {
+            if !same_type {
                 d.ops.push(live.change(true));
             }
             d.ops.push(self.change(false));
@@ -233,7 +266,14 @@ impl DnsRecordSpec {
     fn change(&self, delete: bool) -> Op {
         Op::DnsRecord(DnsOp::Change {
             zone_id: self.zone_id.clone(),
-            change: RecordChange { delete, name: self.name.clone(), target: self.target.clone(), owner: self.owner.clone() },
+            change: RecordChange {
+                delete,
+                name: self.name.clone(),
+                target: self.target.clone(),
+                ttl: self.ttl,
+                evaluate_target_health: self.evaluate_target_health,
+                owner: self.owner.clone(),
+            },
         })
     }
 }
@@ -251,6 +291,15 @@ fn zone_of(name: &str, names: &[String], env: &super::Environment) -> (String, S
     }
 }
 
+/// A record's TTL and EvaluateTargetHealth, as converge writes them for its type: (Some(300), None) for a
+/// CNAME, (None, Some(false)) for an alias.
+pub fn defaults(target: &Target) -> (Option<i64>, Option<bool>) {
+    match target.record_type() {
+        "CNAME" => (Some(TTL), None),
+        _ => (None, Some(EVALUATE_TARGET_HEALTH)),
+    }
+}
+
 /// Every record the fleet's sites need, by address.
 fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, DnsRecordSpec)> {
     let Some(dns_zone) = fleet.settings.dns_zone.as_deref() else { return Vec::new() };
@@ -258,7 +307,8 @@ fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, DnsRecordSpec)> {
     let mut out = Vec::new();
     let mut push = |name: String, zone: (String, String), target: Target| {
         let owner = owner_value(&fleet.settings.name, &name);
-        out.push((name.clone(), DnsRecordSpec { name, zone: zone.0, zone_id: zone.1, target, owner }));
+        let (ttl, evaluate_target_health) = defaults(&target);
+        out.push((name.clone(), DnsRecordSpec { name, zone: zone.0, zone_id: zone.1, target, ttl, evaluate_target_health, owner }));
     };
     for (site_name, site) in &fleet.sites {
         let Some(lb) = &site.load_balancer else { continue };
@@ -295,6 +345,54 @@ mod tests {
         let (fleet, address) = parse_owner(&format!("\"{v}\"")).unwrap();
         assert_eq!((fleet.as_str(), address.to_string().as_str()), ("agency", "dns_record.acme.sites.agency.net"));
         assert!(parse_owner("\"v=spf1 -all\"").is_none());
+    }
+
+    fn record(target: Target) -> DnsRecordSpec {
+        let (ttl, evaluate_target_health) = defaults(&target);
+        DnsRecordSpec {
+            name: "acme.example".into(),
+            zone: "acme.example".into(),
+            zone_id: "Z1".into(),
+            target,
+            ttl,
+            evaluate_target_health,
+            owner: owner_value("agency", "acme.example"),
+        }
+    }
+
+    #[test]
+    fn a_ttl_or_evaluate_target_health_changed_by_hand_is_drift_put_back_by_one_upsert() {
+        let want = record(Target::Cname("acme.sites.agency.net".into()));
+        assert_eq!((want.ttl, want.evaluate_target_health), (Some(300), None), "a CNAME's defaults");
+        let mut live = want.clone();
+        live.ttl = Some(60);
+        let d = want.diff(&live);
+        assert_eq!(d.fields, vec![FieldChange::changed("ttl", "60", "300")]);
+        assert!(matches!(&d.ops[..], [Op::DnsRecord(DnsOp::Change { change, .. })] if !change.delete && change.ttl == Some(300)), "{d:?}");
+
+        let alias = Target::Alias { dns_name: "agency-acme-1.eu-west-1.elb.amazonaws.com".into(), hosted_zone_id: "Z32O12XQLNTSW2".into() };
+        let want = record(alias);
+        assert_eq!((want.ttl, want.evaluate_target_health), (None, Some(false)), "an alias's defaults");
+        let mut live = want.clone();
+        live.evaluate_target_health = Some(true);
+        let d = want.diff(&live);
+        assert_eq!(d.fields, vec![FieldChange::changed("evaluate_target_health", "true", "false")]);
+        assert!(matches!(&d.ops[..], [Op::DnsRecord(DnsOp::Change { change, .. })] if change.evaluate_target_health == Some(false)), "{d:?}");
+        assert!(want.diff(&want.clone()).ops.is_empty());
+    }
+
+    #[test]
+    fn a_change_of_type_deletes_exactly_what_was_read() {
+        let want = record(Target::Alias { dns_name: "lb.example".into(), hosted_zone_id: "Z32O12XQLNTSW2".into() });
+        let mut live = record(Target::Cname("lb.example".into()));
+        live.ttl = Some(60);
+        let d = want.diff(&live);
+        assert_eq!(d.fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(), vec!["target"], "no ttl change shown across types");
+        assert!(
+            matches!(&d.ops[..], [Op::DnsRecord(DnsOp::Change { change: old, .. }), Op::DnsRecord(DnsOp::Change { change: new, .. })]
+                if old.delete && old.ttl == Some(60) && !new.delete && new.evaluate_target_health == Some(false)),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -29,6 +29,22 @@ pub struct Observation {
     pub field: String,
     pub value: String,
     pub note: String,
+    /// For reference only: a value AWS assigned because the desired state leaves it to AWS (a database's
+    /// maintenance window, its zone). Shown, but never counted by `drift --fail-on observed`.
+    pub info: bool,
+}
+
+impl Observation {
+    /// A value that differs from the declaration, or was changed outside converge: counts for
+    /// `drift --fail-on observed`.
+    pub fn new(field: impl Into<String>, value: impl Into<String>, note: impl Into<String>) -> Observation {
+        Observation { field: field.into(), value: value.into(), note: note.into(), info: false }
+    }
+
+    /// A value AWS assigned where the desired state leaves it to AWS: shown for reference only.
+    pub fn info(field: impl Into<String>, value: impl Into<String>, note: impl Into<String>) -> Observation {
+        Observation { info: true, ..Observation::new(field, value, note) }
+    }
 }
 
 /// What a kind's [`ResourceKind::prepare`] may look at: the other desired specs and the live specs by

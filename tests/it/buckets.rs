@@ -92,3 +92,42 @@ async fn a_removed_sites_bucket_goes_only_with_allow_destroy_and_only_when_empty
     let names: Vec<&str> = left.buckets().iter().filter_map(|b| b.name()).collect();
     assert_eq!(names, vec!["agency-acme-media"]);
 }
+
+#[tokio::test]
+async fn public_access_flags_and_object_ownership_changed_by_hand_are_drift_and_put_back() {
+    let (moto, dir) = setup().await;
+    let aws = moto.aws();
+    // Applied, then planned again: no changes, and one read of each configuration per bucket.
+    assert!(plan(&aws, &dir.load()).await.plan.is_empty());
+    assert_eq!((aws.stats.calls("GetPublicAccessBlock"), aws.stats.calls("GetBucketOwnershipControls")), (2, 2));
+    let s3 = moto.s3();
+    let ownership = s3.get_bucket_ownership_controls().bucket("agency-acme-media").send().await.unwrap();
+    assert_eq!(ownership.ownership_controls().unwrap().rules()[0].object_ownership().as_str(), "BucketOwnerEnforced");
+
+    // RestrictPublicBuckets turned on (every object would answer 403) and ACLs enabled again, by hand.
+    let restricted = aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(false)
+        .restrict_public_buckets(true)
+        .build();
+    s3.put_public_access_block().bucket("agency-acme-media").public_access_block_configuration(restricted).send().await.unwrap();
+    s3.delete_bucket_ownership_controls().bucket("agency-globex-media").send().await.unwrap();
+    let run = moto.converge(dir.path(), &["drift"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("bucket.agency-acme-media restrict_public_buckets"), "{run:?}");
+    assert!(run.stdout.contains("bucket.agency-globex-media object_ownership"), "{run:?}");
+
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    assert_eq!((aws.stats.calls("PutPublicAccessBlock"), aws.stats.calls("PutBucketOwnershipControls")), (1, 1));
+    let block = s3.get_public_access_block().bucket("agency-acme-media").send().await.unwrap();
+    let block = block.public_access_block_configuration().unwrap();
+    assert_eq!(
+        (block.block_public_acls(), block.ignore_public_acls(), block.block_public_policy(), block.restrict_public_buckets()),
+        (Some(true), Some(true), Some(false), Some(false))
+    );
+    let ownership = s3.get_bucket_ownership_controls().bucket("agency-globex-media").send().await.unwrap();
+    assert_eq!(ownership.ownership_controls().unwrap().rules()[0].object_ownership().as_str(), "BucketOwnerEnforced");
+    assert!(plan(&aws, &dir.load()).await.plan.is_empty());
+}

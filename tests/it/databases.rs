@@ -188,7 +188,7 @@ async fn a_class_change_on_both_goes_to_the_replica_first_and_then_shows_as_pend
     // Scheduled for the maintenance window: pending in AWS, observed, not a change still to make.
     let planned = plan(&aws, &dir.load()).await;
     assert!(planned.plan.is_empty(), "{}", converge::render::plan_text(&planned.plan));
-    let pending: Vec<(String, String, String)> = planned.plan.observed.iter().map(|o| (o.address.to_string(), o.field.clone(), o.value.clone())).collect();
+    let pending: Vec<(String, String, String)> = planned.plan.observed_counted().map(|o| (o.address.to_string(), o.field.clone(), o.value.clone())).collect();
     assert_eq!(
         pending,
         vec![
@@ -261,10 +261,107 @@ async fn promoting_the_replica_says_replication_stops_and_then_stands_alone() {
     dir.write("database.toml", &DATABASE.replace("replica_of = \"sites\"", "replica_of = \"sites\"\npromote = true"));
     let planned = plan(&aws, &dir.load()).await;
     let text = converge::render::plan_text(&planned.plan);
-    assert!(text.contains("- replica_of = db_instance.sites   # promoted: replication from the primary stops for good"), "{text}");
+    assert!(text.contains("- replica_of            = db_instance.sites   # promoted: replication from the primary stops for good"), "{text}");
+    // The promoted replica takes a primary's default retention, with the promotion.
+    assert!(text.contains("~ backup_retention_days = 0 -> 1   # with the promotion"), "{text}");
     aws.stats.reset();
     converge(&aws, &dir.load()).await;
     assert_eq!(aws.stats.calls("PromoteReadReplica"), 1);
+    assert_eq!(aws.stats.calls("ModifyDBInstance"), 0, "the retention goes with the promotion");
     let db = moto.rds().describe_db_instances().db_instance_identifier("agency-sites-replica").send().await.unwrap();
     assert_eq!(db.db_instances()[0].read_replica_source_db_instance_identifier(), None);
+    assert_eq!(db.db_instances()[0].backup_retention_period(), Some(1));
+}
+
+/// A primary and its replica that leave what they can to their defaults, and a standalone primary that
+/// declares no security group or parameter group.
+const DEFAULTS: &str = r#"
+[security_group.db]
+ingress = [{ ports = "3306", cidr = "10.0.0.0/8" }]
+
+[database.sites]
+engine = "mysql"
+version = "8.0.39"
+class = "db.r6g.large"
+storage_gb = 200
+security_groups = ["db"]
+username = "admin"
+password_env = "CONVERGE_TEST_DB_PASSWORD"
+
+[database.sites-replica]
+replica_of = "sites"
+class = "db.r6g.large"
+
+[database.legacy]
+engine = "mysql"
+version = "8.0.39"
+class = "db.t3.medium"
+storage_gb = 20
+username = "admin"
+password_env = "CONVERGE_TEST_DB_PASSWORD"
+"#;
+
+#[tokio::test]
+async fn omitted_fields_settle_on_their_defaults_and_backups_disabled_by_hand_are_drift() {
+    let moto = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("database.toml", DEFAULTS)]);
+    create(&moto, &dir);
+    let aws = moto.aws();
+    let rds = moto.rds();
+    let described = |id: &'static str| {
+        let rds = rds.clone();
+        async move { rds.describe_db_instances().db_instance_identifier(id).send().await.unwrap().db_instances()[0].clone() }
+    };
+
+    // converge's own defaults, as created: backups kept a day on the primary, off on the replica (as RDS
+    // creates replicas); the replica in its primary's security group.
+    let (primary, replica, legacy) = (described("agency-sites").await, described("agency-sites-replica").await, described("agency-legacy").await);
+    assert_eq!((primary.backup_retention_period(), replica.backup_retention_period()), (Some(1), Some(0)));
+    let groups =
+        |db: &aws_sdk_rds::types::DbInstance| db.vpc_security_groups().iter().filter_map(|g| g.vpc_security_group_id()).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(groups(&replica), groups(&primary));
+    assert_eq!(groups(&legacy).len(), 1, "AWS's default group of the VPC");
+    assert_ne!(groups(&legacy), groups(&primary));
+
+    // Planned again: nothing to change; what AWS assigned is observed for reference, and does not count.
+    let planned = plan(&aws, &dir.load()).await;
+    assert!(planned.plan.is_empty(), "{}", converge::render::plan_text(&planned.plan));
+    let info: Vec<(String, &str)> = planned.plan.observed.iter().filter(|o| o.info).map(|o| (o.address.to_string(), o.field.as_str())).collect();
+    for (address, field) in [
+        ("db_instance.sites", "maintenance_window"),
+        ("db_instance.sites", "backup_window"),
+        ("db_instance.sites", "zone"),
+        ("db_instance.sites", "parameter_group"),
+        ("db_instance.sites-replica", "parameter_group"),
+        ("db_instance.legacy", "security_groups"),
+    ] {
+        assert!(info.contains(&(address.to_string(), field)), "{address} {field} not observed: {info:?}");
+    }
+    assert_eq!(planned.plan.observed_counted().count(), 0, "{:?}", planned.plan.observed);
+    let run = moto.converge(dir.path(), &["drift", "--fail-on", "observed"]);
+    assert_eq!(run.code, 0, "{run:?}");
+
+    // A window AWS assigned, changed by hand: still observed, never changed back.
+    rds.modify_db_instance().db_instance_identifier("agency-legacy").preferred_maintenance_window("mon:03:00-mon:03:30").send().await.unwrap();
+    let planned = plan(&aws, &dir.load()).await;
+    assert!(planned.plan.is_empty(), "{}", converge::render::plan_text(&planned.plan));
+    assert!(
+        planned
+            .plan
+            .observed
+            .iter()
+            .any(|o| o.address.to_string() == "db_instance.legacy" && o.field == "maintenance_window" && o.value == "mon:03:00-mon:03:30")
+    );
+
+    // Backups disabled by hand: drift, and put back.
+    rds.modify_db_instance().db_instance_identifier("agency-sites").backup_retention_period(0).apply_immediately(true).send().await.unwrap();
+    let run = moto.converge(dir.path(), &["drift"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("db_instance.sites backup_retention_days"), "{run:?}");
+    let run = moto.converge(dir.path(), &["plan"]);
+    assert!(run.stdout.contains("~ backup_retention_days = 0 -> 1"), "{run:?}");
+    let now = PlanOptions { apply_immediately: true, ..PlanOptions::default() };
+    apply_in_order(&aws, &dir, &now).await;
+    assert_eq!(described("agency-sites").await.backup_retention_period(), Some(1));
+    assert!(plan(&aws, &dir.load()).await.plan.is_empty());
 }

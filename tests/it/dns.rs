@@ -177,3 +177,62 @@ async fn a_site_moved_to_another_load_balancer_is_one_upsert_and_a_removed_site_
     assert!(records(&moto, "acme.example").await.is_empty());
     assert!(!records(&moto, "sites.agency.net").await.iter().any(|r| r.contains("acme")));
 }
+
+/// Every CNAME and A record of a zone: name -> (TTL, EvaluateTargetHealth).
+async fn settings(moto: &Moto, zone_id: &str) -> std::collections::BTreeMap<String, (Option<i64>, Option<bool>)> {
+    let sets = moto.route53().list_resource_record_sets().hosted_zone_id(zone_id).send().await.unwrap();
+    sets.resource_record_sets()
+        .iter()
+        .filter(|s| matches!(s.r#type().as_str(), "CNAME" | "A"))
+        .map(|s| (s.name().trim_end_matches('.').to_string(), (s.ttl(), s.alias_target().map(|a| a.evaluate_target_health()))))
+        .collect()
+}
+
+async fn upsert(moto: &Moto, zone_id: &str, set: aws_sdk_route53::types::ResourceRecordSet) {
+    let change = aws_sdk_route53::types::Change::builder().action(aws_sdk_route53::types::ChangeAction::Upsert).resource_record_set(set).build().unwrap();
+    let batch = aws_sdk_route53::types::ChangeBatch::builder().changes(change).build().unwrap();
+    moto.route53().change_resource_record_sets().hosted_zone_id(zone_id).change_batch(batch).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_ttl_or_evaluate_target_health_changed_by_hand_is_drift_and_put_back() {
+    let Dns { moto, dir, agency_zone } = setup().await;
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    assert!(plan(&aws, &dir.load()).await.plan.is_empty());
+    let zones = moto.route53().list_hosted_zones().send().await.unwrap();
+    let acme_zone = zones.hosted_zones().iter().find(|z| z.name() == "acme.example.").unwrap().id().to_string();
+    assert_eq!(settings(&moto, &agency_zone).await["site05.sites.agency.net"], (Some(300), None), "a CNAME's TTL is converge's 300");
+    assert_eq!(settings(&moto, &acme_zone).await["acme.example"], (None, Some(false)), "an alias: no TTL, target health not evaluated");
+
+    // By hand: a shorter TTL on a CNAME, and target health evaluated on the apex alias, same targets.
+    let lb = moto.elb().describe_load_balancers().load_balancer_names("agency-shared").send().await.unwrap();
+    let lb_dns = lb.load_balancer_descriptions()[0].dns_name().unwrap().to_string();
+    let cname = aws_sdk_route53::types::ResourceRecordSet::builder()
+        .name("site05.sites.agency.net")
+        .r#type(aws_sdk_route53::types::RrType::Cname)
+        .ttl(60)
+        .resource_records(aws_sdk_route53::types::ResourceRecord::builder().value(&lb_dns).build().unwrap())
+        .build()
+        .unwrap();
+    upsert(&moto, &agency_zone, cname).await;
+    let alias = aws_sdk_route53::types::AliasTarget::builder().dns_name(&lb_dns).hosted_zone_id("Z32O12XQLNTSW2").evaluate_target_health(true).build().unwrap();
+    let apex = aws_sdk_route53::types::ResourceRecordSet::builder()
+        .name("acme.example")
+        .r#type(aws_sdk_route53::types::RrType::A)
+        .alias_target(alias)
+        .build()
+        .unwrap();
+    upsert(&moto, &acme_zone, apex).await;
+
+    let run = moto.converge(dir.path(), &["drift"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("dns_record.site05.sites.agency.net ttl"), "{run:?}");
+    assert!(run.stdout.contains("dns_record.acme.example evaluate_target_health"), "{run:?}");
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(aws.stats.calls("ChangeResourceRecordSets"), 2, "one UPSERT batch per zone");
+    assert_eq!(settings(&moto, &agency_zone).await["site05.sites.agency.net"], (Some(300), None));
+    assert_eq!(settings(&moto, &acme_zone).await["acme.example"], (None, Some(false)));
+    assert!(plan(&aws, &dir.load()).await.plan.is_empty());
+}

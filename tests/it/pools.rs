@@ -156,7 +156,7 @@ async fn a_new_commit_is_one_new_version_and_a_rolling_refresh() {
     aws.stats.reset();
     converge(&aws, &dir.load()).await;
     assert_eq!(aws.stats.calls("CreateLaunchTemplateVersion"), 1);
-    assert_eq!(aws.stats.calls("UpdateAutoScalingGroup"), 1);
+    assert_eq!(aws.stats.calls("UpdateAutoScalingGroup"), 0, "the refresh's desired configuration moves the version");
     assert_eq!(aws.stats.calls("StartInstanceRefresh"), 1);
     assert!(aws.stats.calls("DescribeInstanceRefreshes") >= 2, "apply waited for the refresh");
     assert_eq!(pinned(&group(&moto, "agency-web").await), "2");
@@ -321,4 +321,68 @@ async fn apply_reports_refresh_progress_or_returns_at_once_with_no_wait() {
     let run = moto.converge(dir.path(), &["plan"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("No changes.") && run.stdout.contains("instance_refresh = "), "{run:?}");
+}
+
+#[tokio::test]
+async fn a_deploys_refresh_carries_the_version_as_its_desired_configuration_and_hand_changes_are_observed() {
+    let moto = Moto::start();
+    moto.nightly_image("sites-nightly-2026-11-25").await;
+    let dir = fleet_dir();
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    assert!(plan(&aws, &dir.load()).await.plan.is_empty());
+
+    // The emulator refuses what AWS refuses: a rollback with nothing to roll back from.
+    let refused = moto
+        .autoscaling()
+        .start_instance_refresh()
+        .auto_scaling_group_name("agency-web")
+        .preferences(aws_sdk_autoscaling::types::RefreshPreferences::builder().auto_rollback(true).build())
+        .send()
+        .await
+        .unwrap_err();
+    let refused = aws_sdk_autoscaling::error::ProvideErrorMetadata::message(&refused).unwrap_or_default().to_string();
+    assert!(refused.contains("The AutoRollback parameter cannot be set to true when the DesiredConfiguration parameter is empty"), "{refused}");
+
+    // A deploy (auto rollback on, the default): the refresh carries the new version; nothing moves it first.
+    dir.write("sites.toml", &sites().replace("commit = \"1000000\"", "commit = \"abcdef1\""));
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    let mut written = writes(&aws);
+    written.sort();
+    assert_eq!(written, vec!["CreateLaunchTemplateVersion x1", "StartInstanceRefresh x1"]);
+    let refreshes = moto.autoscaling().describe_instance_refreshes().auto_scaling_group_name("agency-web").send().await.unwrap();
+    let refresh = &refreshes.instance_refreshes()[0];
+    let desired = refresh.desired_configuration().and_then(|d| d.launch_template()).expect("a desired configuration");
+    assert_eq!((desired.launch_template_name(), desired.version()), (Some("agency-web"), Some("2")));
+    assert_eq!(refresh.preferences().and_then(|p| p.auto_rollback()), Some(true));
+    assert_eq!(pinned(&group(&moto, "agency-web").await), "2", "the group took it when the refresh succeeded");
+    assert!(plan(&aws, &dir.load()).await.plan.is_empty());
+
+    // By hand: a load balancer attached, and launches suspended. Observed and left alone; they count only
+    // with --fail-on observed.
+    let listener = aws_sdk_elasticloadbalancing::types::Listener::builder().protocol("HTTP").load_balancer_port(80).instance_port(80).build().unwrap();
+    moto.elb().create_load_balancer().load_balancer_name("hand-made").listeners(listener).availability_zones("eu-west-1a").send().await.unwrap();
+    moto.autoscaling().attach_load_balancers().auto_scaling_group_name("agency-web").load_balancer_names("hand-made").send().await.unwrap();
+    moto.autoscaling().suspend_processes().auto_scaling_group_name("agency-web").scaling_processes("Launch").send().await.unwrap();
+    let planned = plan(&aws, &dir.load()).await;
+    assert!(planned.plan.is_empty(), "{}", converge::render::plan_text(&planned.plan));
+    let observed: Vec<(String, String, String, bool)> =
+        planned.plan.observed.iter().map(|o| (o.address.to_string(), o.field.clone(), o.value.clone(), o.info)).collect();
+    assert_eq!(
+        observed,
+        vec![
+            ("auto_scaling_group.web".into(), "load_balancers".into(), "hand-made".into(), false),
+            ("auto_scaling_group.web".into(), "suspended_processes".into(), "[Launch]".into(), false),
+        ]
+    );
+    let run = moto.converge(dir.path(), &["drift"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("auto_scaling_group.web load_balancers hand-made (attached outside converge; left alone)"), "{run:?}");
+    let run = moto.converge(dir.path(), &["drift", "--fail-on", "observed"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    assert!(writes(&aws).is_empty(), "{:?}", writes(&aws));
+    assert!(group(&moto, "agency-web").await.load_balancer_names().contains(&"hand-made".to_string()));
 }

@@ -10,9 +10,12 @@ Extensions (moto 5.2.5; each names the quirk it covers):
 - `DeleteLoadBalancerListeners` with several ports deletes none of them (each port's pass keeps the
   listeners of the others). AWS deletes every port named.
 - `StartInstanceRefresh`, `DescribeInstanceRefreshes` and `CancelInstanceRefresh` are missing (moto answers
-  500). Here a refresh is recorded with its preferences and advances one step per describe (Pending ->
-  InProgress 50% -> Successful 100%), so a waiter polls for real; a second start while one runs fails with
-  `InstanceRefreshInProgress`, as in AWS. Instances are not replaced.
+  500). Here a refresh is recorded with its preferences and desired configuration and advances one step per
+  describe (Pending -> InProgress 50% -> Successful 100%), so a waiter polls for real; a second start while
+  one runs fails with `InstanceRefreshInProgress`, as in AWS. As in AWS, `AutoRollback` without a desired
+  configuration is refused (`ValidationError`), and the group takes the desired configuration (its launch
+  template and version) when the refresh succeeds, not before; a cancelled one reads `Cancelled` and
+  changes nothing. Instances are not replaced.
 - `DeleteLaunchTemplateVersions` is missing. Here it deletes the versions named, refuses the default one
   (per-version error, as in AWS), and deleted versions no longer appear in `DescribeLaunchTemplateVersions`.
 - RDS instances are `available` the moment they are created or modified, and every modification is applied
@@ -23,7 +26,12 @@ Extensions (moto 5.2.5; each names the quirk it covers):
 - `DescribeEngineDefaultParameters` is missing: here it answers a short table of MySQL 8.0 parameters
   (which are static, which dynamic).
 - `DeleteDBParameterGroup` deletes a group still used by an instance; here it refuses, as AWS does.
-- `PromoteReadReplica` leaves the promoted instance reporting its former source; here it stands alone.
+- `PromoteReadReplica` leaves the promoted instance reporting its former source; here it stands alone. Without
+  `BackupRetentionPeriod` it keeps the replica's retention; AWS's default for the promotion is 1 day, and here
+  so is the emulator's.
+- `CreateDBInstanceReadReplica` makes the replica a copy of its primary, so it inherits the primary's
+  backup retention. RDS creates read replicas with automated backups off (retention 0; the API takes no
+  retention for a replica, which is set afterwards with ModifyDBInstance); here so does the emulator.
 - S3's `GetBucketVersioning` answers with a `GetBucketVersioningResponse` root element, which no SDK but
   botocore accepts; AWS answers `VersioningConfiguration`. Here it does too.
 - `CreateLaunchTemplateVersion` keeps user data as a plain string, which moto's own auto-scaling code then
@@ -122,6 +130,10 @@ def _group(backend, name):
     return group
 
 
+def _true(value):
+    return value is True or str(value).lower() == "true"
+
+
 def _start_instance_refresh(self):
     name = self._get_param("AutoScalingGroupName")
     backend = self.autoscaling_backend
@@ -129,15 +141,31 @@ def _start_instance_refresh(self):
     runs = _refreshes(backend).setdefault(name, [])
     if any(r["step"] < len(_REFRESH_STEPS) - 1 for r in runs):
         raise _RefreshInProgress(f"An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.")
+    preferences = self._get_param("Preferences") or {}
+    desired = self._get_param("DesiredConfiguration") or {}
+    # AWS: a rollback needs a desired configuration to roll back from.
+    if _true(preferences.get("AutoRollback")) and not desired:
+        raise ValidationError(
+            "The request isn't valid. The AutoRollback parameter cannot be set to true when the DesiredConfiguration parameter is empty. "
+            "Set AutoRollback to false or specify a desired configuration and try again."
+        )
     run = {
         "id": str(uuid.uuid4()),
         "step": 0,
         "start": utcnow(),
-        "preferences": self._get_param("Preferences") or {},
+        "preferences": preferences,
+        "desired": desired,
         "strategy": self._get_param("Strategy") or "Rolling",
     }
     runs.insert(0, run)
     return ActionResult({"InstanceRefreshId": run["id"]})
+
+
+def _succeed(backend, name, run):
+    """What AWS does when a refresh succeeds: the group takes the desired configuration."""
+    template = (run.get("desired") or {}).get("LaunchTemplate")
+    if template:
+        _group(backend, name)._set_launch_configuration(None, template, None)
 
 
 def _describe_instance_refreshes(self):
@@ -148,6 +176,8 @@ def _describe_instance_refreshes(self):
         if ids and run["id"] not in ids:
             continue
         status, percent = _REFRESH_STEPS[run["step"]]
+        if run.get("cancelled"):
+            status = "Cancelled"
         item = {
             "AutoScalingGroupName": name,
             "InstanceRefreshId": run["id"],
@@ -157,11 +187,15 @@ def _describe_instance_refreshes(self):
             "Preferences": run["preferences"],
             "Strategy": run["strategy"],
         }
+        if run.get("desired"):
+            item["DesiredConfiguration"] = run["desired"]
         if status in ("Successful", "Cancelled"):
             item["EndTime"] = utcnow()
         out.append(item)
         if run["step"] < len(_REFRESH_STEPS) - 1:
             run["step"] += 1
+            if run["step"] == len(_REFRESH_STEPS) - 1:
+                _succeed(self.autoscaling_backend, name, run)
     return ActionResult({"InstanceRefreshes": out})
 
 
@@ -170,6 +204,7 @@ def _cancel_instance_refresh(self):
     for run in _refreshes(self.autoscaling_backend).get(name, []):
         if run["step"] < len(_REFRESH_STEPS) - 1:
             run["step"] = len(_REFRESH_STEPS) - 1
+            run["cancelled"] = True
             return ActionResult({"InstanceRefreshId": run["id"]})
     raise ValidationError("No in progress or pending Instance Refresh found")
 
@@ -336,6 +371,8 @@ def _promote_read_replica_standing_alone(self, db_kwargs):
     database = self.databases[db_kwargs["db_instance_identifier"]]
     source = database.source_db_instance_identifier
     was_replica = database.is_replica
+    if was_replica and db_kwargs.get("backup_retention_period") is None:
+        db_kwargs["backup_retention_period"] = 1
     result = _promote_read_replica(self, db_kwargs)
     if was_replica and source:
         primary = self.databases.get(source)
@@ -346,6 +383,17 @@ def _promote_read_replica_standing_alone(self, db_kwargs):
 
 
 rds_models.RDSBackend.promote_read_replica = _promote_read_replica_standing_alone
+
+_create_db_instance_read_replica = rds_models.RDSBackend.create_db_instance_read_replica
+
+
+def _create_db_instance_read_replica_without_backups(self, db_kwargs):
+    replica = _create_db_instance_read_replica(self, db_kwargs)
+    replica.backup_retention_period = 0
+    return replica
+
+
+rds_models.RDSBackend.create_db_instance_read_replica = _create_db_instance_read_replica_without_backups
 
 _delete_db_parameter_group = rds_models.RDSBackend.delete_db_parameter_group
 
