@@ -125,10 +125,16 @@ impl LockStore {
     }
 }
 
-/// Whether a conditional write failed because another writer got there first (412), or was writing at the
-/// same moment (409): the lock is read again.
+/// Whether a conditional write failed because another writer got there first (412), was writing at the
+/// same moment (409), or removed what was read (404 on `If-Match`): the lock is read again.
 fn lost_race(e: &AwsError) -> bool {
-    matches!(e.class(), Class::PreconditionFailed | Class::Conflict)
+    matches!(e.class(), Class::PreconditionFailed | Class::Conflict | Class::NotFound)
+}
+
+/// Whether a holder's conditional write found the lock no longer its own: changed (412) or removed (404,
+/// `converge unlock`).
+fn not_ours(e: &AwsError) -> bool {
+    matches!(e.class(), Class::PreconditionFailed | Class::NotFound)
 }
 
 struct State {
@@ -222,8 +228,8 @@ impl HeldLock {
                 Ok(())
             }
             Err(e) => {
-                if e.class() == Class::PreconditionFailed {
-                    state.lose(format!("the lock {} was changed by someone else: {e}", self.store.resource()));
+                if not_ours(&e) {
+                    state.lose(format!("the lock {} was changed or removed by someone else: {e}", self.store.resource()));
                 }
                 Err(e)
             }
@@ -234,14 +240,20 @@ impl HeldLock {
     /// complete, left in place with its lease ended, so that the next applier takes it over and recovers the
     /// journal. Refused (412) if someone else holds it now.
     pub async fn release(self) -> Result<(), AwsError> {
-        self.renewer.abort();
+        // Taken first: a renewal in flight ends before the renewer stops, so the ETag below is the latest.
         let mut state = self.state.lock().await;
+        self.renewer.abort();
         if let Some(reason) = &state.lost {
             return Err(AwsError::LockLost { resource: self.store.resource(), reason: reason.clone() });
         }
         if state.doc.journal.is_empty() {
             let etag = state.etag.clone();
-            return self.store.delete(&etag).await;
+            return match self.store.delete(&etag).await {
+                Err(e) if not_ours(&e) => {
+                    Err(AwsError::LockLost { resource: self.store.resource(), reason: format!("it was changed or removed by someone else: {e}") })
+                }
+                r => r,
+            };
         }
         let ended = LockDoc { expires: now().min(state.doc.expires), ..state.doc.clone() };
         self.write(&mut state, ended).await
@@ -265,8 +277,8 @@ async fn renew(store: LockStore, state: Arc<Mutex<State>>) {
                 s.doc = doc;
                 s.etag = etag;
             }
-            Err(e) if e.class() == Class::PreconditionFailed => {
-                s.lose(format!("renewing the lease found the lock {} changed by someone else: {e}", store.resource()));
+            Err(e) if not_ours(&e) => {
+                s.lose(format!("renewing the lease found the lock {} changed or removed by someone else: {e}", store.resource()));
                 return;
             }
             Err(e) if now() >= s.doc.expires => {
