@@ -202,6 +202,11 @@ impl HeldLock {
         self.state.lock().await.lost.clone()
     }
 
+    /// Whether the lock was lost, now.
+    pub fn is_lost(&self) -> bool {
+        *self.lost.borrow()
+    }
+
     /// Records a create about to be made, in the lock object before it returns.
     pub async fn record(&self, entry: JournalEntry) -> Result<(), AwsError> {
         let mut state = self.state.lock().await;
@@ -303,6 +308,14 @@ impl Guard {
         match self {
             Guard::S3(h) => Box::pin(h.lost()),
             Guard::Local(_) => Box::pin(std::future::pending()),
+        }
+    }
+
+    /// Whether the lock was lost, now.
+    pub fn is_lost(&self) -> bool {
+        match self {
+            Guard::S3(h) => h.is_lost(),
+            Guard::Local(_) => false,
         }
     }
 

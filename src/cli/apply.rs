@@ -132,7 +132,13 @@ async fn execute(
                 () = lost => {}
             }
         };
-        let report = apply::apply(plan, &executor, args.parallelism.into(), stop, |e| out.say(&format!("{}\n", event_line(e)))).await?;
+        let report = apply::apply(plan, &executor, args.parallelism.into(), stop, |e| match e {
+            apply::Event::Stopping { running } if guard.is_lost() => {
+                out.say(&format!("The apply lock was lost: waiting for {running} running change(s) to finish; nothing new will start.\n"))
+            }
+            e => out.say(&format!("{}\n", event_line(e))),
+        })
+        .await?;
         out.say(&report_text(plan, &report));
         report
     };

@@ -282,3 +282,63 @@ async fn without_fleet_lock_a_local_lock_file_excludes_appliers_on_this_machine(
     let shown = m.converge(dir.path(), &["lock"]);
     assert!(shown.stdout.contains("is free (no [fleet.lock]"), "{shown:?}");
 }
+
+#[tokio::test]
+async fn an_apply_whose_lock_is_lost_starts_nothing_and_fails() {
+    let m = Moto::start();
+    bucket(&m).await;
+    let dir = FleetDir::new(&[("fleet.toml", &LOCKED_FLEET.replace("bucket = \"agency-ops\"\n", "bucket = \"agency-ops\"\nlease = \"30s\"\n"))]);
+    let mut child = spawn_apply(&m, dir.path());
+    // It holds the lock while it waits at its prompt; someone else takes the lock meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while object(&m).await.is_none() {
+        assert!(Instant::now() < deadline, "the apply never took the lock");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    put_by_hand(&m, &LockDoc::new(holder("mallory"), "apply", now(), Duration::from_secs(120))).await;
+    // Its next renewal (every 10 s) finds the object changed.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    child.stdin.take().unwrap().write_all(b"yes\n").unwrap();
+    let run = tokio::task::spawn_blocking(move || finish(child)).await.unwrap();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("LOCK LOST: renewing the lease found the lock s3://agency-ops/converge/agency.lock changed or removed by someone else"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("Error: the apply lock was lost"), "{run:?}");
+    assert!(run.stdout.contains("The apply lock was lost: waiting for 0 running change(s) to finish; nothing new will start."), "{run:?}");
+    assert!(!run.stdout.contains("Apply complete"), "{run:?}");
+    let groups = m.ec2().describe_security_groups().send().await.unwrap();
+    assert!(groups.security_groups().iter().all(|g| g.group_name() != Some("agency-web")), "no change was started");
+    assert_eq!(object(&m).await.unwrap().0.holder.user, "mallory", "the other holder's lock is left alone");
+}
+
+#[tokio::test]
+async fn a_reconcile_pass_that_finds_the_lock_held_applies_nothing() {
+    use std::io::BufRead;
+    let m = Moto::start();
+    bucket(&m).await;
+    let dir = FleetDir::new(&[("fleet.toml", LOCKED_FLEET)]);
+    let s = store(&m, Duration::from_secs(120));
+    let Acquired::Held(held, _) = s.acquire(LockDoc::new(holder("ana"), "apply", now(), Duration::from_secs(120))).await.unwrap() else { panic!() };
+    let mut child = converge_command(dir.path(), &["reconcile", "--apply", "--interval", "1h"], Some(&m.endpoint))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || std::io::BufReader::new(stderr).lines().map_while(Result::ok).find(|l| l.starts_with("pass failed")))
+        .await
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let line = line.expect("the pass fails");
+    assert!(
+        line.contains("(1 in a row, conflict): the fleet is locked by ana@test-host (pid 7) running `apply`") && line.contains("this pass applied nothing"),
+        "{line}"
+    );
+    let groups = m.ec2().describe_security_groups().send().await.unwrap();
+    assert!(groups.security_groups().iter().all(|g| g.group_name() != Some("agency-web")), "nothing applied");
+    held.release().await.unwrap();
+}
