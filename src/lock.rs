@@ -99,19 +99,24 @@ impl LockDoc {
 
     /// What a second applier is told: who holds the lock, doing what, since how long.
     pub fn refusal(&self, now: u64) -> String {
-        format!(
-            "the fleet is locked by {} running `{}`, started {} ago (lock ID {}; lease ends in {})",
-            self.holder,
-            self.operation,
-            ago(now.saturating_sub(self.started)),
-            self.id,
-            ago(self.expires.saturating_sub(now))
-        )
+        format!("{} (lock ID {}; lease ends in {})", self.held_by(now), self.id, ago(self.expires.saturating_sub(now)))
     }
 
-    /// The lock in a few lines, for `converge lock`.
-    pub fn describe(&self, now: u64) -> String {
-        let lease = if self.expired(now) {
+    /// What a second applier on this machine is told about the local lock file, which has no lease: the OS
+    /// releases it when its process ends.
+    pub fn local_refusal(&self, now: u64) -> String {
+        format!("{} (the lock file is released when that process ends)", self.held_by(now))
+    }
+
+    fn held_by(&self, now: u64) -> String {
+        format!("the fleet is locked by {} running `{}`, started {} ago", self.holder, self.operation, ago(now.saturating_sub(self.started)))
+    }
+
+    /// The lock in a few lines, for `converge lock`; `local`: the local lock file, which has no lease.
+    pub fn describe(&self, now: u64, local: bool) -> String {
+        let lease = if local {
+            "none: the lock file is released when its process ends".to_string()
+        } else if self.expired(now) {
             format!("expired {} ago (the next apply takes it over)", ago(now - self.expires))
         } else {
             format!("ends in {} unless renewed", ago(self.expires - now))
@@ -255,6 +260,18 @@ mod tests {
             doc.refusal(1030),
             "the fleet is locked by ana@ci-7 (pid 4242) running `reconcile --apply`, started 30s ago (lock ID abc; lease ends in 1m 30s)"
         );
+    }
+
+    #[test]
+    fn the_description_names_everything_and_the_journal() {
+        let mut doc = LockDoc { id: "abc".into(), ..LockDoc::new(holder(), "apply", 1000, DEFAULT_LEASE) };
+        doc.record(JournalEntry { address: "bucket.acme".into(), aws_name: "acme-media".into() });
+        assert_eq!(
+            doc.describe(1030, false),
+            "ID:        abc\nholder:    ana@ci-7 (pid 4242)\noperation: apply\nstarted:   30s ago\nlease:     ends in 1m 30s unless renewed\njournal:   1 create(s) not known to be complete\n  bucket.acme (acme-media)\n"
+        );
+        assert!(doc.describe(1200, false).contains("lease:     expired 1m 20s ago (the next apply takes it over)"));
+        assert!(doc.describe(1200, true).contains("lease:     none: the lock file is released when its process ends"));
     }
 
     #[test]

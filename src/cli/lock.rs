@@ -72,7 +72,7 @@ pub(super) async fn take(fleet: &Fleet, aws: &Aws, operation: &str, timeout: Opt
                         }
                         Ok(Guard::Local(held))
                     }
-                    file::Acquired::Busy(Some(doc)) => Err(doc.refusal(now())),
+                    file::Acquired::Busy(Some(doc)) => Err(doc.local_refusal(now())),
                     file::Acquired::Busy(None) => Err(format!("the lock file {} is held by another process", path.display())),
                 }
             }
@@ -125,14 +125,14 @@ pub(super) async fn show(fleet: &Fleet) -> Result<ExitCode> {
             let store = aws.lock_store(settings);
             match store.read().await? {
                 None => println!("No lock: s3://{}/{} is free.", store.bucket, store.key),
-                Some((doc, _)) => print!("Lock s3://{}/{}:\n{}", store.bucket, store.key, doc.describe(now())),
+                Some((doc, _)) => print!("Lock s3://{}/{}:\n{}", store.bucket, store.key, doc.describe(now(), false)),
             }
         }
         None => {
             let path = local_path(fleet);
             match file::peek(&path).with_context(|| format!("reading the lock file {}", path.display()))? {
                 None => println!("No lock: {} is free (no [fleet.lock]: a local lock file, on this machine only).", path.display()),
-                Some(doc) => print!("Lock {} (local):\n{}", path.display(), doc.describe(now())),
+                Some(doc) => print!("Lock {} (local):\n{}", path.display(), doc.describe(now(), true)),
             }
         }
     }
@@ -154,10 +154,10 @@ pub(super) async fn unlock(fleet: &Fleet, args: &UnlockArgs) -> Result<ExitCode>
     };
     if doc.id != args.id {
         eprintln!("Error: the lock's ID is {}, not {}: it was released or taken since; nothing was removed.", doc.id, args.id);
-        eprint!("{}", doc.describe(now()));
+        eprint!("{}", doc.describe(now(), false));
         return Ok(ExitCode::from(1));
     }
-    print!("Lock s3://{}/{}:\n{}", store.bucket, store.key, doc.describe(now()));
+    print!("Lock s3://{}/{}:\n{}", store.bucket, store.key, doc.describe(now(), false));
     if !doc.expired(now()) {
         println!("Its lease is still running: remove it only if its holder is no longer applying.");
     }
