@@ -51,7 +51,9 @@ pub(super) async fn take(fleet: &Fleet, aws: &Aws, operation: &str, timeout: Opt
             Some(settings) => match aws.lock_store(settings).acquire(mine).await? {
                 Acquired::Held(held, dead) => {
                     if let Some(dead) = dead {
-                        took_over(&dead, &held.journal().await);
+                        let t = now();
+                        let lease = format!("whose lease ended {} ago", ago(t.saturating_sub(dead.expires)));
+                        took_over(&dead, &lease, &held.journal().await);
                     }
                     Ok(Guard::S3(held))
                 }
@@ -68,7 +70,7 @@ pub(super) async fn take(fleet: &Fleet, aws: &Aws, operation: &str, timeout: Opt
                 match file::try_lock(&path, mine).with_context(|| format!("taking the lock file {}", path.display()))? {
                     file::Acquired::Held(held, dead) => {
                         if let Some(dead) = dead {
-                            took_over(&dead, held.journal());
+                            took_over(&dead, "whose process ended", held.journal());
                         }
                         Ok(Guard::Local(held))
                     }
@@ -93,14 +95,13 @@ pub(super) async fn take(fleet: &Fleet, aws: &Aws, operation: &str, timeout: Opt
     }
 }
 
-fn took_over(dead: &LockDoc, journal: &[JournalEntry]) {
+fn took_over(dead: &LockDoc, how: &str, journal: &[JournalEntry]) {
     let t = now();
     eprintln!(
-        "Took over the lock of {} (`{}`, started {} ago), whose lease ended {} ago; recovered its journal: {} create(s) not known to be complete{}",
+        "Took over the lock of {} (`{}`, started {} ago), {how}; recovered its journal: {} create(s) not known to be complete{}",
         dead.holder,
         dead.operation,
         ago(t.saturating_sub(dead.started)),
-        ago(t.saturating_sub(dead.expires)),
         dead.journal.len(),
         if journal.is_empty() {
             String::new()

@@ -342,3 +342,19 @@ async fn a_reconcile_pass_that_finds_the_lock_held_applies_nothing() {
     assert!(groups.security_groups().iter().all(|g| g.group_name() != Some("agency-web")), "nothing applied");
     held.release().await.unwrap();
 }
+
+#[test]
+fn a_local_lock_left_by_a_dead_process_is_taken_over_with_its_journal() {
+    let m = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", &LOCKED_FLEET.replace("[fleet.lock]\nbucket = \"agency-ops\"\n", ""))]);
+    let mut dead = LockDoc::new(holder("ghost"), "apply", now() - 300, Duration::from_secs(120));
+    dead.record(JournalEntry { address: "bucket.acme".into(), aws_name: "acme-media".into() });
+    dir.write(".converge.lock", &dead.to_json());
+    let run = m.converge(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("Took over the lock of ghost@test-host (pid 7) (`apply`, started 5m"), "{run:?}");
+    assert!(run.stderr.contains("whose process ended; recovered its journal: 1 create(s) not known to be complete: bucket.acme (acme-media)"), "{run:?}");
+    let left = LockDoc::from_json(&std::fs::read_to_string(dir.path().join(".converge.lock")).unwrap()).unwrap();
+    assert_eq!(left.journal, dead.journal, "a journal not cleared stays in the file for the next holder");
+    assert_ne!(left.holder.user, "ghost");
+}
