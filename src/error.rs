@@ -18,8 +18,12 @@ pub enum Class {
     AlreadyExists,
     /// What a call names does not exist; or something the desired state relies on is not in the account.
     NotFound,
-    /// The object's state refuses the call for now: in use, a dependency, a state that forbids it.
+    /// The object's state refuses the call for now: in use, a dependency, a state that forbids it; or a
+    /// conditional write raced another on the same object (S3's 409 ConditionalRequestConflict: read again).
     Conflict,
+    /// A conditional request's condition did not hold (HTTP 412): the object exists (`If-None-Match: *`) or
+    /// its ETag is no longer the one named (`If-Match`). The apply lock decides on this class.
+    PreconditionFailed,
     /// Access denied, or credentials missing, expired, invalid, or for another account.
     Denied,
     /// The request is invalid (AWS's code and message say why), or what it is made from (the desired
@@ -51,6 +55,7 @@ impl Class {
             Class::AlreadyExists => "already_exists",
             Class::NotFound => "not_found",
             Class::Conflict => "conflict",
+            Class::PreconditionFailed => "precondition_failed",
             Class::Denied => "denied",
             Class::Invalid => "invalid",
             Class::Failed => "failed",
@@ -67,6 +72,7 @@ impl Class {
             Class::AlreadyExists => "already exists",
             Class::NotFound => "not found",
             Class::Conflict => "conflict",
+            Class::PreconditionFailed => "precondition failed",
             Class::Denied => "access denied",
             Class::Invalid => "invalid request",
             Class::Failed => "failed in AWS",
@@ -146,6 +152,7 @@ mod tests {
             Class::AlreadyExists,
             Class::NotFound,
             Class::Conflict,
+            Class::PreconditionFailed,
             Class::Denied,
             Class::Invalid,
             Class::Failed,

@@ -11,6 +11,7 @@ pub mod aws;
 pub mod cli;
 pub mod error;
 pub mod live;
+pub mod lock;
 pub mod model;
 pub mod plan;
 pub mod planner;

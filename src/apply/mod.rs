@@ -7,8 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use serde::Serialize;
 
 use crate::error::{Class, Classify, Failure};
@@ -164,6 +164,12 @@ pub async fn apply(
                     on_event(Event::Skipped { address: n.address.clone(), because: root.clone() });
                 }
             }
+        }
+        // A stop that has already come (before the first change, or while the last ones finished) starts
+        // nothing more.
+        if !stopping && stop.as_mut().now_or_never().is_some() {
+            stopping = true;
+            on_event(Event::Stopping { running: running.len() });
         }
         let ready: Vec<Node<'_>> = pending
             .iter()

@@ -140,6 +140,17 @@ async fn a_stop_lets_running_changes_finish_and_starts_nothing_new() {
 }
 
 #[tokio::test]
+async fn a_stop_that_came_before_the_apply_starts_nothing() {
+    let changes = (0..3).map(|i| change(&format!("security_group.g{i}"), Action::Create, &[])).collect();
+    let r = Recorder::new(None);
+    let mut events = Vec::new();
+    let report = apply(&plan(changes), &r, 2, std::future::ready(()), |e| events.push(e)).await.unwrap();
+    assert!(r.log.lock().unwrap().is_empty(), "no change started");
+    assert_eq!((report.applied.len(), report.cancelled.len()), (0, 3));
+    assert_eq!(events, vec![Event::Stopping { running: 0 }]);
+}
+
+#[tokio::test]
 async fn a_failure_keeps_its_class_in_the_report() {
     let p = plan(vec![change("security_group.a", Action::Create, &[]), change("security_group.b", Action::Create, &[])]);
     let mut r = Recorder::new(Some("a"));

@@ -57,6 +57,18 @@ pub enum AwsError {
     /// The database being waited for to become available is gone.
     #[error("{address}: {identifier} disappeared while waiting for it")]
     DbVanished { address: String, identifier: String },
+    /// S3 answered a lock read or write without the ETag every later conditional write needs.
+    #[error("{resource}: S3 returned no ETag")]
+    NoETag { resource: String },
+    /// The lock object is not a converge lock document.
+    #[error("{resource}: {message}; remove it (converge unlock) if nothing holds it")]
+    LockUnreadable { resource: String, message: String },
+    /// The lock was lost while held: its object changed, or its lease ran out before a renewal.
+    #[error("the apply lock was lost: {reason}")]
+    LockLost { resource: String, reason: String },
+    /// Writing the local lock file failed.
+    #[error("the lock file {resource}: {message}")]
+    LockFile { resource: String, message: String },
     /// converge stopped waiting; what it waited for goes on in AWS.
     #[error("{address}: {waiting} after {minutes} minutes{then}")]
     WaitTimedOut { address: String, waiting: String, minutes: u64, then: &'static str },
@@ -108,6 +120,9 @@ impl Classify for AwsError {
             AwsError::NoPasswordEnv { .. } | AwsError::PasswordUnset { .. } | AwsError::NoElbZone { .. } => Class::Invalid,
             AwsError::RefreshEnded { .. } | AwsError::DbFailed { .. } => Class::Failed,
             AwsError::WaitTimedOut { .. } => Class::WaitTimedOut,
+            AwsError::NoETag { .. } | AwsError::LockFile { .. } => Class::Internal,
+            AwsError::LockUnreadable { .. } => Class::Invalid,
+            AwsError::LockLost { .. } => Class::PreconditionFailed,
         }
     }
 }
@@ -133,7 +148,12 @@ impl AwsError {
     /// What the failure is about: the object a call named, the address waited for, what is missing.
     pub fn resource(&self) -> String {
         match self {
-            AwsError::Call { resource, .. } | AwsError::RequestBuild { resource, .. } => resource.clone(),
+            AwsError::Call { resource, .. }
+            | AwsError::RequestBuild { resource, .. }
+            | AwsError::NoETag { resource }
+            | AwsError::LockUnreadable { resource, .. }
+            | AwsError::LockLost { resource, .. }
+            | AwsError::LockFile { resource, .. } => resource.clone(),
             AwsError::WrongAccount { actual, .. } => format!("account {actual}"),
             AwsError::Missing(m) => match m {
                 Missing::DefaultVpc { region } => format!("region {region}"),
@@ -247,7 +267,13 @@ pub(crate) fn service_class(status: u16, code: Option<&str>, modeled: Option<Err
     if matches!(status, 500 | 502 | 503 | 504) {
         return Class::Transient;
     }
-    for (table, class) in [(DENIED, Class::Denied), (ALREADY_EXISTS, Class::AlreadyExists), (NOT_FOUND, Class::NotFound), (CONFLICT, Class::Conflict)] {
+    for (table, class) in [
+        (DENIED, Class::Denied),
+        (ALREADY_EXISTS, Class::AlreadyExists),
+        (NOT_FOUND, Class::NotFound),
+        (CONFLICT, Class::Conflict),
+        (PRECONDITION_FAILED, Class::PreconditionFailed),
+    ] {
         if coded(table) {
             return class;
         }
@@ -256,6 +282,7 @@ pub(crate) fn service_class(status: u16, code: Option<&str>, modeled: Option<Err
         401 | 403 => Class::Denied,
         404 => Class::NotFound,
         409 => Class::Conflict,
+        412 => Class::PreconditionFailed,
         429 => Class::Throttled,
         s if s >= 500 => Class::Transient,
         _ => Class::Invalid,
@@ -357,7 +384,12 @@ const CONFLICT: &[&str] = &[
     "ConcurrentModification",
     "EntityTemporarilyUnmodifiable",
     "RequestInProgressException",
+    // S3: a conditional write raced another conditional request on the same key (409); read, then retry.
+    "ConditionalRequestConflict",
 ];
+
+/// A conditional request's condition did not hold (S3's 412 on `If-None-Match` / `If-Match`).
+const PRECONDITION_FAILED: &[&str] = &["PreconditionFailed"];
 
 /// The credentials error behind an SDK error, if resolving credentials is what failed.
 fn credentials_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a CredentialsError> {

@@ -6,6 +6,7 @@ mod ec2;
 mod elb;
 mod errors;
 mod executor;
+pub mod lock;
 mod pool_ops;
 mod pools;
 mod rds;

@@ -1,6 +1,5 @@
 //! `converge apply`: a fresh plan confirmed by a person, or a saved plan checked for staleness.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,10 +7,12 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::args::ApplyArgs;
+use super::lock;
 use super::options;
 use super::plan_file;
 use super::words::{Out, print_stats, target_line};
 use crate::apply::{self, Report};
+use crate::aws::lock::Guard;
 use crate::aws::{Aws, AwsExecutor};
 use crate::model::Fleet;
 use crate::plan::saved;
@@ -21,15 +22,40 @@ use crate::render::{event_line, report_text};
 pub(super) async fn apply(fleet: &Fleet, args: ApplyArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let aws = Aws::connect(&fleet.settings.region).await;
-    let result = apply_inner(fleet, &args, &aws).await;
+    let result = locked(fleet, &args, &aws).await;
     if args.common.stats {
         print_stats(&aws.stats, started.elapsed());
     }
     result
 }
 
+/// The apply, holding the fleet's lock from before the plan is made (or the saved plan checked) until the
+/// last change ends. A lock lost meanwhile fails the run.
+async fn locked(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitCode> {
+    let operation = match &args.plan {
+        Some(path) => format!("apply {}", path.display()),
+        None => "apply".to_string(),
+    };
+    let guard = match lock::take(fleet, aws, &operation, args.lock_timeout).await? {
+        Ok(guard) => guard,
+        Err(refusal) => return Ok(lock::refused(&refusal)),
+    };
+    let result = apply_inner(fleet, args, aws, &guard).await;
+    let lost = guard.lost_reason().await;
+    let released = guard.release().await;
+    if let Some(reason) = lost {
+        eprintln!("Error: the apply lock was lost ({reason}); changes already running finished, no new one started. Run `converge plan` to see what is left.");
+        return Ok(ExitCode::from(1));
+    }
+    if let Err(e) = released {
+        eprintln!("Error: releasing the apply lock: {e}");
+        return Ok(ExitCode::from(1));
+    }
+    result
+}
+
 /// Applies a saved plan after checking that it is still what was reviewed.
-async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aws: &Aws) -> Result<ExitCode> {
+async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aws: &Aws, guard: &Guard) -> Result<ExitCode> {
     let mut saved = plan_file::read(path)?;
     if let Some(applied) = &saved.applied {
         anyhow::bail!("{} was already applied (at {} seconds since the epoch); make a new plan", path.display(), applied.at);
@@ -59,14 +85,14 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
         return Ok(code);
     }
     if saved.plan.is_empty() {
-        return execute(&saved.plan, &live, aws, args, out, None).await;
+        return execute(&saved.plan, &live, aws, args, out, None, guard).await;
     }
     // Recorded before the first call: a plan file is never applied twice, even if this run dies.
     let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     saved.applied = Some(saved::Applied { at, complete: false });
     plan_file::write(&saved, path)?;
     let target = render::Target { account: &saved.account, region: &saved.region };
-    let code = execute(&saved.plan, &live, aws, args, out, Some(target)).await?;
+    let code = execute(&saved.plan, &live, aws, args, out, Some(target), guard).await?;
     saved.applied = Some(saved::Applied { at, complete: code == ExitCode::SUCCESS });
     plan_file::write(&saved, path)?;
     Ok(code)
@@ -88,6 +114,7 @@ async fn execute(
     args: &ApplyArgs,
     out: Out,
     target: Option<render::Target<'_>>,
+    guard: &Guard,
 ) -> Result<ExitCode> {
     let report = if plan.is_empty() {
         Report::default()
@@ -97,7 +124,21 @@ async fn execute(
         if args.no_wait {
             executor = executor.no_wait();
         }
-        let report = apply::apply(plan, &executor, args.parallelism.into(), interrupted(), |e| out.say(&format!("{}\n", event_line(e)))).await?;
+        // Nothing new starts once interrupted, or once the lock is lost.
+        let lost = guard.lost();
+        let stop = async move {
+            tokio::select! {
+                () = interrupted() => {}
+                () = lost => {}
+            }
+        };
+        let report = apply::apply(plan, &executor, args.parallelism.into(), stop, |e| match e {
+            apply::Event::Stopping { running } if guard.is_lost() => {
+                out.say(&format!("The apply lock was lost: waiting for {running} running change(s) to finish; nothing new will start.\n"))
+            }
+            e => out.say(&format!("{}\n", event_line(e))),
+        })
+        .await?;
         out.say(&report_text(plan, &report));
         report
     };
@@ -107,9 +148,9 @@ async fn execute(
     Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitCode> {
+async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws, guard: &Guard) -> Result<ExitCode> {
     if let Some(path) = &args.plan {
-        return apply_saved(fleet, path, args, aws).await;
+        return apply_saved(fleet, path, args, aws, guard).await;
     }
     let out = Out::for_format(args.format);
     anyhow::ensure!(!out.json || args.auto_approve, "--format json needs --auto-approve (or a saved plan): there is no one to answer the prompt");
@@ -123,12 +164,12 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitC
     if let Some(code) = cannot_run(plan) {
         return Ok(code);
     }
-    if !plan.is_empty() && !args.auto_approve && !confirm()? {
+    if !plan.is_empty() && !args.auto_approve && !super::confirm("Do you want to perform these actions? Only 'yes' will be accepted.")? {
         println!("Apply cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
     }
     let target = render::Target { account: &planned.account, region: &planned.region };
-    execute(plan, &planned.live, aws, args, out, Some(target)).await
+    execute(plan, &planned.live, aws, args, out, Some(target), guard).await
 }
 
 /// Completes on the first Ctrl-C; a second one exits at once.
@@ -142,18 +183,6 @@ pub(super) async fn interrupted() {
             std::process::exit(130);
         }
     });
-}
-
-fn confirm() -> Result<bool> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        eprintln!("(reading the answer from standard input)");
-    }
-    print!("\nDo you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    stdin.lock().read_line(&mut line)?;
-    Ok(line.trim() == "yes")
 }
 
 /// Refuses a saved plan: why, each thing that changed, and what to do.

@@ -30,6 +30,16 @@ pub enum Command {
     /// The semantic difference between two desired states, offline (no AWS access): `diff OLD NEW`, or
     /// `diff --base REV` for the desired state at a git revision against --dir.
     Diff(DiffArgs),
+    /// Show the apply lock: who holds it, doing what, since when, and its journal.
+    Lock,
+    /// Remove the apply lock ([fleet.lock]) after confirmation, only if its ID is still ID.
+    Unlock(UnlockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The lock's ID, as `converge lock` shows it.
+    pub id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -168,6 +178,9 @@ pub struct ApplyArgs {
     /// needs --auto-approve or a saved plan.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// When another applier holds the lock, wait for it up to this long (90s, 5m, 1h) instead of exiting.
+    #[arg(long, value_parser = parse_wait)]
+    pub lock_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -183,19 +196,20 @@ pub struct ReconcileArgs {
     /// How many independent changes run at once when applying.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
     pub parallelism: u16,
+    /// With --apply, when another applier holds the lock, wait for it up to this long before the pass
+    /// gives up (default: give up at once; the next pass tries again).
+    #[arg(long, value_parser = parse_wait)]
+    pub lock_timeout: Option<Duration>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = number.parse().map_err(|_| format!("`{s}` is not a duration such as 90s, 5m or 1h"))?;
-    let seconds = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("`{s}` is not a duration such as 90s, 5m or 1h")),
-    };
-    if seconds == 0 {
+    let d = crate::lock::parse_duration(s)?;
+    if d.is_zero() {
         return Err("the interval must be at least one second".into());
     }
-    Ok(Duration::from_secs(seconds))
+    Ok(d)
+}
+
+fn parse_wait(s: &str) -> Result<Duration, String> {
+    crate::lock::parse_duration(s)
 }

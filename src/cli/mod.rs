@@ -3,6 +3,7 @@
 
 mod apply;
 mod args;
+mod lock;
 mod plan_file;
 mod reconcile;
 mod webhook;
@@ -96,6 +97,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => runtime.block_on(apply::apply(&fleet, args)),
         Command::Reconcile(args) => runtime.block_on(reconcile::reconcile(&fleet, args)),
         Command::Drift(args) => runtime.block_on(drift(&fleet, args)),
+        Command::Lock => runtime.block_on(lock::show(&fleet)),
+        Command::Unlock(args) => runtime.block_on(lock::unlock(&fleet, &args)),
         Command::Diff(_) | Command::Validate(_) => unreachable!("handled above: they need no AWS"),
     }
 }
@@ -120,6 +123,20 @@ async fn read_and_plan(fleet: &Fleet, common: &Common) -> Result<crate::planner:
         print_stats(&aws.stats, started.elapsed());
     }
     Ok(planned?)
+}
+
+/// Asks `question` and reads the answer from standard input: true only for `yes`.
+fn confirm(question: &str) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        eprintln!("(reading the answer from standard input)");
+    }
+    print!("\n{question}\n  Enter a value: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
 }
 
 /// The plan for programs (JSON) or reviewers (markdown); `None` for text, which each command words itself.

@@ -24,6 +24,8 @@ pub fn digest_dir(dir: &Path) -> Result<BTreeMap<String, String>, PlanFileError>
             let path = entry.map_err(io)?.path();
             if path.is_dir() {
                 walk(root, &path, out)?;
+            } else if dir == root && path.file_name().is_some_and(|n| n == crate::lock::LOCAL_FILE) {
+                // The local apply lock changes with every apply: it is not the desired state.
             } else {
                 let bytes = std::fs::read(&path).map_err(io)?;
                 let rel = path.strip_prefix(root).unwrap_or(&path).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");

@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::args::ReconcileArgs;
+use super::lock;
 use super::options;
 use crate::apply;
+use crate::aws::lock::Guard;
 use crate::aws::{Aws, AwsExecutor};
 use crate::error::{Class, Classify};
 use crate::model::Fleet;
@@ -49,8 +51,37 @@ struct FleetLoop<'a> {
 }
 
 impl FleetLoop<'_> {
+    /// One pass; with --apply, holding the fleet's lock from before the plan until the apply ends. A lock
+    /// held by another applier fails the pass as a conflict (the next pass tries again at the interval).
     async fn pass(&self) -> Result<reconcile::Action, PassError> {
+        if !self.args.apply {
+            return self.planned_pass(None).await;
+        }
         self.aws.stats.reset();
+        let guard = match lock::take(self.fleet, &self.aws, "reconcile --apply", self.args.lock_timeout).await {
+            Ok(Ok(guard)) => guard,
+            Ok(Err(refusal)) => return Err(PassError::new(Class::Conflict, format!("{refusal}; this pass applied nothing"))),
+            Err(e) => {
+                let class = e.downcast_ref::<crate::aws::AwsError>().map_or(Class::Internal, Classify::class);
+                return Err(PassError::new(class, format!("taking the apply lock: {e:#}")));
+            }
+        };
+        let result = self.planned_pass(Some(&guard)).await;
+        let lost = guard.lost_reason().await;
+        let released = guard.release().await;
+        if let Some(reason) = lost {
+            return Err(PassError::new(Class::PreconditionFailed, format!("the apply lock was lost: {reason}; no new change was started")));
+        }
+        if let Err(e) = released {
+            return Err(PassError::new(e.class(), format!("releasing the apply lock: {e}")));
+        }
+        result
+    }
+
+    async fn planned_pass(&self, guard: Option<&Guard>) -> Result<reconcile::Action, PassError> {
+        if guard.is_none() {
+            self.aws.stats.reset();
+        }
         let started = Instant::now();
         // A --target that matches nothing stays so until the desired state changes.
         let options = options(self.fleet, &self.args.common).map_err(|e| PassError::new(Class::Invalid, format!("{e:#}")))?;
@@ -79,8 +110,18 @@ impl FleetLoop<'_> {
         // A pass never blocks on a rolling refresh: the next pass sees it running (observed) until it ends.
         let executor = AwsExecutor::new(self.aws.clone(), &planned.live).no_wait();
         let mut stop = self.stop.clone();
+        let lost = guard.map(Guard::lost);
         let stopped = async move {
-            let _ = stop.wait_for(|s| *s).await;
+            let lost = async move {
+                match lost {
+                    Some(lost) => lost.await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => {}
+                () = lost => {}
+            }
         };
         let report = apply::apply(plan, &executor, self.args.parallelism.into(), stopped, |_| {}).await.map_err(|e| PassError::new(e.class(), e))?;
         print!("{}", report_text(plan, &report));

@@ -354,7 +354,7 @@ fn placeholder(seen: &mut Seen, e: &Entity, f: &Fields<'_, '_>, v: Option<Locate
 }
 
 fn read_fleet(w: &mut Walker<'_>, v: &Value<'_>) -> Option<FleetSettings> {
-    let f = w.fields(v, "fleet", &["name", "region", "account", "dns_zone", "max_deletes", "certificate_horizon_days"])?;
+    let f = w.fields(v, "fleet", &["name", "region", "account", "dns_zone", "max_deletes", "certificate_horizon_days", "lock"])?;
     let name = w.req_string(&f, "name");
     if let Some(n) = &name {
         check_name(w, n, "fleet.name", n.loc.clone());
@@ -375,6 +375,7 @@ fn read_fleet(w: &mut Walker<'_>, v: &Value<'_>) -> Option<FleetSettings> {
     }
     let max_deletes = w.opt_int(&f, "max_deletes", 0..=100_000).map_or(DEFAULT_MAX_DELETES, |n| n.value as usize);
     let certificate_horizon_days = w.opt_int(&f, "certificate_horizon_days", 0..=365).map_or(DEFAULT_CERTIFICATE_HORIZON_DAYS, |n| n.value as u32);
+    let lock = f.get("lock").and_then(|l| read_lock(w, l, name.as_ref().map_or("", |n| n.value.as_str())));
     // Missing values are reported; what was read is kept for the checks that need the fleet's name or region.
     Some(FleetSettings {
         name: name.map(|n| n.value).unwrap_or_default(),
@@ -383,7 +384,43 @@ fn read_fleet(w: &mut Walker<'_>, v: &Value<'_>) -> Option<FleetSettings> {
         dns_zone: dns_zone.map(|z| z.value.trim_end_matches('.').to_string()),
         max_deletes,
         certificate_horizon_days,
+        lock,
     })
+}
+
+/// `[fleet.lock]`: the user's bucket (a valid bucket name), the key, and the lease as a duration from 30s
+/// to 1h. `None` when the bucket is missing or invalid (reported).
+fn read_lock(w: &mut Walker<'_>, v: &Value<'_>, fleet: &str) -> Option<LockSettings> {
+    let f = w.fields(v, "fleet.lock", &["bucket", "key", "lease"])?;
+    let bucket = w.req_string(&f, "bucket");
+    let bucket_ok = bucket.as_ref().is_some_and(|b| aws_rule(w, b, "fleet.lock.bucket", "bucket name", constraints::bucket_name(b)));
+    let key = w.opt_string(&f, "key");
+    if let Some(k) = &key
+        && (k.value.is_empty() || k.value.len() > 1024 || k.value.starts_with('/'))
+    {
+        w.error(k.loc.clone(), "fleet.lock.key", format!("`{}` is not a usable S3 key", k.value))
+            .set_help("an S3 key is 1 to 1024 bytes; write it without a leading `/`, e.g. converge/agency.lock");
+    }
+    let lease = match w.opt_string(&f, "lease") {
+        None => Some(crate::lock::DEFAULT_LEASE),
+        Some(l) => match crate::lock::parse_duration(&l.value) {
+            Ok(d) if (crate::lock::MIN_LEASE..=crate::lock::MAX_LEASE).contains(&d) => Some(d),
+            Ok(_) => {
+                w.error(l.loc.clone(), "fleet.lock.lease", format!("a lease of `{}` is out of range: expected 30s to 1h", l.value))
+                    .set_help("the lease is renewed every third of it; the default is 2m");
+                None
+            }
+            Err(e) => {
+                w.error(l.loc.clone(), "fleet.lock.lease", e).set_help("write it as 90s, 2m or 1h");
+                None
+            }
+        },
+    };
+    let key = key.map_or_else(|| crate::lock::default_key(fleet), |k| k.value);
+    match (bucket, bucket_ok, lease) {
+        (Some(b), true, Some(lease)) => Some(LockSettings { bucket: b.value, key, lease }),
+        _ => None,
+    }
 }
 
 /// `zones`: availability zones, checked against the fleet's region once every file is read.

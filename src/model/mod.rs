@@ -50,6 +50,19 @@ pub struct FleetSettings {
     pub max_deletes: usize,
     /// A listener's certificate must stay valid at least this many days more (else: a warning).
     pub certificate_horizon_days: u32,
+    /// `[fleet.lock]`: the S3 object appliers lock; `None`: a local lock file in the desired-state folder.
+    pub lock: Option<LockSettings>,
+}
+
+/// `[fleet.lock]`: where the apply lock lives and how long its lease runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockSettings {
+    /// The user's bucket (converge never creates it).
+    pub bucket: String,
+    /// Default `converge/<fleet>.lock`.
+    pub key: String,
+    /// Default 2 minutes; renewed every third of it.
+    pub lease: std::time::Duration,
 }
 
 pub const DEFAULT_MAX_DELETES: usize = 20;

@@ -494,3 +494,25 @@ fn every_top_level_table_has_its_name_and_is_read() {
     let fleet = load_dir(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/desired-state"))).unwrap_or_else(|d| panic!("{d}"));
     assert!(!fleet.security_groups.is_empty() && !fleet.images.is_empty() && !fleet.db_parameter_groups.is_empty() && !fleet.sites.is_empty());
 }
+
+#[test]
+fn the_lock_has_defaults_and_its_fields_are_checked_where_written() {
+    let fleet = load(&[("f.toml", &format!("{FLEET}[fleet.lock]\nbucket = \"agency-ops\"\n"))]).unwrap_or_else(|d| panic!("{d}"));
+    let lock = fleet.settings.lock.expect("[fleet.lock] read");
+    assert_eq!((lock.bucket.as_str(), lock.key.as_str(), lock.lease), ("agency-ops", "converge/agency.lock", std::time::Duration::from_secs(120)));
+    let fleet = load(&[("f.toml", &format!("{FLEET}lock = {{ bucket = \"agency-ops\", key = \"locks/a.json\", lease = \"90s\" }}\n"))])
+        .unwrap_or_else(|d| panic!("{d}"));
+    let lock = fleet.settings.lock.expect("an inline lock table read");
+    assert_eq!((lock.key.as_str(), lock.lease.as_secs()), ("locks/a.json", 90));
+    assert!(load(&[("f.toml", FLEET)]).unwrap().settings.lock.is_none(), "no [fleet.lock]: the local lock file");
+
+    let text = errors(&[("f.toml", &format!("{FLEET}[fleet.lock]\nbucket = \"Agency_Ops\"\nlease = \"10s\"\nkey = \"/abs\"\nleese = \"2m\"\n"))]);
+    assert!(text.contains("f.toml:5:10: error: fleet.lock.bucket: `Agency_Ops` is not a valid bucket name"), "{text}");
+    assert!(text.contains("f.toml:6:9: error: fleet.lock.lease: a lease of `10s` is out of range: expected 30s to 1h"), "{text}");
+    assert!(text.contains("f.toml:7:7: error: fleet.lock.key: `/abs` is not a usable S3 key"), "{text}");
+    assert!(text.contains("f.toml:8:1: error: fleet.lock.leese: unknown field"), "{text}");
+    assert!(text.contains("did you mean `lease`?"), "{text}");
+    let text = errors(&[("f.toml", &format!("{FLEET}[fleet.lock]\nlease = \"two minutes\"\n"))]);
+    assert!(text.contains("fleet.lock.bucket: missing required field"), "{text}");
+    assert!(text.contains("f.toml:5:9: error: fleet.lock.lease: `two minutes` is not a duration such as 90s, 5m or 1h"), "{text}");
+}

@@ -13,6 +13,7 @@ mod dns;
 mod drift;
 mod faults;
 mod load_balancers;
+mod lock;
 mod pools;
 mod saved_plans;
 mod security_groups;

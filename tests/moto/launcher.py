@@ -34,6 +34,11 @@ Extensions (moto 5.2.5; each names the quirk it covers):
   retention for a replica, which is set afterwards with ModifyDBInstance); here so does the emulator.
 - S3's `GetBucketVersioning` answers with a `GetBucketVersioningResponse` root element, which no SDK but
   botocore accepts; AWS answers `VersioningConfiguration`. Here it does too.
+- S3 conditional writes (`PutObject` with `If-None-Match: *` or `If-Match`, `DeleteObject` with `If-Match`)
+  check the condition and then write, unguarded, on a threaded server: two conditional writes to one key at
+  the same moment can both pass the check and both succeed, so two appliers could both take converge's
+  lock. AWS evaluates the condition atomically with the write; a conditional request arriving while
+  another is in progress on the same key fails with 409 `ConditionalRequestConflict`. Here too.
 - `CreateLaunchTemplateVersion` keeps user data as a plain string, which moto's own auto-scaling code then
   rejects when it launches instances from that version; here it is kept base64-typed, as version 1 is.
 """
@@ -424,6 +429,38 @@ def _get_bucket_versioning(self):
 
 
 s3_responses.S3Response.get_bucket_versioning = _get_bucket_versioning
+
+# S3's error document, as AWS sends it with a 409 (moto's own exceptions take their status from its model,
+# which has no shape for this code).
+_CONDITIONAL_CONFLICT = (
+    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>ConditionalRequestConflict</Code>'
+    "<Message>A conflicting conditional operation is currently in progress against this resource. Please try again.</Message>"
+    "<RequestId>moto-conditional-conflict</RequestId></Error>"
+)
+_conditional_guard = threading.Lock()
+_conditional_in_flight = set()
+
+
+def _atomic_conditional(original):
+    def patched(self):
+        if not (self.headers.get("If-Match") or self.headers.get("If-None-Match")):
+            return original(self)
+        key = (self.bucket_name, self.parse_key_name())
+        with _conditional_guard:
+            if key in _conditional_in_flight:
+                return 409, {"Content-Type": "application/xml"}, _CONDITIONAL_CONFLICT
+            _conditional_in_flight.add(key)
+        try:
+            return original(self)
+        finally:
+            with _conditional_guard:
+                _conditional_in_flight.discard(key)
+
+    return patched
+
+
+s3_responses.S3Response.put_object = _atomic_conditional(s3_responses.S3Response.put_object)
+s3_responses.S3Response.delete_object = _atomic_conditional(s3_responses.S3Response.delete_object)
 
 
 def _exit_when_parent_goes():
