@@ -69,6 +69,9 @@ pub enum AwsError {
     /// Writing the local lock file failed.
     #[error("the lock file {resource}: {message}")]
     LockFile { resource: String, message: String },
+    /// A setting of converge's in the environment (`CONVERGE_ATTEMPT_TIMEOUT`, ...) is malformed.
+    #[error("{variable}: {message}")]
+    Setting { variable: &'static str, message: String },
     /// converge stopped waiting; what it waited for goes on in AWS.
     #[error("{address}: {waiting} after {minutes} minutes{then}")]
     WaitTimedOut { address: String, waiting: String, minutes: u64, then: &'static str },
@@ -121,7 +124,7 @@ impl Classify for AwsError {
             AwsError::RefreshEnded { .. } | AwsError::DbFailed { .. } => Class::Failed,
             AwsError::WaitTimedOut { .. } => Class::WaitTimedOut,
             AwsError::NoETag { .. } | AwsError::LockFile { .. } => Class::Internal,
-            AwsError::LockUnreadable { .. } => Class::Invalid,
+            AwsError::LockUnreadable { .. } | AwsError::Setting { .. } => Class::Invalid,
             AwsError::LockLost { .. } => Class::PreconditionFailed,
         }
     }
@@ -155,6 +158,7 @@ impl AwsError {
             | AwsError::LockLost { resource, .. }
             | AwsError::LockFile { resource, .. } => resource.clone(),
             AwsError::WrongAccount { actual, .. } => format!("account {actual}"),
+            AwsError::Setting { variable, .. } => variable.to_string(),
             AwsError::Missing(m) => match m {
                 Missing::DefaultVpc { region } => format!("region {region}"),
                 Missing::FleetZone { zone } => zone.clone(),

@@ -30,7 +30,7 @@ pub use executor::{AwsExecutor, Progress};
 pub fn has_secret(var: &str) -> bool {
     rds_ops::secret(var).is_some()
 }
-pub use stats::{CallCount, Stats};
+pub use stats::{CallCount, Failed, Stats};
 
 use crate::live::{Found, Live, Reads};
 use crate::model::Fleet;
@@ -51,17 +51,105 @@ pub(crate) fn owner(fleet: &str, kind: Kind, tags: &BTreeMap<String, String>) ->
     }
 }
 
+/// How long one HTTP attempt, and one call with all its retries, may take before the SDK gives up on it.
+///
+/// The attempt timeout (default 30 s) bounds a hung connection: the largest single answers converge asks for
+/// (a `DescribeLoadBalancers` page of 400, a `ListResourceRecordSets` page of 300, a `ChangeResourceRecordSets`
+/// batch of up to 1,000 changes) come back in a few seconds, so 30 s only ever cuts an attempt that is stuck;
+/// a timed-out attempt is transient and retried like a 503. The operation timeout (default 5 min) bounds a
+/// call with its 8 attempts and the jittered backoff between them (at most 20 s each): a call whose every
+/// attempt hangs fails within five minutes, after seven or eight of them, instead of hanging the run.
+/// Long waits (an instance refresh, a database becoming available) are converge's own polling loops of short
+/// calls, never one call, so no call needs more. `CONVERGE_ATTEMPT_TIMEOUT` and `CONVERGE_OPERATION_TIMEOUT`
+/// (`30s`, `2m`, `1h`, or bare seconds) override them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub attempt: std::time::Duration,
+    pub operation: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts { attempt: std::time::Duration::from_secs(30), operation: std::time::Duration::from_secs(300) }
+    }
+}
+
+impl Timeouts {
+    pub const ATTEMPT_VAR: &'static str = "CONVERGE_ATTEMPT_TIMEOUT";
+    pub const OPERATION_VAR: &'static str = "CONVERGE_OPERATION_TIMEOUT";
+
+    /// From the process environment.
+    pub fn from_env() -> Result<Timeouts, AwsError> {
+        Timeouts::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// From variables looked up by `var`: unset or empty takes the default; a value must be a duration of at
+    /// least one second, and the attempt timeout no longer than the operation timeout.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Timeouts, AwsError> {
+        let read = |name: &'static str, default: std::time::Duration| -> Result<std::time::Duration, AwsError> {
+            let bad = |message: String| AwsError::Setting { variable: name, message };
+            match var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => match crate::lock::parse_duration(&v) {
+                    Ok(d) if d.is_zero() => Err(bad(format!("`{v}`: a timeout must be at least 1s"))),
+                    Ok(d) => Ok(d),
+                    Err(e) => Err(bad(e)),
+                },
+            }
+        };
+        let defaults = Timeouts::default();
+        let attempt = read(Timeouts::ATTEMPT_VAR, defaults.attempt)?;
+        let operation = read(Timeouts::OPERATION_VAR, defaults.operation)?;
+        if attempt > operation {
+            return Err(AwsError::Setting {
+                variable: Timeouts::ATTEMPT_VAR,
+                message: format!(
+                    "the attempt timeout ({}s) is longer than the operation timeout ({}s, {}): no attempt could use it",
+                    attempt.as_secs(),
+                    operation.as_secs(),
+                    Timeouts::OPERATION_VAR
+                ),
+            });
+        }
+        Ok(Timeouts { attempt, operation })
+    }
+}
+
 /// AWS's default of 3 attempts gives up too soon when a fleet's worth of control-plane reads meets API
 /// throttling. Unless the user chose (`AWS_MAX_ATTEMPTS`, or a profile's `max_attempts` other than 3),
-/// converge makes up to 8, with the SDK's jittered backoff between them.
-fn patient(conf: aws_config::SdkConfig) -> aws_config::SdkConfig {
+/// converge makes up to 8, with the SDK's jittered exponential backoff between them. The attempt and
+/// operation timeouts are `timeouts`; the SDK's connect timeout (3.1 s) stays.
+pub fn patient(conf: aws_config::SdkConfig, timeouts: Timeouts) -> aws_config::SdkConfig {
     const ATTEMPTS: u32 = 8;
     let chosen = std::env::var_os("AWS_MAX_ATTEMPTS").is_some() || conf.retry_config().is_some_and(|r| r.max_attempts() != 3);
-    if chosen {
-        return conf;
+    let retry = if chosen {
+        conf.retry_config().cloned()
+    } else {
+        Some(conf.retry_config().cloned().unwrap_or_else(aws_config::retry::RetryConfig::standard).with_max_attempts(ATTEMPTS))
+    };
+    let mut timeout = aws_config::timeout::TimeoutConfig::builder().operation_attempt_timeout(timeouts.attempt).operation_timeout(timeouts.operation).build();
+    if let Some(sdk) = conf.timeout_config() {
+        timeout.take_defaults_from(sdk);
     }
-    let retry = conf.retry_config().cloned().unwrap_or_else(aws_config::retry::RetryConfig::standard).with_max_attempts(ATTEMPTS);
-    conf.into_builder().retry_config(retry).build()
+    let mut builder = conf.into_builder();
+    builder.set_retry_config(retry);
+    builder.timeout_config(timeout).build()
+}
+
+/// The retry quota of one client. The SDK's standard retries draw from a token bucket shared by every client
+/// of a region and service in the process (500 tokens; 5 per throttled retry, 10 per transient one; a retry
+/// that succeeds gives its tokens back, but a call retried more than once keeps all but the last for good):
+/// once a burst of throttling has drained it, every later call fails on its first error with no retry at
+/// all. (Measured: fifty load balancers' reads, each throttled three times, drain it within one plan.) That protects a long-lived service from retry storms; converge is a bounded
+/// run whose every call is already bounded (8 attempts with jittered exponential backoff, the attempt and
+/// operation timeouts), and a fleet-sized read is throttled by design (classic ELB allows a burst of 40,
+/// then 10 per second). So each client gets its own partition with an unlimited bucket: retries cost no
+/// quota and never run dry; their number per call, their backoff and what is retried (throttled and
+/// transient errors only, per the SDK's classifiers) are unchanged. Pacing belongs to the rate budget, not
+/// to a quota that fails calls.
+fn retry_partition(service: &'static str) -> aws_sdk_ec2::config::retry::RetryPartition {
+    use aws_sdk_ec2::config::retry::{RetryPartition, TokenBucket};
+    RetryPartition::custom(format!("converge-{service}")).token_bucket(TokenBucket::unlimited()).build()
 }
 
 /// The SDK clients of one run, sharing one configuration and one call counter.
@@ -83,31 +171,52 @@ pub struct Aws {
 impl Aws {
     /// Loads the standard chain (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`, SSO, credential_process, ...),
     /// with the fleet's region as the default.
-    pub async fn connect(default_region: &str) -> Aws {
+    /// The timeouts come from the environment ([`Timeouts`]); a malformed one is an error before any call.
+    pub async fn connect(default_region: &str) -> Result<Aws, AwsError> {
+        let timeouts = Timeouts::from_env()?;
         // The environment and the profile may choose the region; otherwise the fleet's. Not IMDS: the
         // fleet's region is a better default than the region of whatever machine runs converge.
         let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
             .or_else(ProfileFileRegionProvider::new())
             .or_else(Region::new(default_region.to_string()));
         let conf = aws_config::defaults(BehaviorVersion::latest()).region(region).load().await;
-        Aws::from_conf(&patient(conf), default_region)
+        Ok(Aws::from_conf(&patient(conf, timeouts), default_region))
     }
 
-    /// Clients from an explicit SDK configuration (tests point this at their own emulator).
+    /// Clients from an explicit SDK configuration (tests point this at their own emulator), each with its own
+    /// unlimited retry quota ([`retry_partition`]) and the run's call counter.
     pub fn from_conf(conf: &aws_config::SdkConfig, default_region: &str) -> Aws {
         let stats = Stats::default();
-        let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(conf).interceptor(stats.clone()).build());
-        let elb = aws_sdk_elasticloadbalancing::Client::from_conf(aws_sdk_elasticloadbalancing::config::Builder::from(conf).interceptor(stats.clone()).build());
-        let autoscaling = aws_sdk_autoscaling::Client::from_conf(aws_sdk_autoscaling::config::Builder::from(conf).interceptor(stats.clone()).build());
-        let rds = aws_sdk_rds::Client::from_conf(aws_sdk_rds::config::Builder::from(conf).interceptor(stats.clone()).build());
-        let route53 = aws_sdk_route53::Client::from_conf(aws_sdk_route53::config::Builder::from(conf).interceptor(stats.clone()).build());
+        let ec2 =
+            aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(conf).retry_partition(retry_partition("ec2")).interceptor(stats.clone()).build());
+        let elb = aws_sdk_elasticloadbalancing::Client::from_conf(
+            aws_sdk_elasticloadbalancing::config::Builder::from(conf)
+                .retry_partition(retry_partition("elasticloadbalancing"))
+                .interceptor(stats.clone())
+                .build(),
+        );
+        let autoscaling = aws_sdk_autoscaling::Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(conf).retry_partition(retry_partition("autoscaling")).interceptor(stats.clone()).build(),
+        );
+        let rds =
+            aws_sdk_rds::Client::from_conf(aws_sdk_rds::config::Builder::from(conf).retry_partition(retry_partition("rds")).interceptor(stats.clone()).build());
+        let route53 = aws_sdk_route53::Client::from_conf(
+            aws_sdk_route53::config::Builder::from(conf).retry_partition(retry_partition("route53")).interceptor(stats.clone()).build(),
+        );
         // An endpoint override (an emulator) cannot serve virtual-hosted bucket names: address by path.
         let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(conf).force_path_style(conf.endpoint_url().is_some()).interceptor(stats.clone()).build(),
+            aws_sdk_s3::config::Builder::from(conf)
+                .force_path_style(conf.endpoint_url().is_some())
+                .retry_partition(retry_partition("s3"))
+                .interceptor(stats.clone())
+                .build(),
         );
-        let acm = aws_sdk_acm::Client::from_conf(aws_sdk_acm::config::Builder::from(conf).interceptor(stats.clone()).build());
-        let iam = aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(conf).interceptor(stats.clone()).build());
-        let sts = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(conf).interceptor(stats.clone()).build());
+        let acm =
+            aws_sdk_acm::Client::from_conf(aws_sdk_acm::config::Builder::from(conf).retry_partition(retry_partition("acm")).interceptor(stats.clone()).build());
+        let iam =
+            aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(conf).retry_partition(retry_partition("iam")).interceptor(stats.clone()).build());
+        let sts =
+            aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(conf).retry_partition(retry_partition("sts")).interceptor(stats.clone()).build());
         let region = conf.region().map_or_else(|| default_region.to_string(), |r| r.to_string());
         Aws { ec2, elb, autoscaling, rds, route53, s3, acm, iam, sts, stats, region }
     }
@@ -216,5 +325,77 @@ impl Aws {
         };
         let (vpc_id, zones, images, hosted_zones) = tokio::try_join!(vpc, zones, self.resolve_images(fleet), hosted)?;
         Ok(Environment { vpc_id, zones, images, hosted_zones, region: self.region.clone(), ..Environment::default() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error::{Class, Classify};
+
+    fn timeouts(vars: &[(&str, &str)]) -> Result<Timeouts, AwsError> {
+        Timeouts::from_vars(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn timeouts_default_to_30s_per_attempt_and_5m_per_call() {
+        assert_eq!(timeouts(&[]).unwrap(), Timeouts { attempt: Duration::from_secs(30), operation: Duration::from_secs(300) });
+        assert_eq!(timeouts(&[("CONVERGE_ATTEMPT_TIMEOUT", " ")]).unwrap(), Timeouts::default(), "empty is unset");
+    }
+
+    #[test]
+    fn timeouts_are_read_as_durations_from_the_environment() {
+        let t = timeouts(&[("CONVERGE_ATTEMPT_TIMEOUT", "10s"), ("CONVERGE_OPERATION_TIMEOUT", "2m")]).unwrap();
+        assert_eq!(t, Timeouts { attempt: Duration::from_secs(10), operation: Duration::from_secs(120) });
+        assert_eq!(timeouts(&[("CONVERGE_OPERATION_TIMEOUT", "1h")]).unwrap().operation, Duration::from_secs(3600));
+        assert_eq!(timeouts(&[("CONVERGE_ATTEMPT_TIMEOUT", "45")]).unwrap().attempt, Duration::from_secs(45), "bare seconds");
+    }
+
+    #[test]
+    fn a_malformed_timeout_is_an_invalid_setting_naming_its_variable() {
+        for (vars, words) in [
+            (vec![("CONVERGE_ATTEMPT_TIMEOUT", "soon")], "CONVERGE_ATTEMPT_TIMEOUT: `soon` is not a duration"),
+            (vec![("CONVERGE_OPERATION_TIMEOUT", "0s")], "CONVERGE_OPERATION_TIMEOUT: `0s`: a timeout must be at least 1s"),
+            (vec![("CONVERGE_OPERATION_TIMEOUT", "5ms")], "CONVERGE_OPERATION_TIMEOUT: `5ms` is not a duration"),
+            (vec![("CONVERGE_ATTEMPT_TIMEOUT", "10m")], "CONVERGE_ATTEMPT_TIMEOUT: the attempt timeout (600s) is longer than the operation timeout (300s"),
+        ] {
+            let e = timeouts(&vars).unwrap_err();
+            assert!(e.to_string().starts_with(words), "{e}");
+            assert_eq!(e.class(), Class::Invalid);
+            assert_eq!(e.resource(), vars[0].0);
+        }
+    }
+
+    fn emulator() -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder().behavior_version(BehaviorVersion::latest()).region(Region::new("eu-west-1")).build()
+    }
+
+    #[test]
+    fn every_client_gets_the_timeouts_and_8_attempts() {
+        let timeouts = Timeouts { attempt: Duration::from_secs(7), operation: Duration::from_secs(70) };
+        let sdk =
+            emulator().into_builder().timeout_config(aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(2)).build()).build();
+        let conf = patient(sdk, timeouts);
+        let t = conf.timeout_config().unwrap();
+        assert_eq!(t.operation_attempt_timeout(), Some(Duration::from_secs(7)));
+        assert_eq!(t.operation_timeout(), Some(Duration::from_secs(70)));
+        assert_eq!(t.connect_timeout(), Some(Duration::from_secs(2)), "the SDK's connect timeout stays");
+        assert_eq!(conf.retry_config().unwrap().max_attempts(), 8);
+        let aws = Aws::from_conf(&conf, "eu-west-1");
+        let ec2 = aws.ec2.config().timeout_config().unwrap();
+        assert_eq!(ec2.operation_attempt_timeout(), Some(Duration::from_secs(7)));
+        assert_eq!(aws.route53.config().timeout_config().unwrap().operation_timeout(), Some(Duration::from_secs(70)));
+        assert_eq!(aws.elb.config().retry_config().unwrap().max_attempts(), 8);
+    }
+
+    #[test]
+    fn every_client_has_its_own_retry_partition() {
+        let aws = Aws::from_conf(&emulator(), "eu-west-1");
+        assert_eq!(aws.ec2.config().retry_partition().unwrap().to_string(), "converge-ec2");
+        assert_eq!(aws.elb.config().retry_partition().unwrap().to_string(), "converge-elasticloadbalancing");
+        assert_eq!(aws.s3.config().retry_partition().unwrap().to_string(), "converge-s3");
+        assert_eq!(aws.sts.config().retry_partition().unwrap().to_string(), "converge-sts");
     }
 }

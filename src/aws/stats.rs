@@ -1,19 +1,32 @@
-//! Counting API calls: an SDK interceptor that records every HTTP attempt by service and operation.
+//! Counting API calls: an SDK interceptor that records every HTTP attempt by service and operation, and how
+//! many attempts were throttled or failed transiently (timeouts included), as the SDK's retry classifiers
+//! judged them.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryReason};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::retry::ErrorKind;
 use serde::Serialize;
 
 /// Calls made so far, shared by every client of a run.
 #[derive(Debug, Clone, Default)]
-pub struct Stats(Arc<Mutex<BTreeMap<(String, String), u64>>>);
+pub struct Stats(Arc<Counters>);
+
+#[derive(Debug, Default)]
+struct Counters {
+    calls: Mutex<BTreeMap<(String, String), u64>>,
+    throttled: AtomicU64,
+    transient: AtomicU64,
+    timed_out: AtomicU64,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallCount {
@@ -22,23 +35,62 @@ pub struct CallCount {
     pub calls: u64,
 }
 
+/// How attempts failed in a way the SDK retries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Failed {
+    /// Throttled (`Throttling`, `RequestLimitExceeded`, `SlowDown`, 429, ...).
+    pub throttled: u64,
+    /// Failed transiently: 5xx, a dropped connection, a timed-out attempt, ...
+    pub transient: u64,
+    /// Of the transient ones, those cut by the attempt (or operation) timeout.
+    pub timed_out: u64,
+}
+
 impl Stats {
     pub fn counts(&self) -> Vec<CallCount> {
-        let map = self.0.lock().expect("stats lock");
+        let map = self.0.calls.lock().expect("stats lock");
         map.iter().map(|((service, operation), calls)| CallCount { service: service.clone(), operation: operation.clone(), calls: *calls }).collect()
     }
 
     /// Calls of one operation, e.g. `stats.calls("AuthorizeSecurityGroupIngress")`.
     pub fn calls(&self, operation: &str) -> u64 {
-        self.0.lock().expect("stats lock").iter().filter(|((_, op), _)| op == operation).map(|(_, n)| n).sum()
+        self.0.calls.lock().expect("stats lock").iter().filter(|((_, op), _)| op == operation).map(|(_, n)| n).sum()
     }
 
     pub fn total(&self) -> u64 {
-        self.0.lock().expect("stats lock").values().sum()
+        self.0.calls.lock().expect("stats lock").values().sum()
+    }
+
+    /// Attempts that were throttled or failed transiently, so far.
+    pub fn failed(&self) -> Failed {
+        Failed {
+            throttled: self.0.throttled.load(Ordering::Relaxed),
+            transient: self.0.transient.load(Ordering::Relaxed),
+            timed_out: self.0.timed_out.load(Ordering::Relaxed),
+        }
     }
 
     pub fn reset(&self) {
-        self.0.lock().expect("stats lock").clear();
+        self.0.calls.lock().expect("stats lock").clear();
+        for n in [&self.0.throttled, &self.0.transient, &self.0.timed_out] {
+            n.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one attempt's outcome, as the SDK's retry classifiers would judge it.
+    fn record(&self, verdict: &RetryAction, timed_out: bool) {
+        let counter = match verdict {
+            RetryAction::RetryIndicated(RetryReason::RetryableError { kind: ErrorKind::ThrottlingError, .. }) => &self.0.throttled,
+            RetryAction::RetryIndicated(_) => &self.0.transient,
+            // A timed-out attempt is always transient (the SDK retries it); count it even if no classifier
+            // spoke, e.g. when the operation timeout ended the call.
+            _ if timed_out => &self.0.transient,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if timed_out {
+            self.0.timed_out.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -50,8 +102,54 @@ impl Intercept for Stats {
     // Once per HTTP attempt, so retries count: they cost rate limit like any other call.
     fn read_before_transmit(&self, _: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
         if let Some(m) = cfg.load::<Metadata>() {
-            *self.0.lock().expect("stats lock").entry((m.service().to_string(), m.name().to_string())).or_default() += 1;
+            *self.0.calls.lock().expect("stats lock").entry((m.service().to_string(), m.name().to_string())).or_default() += 1;
         }
         Ok(())
+    }
+
+    // Once per attempt, after it ended (a timed-out attempt included): the same classifiers, in the same
+    // order, as the retry strategy runs to decide whether to retry it.
+    fn read_after_attempt(&self, context: &FinalizerInterceptorContextRef<'_>, components: &RuntimeComponents, _: &mut ConfigBag) -> Result<(), BoxError> {
+        let ctx = context.inner();
+        let Some(Err(error)) = ctx.output_or_error() else { return Ok(()) };
+        let mut verdict = RetryAction::NoActionIndicated;
+        for classifier in components.retry_classifiers() {
+            let next = classifier.classify_retry_v2(ctx, &verdict);
+            if next == RetryAction::NoActionIndicated {
+                continue;
+            }
+            verdict = next;
+            if verdict == RetryAction::RetryForbidden {
+                break;
+            }
+        }
+        self.record(&verdict, error.is_timeout_error());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry(kind: ErrorKind) -> RetryAction {
+        RetryAction::retryable_error(kind)
+    }
+
+    #[test]
+    fn failed_attempts_are_counted_by_the_kind_the_sdk_retries_them_for() {
+        let stats = Stats::default();
+        stats.record(&retry(ErrorKind::ThrottlingError), false);
+        stats.record(&retry(ErrorKind::ThrottlingError), false);
+        stats.record(&retry(ErrorKind::ServerError), false);
+        stats.record(&retry(ErrorKind::TransientError), true);
+        // A timeout no classifier spoke for is still a transient failure.
+        stats.record(&RetryAction::NoActionIndicated, true);
+        // Not retried: not a throttled or transient attempt.
+        stats.record(&RetryAction::NoActionIndicated, false);
+        stats.record(&RetryAction::RetryForbidden, false);
+        assert_eq!(stats.failed(), Failed { throttled: 2, transient: 3, timed_out: 2 });
+        stats.reset();
+        assert_eq!(stats.failed(), Failed::default());
     }
 }

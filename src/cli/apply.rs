@@ -21,7 +21,7 @@ use crate::render::{event_line, report_text};
 
 pub(super) async fn apply(fleet: &Fleet, args: ApplyArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let aws = Aws::connect(&fleet.settings.region).await;
+    let aws = Aws::connect(&fleet.settings.region).await?;
     let result = locked(fleet, &args, &aws).await;
     if args.common.stats {
         print_stats(&aws.stats, started.elapsed());

@@ -122,7 +122,7 @@ pub(super) fn refused(refusal: &str) -> ExitCode {
 pub(super) async fn show(fleet: &Fleet) -> Result<ExitCode> {
     match &fleet.settings.lock {
         Some(settings) => {
-            let aws = Aws::connect(&fleet.settings.region).await;
+            let aws = Aws::connect(&fleet.settings.region).await?;
             let store = aws.lock_store(settings);
             match store.read().await? {
                 None => println!("No lock: s3://{}/{} is free.", store.bucket, store.key),
@@ -147,7 +147,7 @@ pub(super) async fn unlock(fleet: &Fleet, args: &UnlockArgs) -> Result<ExitCode>
         eprintln!("Error: there is no [fleet.lock]: the local lock file is released by the OS when its process ends; nothing to unlock.");
         return Ok(ExitCode::from(1));
     };
-    let aws = Aws::connect(&fleet.settings.region).await;
+    let aws = Aws::connect(&fleet.settings.region).await?;
     let store = aws.lock_store(settings);
     let Some((doc, etag)) = store.read().await? else {
         eprintln!("Error: there is no lock at s3://{}/{}; nothing to unlock.", store.bucket, store.key);

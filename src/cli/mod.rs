@@ -58,7 +58,7 @@ fn validate(dir: &std::path::Path, args: &ValidateArgs) -> Result<ExitCode> {
     let gaps = match (&result, args.online) {
         (Ok(fleet), true) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
-            runtime.block_on(async { crate::planner::certificate_gaps(&Aws::connect(&fleet.settings.region).await, fleet).await })?
+            runtime.block_on(async { crate::planner::certificate_gaps(&Aws::connect(&fleet.settings.region).await?, fleet).await })?
         }
         _ => Vec::new(),
     };
@@ -117,7 +117,7 @@ fn options(fleet: &Fleet, common: &Common) -> Result<PlanOptions> {
 /// Connects, reads and plans; prints `--stats` (also when planning failed).
 async fn read_and_plan(fleet: &Fleet, common: &Common) -> Result<crate::planner::Planned> {
     let started = Instant::now();
-    let aws = Aws::connect(&fleet.settings.region).await;
+    let aws = Aws::connect(&fleet.settings.region).await?;
     let planned = crate::planner::plan(&aws, fleet, &options(fleet, common)?).await;
     if common.stats {
         print_stats(&aws.stats, started.elapsed());

@@ -147,7 +147,7 @@ impl reconcile::Reconcile for FleetLoop<'_> {
 }
 
 pub(super) async fn reconcile(fleet: &Fleet, args: ReconcileArgs) -> Result<ExitCode> {
-    let aws = Aws::connect(&fleet.settings.region).await;
+    let aws = Aws::connect(&fleet.settings.region).await?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -69,6 +69,17 @@ fn a_syntax_error_points_at_its_place_and_other_files_are_still_checked() {
 }
 
 #[test]
+fn a_malformed_timeout_in_the_environment_is_an_error_before_any_aws_call() {
+    let dir = FleetDir::new(&[("fleet.toml", FLEET)]);
+    let mut cmd = converge_command(dir.path(), &["plan"], Some(NO_AWS));
+    cmd.env("CONVERGE_ATTEMPT_TIMEOUT", "soon");
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("CONVERGE_ATTEMPT_TIMEOUT: `soon` is not a duration such as 90s, 5m or 1h"), "{stderr}");
+}
+
+#[test]
 fn an_invalid_fleet_makes_no_aws_call_for_plan_or_apply() {
     for cmd in ["plan", "apply"] {
         let dir = FleetDir::new(&[("fleet.toml", "[fleet]\nname = \"agency\"\n")]);

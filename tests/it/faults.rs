@@ -2,7 +2,7 @@
 //! must still converge, or stop cleanly so that the next apply finishes the work.
 
 use converge::apply;
-use converge::aws::{Aws, AwsExecutor};
+use converge::aws::{Aws, AwsExecutor, Failed};
 use converge::error::{Class, Classify};
 
 use crate::proxy::{Fault, Faults, Proxy};
@@ -36,6 +36,13 @@ async fn apply_converges_through_throttling_server_errors_and_dropped_connection
         converge(&aws, &dir.load()).await;
         let injected = proxy.injected.load(std::sync::atomic::Ordering::SeqCst);
         assert!(injected > 0, "{fault:?}: faults were injected");
+        // --stats' counters: each faulted attempt counted once, by the kind the SDK retried it for.
+        let failed = aws.stats.failed();
+        let expected = match fault {
+            Fault::Throttle => Failed { throttled: injected as u64, transient: 0, timed_out: 0 },
+            _ => Failed { throttled: 0, transient: injected as u64, timed_out: 0 },
+        };
+        assert_eq!(failed, expected, "{fault:?}: {injected} faulted attempts");
         // The counter sees every attempt: each faulted request counts its failed attempt and its retry, so the
         // retries are visible in --stats.
         let attempts = aws.stats.total();
@@ -101,4 +108,76 @@ async fn a_failed_read_is_classified_from_what_came_back() {
         assert_eq!(e.class(), class, "{fault:?}: {e}");
         assert_eq!(e.operation().as_deref(), Some("ec2:DescribeSecurityGroups"), "{fault:?}: {e}");
     }
+}
+
+/// A hung connection (the request read, never answered) is cut by the attempt timeout and retried: the real
+/// binary, with a 2-second `CONVERGE_ATTEMPT_TIMEOUT`, applies through a proxy that hangs the first attempt of
+/// every request, and `--stats` counts the timed-out attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_attempt_is_cut_by_the_attempt_timeout_and_retried() {
+    let moto = Moto::start();
+    let groups = "[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n";
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("fleet-objects.toml", groups)]);
+    let proxy = Proxy::start(&moto.endpoint, Faults { first_attempt: Some(Fault::Hang), ..Faults::default() }).await;
+    let (path, endpoint) = (dir.path().to_path_buf(), proxy.endpoint.clone());
+    let started = std::time::Instant::now();
+    let run = tokio::task::spawn_blocking(move || {
+        let mut cmd = converge_command(&path, &["apply", "--auto-approve", "--stats"], Some(&endpoint));
+        cmd.env("CONVERGE_ATTEMPT_TIMEOUT", "2s").stdin(std::process::Stdio::null());
+        let out = cmd.output().expect("running converge");
+        Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    })
+    .await
+    .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(run.code, 0, "{run:?}");
+    let injected = proxy.injected.load(std::sync::atomic::Ordering::SeqCst) as u64;
+    assert!(injected >= 3, "the reads and the writes each hung once: {injected}");
+    // Each hung attempt timed out (a slow emulator may add some of its own), and nothing waited a minute.
+    let line = run.stderr.lines().find(|l| l.contains("attempts retried:")).unwrap_or_else(|| panic!("--stats: {run:?}"));
+    let timed_out: u64 = line.rsplit_once('(').and_then(|(_, t)| t.split_whitespace().next()?.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+    assert!(timed_out >= injected, "{injected} hung attempts, {line}");
+    assert!(elapsed < std::time::Duration::from_secs(60), "no attempt waited for the hung connection: {elapsed:?}");
+    let again = moto.converge(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "converged: {again:?}");
+}
+
+/// The SDK's standard retries draw from a quota shared by the process (500 tokens, 5 per throttled retry,
+/// given back only when the retry succeeds), which a burst of throttling drains, so that later calls fail on
+/// their first error. converge's clients have their own, unlimited: two plans of fifty load balancers, every
+/// request throttled three times (with a 500-token bucket, the first plan's attribute reads fail with
+/// `Throttling`), all succeed, and every throttled attempt was retried.
+#[tokio::test]
+async fn a_burst_of_throttling_does_not_drain_a_retry_quota() {
+    let moto = Moto::start();
+    let mut balancers = String::from("[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n");
+    for i in 0..50 {
+        balancers.push_str(&format!(
+            "[load_balancer.site{i:02}]\nsecurity_groups = [\"lb\"]\nlisteners = [{{ port = 80, protocol = \"http\", instance_port = 80 }}]\n"
+        ));
+    }
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("fleet-objects.toml", &balancers)]);
+    let fleet = dir.load();
+    converge(&moto.aws(), &fleet).await;
+
+    // Each request throttled on its first three attempts: two of its three retries' tokens are never given back.
+    let proxy = Proxy::start(&moto.endpoint, Faults { first_attempt: Some(Fault::Throttle), repeat: 2, ..Faults::default() }).await;
+    // One set of clients for the two plans, as one long run would have, with converge's retries (8 attempts).
+    let conf = moto.sdk_config().into_builder().endpoint_url(&proxy.endpoint).build();
+    let aws = Aws::from_conf(&converge::aws::patient(conf, Default::default()), REGION);
+    for round in 0..2 {
+        // Every request is throttled on its first attempt again.
+        proxy.forget_seen();
+        let before = aws.stats.failed().throttled;
+        let planned = plan(&aws, &fleet).await;
+        assert!(planned.plan.is_empty(), "round {round}: {}", converge::render::plan_text(&planned.plan));
+        assert!(aws.stats.failed().throttled - before >= 3 * 50, "round {round}: at least the 50 attribute reads, three times each");
+    }
+    let injected = proxy.injected.load(std::sync::atomic::Ordering::SeqCst) as u64;
+    let elb: u64 = ["DescribeLoadBalancers", "DescribeTags", "DescribeLoadBalancerAttributes"].iter().map(|op| aws.stats.calls(op)).sum();
+    assert!(elb >= 2 * 50 * 4, "100 ELB reads or more, each throttled three times then answered: {elb} ELB attempts");
+    // Every throttled attempt was retried, until the fourth went through.
+    assert_eq!(aws.stats.failed(), Failed { throttled: injected, transient: 0, timed_out: 0 });
+    let answered = aws.stats.total() - injected;
+    assert!(3 * answered >= injected, "{injected} throttled attempts, {answered} answered");
 }

@@ -3,7 +3,7 @@
 //! rest. Faults are deterministic (the first attempt of each request, or every call of an API action), so
 //! tests are repeatable whatever the concurrency.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +18,9 @@ pub enum Fault {
     Unavailable,
     /// The connection closes without an answer.
     Drop,
+    /// The request is read and never answered: the connection stays open, silent, for a minute (a hung
+    /// connection); only a timeout gets the caller out.
+    Hang,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -25,6 +28,9 @@ pub struct Faults {
     /// The first attempt of every distinct request (by body) gets the fault; its retry goes through. So
     /// every call fails once, whatever the concurrency, and the SDK's retries must carry the run.
     pub first_attempt: Option<Fault>,
+    /// With `first_attempt`: so many more attempts of each distinct request get the fault too (0: only the
+    /// first). A call with several failed attempts is what costs the SDK's retry quota for good.
+    pub repeat: usize,
     /// Every request for these API actions gets the fault.
     pub always: Vec<(&'static str, Fault)>,
     /// Added to every request, like the round trip to a real region.
@@ -34,6 +40,7 @@ pub struct Faults {
 pub struct Proxy {
     pub endpoint: String,
     pub injected: Arc<AtomicUsize>,
+    seen: Arc<Mutex<HashMap<Vec<u8>, usize>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -49,19 +56,24 @@ impl Proxy {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_string();
         let injected = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::new(Mutex::new(HashSet::new()));
+        let seen = Arc::new(Mutex::new(HashMap::new()));
         let faults = Arc::new(faults);
-        let inj = injected.clone();
+        let (inj, seen_by_task) = (injected.clone(), seen.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else { return };
-                let (upstream, faults, seen, inj) = (upstream.clone(), faults.clone(), seen.clone(), inj.clone());
+                let (upstream, faults, seen, inj) = (upstream.clone(), faults.clone(), seen_by_task.clone(), inj.clone());
                 tokio::spawn(async move {
                     let _ = serve(client, &upstream, &faults, &seen, &inj).await;
                 });
             }
         });
-        Proxy { endpoint, injected, task }
+        Proxy { endpoint, injected, seen, task }
+    }
+
+    /// Forgets the requests seen: with `first_attempt`, each gets its fault once more.
+    pub fn forget_seen(&self) {
+        self.seen.lock().unwrap().clear();
     }
 }
 
@@ -131,7 +143,7 @@ fn fault_response(fault: Fault, dialect: Dialect) -> Vec<u8> {
     format!("HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
 }
 
-async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mutex<HashSet<Vec<u8>>>, injected: &AtomicUsize) -> std::io::Result<()> {
+async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mutex<HashMap<Vec<u8>, usize>>, injected: &AtomicUsize) -> std::io::Result<()> {
     // One request per connection: the answer says `Connection: close`, so the SDK opens a new one.
     let Some((head, body)) = read_request(&mut client).await? else { return Ok(()) };
     if let Some(latency) = faults.latency {
@@ -140,10 +152,19 @@ async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mu
     let action = action(&body);
     // A request is its request line and body (REST services put the operation in the path).
     let request_line = head.lines().next().unwrap_or_default();
-    let first = seen.lock().unwrap().insert([request_line.as_bytes(), &body].concat());
+    let first = {
+        let mut seen = seen.lock().unwrap();
+        let attempts = seen.entry([request_line.as_bytes(), &body].concat()).or_insert(0);
+        *attempts += 1;
+        *attempts <= 1 + faults.repeat
+    };
     let fault = faults.always.iter().find(|(a, _)| *a == action).map(|(_, f)| *f).or(faults.first_attempt.filter(|_| first));
     if let Some(fault) = fault {
         injected.fetch_add(1, Ordering::SeqCst);
+        if fault == Fault::Hang {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            return Ok(());
+        }
         if fault != Fault::Drop {
             let dialect = if String::from_utf8_lossy(&body).contains("Version=2016-11-15") {
                 Dialect::Ec2
