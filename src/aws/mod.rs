@@ -382,12 +382,14 @@ mod tests {
         assert_eq!(t.operation_attempt_timeout(), Some(Duration::from_secs(7)));
         assert_eq!(t.operation_timeout(), Some(Duration::from_secs(70)));
         assert_eq!(t.connect_timeout(), Some(Duration::from_secs(2)), "the SDK's connect timeout stays");
-        assert_eq!(conf.retry_config().unwrap().max_attempts(), 8);
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
+            assert_eq!(conf.retry_config().unwrap().max_attempts(), 8);
+        }
         let aws = Aws::from_conf(&conf, "eu-west-1");
         let ec2 = aws.ec2.config().timeout_config().unwrap();
         assert_eq!(ec2.operation_attempt_timeout(), Some(Duration::from_secs(7)));
         assert_eq!(aws.route53.config().timeout_config().unwrap().operation_timeout(), Some(Duration::from_secs(70)));
-        assert_eq!(aws.elb.config().retry_config().unwrap().max_attempts(), 8);
+        assert_eq!(aws.elb.config().retry_config().map(|r| r.max_attempts()), conf.retry_config().map(|r| r.max_attempts()));
     }
 
     #[test]
