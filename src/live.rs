@@ -25,6 +25,9 @@ pub struct Foreign {
     pub id: String,
     /// The `converge:fleet` tag it carries, if another fleet owns it.
     pub fleet: Option<String>,
+    /// Its spec, normalised as an owned object's, when the reader could build it (what an adoption diffs
+    /// against); `None` for objects of other fleets, which are never adopted.
+    pub spec: Option<Spec>,
 }
 
 /// An object converge does not own but that reaches into the fleet.
@@ -36,13 +39,16 @@ pub struct Unmanaged {
     pub reason: String,
 }
 
+/// A look-alike as a reader found it: AWS name, id, the fleet tag it carries, its spec when it could be read.
+pub type Look<S> = (String, String, Option<String>, Option<S>);
+
 /// What a reader found of one kind.
 #[derive(Debug, Clone)]
 pub struct Found<S> {
     /// Owned objects: the address their tags name, their id, their spec.
     pub owned: Vec<(Address, String, S)>,
-    /// Look-alikes: (AWS name, id, the fleet tag they carry).
-    pub foreign: Vec<(String, String, Option<String>)>,
+    /// Look-alikes: (AWS name, id, the fleet tag they carry, their spec when it could be read).
+    pub foreign: Vec<Look<S>>,
     /// Objects in the fleet's scope it does not own: (AWS name, how they reach into the fleet).
     pub unmanaged: Vec<(String, String)>,
 }
@@ -58,8 +64,8 @@ impl<S: ResourceKind> Found<S> {
         self.owned.push((address, id.into(), spec));
     }
 
-    pub fn foreign(&mut self, name: impl Into<String>, id: impl Into<String>, fleet: Option<String>) {
-        self.foreign.push((name.into(), id.into(), fleet));
+    pub fn foreign(&mut self, name: impl Into<String>, id: impl Into<String>, fleet: Option<String>, spec: Option<S>) {
+        self.foreign.push((name.into(), id.into(), fleet, spec));
     }
 
     pub fn unmanaged(&mut self, name: impl Into<String>, reason: impl Into<String>) {
@@ -98,7 +104,7 @@ impl Live {
         for (address, id, spec) in found.owned {
             self.insert(address, LiveObject { id, spec: spec.into() });
         }
-        self.foreign.extend(found.foreign.into_iter().map(|(name, id, fleet)| Foreign { kind: S::KIND, name, id, fleet }));
+        self.foreign.extend(found.foreign.into_iter().map(|(name, id, fleet, spec)| Foreign { kind: S::KIND, name, id, fleet, spec: spec.map(Into::into) }));
         self.unmanaged.extend(found.unmanaged.into_iter().map(|(name, reason)| Unmanaged { kind: S::KIND, name, reason }));
     }
 

@@ -90,6 +90,15 @@ impl LockDoc {
         self.journal.push(entry);
     }
 
+    /// The journal as an apply begins: without the entries its plan found `settled`, with `entries` (the
+    /// creates and adoptions it may make) added.
+    pub fn begin(&mut self, settled: &[JournalEntry], entries: Vec<JournalEntry>) {
+        self.journal.retain(|e| !settled.contains(e));
+        for e in entries {
+            self.record(e);
+        }
+    }
+
     /// Clears the entry of `address` (a create that completed); whether there was one.
     pub fn clear(&mut self, address: &str) -> bool {
         let before = self.journal.len();

@@ -12,6 +12,7 @@ use futures_util::{FutureExt, StreamExt};
 use serde::Serialize;
 
 use crate::error::{Class, Classify, Failure};
+use crate::lock::JournalEntry;
 use crate::plan::{Action, Change, Node, Plan, graph};
 use crate::resource::{Address, Op};
 
@@ -41,6 +42,42 @@ pub trait Executor: Sync {
     /// Whether the secret an operation reads when it runs ([`Op::reads_env`], a master password) is there
     /// to be read. Asked for every such secret before the first call (see [`preflight`]).
     fn has_secret(&self, var: &str) -> bool;
+
+    /// Where creates are recorded before they start (the lock's intent journal); `None`: nowhere (tests).
+    fn journal(&self) -> Option<&dyn Journal> {
+        None
+    }
+}
+
+/// The intent journal, as the scheduler uses it: every object the apply may create under a name is
+/// recorded, durably, before its first call, and cleared once it is complete, so that an object a crash or
+/// a lost response left without its tags is still recognised as this fleet's (see `plan`'s adopt).
+pub trait Journal: Sync {
+    /// Makes the journal what it held, without `settled`, plus `entries`; written durably before it returns.
+    fn begin<'a>(&'a self, settled: &'a [JournalEntry], entries: Vec<JournalEntry>) -> BoxFuture<'a, Result<(), Failure>>;
+    /// Clears the entry of a create that completed, or never started. It need not be written at once: an
+    /// entry for an object that carries its tags changes nothing.
+    fn done(&self, address: &Address);
+}
+
+/// An executor whose creates are recorded in `journal` (the lock the apply holds).
+pub struct Journaled<'a> {
+    pub executor: &'a dyn Executor,
+    pub journal: &'a dyn Journal,
+}
+
+impl Executor for Journaled<'_> {
+    fn execute<'a>(&'a self, change: &'a Change, ops: &'a [Op]) -> BoxFuture<'a, Result<(), ChangeError>> {
+        self.executor.execute(change, ops)
+    }
+
+    fn has_secret(&self, var: &str) -> bool {
+        self.executor.has_secret(var)
+    }
+
+    fn journal(&self) -> Option<&dyn Journal> {
+        Some(self.journal)
+    }
 }
 
 /// Progress, for the terminal or a log.
@@ -100,6 +137,9 @@ pub enum ApplyError {
     /// through the apply, with the rest applied around it.
     #[error("creating a database needs its master password in {}; nothing was applied", .0.iter().map(|v| format!("${v}")).collect::<Vec<_>>().join(", "))]
     MissingSecrets(Vec<String>),
+    /// The creates could not be recorded in the journal before the first call: nothing was started.
+    #[error("recording the creates in the lock's journal failed, so nothing was applied: {0}")]
+    Journal(Failure),
 }
 
 impl Classify for ApplyError {
@@ -108,6 +148,7 @@ impl Classify for ApplyError {
             // Neither goes away by itself: a person resolves the conflict or sets the variable.
             ApplyError::Conflicts(_) => Class::Conflict,
             ApplyError::MissingSecrets(_) => Class::Invalid,
+            ApplyError::Journal(f) => f.class,
         }
     }
 }
@@ -147,6 +188,13 @@ pub async fn apply(
     let mut running = FuturesUnordered::new();
     let mut stop = std::pin::pin!(stop);
     let mut stopping = false;
+    // Every object this apply may create, recorded before the first call; cleared as each completes.
+    let creates: BTreeSet<&Address> = plan.changes.iter().filter(|c| c.action.creates()).map(|c| &c.address).collect();
+    let journal = executor.journal();
+    if let Some(j) = journal {
+        let entries = plan.changes.iter().filter(|c| c.action.creates()).map(|c| JournalEntry { address: c.address.to_string(), aws_name: c.name.clone() });
+        j.begin(&plan.journal_settled, entries.collect()).await.map_err(ApplyError::Journal)?;
+    }
 
     loop {
         // Skip whatever waits on a failure, transitively, before starting anything new.
@@ -209,6 +257,9 @@ pub async fn apply(
                 done.insert(n);
                 if n.second || change.then.is_empty() {
                     report.applied.push(address.clone());
+                    if let Some(j) = journal.filter(|_| creates.contains(address)) {
+                        j.done(address);
+                    }
                     let elapsed = started.get(address).map_or(Duration::ZERO, Instant::elapsed);
                     on_event(Event::Finished { address: address.clone(), action: change.action, elapsed });
                 }
@@ -222,6 +273,12 @@ pub async fn apply(
                 report.failed.push((address.clone(), error.clone()));
                 on_event(Event::Failed { address: address.clone(), action: change.action, error });
             }
+        }
+    }
+    // Creates never started leave nothing behind: their entries go.
+    if let Some(j) = journal {
+        for a in creates.iter().filter(|a| !started.contains_key(**a)) {
+            j.done(a);
         }
     }
     // Left pending: stopped, or (a guard: the plan reports cycles as conflicts) waiting in a cycle.

@@ -178,3 +178,60 @@ async fn a_missing_secret_stops_the_apply_before_its_first_call() {
     let r = Recorder { secret: Some("DB_PASSWORD"), ..Recorder::new(None) };
     assert!(apply(&p, &r, 4, std::future::pending(), |_| {}).await.unwrap().ok());
 }
+
+/// A journal that records what the scheduler tells it, beside the executor's calls (in one log).
+struct Notebook<'a> {
+    log: &'a Mutex<Vec<String>>,
+    fail: bool,
+}
+
+impl Journal for Notebook<'_> {
+    fn begin<'a>(&'a self, settled: &'a [JournalEntry], entries: Vec<JournalEntry>) -> BoxFuture<'a, Result<(), Failure>> {
+        Box::pin(async move {
+            if self.fail {
+                return Err(Failure::new(Class::Throttled, "SlowDown"));
+            }
+            let names: Vec<String> = entries.iter().map(|e| e.address.clone()).collect();
+            self.log.lock().unwrap().push(format!("begin -{} +{}", settled.len(), names.join(",")));
+            Ok(())
+        })
+    }
+
+    fn done(&self, address: &Address) {
+        self.log.lock().unwrap().push(format!("done {address}"));
+    }
+}
+
+#[tokio::test]
+async fn creates_are_journaled_before_the_first_call_and_cleared_once_complete_or_never_started() {
+    let mut p = plan(vec![
+        change("security_group.lb", Action::Create, &[]),
+        change("load_balancer.shared", Action::Create, &["security_group.lb"]),
+        change("security_group.web", Action::Adopt, &[]),
+        change("load_balancer.other", Action::Update, &[]),
+    ]);
+    p.journal_settled = vec![JournalEntry { address: "bucket.old".into(), aws_name: "old".into() }];
+    let r = Recorder::new(Some("lb"));
+    let journal = Notebook { log: &r.log, fail: false };
+    let report = apply(&p, &Journaled { executor: &r, journal: &journal }, 1, std::future::pending(), |_| {}).await.unwrap();
+    assert_eq!(report.failed.len(), 1);
+    let log = r.log.lock().unwrap().clone();
+    // Recorded before anything ran: the creates and the adoption, not the update.
+    assert_eq!(log[0], "begin -1 +security_group.lb,load_balancer.shared,security_group.web");
+    // The adoption completed: cleared. The failed create may have happened: kept. The skipped one never
+    // started: cleared at the end.
+    assert!(log.contains(&"done security_group.web".to_string()), "{log:?}");
+    assert!(!log.contains(&"done security_group.lb".to_string()), "{log:?}");
+    assert_eq!(log.last().map(String::as_str), Some("done load_balancer.shared"), "{log:?}");
+}
+
+#[tokio::test]
+async fn a_journal_that_cannot_be_written_starts_nothing() {
+    let p = plan(vec![change("security_group.lb", Action::Create, &[])]);
+    let r = Recorder::new(None);
+    let log = Mutex::new(Vec::new());
+    let journal = Notebook { log: &log, fail: true };
+    let e = apply(&p, &Journaled { executor: &r, journal: &journal }, 10, std::future::pending(), |_| {}).await.unwrap_err();
+    assert!(matches!(&e, ApplyError::Journal(f) if f.class == Class::Throttled), "{e}");
+    assert!(r.log.lock().unwrap().is_empty());
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification, UserIdGroupPair};
 
-use super::executor::AwsExecutor;
+use super::executor::{Answer, AwsExecutor, created, idempotent};
 use super::{Aws, AwsError, Owner, Unresolved, call, owner};
 use crate::error::{Class, Classify};
 use crate::live::Found;
@@ -46,19 +46,21 @@ impl GroupsRead {
                 continue; // found by both the tag and the name filter
             }
             let tags = tags_of(g);
+            let spec = |tags| SecurityGroupSpec {
+                name: g.group_name().unwrap_or_default().to_string(),
+                description: g.description().unwrap_or_default().to_string(),
+                vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+                ingress: rules(g.ip_permissions(), &ours),
+                egress: rules(g.ip_permissions_egress(), &ours),
+                tags,
+            };
             match owner(&self.fleet, Kind::SecurityGroup, &tags) {
-                Owner::Us(address) => {
-                    let spec = SecurityGroupSpec {
-                        name: g.group_name().unwrap_or_default().to_string(),
-                        description: g.description().unwrap_or_default().to_string(),
-                        vpc_id: g.vpc_id().unwrap_or_default().to_string(),
-                        ingress: rules(g.ip_permissions(), &ours),
-                        egress: rules(g.ip_permissions_egress(), &ours),
-                        tags,
-                    };
-                    found.own(address, id, spec);
+                Owner::Us(address) => found.own(address, id, spec(tags)),
+                Owner::Other(fleet) if g.vpc_id() == Some(vpc_id) => {
+                    // An untagged one may be adopted (see `plan`): its spec, as an owned group's.
+                    let spec = fleet.is_none().then(|| spec(tags));
+                    found.foreign(g.group_name().unwrap_or_default(), id, fleet, spec);
                 }
-                Owner::Other(fleet) if g.vpc_id() == Some(vpc_id) => found.foreign(g.group_name().unwrap_or_default(), id, fleet),
                 Owner::Other(_) => {}
             }
         }
@@ -166,9 +168,12 @@ impl AwsExecutor {
         let group = || id.clone().ok_or_else(|| AwsError::from(Unresolved::Id { address: address.to_string(), what: "group" }));
         let resolve = |g: &GroupRef| self.resolve(g);
         // The four rule calls differ only in the SDK method (each its own builder type) and its name.
+        // A rule authorised already (`InvalidPermission.Duplicate`) or revoked already (`.NotFound`) is done:
+        // a retried call whose first answer was lost.
         macro_rules! rule_call {
-            ($method:ident, $name:literal, $rules:expr) => {{
-                ec2.$method().group_id(group()?).set_ip_permissions(Some(permissions($rules, resolve)?)).send().await.map_err(call("ec2", $name, address))?;
+            ($method:ident, $name:literal, $rules:expr, $already:expr) => {{
+                let r = ec2.$method().group_id(group()?).set_ip_permissions(Some(permissions($rules, resolve)?)).send().await;
+                idempotent(r.map(drop).map_err(call("ec2", $name, address)), $already)?;
             }};
         }
         match op {
@@ -181,15 +186,26 @@ impl AwsExecutor {
                     .tag_specifications(tag_specification(ResourceType::SecurityGroup, tags))
                     .send()
                     .await
-                    .map_err(call("ec2", "CreateSecurityGroup", address))?;
-                let new = out.group_id().unwrap_or_default().to_string();
+                    .map_err(call("ec2", "CreateSecurityGroup", address));
+                let new = match created(out)? {
+                    Answer::Done(out) => out.group_id().unwrap_or_default().to_string(),
+                    Answer::AlreadyExists(answer) => {
+                        let named = Filter::builder().name("group-name").values(name).build();
+                        let in_vpc = Filter::builder().name("vpc-id").values(vpc_id).build();
+                        let found = ec2.describe_security_groups().filters(named).filters(in_vpc).send().await;
+                        let found = found.map_err(call("ec2", "DescribeSecurityGroups", address))?.security_groups().first().cloned();
+                        let found_tags = found.as_ref().map(|g| g.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect());
+                        self.ours_already(change, "CreateSecurityGroup", tags, found_tags.as_ref(), false, answer)?;
+                        found.and_then(|g| g.group_id().map(str::to_string)).unwrap_or_default()
+                    }
+                };
                 self.group_ids.lock().expect("ids lock").insert(address.name.clone(), new.clone());
                 *id = Some(new);
             }
-            SgOp::AuthorizeIngress { rules } => rule_call!(authorize_security_group_ingress, "AuthorizeSecurityGroupIngress", rules),
-            SgOp::RevokeIngress { rules } => rule_call!(revoke_security_group_ingress, "RevokeSecurityGroupIngress", rules),
-            SgOp::AuthorizeEgress { rules } => rule_call!(authorize_security_group_egress, "AuthorizeSecurityGroupEgress", rules),
-            SgOp::RevokeEgress { rules } => rule_call!(revoke_security_group_egress, "RevokeSecurityGroupEgress", rules),
+            SgOp::AuthorizeIngress { rules } => rule_call!(authorize_security_group_ingress, "AuthorizeSecurityGroupIngress", rules, Class::AlreadyExists),
+            SgOp::RevokeIngress { rules } => rule_call!(revoke_security_group_ingress, "RevokeSecurityGroupIngress", rules, Class::NotFound),
+            SgOp::AuthorizeEgress { rules } => rule_call!(authorize_security_group_egress, "AuthorizeSecurityGroupEgress", rules, Class::AlreadyExists),
+            SgOp::RevokeEgress { rules } => rule_call!(revoke_security_group_egress, "RevokeSecurityGroupEgress", rules, Class::NotFound),
             SgOp::AddTags { tags } => {
                 let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
                 ec2.create_tags().resources(group()?).set_tags(Some(tags.collect())).send().await.map_err(call("ec2", "CreateTags", address))?;
@@ -211,7 +227,8 @@ impl AwsExecutor {
                             tokio::time::sleep(wait).await;
                             wait = (wait * 2).min(Duration::from_secs(20));
                         }
-                        other => break other.map(drop)?,
+                        // Gone already: a retried delete whose first answer was lost.
+                        other => break idempotent(other.map(drop), Class::NotFound)?,
                     }
                 }
                 self.group_ids.lock().expect("ids lock").remove(&address.name);

@@ -9,9 +9,10 @@ use aws_sdk_elasticloadbalancing::types::{
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::executor::AwsExecutor;
-use super::{Aws, AwsError, Owner, built, call, owner};
+use super::executor::{Answer, AwsExecutor, created};
+use super::{unread, Aws, AwsError, Owner, built, call, owner};
 use crate::live::Found;
+use crate::plan::Change;
 use crate::resource::load_balancer::{Attributes, HealthCheckSpec, ListenerSpec};
 use crate::resource::{Address, GroupRef, Kind, LbOp, LoadBalancerSpec};
 
@@ -40,7 +41,7 @@ impl BalancersRead {
     }
 
     pub(crate) fn found(self, group_ids: &BTreeMap<String, String>) -> Found<LoadBalancerSpec> {
-        let mut found = Found { foreign: self.foreign, ..Found::default() };
+        let mut found = Found { foreign: unread(self.foreign), ..Found::default() };
         for (name, groups) in &self.others {
             let ours: Vec<String> = groups.iter().filter_map(|id| group_ids.get(id)).map(|g| format!("security_group.{g}")).collect();
             if !ours.is_empty() {
@@ -216,7 +217,8 @@ impl Aws {
 }
 
 impl AwsExecutor {
-    pub(super) async fn run_lb(&self, name: &str, op: &LbOp) -> Result<(), AwsError> {
+    pub(super) async fn run_lb(&self, change: &Change, op: &LbOp) -> Result<(), AwsError> {
+        let name = change.name.as_str();
         let elb = &self.aws.elb;
         let svc = "elasticloadbalancing";
         match op {
@@ -237,7 +239,11 @@ impl AwsExecutor {
                 if spec.internal {
                     req = req.scheme("internal");
                 }
-                req.send().await.map_err(call(svc, "CreateLoadBalancer", &spec.name))?;
+                if let Answer::AlreadyExists(answer) = created(req.send().await.map_err(call(svc, "CreateLoadBalancer", &spec.name)))? {
+                    let found = elb.describe_tags().load_balancer_names(&spec.name).send().await.map_err(call(svc, "DescribeTags", &spec.name))?;
+                    let found = found.tag_descriptions().first().map(|d| tags_map(d.tags()));
+                    self.ours_already(change, "CreateLoadBalancer", &spec.tags, found.as_ref(), false, answer)?;
+                }
                 elb.configure_health_check().load_balancer_name(&spec.name).health_check(sdk_health_check(&spec.health_check)?).send().await.map_err(call(
                     svc,
                     "ConfigureHealthCheck",

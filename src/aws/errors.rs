@@ -72,6 +72,10 @@ pub enum AwsError {
     /// A setting of converge's in the environment (`CONVERGE_ATTEMPT_TIMEOUT`, ...) is malformed.
     #[error("{variable}: {message}")]
     Setting { variable: &'static str, message: String },
+    /// A create answered "already exists", and the object there is not this fleet's (it lacks the tags at
+    /// this address): someone made it since the plan.
+    #[error("{address}: {call} answered that a {noun} named `{name}` already exists, and it is not this fleet's ({owner}); nothing of it was touched. Run `converge plan`: it shows what to do about it")]
+    Taken { address: String, call: &'static str, noun: &'static str, name: String, owner: String },
     /// converge stopped waiting; what it waited for goes on in AWS.
     #[error("{address}: {waiting} after {minutes} minutes{then}")]
     WaitTimedOut { address: String, waiting: String, minutes: u64, then: &'static str },
@@ -126,6 +130,7 @@ impl Classify for AwsError {
             AwsError::NoETag { .. } | AwsError::LockFile { .. } => Class::Internal,
             AwsError::LockUnreadable { .. } | AwsError::Setting { .. } => Class::Invalid,
             AwsError::LockLost { .. } => Class::PreconditionFailed,
+            AwsError::Taken { .. } => Class::Conflict,
         }
     }
 }
@@ -180,7 +185,8 @@ impl AwsError {
             | AwsError::DbFailed { address, .. }
             | AwsError::RefreshVanished { address, .. }
             | AwsError::DbVanished { address, .. }
-            | AwsError::WaitTimedOut { address, .. } => address.clone(),
+            | AwsError::WaitTimedOut { address, .. }
+            | AwsError::Taken { address, .. } => address.clone(),
         }
     }
 }
@@ -273,9 +279,9 @@ pub(crate) fn service_class(status: u16, code: Option<&str>, modeled: Option<Err
     }
     for (table, class) in [
         (DENIED, Class::Denied),
+        (CONFLICT, Class::Conflict),
         (ALREADY_EXISTS, Class::AlreadyExists),
         (NOT_FOUND, Class::NotFound),
-        (CONFLICT, Class::Conflict),
         (PRECONDITION_FAILED, Class::PreconditionFailed),
     ] {
         if coded(table) {
@@ -382,6 +388,9 @@ const CONFLICT: &[&str] = &[
     "ResourceContention",
     "DBInstanceNotReady",
     "BucketNotEmpty",
+    // S3's bucket names are global: this one is another account's. Not "already exists" (which a create
+    // looks into as possibly its own), but a name someone else holds.
+    "BucketAlreadyExists",
     "HostedZoneNotEmpty",
     "OperationAborted",
     "DeleteConflict",

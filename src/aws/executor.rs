@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use super::{Aws, AwsError, Unresolved};
 use crate::apply::{BoxFuture, ChangeError, Executor};
-use crate::error::Failure;
+use crate::error::{Class, Classify, Failure};
 use crate::live::Live;
 use crate::plan::Change;
-use crate::resource::{Address, GroupRef, Kind, Op};
+use crate::resource::{Address, FLEET_TAG, GroupRef, Kind, Op};
 
 /// Progress of a long wait, for people (`auto_scaling_group.web: instance refresh 50%`).
 pub type Progress = Arc<dyn Fn(&Address, &str) + Send + Sync>;
@@ -60,13 +60,79 @@ impl AwsExecutor {
     async fn run(&self, change: &Change, op: &Op, id: &mut Option<String>) -> Result<(), AwsError> {
         match op {
             Op::SecurityGroup(op) => self.run_sg(change, op, id).await,
-            Op::LoadBalancer(op) => self.run_lb(&change.name, op).await,
+            Op::LoadBalancer(op) => self.run_lb(change, op).await,
             Op::LaunchTemplate(op) => self.run_lt(change, op, id).await,
             Op::AutoScalingGroup(op) => self.run_asg(change, op).await,
             Op::DbParameterGroup(op) => self.run_pg(change, op).await,
             Op::DbInstance(op) => self.run_db(change, op).await,
             Op::DnsRecord(op) => self.run_dns(change, op).await,
             Op::Bucket(op) => self.run_bucket(change, op).await,
+        }
+    }
+}
+
+/// A create's "already exists" answer, and a delete's or revoke's "not found": a step whose effect is there
+/// already (the answer to an earlier attempt was lost, and the SDK retried), or someone else's object.
+pub(super) enum Answer<T> {
+    Done(T),
+    AlreadyExists(AwsError),
+}
+
+/// Sorts a create's result: an "already exists" answer is looked into by the caller (see
+/// [`AwsExecutor::ours_already`]); any other failure stays a failure.
+pub(super) fn created<T>(r: Result<T, AwsError>) -> Result<Answer<T>, AwsError> {
+    match r {
+        Ok(v) => Ok(Answer::Done(v)),
+        Err(e) if e.class() == Class::AlreadyExists => Ok(Answer::AlreadyExists(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// A step whose effect is there already is done: a rule authorised twice (`InvalidPermission.Duplicate`),
+/// revoked twice (`InvalidPermission.NotFound`), an object deleted twice.
+pub(super) fn idempotent(r: Result<(), AwsError>, already: Class) -> Result<(), AwsError> {
+    match r {
+        Err(e) if e.class() == already => {
+            tracing::info!("{e}: already done");
+            Ok(())
+        }
+        r => r,
+    }
+}
+
+impl AwsExecutor {
+    /// After a create answered "already exists" (`answer`): the object found under the name (with `found`,
+    /// its tags) is the one this change creates if it carries the tags the create gives it (`want`: this
+    /// fleet's, at this address), because an earlier attempt created it and its answer was lost. Where the
+    /// create and its tagging are two calls (`untagged_ours`: a bucket), an object without a fleet tag is
+    /// ours too: the journal recorded this create before it started, and the rest of the change tags it.
+    /// Anything else is someone else's: an error that touches nothing.
+    pub(super) fn ours_already(
+        &self,
+        change: &Change,
+        call: &'static str,
+        want: &BTreeMap<String, String>,
+        found: Option<&BTreeMap<String, String>>,
+        untagged_ours: bool,
+        answer: AwsError,
+    ) -> Result<(), AwsError> {
+        let fleet = want.get(FLEET_TAG).map(String::as_str).unwrap_or_default();
+        let owner = match found.map(|t| super::owner(fleet, change.address.kind, t)) {
+            Some(super::Owner::Us(a)) if a == change.address => None,
+            Some(super::Owner::Other(None)) if untagged_ours => None,
+            Some(super::Owner::Us(a)) => Some(format!("its tags name {a}")),
+            Some(super::Owner::Other(Some(other))) => Some(format!("it belongs to fleet `{other}`")),
+            Some(super::Owner::Other(None)) => Some("it has no converge tags".to_string()),
+            None => Some("it could not be found".to_string()),
+        };
+        match owner {
+            None => {
+                tracing::info!(address = %change.address, "{call}: created already ({answer}); carrying on");
+                Ok(())
+            }
+            Some(owner) => {
+                Err(AwsError::Taken { address: change.address.to_string(), call, noun: change.address.kind.noun(), name: change.name.clone(), owner })
+            }
         }
     }
 }

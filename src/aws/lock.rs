@@ -13,8 +13,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use tokio::sync::{Mutex, watch};
 
 use super::{Aws, AwsError, call};
-use crate::error::{Class, Classify};
+use crate::apply::{BoxFuture, Journal};
+use crate::error::{Class, Classify, Failure};
 use crate::lock::file::FileLock;
+use crate::resource::Address;
 use crate::lock::{self, Found, JournalEntry, LockDoc};
 use crate::model::LockSettings;
 
@@ -162,16 +164,21 @@ impl State {
 pub struct HeldLock {
     store: LockStore,
     state: Arc<Mutex<State>>,
+    /// Journal entries cleared since the last write (see [`HeldLock::done`]).
+    cleared: Cleared,
     lost: watch::Receiver<bool>,
     renewer: tokio::task::JoinHandle<()>,
 }
+
+type Cleared = Arc<std::sync::Mutex<Vec<String>>>;
 
 impl HeldLock {
     fn start(store: LockStore, doc: LockDoc, etag: String) -> HeldLock {
         let (signal, rx) = watch::channel(false);
         let state = Arc::new(Mutex::new(State { doc, etag, lost: None, signal }));
-        let renewer = tokio::spawn(renew(store.clone(), state.clone()));
-        HeldLock { store, state, lost: rx, renewer }
+        let cleared = Cleared::default();
+        let renewer = tokio::spawn(renew(store.clone(), state.clone(), cleared.clone()));
+        HeldLock { store, state, cleared, lost: rx, renewer }
     }
 
     pub fn store(&self) -> &LockStore {
@@ -207,38 +214,19 @@ impl HeldLock {
         *self.lost.borrow()
     }
 
-    /// Records a create about to be made, in the lock object before it returns.
-    pub async fn record(&self, entry: JournalEntry) -> Result<(), AwsError> {
+    /// The journal as an apply begins ([`LockDoc::begin`]), in the lock object before it returns.
+    pub async fn begin(&self, settled: &[JournalEntry], entries: Vec<JournalEntry>) -> Result<(), AwsError> {
         let mut state = self.state.lock().await;
         let mut doc = state.doc.clone();
-        doc.record(entry);
-        self.write(&mut state, doc).await
+        doc.begin(settled, entries);
+        write(&self.store, &self.cleared, &mut state, doc).await
     }
 
-    /// Clears a create that completed, in the lock object before it returns.
-    pub async fn clear(&self, address: &str) -> Result<bool, AwsError> {
-        let mut state = self.state.lock().await;
-        let mut doc = state.doc.clone();
-        if !doc.clear(address) {
-            return Ok(false);
-        }
-        self.write(&mut state, doc).await.map(|()| true)
-    }
-
-    async fn write(&self, state: &mut State, doc: LockDoc) -> Result<(), AwsError> {
-        match self.store.replace(&doc, &state.etag).await {
-            Ok(etag) => {
-                state.doc = doc;
-                state.etag = etag;
-                Ok(())
-            }
-            Err(e) => {
-                if not_ours(&e) {
-                    state.lose(format!("the lock {} was changed or removed by someone else: {e}", self.store.resource()));
-                }
-                Err(e)
-            }
-        }
+    /// Clears a create that completed (or never started): in memory now, in the lock object with the next
+    /// write (a renewal, the release). Until then the entry names an object that carries its tags, which
+    /// changes nothing.
+    pub fn done(&self, address: &str) {
+        self.cleared.lock().expect("cleared lock").push(address.to_string());
     }
 
     /// Releases the lock: deleted (`If-Match`) when its journal is empty; with creates not known to be
@@ -251,7 +239,11 @@ impl HeldLock {
         if let Some(reason) = &state.lost {
             return Err(AwsError::LockLost { resource: self.store.resource(), reason: reason.clone() });
         }
-        if state.doc.journal.is_empty() {
+        let mut ended = LockDoc { expires: now().min(state.doc.expires), ..state.doc.clone() };
+        for a in self.cleared.lock().expect("cleared lock").iter() {
+            ended.clear(a);
+        }
+        if ended.journal.is_empty() {
             let etag = state.etag.clone();
             return match self.store.delete(&etag).await {
                 Err(e) if not_ours(&e) => {
@@ -260,15 +252,39 @@ impl HeldLock {
                 r => r,
             };
         }
-        let ended = LockDoc { expires: now().min(state.doc.expires), ..state.doc.clone() };
-        self.write(&mut state, ended).await
+        write(&self.store, &self.cleared, &mut state, ended).await
     }
 }
 
-/// The renewal task: every third of the lease, `If-Match` on the ETag it holds. A 412 means the object is no
-/// longer ours: the lock is lost. Any other failure is tried again at the next tick, until the lease runs
-/// out (then the lock is lost too: another applier may take it over).
-async fn renew(store: LockStore, state: Arc<Mutex<State>>) {
+/// Writes `doc`, without the journal entries cleared since the last write, over the lock (`If-Match` on the
+/// ETag held). A 412 means the object is no longer ours: the lock is lost.
+async fn write(store: &LockStore, cleared: &Cleared, state: &mut State, mut doc: LockDoc) -> Result<(), AwsError> {
+    let clearing = std::mem::take(&mut *cleared.lock().expect("cleared lock"));
+    for a in &clearing {
+        doc.clear(a);
+    }
+    match store.replace(&doc, &state.etag).await {
+        Ok(etag) => {
+            state.doc = doc;
+            state.etag = etag;
+            Ok(())
+        }
+        Err(e) => {
+            // Cleared again with the next write.
+            cleared.lock().expect("cleared lock").extend(clearing);
+            if not_ours(&e) {
+                state.lose(format!("the lock {} was changed or removed by someone else: {e}", store.resource()));
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The renewal task: every third of the lease, `If-Match` on the ETag it holds, carrying the journal entries
+/// cleared since the last write. A 412 means the object is no longer ours: the lock is lost. Any other
+/// failure is tried again at the next tick, until the lease runs out (then the lock is lost too: another
+/// applier may take it over).
+async fn renew(store: LockStore, state: Arc<Mutex<State>>, cleared: Cleared) {
     let every = lock::renew_every(store.lease);
     loop {
         tokio::time::sleep(every).await;
@@ -277,15 +293,9 @@ async fn renew(store: LockStore, state: Arc<Mutex<State>>) {
             return;
         }
         let doc = s.doc.renewed(now(), store.lease);
-        match store.replace(&doc, &s.etag).await {
-            Ok(etag) => {
-                s.doc = doc;
-                s.etag = etag;
-            }
-            Err(e) if not_ours(&e) => {
-                s.lose(format!("renewing the lease found the lock {} changed or removed by someone else: {e}", store.resource()));
-                return;
-            }
+        match write(&store, &cleared, &mut s, doc).await {
+            Ok(()) => {}
+            Err(_) if s.lost.is_some() => return,
             Err(e) if now() >= s.doc.expires => {
                 s.lose(format!("the lease of {} ran out before it could be renewed: {e}", store.resource()));
                 return;
@@ -299,7 +309,7 @@ async fn renew(store: LockStore, state: Arc<Mutex<State>>) {
 /// document and journal; only the S3 lock has a lease to lose.
 pub enum Guard {
     S3(HeldLock),
-    Local(FileLock),
+    Local(std::sync::Mutex<FileLock>),
 }
 
 impl Guard {
@@ -330,23 +340,7 @@ impl Guard {
     pub async fn journal(&self) -> Vec<JournalEntry> {
         match self {
             Guard::S3(h) => h.journal().await,
-            Guard::Local(l) => l.journal().to_vec(),
-        }
-    }
-
-    /// Records a create about to be made, in the lock before it returns.
-    pub async fn record(&mut self, entry: JournalEntry) -> Result<(), AwsError> {
-        match self {
-            Guard::S3(h) => h.record(entry).await,
-            Guard::Local(l) => l.record(entry).map_err(|e| file_error(l, e)),
-        }
-    }
-
-    /// Clears a create that completed, in the lock before it returns.
-    pub async fn clear(&mut self, address: &str) -> Result<bool, AwsError> {
-        match self {
-            Guard::S3(h) => h.clear(address).await,
-            Guard::Local(l) => l.clear(address).map_err(|e| file_error(l, e)),
+            Guard::Local(l) => l.lock().expect("lock file").journal().to_vec(),
         }
     }
 
@@ -354,8 +348,38 @@ impl Guard {
         match self {
             Guard::S3(h) => h.release().await,
             Guard::Local(l) => {
+                let l = l.into_inner().expect("lock file");
                 let path = l.path().display().to_string();
                 l.release().map_err(|e| AwsError::LockFile { resource: path, message: e.to_string() })
+            }
+        }
+    }
+}
+
+/// The apply records its creates in the lock it holds.
+impl Journal for Guard {
+    fn begin<'a>(&'a self, settled: &'a [JournalEntry], entries: Vec<JournalEntry>) -> BoxFuture<'a, Result<(), Failure>> {
+        Box::pin(async move {
+            let result = match self {
+                Guard::S3(h) => h.begin(settled, entries).await,
+                Guard::Local(l) => {
+                    let mut l = l.lock().expect("lock file");
+                    l.begin(settled, entries).map_err(|e| file_error(&l, e))
+                }
+            };
+            result.map_err(|e| Failure::from(&e))
+        })
+    }
+
+    fn done(&self, address: &Address) {
+        match self {
+            Guard::S3(h) => h.done(&address.to_string()),
+            Guard::Local(l) => {
+                let mut l = l.lock().expect("lock file");
+                // Best effort: an entry left for an object that carries its tags changes nothing.
+                if let Err(e) = l.clear(&address.to_string()) {
+                    tracing::warn!("clearing {address} from the journal in {}: {e}", l.path().display());
+                }
             }
         }
     }

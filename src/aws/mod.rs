@@ -51,6 +51,12 @@ pub(crate) fn owner(fleet: &str, kind: Kind, tags: &BTreeMap<String, String>) ->
     }
 }
 
+/// Look-alikes whose spec was not read: this kind creates its objects with their tags in one call, so a
+/// crash or a lost response never leaves one of ours untagged, and there is nothing to adopt.
+pub(crate) fn unread<S>(found: Vec<(String, String, Option<String>)>) -> Vec<crate::live::Look<S>> {
+    found.into_iter().map(|(name, id, fleet)| (name, id, fleet, None)).collect()
+}
+
 /// How long one HTTP attempt, and one call with all its retries, may take before the SDK gives up on it.
 ///
 /// The attempt timeout (default 30 s) bounds a hung connection: the largest single answers converge asks for

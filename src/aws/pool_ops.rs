@@ -12,8 +12,9 @@ use aws_smithy_types::base64;
 use sha2::{Digest, Sha256};
 
 use super::ec2::tag_specification;
-use super::executor::AwsExecutor;
+use super::executor::{Answer, AwsExecutor, created, idempotent};
 use super::{AwsError, Unresolved, call};
+use crate::error::Class;
 use crate::plan::Change;
 use crate::resource::{AsgOp, AutoScalingGroupSpec, LtOp, RefreshPrefs, TemplateData, TemplateVersion};
 
@@ -32,10 +33,13 @@ fn ec2_tags(tags: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
-/// An idempotency token for a create: the same for the SDK's retries of one request, new for the next.
-fn client_token(what: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    hex::encode(&Sha256::digest(format!("{what}/{nanos}"))[..16])
+/// A create's idempotency token, derived from the change alone: the template's name, the version the change
+/// follows, and the data. The SDK's retries of the call, and a later run's retry of the same change after a
+/// crash, send the same token, and EC2 answers with the template or version the first one created instead
+/// of creating another. A different change (other data, or the same data after another version) has another.
+fn client_token(template: &str, after: Option<u64>, data: &TemplateData) -> String {
+    let data = serde_json::to_string(data).expect("template data serialises");
+    hex::encode(&Sha256::digest(format!("{template}\0{}\0{data}", after.map_or(String::new(), |v| v.to_string())))[..16])
 }
 
 impl AwsExecutor {
@@ -86,20 +90,29 @@ impl AwsExecutor {
                     .launch_template_name(&spec.name)
                     .launch_template_data(self.template_data(&spec.data)?)
                     .tag_specifications(tag_specification(ResourceType::LaunchTemplate, &spec.tags))
-                    .client_token(client_token(&spec.name))
+                    .client_token(client_token(&spec.name, None, &spec.data))
                     .send()
                     .await
-                    .map_err(call("ec2", "CreateLaunchTemplate", address))?;
-                let created = out.launch_template();
-                *id = created.and_then(|t| t.launch_template_id()).map(str::to_string);
-                self.record_version(&spec.name, created.and_then(|t| t.latest_version_number()))?;
+                    .map_err(call("ec2", "CreateLaunchTemplate", address));
+                let template = match created(out)? {
+                    Answer::Done(out) => out.launch_template().cloned(),
+                    Answer::AlreadyExists(answer) => {
+                        let found = ec2.describe_launch_templates().launch_template_names(&spec.name).send().await;
+                        let found = found.map_err(call("ec2", "DescribeLaunchTemplates", address))?.launch_templates().first().cloned();
+                        let tags = found.as_ref().map(|t| t.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect());
+                        self.ours_already(change, "CreateLaunchTemplate", &spec.tags, tags.as_ref(), false, answer)?;
+                        found
+                    }
+                };
+                *id = template.as_ref().and_then(|t| t.launch_template_id()).map(str::to_string);
+                self.record_version(&spec.name, template.as_ref().and_then(|t| t.latest_version_number()))?;
             }
-            LtOp::CreateVersion { data } => {
+            LtOp::CreateVersion { data, after } => {
                 let out = ec2
                     .create_launch_template_version()
                     .launch_template_id(template()?)
                     .launch_template_data(self.template_data(data)?)
-                    .client_token(client_token(&change.name))
+                    .client_token(client_token(&change.name, *after, data))
                     .send()
                     .await
                     .map_err(call("ec2", "CreateLaunchTemplateVersion", address))?;
@@ -129,7 +142,8 @@ impl AwsExecutor {
                 ec2.delete_tags().resources(template()?).set_tags(Some(tags)).send().await.map_err(call("ec2", "DeleteTags", address))?;
             }
             LtOp::Delete { id: gone } => {
-                ec2.delete_launch_template().launch_template_id(gone).send().await.map_err(call("ec2", "DeleteLaunchTemplate", address))?;
+                let r = ec2.delete_launch_template().launch_template_id(gone).send().await;
+                idempotent(r.map(drop).map_err(call("ec2", "DeleteLaunchTemplate", address)), Class::NotFound)?;
                 *id = None;
             }
         }
@@ -242,7 +256,14 @@ impl AwsExecutor {
         } else {
             req.vpc_zone_identifier(spec.subnets.iter().cloned().collect::<Vec<_>>().join(","))
         };
-        req.send().await.map_err(call("autoscaling", "CreateAutoScalingGroup", &change.address))?;
+        if let Answer::AlreadyExists(answer) = created(req.send().await.map_err(call("autoscaling", "CreateAutoScalingGroup", &change.address)))? {
+            let found = self.aws.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&spec.name).send().await;
+            let found = found.map_err(call("autoscaling", "DescribeAutoScalingGroups", &change.address))?;
+            let found = found.auto_scaling_groups().first().map(|g| {
+                g.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
+            });
+            self.ours_already(change, "CreateAutoScalingGroup", &spec.tags, found.as_ref(), false, answer)?;
+        }
         Ok(())
     }
 

@@ -13,7 +13,7 @@ use aws_sdk_ec2::types::{Filter, LaunchTemplateVersion, ResourceType};
 use aws_smithy_types::base64;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{Aws, AwsError, Missing, Owner, call, owner};
+use super::{unread, Aws, AwsError, Missing, Owner, call, owner};
 use crate::live::Found;
 use crate::model::{Fleet, Image};
 use crate::resource::{
@@ -94,8 +94,8 @@ impl PoolsRead {
         group_ids: &BTreeMap<String, String>,
         balancers: &BTreeMap<String, String>,
     ) -> (Found<LaunchTemplateSpec>, Found<AutoScalingGroupSpec>) {
-        let mut templates = Found { foreign: self.foreign_templates, ..Found::default() };
-        let mut groups = Found { foreign: self.foreign_groups, ..Found::default() };
+        let mut templates = Found { foreign: unread(self.foreign_templates), ..Found::default() };
+        let mut groups = Found { foreign: unread(self.foreign_groups), ..Found::default() };
         for TemplateRead { address, id, tags, versions } in self.templates {
             let Some(latest) = versions.last() else { continue };
             let data = latest.launch_template_data();

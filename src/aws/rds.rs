@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_rds::types::{DbInstance, DbParameterGroup, Tag};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{Aws, AwsError, Owner, call, owner};
+use super::{unread, Aws, AwsError, Owner, call, owner};
 use crate::live::Found;
 use crate::model::Fleet;
 use crate::resource::{Address, DbInstanceSpec, DbParameterGroupSpec, GroupRef, Kind};
@@ -58,8 +58,8 @@ fn pending(db: &DbInstance) -> BTreeMap<String, String> {
 impl RdsRead {
     /// Parameter groups and instances as specs; `group_ids` names the fleet's security groups by id.
     pub(crate) fn found(self, group_ids: &BTreeMap<String, String>) -> (Found<DbParameterGroupSpec>, Found<DbInstanceSpec>) {
-        let mut groups = Found { foreign: self.foreign_groups, ..Found::default() };
-        let mut instances = Found { foreign: self.foreign_instances, ..Found::default() };
+        let mut groups = Found { foreign: unread(self.foreign_groups), ..Found::default() };
+        let mut instances = Found { foreign: unread(self.foreign_instances), ..Found::default() };
         let pg_names: BTreeMap<String, String> =
             self.groups.iter().map(|g| (g.group.db_parameter_group_name().unwrap_or_default().to_string(), g.address.name.clone())).collect();
         let db_names: BTreeMap<String, String> =

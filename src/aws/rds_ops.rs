@@ -4,11 +4,12 @@
 //! The master password is read from the environment variable the spec names, here and only here, and is
 //! handed to the SDK (whose request types redact it in Debug output). No message names its value.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_rds::types::{ApplyMethod, Parameter, Tag};
 
-use super::executor::AwsExecutor;
+use super::executor::{Answer, AwsExecutor, created, idempotent};
 use super::{AwsError, Unresolved, call};
 use crate::error::{Class, Classify};
 use crate::plan::Change;
@@ -55,19 +56,46 @@ impl AwsExecutor {
         Ok(())
     }
 
+    async fn tags_of(&self, change: &Change, arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
+        let out = self.aws.rds.list_tags_for_resource().resource_name(arn).send().await.map_err(call("rds", "ListTagsForResource", &change.address))?;
+        Ok(out.tag_list().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect())
+    }
+
+    /// A database create answered `DBInstanceAlreadyExists`: the instance there is this change's if it
+    /// carries the tags the create gives it (see [`AwsExecutor::ours_already`]).
+    async fn instance_ours_already(&self, change: &Change, call_name: &'static str, spec: &DbInstanceSpec, answer: AwsError) -> Result<(), AwsError> {
+        let found = self.aws.rds.describe_db_instances().db_instance_identifier(&spec.identifier).send().await;
+        let found = match found.map_err(call("rds", "DescribeDBInstances", &change.address)) {
+            Ok(out) => out.db_instances().first().map(|db| db.tag_list().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()),
+            Err(e) if e.class() == Class::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        self.ours_already(change, call_name, &spec.tags, found.as_ref(), false, answer)
+    }
+
     pub(super) async fn run_pg(&self, change: &Change, op: &PgOp) -> Result<(), AwsError> {
         let rds = &self.aws.rds;
         let address = &change.address;
         match op {
             PgOp::Create { name, family, description, tags: t } => {
-                rds.create_db_parameter_group()
+                let out = rds
+                    .create_db_parameter_group()
                     .db_parameter_group_name(name)
                     .db_parameter_group_family(family)
                     .description(description)
                     .set_tags(Some(tags(t)))
                     .send()
                     .await
-                    .map_err(call("rds", "CreateDBParameterGroup", address))?;
+                    .map_err(call("rds", "CreateDBParameterGroup", address));
+                if let Answer::AlreadyExists(answer) = created(out)? {
+                    let found = rds.describe_db_parameter_groups().db_parameter_group_name(name).send().await;
+                    let arn = found.map_err(call("rds", "DescribeDBParameterGroups", address))?.db_parameter_groups().first().and_then(|g| g.db_parameter_group_arn().map(str::to_string));
+                    let found_tags = match arn {
+                        Some(arn) => Some(self.tags_of(change, &arn).await?),
+                        None => None,
+                    };
+                    self.ours_already(change, "CreateDBParameterGroup", t, found_tags.as_ref(), false, answer)?;
+                }
             }
             PgOp::ModifyParameters { parameters } => {
                 let parameters = parameters
@@ -89,7 +117,8 @@ impl AwsExecutor {
             PgOp::AddTags { arn, tags } => self.add_tags(change, arn, tags).await?,
             PgOp::RemoveTags { arn, keys } => self.remove_tags(change, arn, keys).await?,
             PgOp::Delete { name } => {
-                rds.delete_db_parameter_group().db_parameter_group_name(name).send().await.map_err(call("rds", "DeleteDBParameterGroup", address))?;
+                let r = rds.delete_db_parameter_group().db_parameter_group_name(name).send().await;
+                idempotent(r.map(drop).map_err(call("rds", "DeleteDBParameterGroup", address)), Class::NotFound)?;
             }
         }
         Ok(())
@@ -120,7 +149,8 @@ impl AwsExecutor {
         match op {
             DbOp::Create { spec } => {
                 let password = Self::password(change, spec)?;
-                rds.create_db_instance()
+                let out = rds
+                    .create_db_instance()
                     .db_instance_identifier(&spec.identifier)
                     .db_instance_class(&spec.class)
                     .set_engine(spec.engine.clone())
@@ -140,12 +170,16 @@ impl AwsExecutor {
                     .set_tags(Some(tags(&spec.tags)))
                     .send()
                     .await
-                    .map_err(call("rds", "CreateDBInstance", address))?;
+                    .map_err(call("rds", "CreateDBInstance", address));
+                if let Answer::AlreadyExists(answer) = created(out)? {
+                    self.instance_ours_already(change, "CreateDBInstance", spec, answer).await?;
+                }
                 self.wait_db(change, Until::Available).await?;
             }
             DbOp::CreateReplica { spec } => {
                 let (_, source) = spec.replica_of.clone().ok_or_else(|| AwsError::from(Unresolved::ReplicaSource { address: address.to_string() }))?;
-                rds.create_db_instance_read_replica()
+                let out = rds
+                    .create_db_instance_read_replica()
                     .db_instance_identifier(&spec.identifier)
                     .source_db_instance_identifier(source)
                     .db_instance_class(&spec.class)
@@ -157,7 +191,11 @@ impl AwsExecutor {
                     .set_tags(Some(tags(&spec.tags)))
                     .send()
                     .await
-                    .map_err(call("rds", "CreateDBInstanceReadReplica", address))?;
+                    .map_err(call("rds", "CreateDBInstanceReadReplica", address));
+                // A second replica is never made: the one there is this change's, or an error.
+                if let Answer::AlreadyExists(answer) = created(out)? {
+                    self.instance_ours_already(change, "CreateDBInstanceReadReplica", spec, answer).await?;
+                }
                 self.wait_db(change, Until::Available).await?;
             }
             DbOp::Modify(m) => {
@@ -178,13 +216,14 @@ impl AwsExecutor {
             DbOp::AddTags { arn, tags } => self.add_tags(change, arn, tags).await?,
             DbOp::RemoveTags { arn, keys } => self.remove_tags(change, arn, keys).await?,
             DbOp::Delete { identifier, final_snapshot } => {
-                rds.delete_db_instance()
+                let r = rds
+                    .delete_db_instance()
                     .db_instance_identifier(identifier)
                     .skip_final_snapshot(final_snapshot.is_none())
                     .set_final_db_snapshot_identifier(final_snapshot.clone())
                     .send()
-                    .await
-                    .map_err(call("rds", "DeleteDBInstance", address))?;
+                    .await;
+                idempotent(r.map(drop).map_err(call("rds", "DeleteDBInstance", address)), Class::NotFound)?;
                 if let Some(s) = final_snapshot {
                     self.report(address, &format!("final snapshot {s} requested"));
                 }

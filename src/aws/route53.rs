@@ -70,7 +70,7 @@ impl ZonesRead {
                         found.own(address.clone(), name, spec);
                     }
                     other if desired_names.contains(&name) => {
-                        found.foreign(&name, &name, other.map(|(f, _)| f.clone()));
+                        found.foreign(&name, &name, other.map(|(f, _)| f.clone()), None);
                     }
                     _ => {}
                 }

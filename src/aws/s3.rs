@@ -12,10 +12,10 @@ use aws_sdk_s3::types::{
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::executor::AwsExecutor;
+use super::executor::{Answer, AwsExecutor, created, idempotent};
 use super::{Aws, AwsError, Owner, built, call, owner};
 use crate::error::{Class, Classify};
-use crate::live::Found;
+use crate::live::{Found, Look};
 use crate::model::Fleet;
 use crate::resource::{BucketOp, BucketSpec, Kind};
 
@@ -34,8 +34,8 @@ fn absent<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
 /// Owned buckets as specs, and look-alikes.
 pub(crate) struct BucketsRead {
     owned: Vec<(crate::resource::Address, BucketSpec)>,
-    /// Look-alikes: (name, id, fleet tag).
-    foreign: Vec<(String, String, Option<String>)>,
+    /// Look-alikes: name, id, fleet tag, and (for one without a fleet tag, which may be adopted) its spec.
+    foreign: Vec<Look<BucketSpec>>,
 }
 
 impl BucketsRead {
@@ -66,16 +66,19 @@ impl Aws {
             .buffer_unordered(READ_CONCURRENCY)
             .try_collect()
             .await?;
-        let mut owned = Vec::new();
+        // Ours, and untagged look-alikes (a create whose tagging was cut off may be adopted: see `plan`),
+        // are read in full; another fleet's look-alike only blocks.
+        let mut read = Vec::new();
         let mut foreign = Vec::new();
         for (name, tags) in tagged {
             match owner(&fleet.settings.name, Kind::Bucket, &tags) {
-                Owner::Us(address) => owned.push((address, name, tags)),
-                Owner::Other(other) if desired.contains(&name) => foreign.push((name.clone(), name, other)),
+                Owner::Us(address) => read.push((Some(address), name, tags)),
+                Owner::Other(None) if desired.contains(&name) => read.push((None, name, tags)),
+                Owner::Other(other) if desired.contains(&name) => foreign.push((name.clone(), name, other, None)),
                 Owner::Other(_) => {}
             }
         }
-        let owned = stream::iter(owned)
+        let read: Vec<(Option<crate::resource::Address>, BucketSpec)> = stream::iter(read)
             .map(|(address, name, tags)| {
                 let keep = desired.contains(&name);
                 async move {
@@ -119,6 +122,13 @@ impl Aws {
             .buffer_unordered(READ_CONCURRENCY)
             .try_collect()
             .await?;
+        let mut owned = Vec::new();
+        for (address, spec) in read {
+            match address {
+                Some(address) => owned.push((address, spec)),
+                None => foreign.push((spec.name.clone(), spec.name.clone(), None, Some(spec))),
+            }
+        }
         Ok(BucketsRead { owned, foreign })
     }
 }
@@ -166,7 +176,14 @@ impl AwsExecutor {
                         CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(spec.region.as_str())).build(),
                     );
                 }
-                req.send().await.map_err(call("s3", "CreateBucket", address))?;
+                // Ours already (`BucketAlreadyOwnedByYou`): an earlier attempt made it and its answer was lost,
+                // or a crash cut this create off before its tags (the journal recorded it first); the rest of
+                // the create tags it. Someone else's (`BucketAlreadyExists`) is an error.
+                if let Answer::AlreadyExists(answer) = created(req.send().await.map_err(call("s3", "CreateBucket", address)))? {
+                    let tags = absent(s3.get_bucket_tagging().bucket(&spec.name).send().await.map_err(call("s3", "GetBucketTagging", address)))?;
+                    let tags = tags.map(|t| t.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()).unwrap_or_default();
+                    self.ours_already(change, "CreateBucket", &spec.tags, Some(&tags), true, answer)?;
+                }
                 if let Some(ownership) = &spec.object_ownership {
                     s3.put_bucket_ownership_controls()
                         .bucket(&spec.name)
@@ -233,7 +250,8 @@ impl AwsExecutor {
                 s3.put_bucket_tagging().bucket(bucket).tagging(tagging(tags)?).send().await.map_err(call("s3", "PutBucketTagging", address))?;
             }
             BucketOp::Delete { name } => {
-                s3.delete_bucket().bucket(name).send().await.map_err(call("s3", "DeleteBucket", address))?;
+                let r = s3.delete_bucket().bucket(name).send().await;
+                idempotent(r.map(drop).map_err(call("s3", "DeleteBucket", address)), Class::NotFound)?;
             }
         }
         Ok(())

@@ -132,6 +132,7 @@ async fn execute(
                 () = lost => {}
             }
         };
+        let executor = apply::Journaled { executor: &executor, journal: guard };
         let report = apply::apply(plan, &executor, args.parallelism.into(), stop, |e| match e {
             apply::Event::Stopping { running } if guard.is_lost() => {
                 out.say(&format!("The apply lock was lost: waiting for {running} running change(s) to finish; nothing new will start.\n"))
@@ -154,7 +155,8 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws, guard: &Guard) 
     }
     let out = Out::for_format(args.format);
     anyhow::ensure!(!out.json || args.auto_approve, "--format json needs --auto-approve (or a saved plan): there is no one to answer the prompt");
-    let planned = crate::planner::plan(aws, fleet, &options(fleet, &args.common)?).await?;
+    let opts = crate::plan::PlanOptions { journal: guard.journal().await, ..options(fleet, &args.common)? };
+    let planned = crate::planner::plan(aws, fleet, &opts).await?;
     let plan = &planned.plan;
     out.say(&format!("{}{}", target_line(fleet, &planned), render::plan_text(plan)));
     if !plan.conflicts.is_empty() {

@@ -72,7 +72,7 @@ pub(super) async fn take(fleet: &Fleet, aws: &Aws, operation: &str, timeout: Opt
                         if let Some(dead) = dead {
                             took_over(&dead, "whose process ended", held.journal());
                         }
-                        Ok(Guard::Local(held))
+                        Ok(Guard::Local(std::sync::Mutex::new(held)))
                     }
                     file::Acquired::Busy(Some(doc)) => Err(doc.local_refusal(now())),
                     file::Acquired::Busy(None) => Err(format!("the lock file {} is held by another process", path.display())),
@@ -93,6 +93,20 @@ pub(super) async fn take(fleet: &Fleet, aws: &Aws, operation: &str, timeout: Opt
             (Err(refusal), _) => return Ok(Err(refusal)),
         }
     }
+}
+
+/// The intent journal as the lock holds it, read without taking the lock (`plan`, `drift`, a pass that does
+/// not apply): what the plan adopts from. A journal that cannot be read is said and left out: the plan then
+/// shows a conflict where it would have shown an adoption, which is safe.
+pub(super) async fn journal(fleet: &Fleet, aws: &Aws) -> Vec<JournalEntry> {
+    let read = match &fleet.settings.lock {
+        Some(settings) => aws.lock_store(settings).read().await.map(|found| found.map(|(doc, _)| doc.journal).unwrap_or_default()).map_err(|e| e.to_string()),
+        None => file::journal(&local_path(fleet)).map_err(|e| format!("{}: {e}", local_path(fleet).display())),
+    };
+    read.unwrap_or_else(|e| {
+        eprintln!("Warning: the lock's journal could not be read ({e}); an object a crashed apply left untagged shows as a conflict.");
+        Vec::new()
+    })
 }
 
 fn took_over(dead: &LockDoc, how: &str, journal: &[JournalEntry]) {

@@ -111,6 +111,7 @@ fn options(fleet: &Fleet, common: &Common) -> Result<PlanOptions> {
         targets,
         allow_destroy: common.allow_destroy,
         apply_immediately: common.apply_immediately,
+        journal: Vec::new(),
     })
 }
 
@@ -118,7 +119,8 @@ fn options(fleet: &Fleet, common: &Common) -> Result<PlanOptions> {
 async fn read_and_plan(fleet: &Fleet, common: &Common) -> Result<crate::planner::Planned> {
     let started = Instant::now();
     let aws = Aws::connect(&fleet.settings.region).await?;
-    let planned = crate::planner::plan(&aws, fleet, &options(fleet, common)?).await;
+    let opts = PlanOptions { journal: lock::journal(fleet, &aws).await, ..options(fleet, common)? };
+    let planned = crate::planner::plan(&aws, fleet, &opts).await;
     if common.stats {
         print_stats(&aws.stats, started.elapsed());
     }

@@ -84,7 +84,11 @@ impl FleetLoop<'_> {
         }
         let started = Instant::now();
         // A --target that matches nothing stays so until the desired state changes.
-        let options = options(self.fleet, &self.args.common).map_err(|e| PassError::new(Class::Invalid, format!("{e:#}")))?;
+        let mut options = options(self.fleet, &self.args.common).map_err(|e| PassError::new(Class::Invalid, format!("{e:#}")))?;
+        options.journal = match guard {
+            Some(guard) => guard.journal().await,
+            None => lock::journal(self.fleet, &self.aws).await,
+        };
         let planned = crate::planner::plan(&self.aws, self.fleet, &options).await.map_err(|e| PassError::new(e.class(), e))?;
         let plan = &planned.plan;
         let next = reconcile::Action::requeue(self.args.interval);
@@ -123,7 +127,11 @@ impl FleetLoop<'_> {
                 () = lost => {}
             }
         };
-        let report = apply::apply(plan, &executor, self.args.parallelism.into(), stopped, |_| {}).await.map_err(|e| PassError::new(e.class(), e))?;
+        let report = match guard {
+            Some(journal) => apply::apply(plan, &apply::Journaled { executor: &executor, journal }, self.args.parallelism.into(), stopped, |_| {}).await,
+            None => apply::apply(plan, &executor, self.args.parallelism.into(), stopped, |_| {}).await,
+        }
+        .map_err(|e| PassError::new(e.class(), e))?;
         print!("{}", report_text(plan, &report));
         if !report.ok() {
             // Retried soon only if every failure is retryable; stopped (no failure), the loop ends anyway.

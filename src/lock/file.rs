@@ -80,6 +80,17 @@ pub fn peek(path: &Path) -> std::io::Result<Option<LockDoc>> {
     read_doc(&mut file)
 }
 
+/// The journal the lock file holds (a live holder's, or the one a dead holder left), without taking the lock:
+/// what `plan` adopts from.
+pub fn journal(path: &Path) -> std::io::Result<Vec<JournalEntry>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => Ok(LockDoc::from_json(&text).map(|d| d.journal).unwrap_or_default()),
+        Ok(_) => Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 impl FileLock {
     pub fn doc(&self) -> &LockDoc {
         &self.doc
@@ -96,6 +107,12 @@ impl FileLock {
     /// Records a create about to be made, on disk before it returns.
     pub fn record(&mut self, entry: JournalEntry) -> std::io::Result<()> {
         self.doc.record(entry);
+        self.write()
+    }
+
+    /// The journal as an apply begins ([`LockDoc::begin`]), on disk before it returns.
+    pub fn begin(&mut self, settled: &[JournalEntry], entries: Vec<JournalEntry>) -> std::io::Result<()> {
+        self.doc.begin(settled, entries);
         self.write()
     }
 

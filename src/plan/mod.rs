@@ -1,7 +1,9 @@
 //! The plan engine: desired specs + live objects -> a [`Plan`] of changes in a dependency graph.
 //!
 //! Pure: no IO, no async. Ownership is decided here: a live object is ours only if the provider found it
-//! with this fleet's tags; a same-named object without them is a [`Conflict`], never a change.
+//! with this fleet's tags; a same-named object without them is a [`Conflict`], never a change, unless the
+//! intent journal shows that this fleet created it (a create whose tagging a crash or a lost response cut
+//! off): then it is adopted ([`Action::Adopt`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,6 +19,7 @@ pub use sites::{mark_affected_sites, site_paths};
 pub use target::{resolve_targets, restrict};
 
 use crate::live::{Foreign, Live, LiveObject};
+use crate::lock::JournalEntry;
 use crate::resource::{self, Address, Context, Desired, FieldChange, Op, Refusal, Spec};
 
 pub use crate::live::Unmanaged;
@@ -24,10 +27,20 @@ pub use crate::live::Unmanaged;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    /// An existing object without this fleet's tags becomes the fleet's: tagged, and its fields converged.
+    Adopt,
     Create,
     Update,
     Replace,
     Delete,
+}
+
+impl Action {
+    /// Whether the change makes an object this fleet's under its name, so that the intent journal records it
+    /// before it starts.
+    pub fn creates(self) -> bool {
+        matches!(self, Action::Create | Action::Replace | Action::Adopt)
+    }
 }
 
 /// One object's change: what differs (for people) and the operations that close the gap (for apply).
@@ -111,10 +124,16 @@ pub struct Plan {
     /// warnings, not changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificate_gaps: Vec<crate::plan::coverage::Gap>,
+    /// Entries of the intent journal this plan found settled (the object carries its tags now, or there is
+    /// none and none is desired): the apply drops them from the journal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub journal_settled: Vec<JournalEntry>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
+    #[serde(default)]
+    pub adopt: usize,
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
@@ -131,11 +150,21 @@ pub struct PlanOptions {
     pub allow_destroy: bool,
     /// Database changes take effect now rather than in the maintenance window (`--apply-immediately`).
     pub apply_immediately: bool,
+    /// The lock's intent journal: creates started and not known to be complete. An untagged object with a
+    /// journaled address and name is adopted, not a conflict.
+    pub journal: Vec<JournalEntry>,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { max_deletes: crate::model::DEFAULT_MAX_DELETES, replace: BTreeSet::new(), targets: None, allow_destroy: false, apply_immediately: false }
+        PlanOptions {
+            max_deletes: crate::model::DEFAULT_MAX_DELETES,
+            replace: BTreeSet::new(),
+            targets: None,
+            allow_destroy: false,
+            apply_immediately: false,
+            journal: Vec::new(),
+        }
     }
 }
 
@@ -144,6 +173,7 @@ impl Plan {
         let mut s = Summary::default();
         for c in &self.changes {
             match c.action {
+                Action::Adopt => s.adopt += 1,
                 Action::Create => s.add += 1,
                 Action::Update => s.change += 1,
                 Action::Replace => {
@@ -217,6 +247,10 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
         }
         let change = match (want, have.first()) {
             (Some(want), None) => match live.look_alike(address.kind, want.aws_name()) {
+                Some(f) if journaled(&opts.journal, address, &f.name) && f.fleet.is_none() => match &f.spec {
+                    Some(spec) => Ok(adopt(address, want, &f.id, spec)),
+                    None => Err(foreign_conflict(fleet, address, f)),
+                },
                 Some(f) => Err(foreign_conflict(fleet, address, f)),
                 None => Ok(Change::new(address, Action::Create, want.aws_name(), None, attributes(want, true), want.create_ops())),
             },
@@ -252,6 +286,7 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
         }
     }
     p.observed.sort();
+    p.journal_settled = settled(&opts.journal, desired, live);
     order(&mut p, desired, live);
     let deletes = p.changes.iter().filter(|c| matches!(c.action, Action::Delete | Action::Replace)).count();
     if deletes > opts.max_deletes {
@@ -262,6 +297,35 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
         });
     }
     p
+}
+
+/// Whether the journal holds a create of `address` under the AWS name `name`.
+fn journaled(journal: &[JournalEntry], address: &Address, name: &str) -> bool {
+    journal.iter().any(|e| e.aws_name == name && e.address == address.to_string())
+}
+
+/// The adoption of `have`, an object this fleet created but that lacks its tags: the diff from it to `want`,
+/// which writes the tags (every kind's desired tags are its ownership tags plus the user's) and converges
+/// whatever else the interrupted create left undone.
+fn adopt(address: &Address, want: &Spec, id: &str, have: &Spec) -> Change {
+    let d = want.diff(have);
+    Change::new(address, Action::Adopt, want.aws_name(), Some(id), d.fields, d.ops)
+}
+
+/// Journal entries that no longer matter: the object carries its tags now (the create completed), or there
+/// is no object of that name and none is desired. The others stay: an untagged object that is adopted now,
+/// or one that is no longer desired (reported, never touched, until a person deletes it or declares it again).
+fn settled(journal: &[JournalEntry], desired: &Desired, live: &Live) -> Vec<JournalEntry> {
+    journal
+        .iter()
+        .filter(|e| {
+            let Ok(address) = e.address.parse::<Address>() else { return true };
+            let owned = live.objects.contains_key(&address);
+            let exists = live.look_alike(address.kind, &e.aws_name).is_some();
+            owned || (!exists && !desired.contains_key(&address))
+        })
+        .cloned()
+        .collect()
 }
 
 /// The change that takes `have` to `want`, a conflict that prevents it, or nothing to do.

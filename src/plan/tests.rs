@@ -9,7 +9,7 @@ use crate::testing::{FLEET, desired_of, live_of, plan_of};
 #[test]
 fn empty_account_creates_everything_in_dependency_order() {
     let p = plan_of(FLEET, &Live::default());
-    assert_eq!(p.summary(), Summary { add: 3, change: 0, destroy: 0 });
+    assert_eq!(p.summary(), Summary { adopt: 0, add: 3, change: 0, destroy: 0 });
     // web's rule from lb waits only for lb to exist (phase two); the load balancer waits for lb complete.
     let web = p.change(&"security_group.web".parse().unwrap()).unwrap();
     assert!(web.after.is_empty());
@@ -33,7 +33,7 @@ fn certificate_rotation_and_new_rule_are_in_place() {
         .replace("shared-2026", "shared-2027")
         .replace(r#"ingress = [{ ports = "80", from = "lb" }]"#, r#"ingress = [{ ports = "80", from = "lb" }, { ports = "22", cidr = ["10.0.0.0/8"] }]"#);
     let p = plan_of(&changed, &live_of(FLEET));
-    assert_eq!(p.summary(), Summary { add: 0, change: 2, destroy: 0 });
+    assert_eq!(p.summary(), Summary { adopt: 0, add: 0, change: 2, destroy: 0 });
     let lb = p.change(&"load_balancer.shared".parse().unwrap()).unwrap();
     assert!(matches!(lb.ops.as_slice(), [Op::LoadBalancer(LbOp::SetCertificate { port: 443, .. })]));
     let web = p.change(&"security_group.web".parse().unwrap()).unwrap();
@@ -68,14 +68,14 @@ fn scheme_change_is_a_replace_naming_the_field() {
     let lb = p.change(&"load_balancer.shared".parse().unwrap()).unwrap();
     assert_eq!(lb.action, Action::Replace);
     assert!(matches!(lb.ops.first(), Some(Op::LoadBalancer(LbOp::Delete { .. }))));
-    assert_eq!(p.summary(), Summary { add: 1, change: 0, destroy: 1 });
+    assert_eq!(p.summary(), Summary { adopt: 0, add: 1, change: 0, destroy: 1 });
     insta::assert_snapshot!(plan_text(&p));
 }
 
 #[test]
 fn hand_made_look_alike_is_a_conflict_not_a_change() {
     let mut live = Live::default();
-    live.foreign.push(Foreign { kind: Kind::LoadBalancer, name: "agency-shared".into(), id: "agency-shared".into(), fleet: None });
+    live.foreign.push(Foreign { kind: Kind::LoadBalancer, name: "agency-shared".into(), id: "agency-shared".into(), fleet: None, spec: None });
     let p = plan_of(FLEET, &live);
     assert!(p.change(&"load_balancer.shared".parse().unwrap()).is_none());
     assert_eq!(p.conflicts.len(), 1);
@@ -226,7 +226,7 @@ fn a_new_commit_is_a_new_template_version_rolled_out_by_a_refresh() {
     let changed = POOLS.replace("1111111", "3333333");
     let mut p = plan_of(&changed, &pools_live());
     mark_affected_sites(&crate::testing::fleet_of(&changed), &mut p);
-    assert_eq!(p.summary(), Summary { add: 0, change: 2, destroy: 0 });
+    assert_eq!(p.summary(), Summary { adopt: 0, add: 0, change: 2, destroy: 0 });
     let lt = p.change(&"launch_template.web".parse().unwrap()).unwrap();
     assert!(
         matches!(lt.ops.as_slice(), [Op::LaunchTemplate(resource::LtOp::CreateVersion { .. }), Op::LaunchTemplate(resource::LtOp::DeleteVersions { versions })] if versions == &vec![2])
@@ -317,4 +317,54 @@ fn values_aws_assigned_are_observed_for_reference_and_not_counted_as_drift() {
     assert_eq!(p.change(&address).unwrap().fields[0].field, "backup_retention_days");
     assert_eq!(p.observed_counted().map(|o| o.field.as_str()).collect::<Vec<_>>(), vec!["zone"]);
     assert!(crate::render::drift_line(&p).contains("1 observed: db_instance.sites zone eu-west-1a"), "{}", crate::render::drift_line(&p));
+}
+
+/// security_group.web as a create cut off before its tags and its rule would leave it: untagged, no rules.
+fn web_left_untagged() -> (Live, JournalEntry) {
+    let mut live = live_of(FLEET);
+    let web: Address = "security_group.web".parse().unwrap();
+    let Spec::SecurityGroup(mut spec) = live.objects.remove(&web).unwrap().remove(0).spec else { unreachable!() };
+    spec.tags.clear();
+    spec.ingress.clear();
+    let entry = JournalEntry { address: web.to_string(), aws_name: spec.name.clone() };
+    live.foreign.push(Foreign { kind: Kind::SecurityGroup, name: spec.name.clone(), id: "sg-web".into(), fleet: None, spec: Some(spec.into()) });
+    (live, entry)
+}
+
+#[test]
+fn an_untagged_object_the_journal_created_is_adopted_with_its_tags_and_the_rest_of_its_create() {
+    let (live, entry) = web_left_untagged();
+    let opts = PlanOptions { journal: vec![entry.clone()], ..PlanOptions::default() };
+    let p = plan("agency", &desired_of(FLEET), &live, &opts);
+    assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+    let web = p.change(&"security_group.web".parse().unwrap()).unwrap();
+    assert_eq!((web.action, web.id.as_deref()), (Action::Adopt, Some("sg-web")));
+    assert!(web.ops.iter().any(|op| matches!(op, Op::SecurityGroup(SgOp::AddTags { tags }) if tags.get(resource::ADDRESS_TAG).map(String::as_str) == Some("security_group.web"))));
+    assert!(web.ops.iter().any(|op| matches!(op, Op::SecurityGroup(SgOp::AuthorizeIngress { .. }))), "{:?}", web.ops);
+    assert_eq!(p.summary(), Summary { adopt: 1, add: 0, change: 0, destroy: 0 });
+    let text = plan_text(&p);
+    assert!(text.contains(" <- security_group.web") || text.contains("security_group.web will be adopted"), "{text}");
+    assert!(text.contains("Plan: 1 to adopt, 0 to add, 0 to change, 0 to destroy."), "{text}");
+    assert!(p.journal_settled.is_empty(), "the adopted entry stays until the adoption completes");
+}
+
+#[test]
+fn an_untagged_look_alike_in_no_journal_stays_a_conflict() {
+    let (live, entry) = web_left_untagged();
+    assert_eq!(plan_of(FLEET, &live).conflicts.len(), 1);
+    // A journal entry for another address, or another name, does not make it ours.
+    for other in [JournalEntry { address: "security_group.lb".into(), ..entry.clone() }, JournalEntry { aws_name: "other".into(), ..entry }] {
+        let p = plan("agency", &desired_of(FLEET), &live, &PlanOptions { journal: vec![other], ..PlanOptions::default() });
+        assert_eq!(p.conflicts.len(), 1, "{:?}", p.changes);
+    }
+}
+
+#[test]
+fn journal_entries_of_complete_creates_and_of_nothing_are_settled() {
+    let complete = JournalEntry { address: "security_group.lb".into(), aws_name: "agency-lb".into() };
+    let nothing = JournalEntry { address: "security_group.gone".into(), aws_name: "agency-gone".into() };
+    let (live, pending) = web_left_untagged();
+    let opts = PlanOptions { journal: vec![complete.clone(), nothing.clone(), pending], ..PlanOptions::default() };
+    let p = plan("agency", &desired_of(FLEET), &live, &opts);
+    assert_eq!(p.journal_settled, vec![complete, nothing]);
 }

@@ -52,6 +52,7 @@ struct JsonUnmanaged<'a> {
 
 #[derive(Serialize)]
 struct JsonSummary {
+    adopt: usize,
     add: usize,
     change: usize,
     destroy: usize,
@@ -162,7 +163,7 @@ fn plan_value(plan: &Plan, target: Option<Target<'_>>) -> serde_json::Value {
         format_version: FORMAT_VERSION,
         fleet: &plan.fleet,
         target,
-        summary: JsonSummary { add: s.add, change: s.change, destroy: s.destroy, conflicts: plan.conflicts.len() },
+        summary: JsonSummary { adopt: s.adopt, add: s.add, change: s.change, destroy: s.destroy, conflicts: plan.conflicts.len() },
         conflicts: plan
             .conflicts
             .iter()

@@ -15,6 +15,7 @@ pub const COMMENT_LIMIT: usize = 65_535;
 
 fn icon(action: Action) -> &'static str {
     match action {
+        Action::Adopt => "<-",
         Action::Create => "+",
         Action::Update => "~",
         Action::Replace => "-/+",
@@ -24,6 +25,7 @@ fn icon(action: Action) -> &'static str {
 
 fn noun(action: Action) -> &'static str {
     match action {
+        Action::Adopt => "adopt",
         Action::Create => "create",
         Action::Update => "update in place",
         Action::Replace => "replace",
@@ -67,7 +69,7 @@ fn groups(plan: &Plan) -> Vec<(Action, String, Vec<&Change>)> {
     for c in &plan.changes {
         // Creates and deletes list their own attributes (names differ), so they group only with themselves.
         let shape = match c.action {
-            Action::Update | Action::Replace => diff_lines(&c.fields),
+            Action::Update | Action::Replace | Action::Adopt => diff_lines(&c.fields),
             Action::Create | Action::Delete => c.address.to_string(),
         };
         by_shape.entry((c.action, shape)).or_default().push(c);
@@ -142,7 +144,7 @@ pub fn plan_markdown(plan: &Plan, target: Option<Target<'_>>, limit: usize) -> S
     let sites = plan.affected_sites();
     let _ = writeln!(head, "**{}** {} site{} affected.\n", summary_line(plan), sites.len(), if sites.len() == 1 { "" } else { "s" });
     head.push_str("| action | objects | sites |\n| --- | ---: | ---: |\n");
-    for action in [Action::Delete, Action::Replace, Action::Create, Action::Update] {
+    for action in [Action::Delete, Action::Replace, Action::Adopt, Action::Create, Action::Update] {
         let of: Vec<&Change> = plan.changes.iter().filter(|c| c.action == action).collect();
         if !of.is_empty() {
             let mut s: Vec<&str> = of.iter().flat_map(|c| c.sites.iter().map(String::as_str)).collect();

@@ -5,6 +5,7 @@ use crate::plan::{Action, Plan};
 
 fn progress_verbs(action: Action) -> (&'static str, &'static str) {
     match action {
+        Action::Adopt => ("Adopting...", "Adoption complete"),
         Action::Create => ("Creating...", "Creation complete"),
         Action::Update => ("Modifying...", "Modifications complete"),
         Action::Replace => ("Replacing...", "Replacement complete"),
@@ -31,13 +32,17 @@ pub fn report_text(plan: &Plan, report: &Report) -> String {
     use std::fmt::Write as _;
     let done = |a: Action| report.applied.iter().filter(|x| plan.change(x).is_some_and(|c| c.action == a)).count();
     let (added, changed, destroyed) = (done(Action::Create) + done(Action::Replace), done(Action::Update), done(Action::Delete) + done(Action::Replace));
+    let adopted = match done(Action::Adopt) {
+        0 => String::new(),
+        n => format!("{n} adopted, "),
+    };
     let mut out = String::from("\n");
     if report.ok() {
-        let _ = writeln!(out, "Apply complete! Resources: {added} added, {changed} changed, {destroyed} destroyed.");
+        let _ = writeln!(out, "Apply complete! Resources: {adopted}{added} added, {changed} changed, {destroyed} destroyed.");
         return out;
     }
     let what = if report.failed.is_empty() { "stopped" } else { "failed" };
-    let _ = writeln!(out, "Apply {what}. Applied: {added} added, {changed} changed, {destroyed} destroyed.");
+    let _ = writeln!(out, "Apply {what}. Applied: {adopted}{added} added, {changed} changed, {destroyed} destroyed.");
     for (address, e) in &report.failed {
         let partial = if e.done > 0 { format!(" ({} of {} operations had been applied)", e.done, e.total) } else { String::new() };
         let _ = writeln!(out, "  failed: {address} ({}){partial}: {}", e.error.class, e.error);

@@ -7,6 +7,7 @@ use crate::resource::FieldChange;
 
 fn symbol(action: Action) -> &'static str {
     match action {
+        Action::Adopt => " <-",
         Action::Create => "  +",
         Action::Update => "  ~",
         Action::Replace => "-/+",
@@ -16,6 +17,7 @@ fn symbol(action: Action) -> &'static str {
 
 fn verb(action: Action) -> &'static str {
     match action {
+        Action::Adopt => "will be adopted (tagged as this fleet's)",
         Action::Create => "will be created",
         Action::Update => "will be updated in place",
         Action::Replace => "must be replaced",
@@ -23,10 +25,11 @@ fn verb(action: Action) -> &'static str {
     }
 }
 
-/// `Plan: N to add, N to change, N to destroy.`
+/// `Plan: N to add, N to change, N to destroy.`, led by `N to adopt, ` when there are adoptions.
 pub fn summary_line(plan: &Plan) -> String {
     let s = plan.summary();
-    format!("Plan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy)
+    let adopt = if s.adopt > 0 { format!("{} to adopt, ", s.adopt) } else { String::new() };
+    format!("Plan: {adopt}{} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy)
 }
 
 fn field_line(out: &mut String, f: &FieldChange, width: usize) {
@@ -188,6 +191,7 @@ pub fn drift_line(plan: &Plan) -> String {
     for c in &plan.changes {
         items.push(match c.action {
             Action::Create => format!("{} missing", c.address),
+            Action::Adopt => format!("{} untagged", c.address),
             Action::Delete => format!("{} not in the desired state", c.address),
             Action::Update | Action::Replace => {
                 let mut fields: Vec<&str> = Vec::new();
@@ -231,7 +235,7 @@ pub fn drift_line(plan: &Plan) -> String {
 fn change_line(c: &Change) -> String {
     let sym = symbol(c.action).trim_start();
     match c.action {
-        Action::Update | Action::Replace => {
+        Action::Update | Action::Replace | Action::Adopt => {
             let mut fields: Vec<&str> = Vec::new();
             for f in &c.fields {
                 if !fields.contains(&f.field.as_str()) {

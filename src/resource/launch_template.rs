@@ -79,9 +79,13 @@ pub enum LtOp {
     Create {
         spec: LaunchTemplateSpec,
     },
-    /// CreateLaunchTemplateVersion with the full data.
+    /// CreateLaunchTemplateVersion with the full data. `after`: the newest version when planned, which
+    /// (with the data) makes the call's idempotency token, so that a retried or restarted create makes one
+    /// version, never two.
     CreateVersion {
         data: TemplateData,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
     },
     /// DeleteLaunchTemplateVersions of the versions past [`KEEP_VERSIONS`].
     DeleteVersions {
@@ -183,7 +187,7 @@ impl ResourceKind for LaunchTemplateSpec {
             d.fields.push(user_data_change(have, want));
         }
         if want != have {
-            d.ops.push(Op::LaunchTemplate(LtOp::CreateVersion { data: want.clone() }));
+            d.ops.push(Op::LaunchTemplate(LtOp::CreateVersion { data: want.clone(), after: live.versions.last().copied() }));
             let old = live.stale_versions();
             if !old.is_empty() {
                 d.ops.push(Op::LaunchTemplate(LtOp::DeleteVersions { versions: old }));
@@ -311,7 +315,7 @@ mod tests {
          run
         ");
         // A new version, then versions 2 (1 is the default) past the newest three.
-        assert_eq!(d.ops, vec![Op::LaunchTemplate(LtOp::CreateVersion { data: data(&new) }), Op::LaunchTemplate(LtOp::DeleteVersions { versions: vec![2] })]);
+        assert_eq!(d.ops, vec![Op::LaunchTemplate(LtOp::CreateVersion { data: data(&new), after: Some(5) }), Op::LaunchTemplate(LtOp::DeleteVersions { versions: vec![2] })]);
     }
 
     #[test]

@@ -77,9 +77,12 @@ async fn a_held_lock_refuses_others_keeps_its_journal_renews_its_lease_and_knows
     assert_eq!(doc.holder.user, "ana");
     assert!(doc.refusal(now()).contains("locked by ana@test-host (pid 7) running `apply`"), "{}", doc.refusal(now()));
 
-    held.record(JournalEntry { address: "bucket.acme".into(), aws_name: "acme-media".into() }).await.unwrap();
-    held.record(JournalEntry { address: "security_group.web".into(), aws_name: "agency-web".into() }).await.unwrap();
-    assert!(held.clear("security_group.web").await.unwrap());
+    let web = JournalEntry { address: "security_group.web".into(), aws_name: "agency-web".into() };
+    held.begin(&[], vec![JournalEntry { address: "bucket.acme".into(), aws_name: "acme-media".into() }, web.clone()]).await.unwrap();
+    assert_eq!(object(&m).await.unwrap().0.journal.len(), 2, "recorded in the object before begin returns");
+    // Cleared in memory; written with the next write (here, the next begin's).
+    held.done("security_group.web");
+    held.begin(&[web], vec![]).await.unwrap();
     let (on_s3, first_etag) = object(&m).await.unwrap();
     assert_eq!(on_s3.journal, vec![JournalEntry { address: "bucket.acme".into(), aws_name: "acme-media".into() }], "the journal is in the object");
 

@@ -48,7 +48,7 @@ fn each_class_has_its_aws_codes() {
         (400, "DuplicateLoadBalancerName", Class::AlreadyExists),
         (400, "AlreadyExists", Class::AlreadyExists),
         (409, "BucketAlreadyOwnedByYou", Class::AlreadyExists),
-        (409, "BucketAlreadyExists", Class::AlreadyExists),
+        (409, "BucketAlreadyExists", Class::Conflict),
         (400, "DBInstanceAlreadyExists", Class::AlreadyExists),
         (400, "DBParameterGroupAlreadyExists", Class::AlreadyExists),
         (400, "InvalidLaunchTemplateName.AlreadyExistsException", Class::AlreadyExists),
