@@ -187,10 +187,14 @@ pub async fn apply(
     let mut report = Report::default();
     let mut running = FuturesUnordered::new();
     let mut stop = std::pin::pin!(stop);
-    let mut stopping = false;
+    // A stop that has already come (a lost lock, Ctrl-C before the first change) starts nothing.
+    let mut stopping = stop.as_mut().now_or_never().is_some();
+    if stopping {
+        on_event(Event::Stopping { running: 0 });
+    }
     // Every object this apply may create, recorded before the first call; cleared as each completes.
     let creates: BTreeSet<&Address> = plan.changes.iter().filter(|c| c.action.creates()).map(|c| &c.address).collect();
-    let journal = executor.journal();
+    let journal = executor.journal().filter(|_| !stopping);
     if let Some(j) = journal {
         let entries = plan.changes.iter().filter(|c| c.action.creates()).map(|c| JournalEntry { address: c.address.to_string(), aws_name: c.name.clone() });
         j.begin(&plan.journal_settled, entries.collect()).await.map_err(ApplyError::Journal)?;
@@ -213,8 +217,7 @@ pub async fn apply(
                 }
             }
         }
-        // A stop that has already come (before the first change, or while the last ones finished) starts
-        // nothing more.
+        // A stop that came while the last changes finished starts nothing more.
         if !stopping && stop.as_mut().now_or_never().is_some() {
             stopping = true;
             on_event(Event::Stopping { running: running.len() });

@@ -194,7 +194,9 @@ impl AwsExecutor {
                         let in_vpc = Filter::builder().name("vpc-id").values(vpc_id).build();
                         let found = ec2.describe_security_groups().filters(named).filters(in_vpc).send().await;
                         let found = found.map_err(call("ec2", "DescribeSecurityGroups", address))?.security_groups().first().cloned();
-                        let found_tags = found.as_ref().map(|g| g.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect());
+                        let found_tags = found
+                            .as_ref()
+                            .map(|g| g.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect());
                         self.ours_already(change, "CreateSecurityGroup", tags, found_tags.as_ref(), false, answer)?;
                         found.and_then(|g| g.group_id().map(str::to_string)).unwrap_or_default()
                     }

@@ -10,7 +10,7 @@ use aws_sdk_elasticloadbalancing::types::{
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::executor::{Answer, AwsExecutor, created};
-use super::{unread, Aws, AwsError, Owner, built, call, owner};
+use super::{Aws, AwsError, Owner, built, call, owner, unread};
 use crate::live::Found;
 use crate::plan::Change;
 use crate::resource::load_balancer::{Attributes, HealthCheckSpec, ListenerSpec};

@@ -74,7 +74,9 @@ pub enum AwsError {
     Setting { variable: &'static str, message: String },
     /// A create answered "already exists", and the object there is not this fleet's (it lacks the tags at
     /// this address): someone made it since the plan.
-    #[error("{address}: {call} answered that a {noun} named `{name}` already exists, and it is not this fleet's ({owner}); nothing of it was touched. Run `converge plan`: it shows what to do about it")]
+    #[error(
+        "{address}: {call} answered that a {noun} named `{name}` already exists, and it is not this fleet's ({owner}); nothing of it was touched. Run `converge plan`: it shows what to do about it"
+    )]
     Taken { address: String, call: &'static str, noun: &'static str, name: String, owner: String },
     /// converge stopped waiting; what it waited for goes on in AWS.
     #[error("{address}: {waiting} after {minutes} minutes{then}")]

@@ -16,9 +16,9 @@ use super::{Aws, AwsError, call};
 use crate::apply::{BoxFuture, Journal};
 use crate::error::{Class, Classify, Failure};
 use crate::lock::file::FileLock;
-use crate::resource::Address;
 use crate::lock::{self, Found, JournalEntry, LockDoc};
 use crate::model::LockSettings;
+use crate::resource::Address;
 
 /// How many times acquiring reads the lock again after losing a race for it, before giving up.
 const RACES: usize = 5;
@@ -219,7 +219,7 @@ impl HeldLock {
         let mut state = self.state.lock().await;
         let mut doc = state.doc.clone();
         doc.begin(settled, entries);
-        write(&self.store, &self.cleared, &mut state, doc).await
+        write(&self.store, &self.cleared, &mut state, doc, "recording the journal").await
     }
 
     /// Clears a create that completed (or never started): in memory now, in the lock object with the next
@@ -252,13 +252,13 @@ impl HeldLock {
                 r => r,
             };
         }
-        write(&self.store, &self.cleared, &mut state, ended).await
+        write(&self.store, &self.cleared, &mut state, ended, "releasing the lock").await
     }
 }
 
 /// Writes `doc`, without the journal entries cleared since the last write, over the lock (`If-Match` on the
 /// ETag held). A 412 means the object is no longer ours: the lock is lost.
-async fn write(store: &LockStore, cleared: &Cleared, state: &mut State, mut doc: LockDoc) -> Result<(), AwsError> {
+async fn write(store: &LockStore, cleared: &Cleared, state: &mut State, mut doc: LockDoc, doing: &str) -> Result<(), AwsError> {
     let clearing = std::mem::take(&mut *cleared.lock().expect("cleared lock"));
     for a in &clearing {
         doc.clear(a);
@@ -273,7 +273,7 @@ async fn write(store: &LockStore, cleared: &Cleared, state: &mut State, mut doc:
             // Cleared again with the next write.
             cleared.lock().expect("cleared lock").extend(clearing);
             if not_ours(&e) {
-                state.lose(format!("the lock {} was changed or removed by someone else: {e}", store.resource()));
+                state.lose(format!("{doing} found the lock {} changed or removed by someone else: {e}", store.resource()));
             }
             Err(e)
         }
@@ -293,7 +293,7 @@ async fn renew(store: LockStore, state: Arc<Mutex<State>>, cleared: Cleared) {
             return;
         }
         let doc = s.doc.renewed(now(), store.lease);
-        match write(&store, &cleared, &mut s, doc).await {
+        match write(&store, &cleared, &mut s, doc, "renewing the lease").await {
             Ok(()) => {}
             Err(_) if s.lost.is_some() => return,
             Err(e) if now() >= s.doc.expires => {

@@ -13,7 +13,7 @@ use aws_sdk_ec2::types::{Filter, LaunchTemplateVersion, ResourceType};
 use aws_smithy_types::base64;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{unread, Aws, AwsError, Missing, Owner, call, owner};
+use super::{Aws, AwsError, Missing, Owner, call, owner, unread};
 use crate::live::Found;
 use crate::model::{Fleet, Image};
 use crate::resource::{

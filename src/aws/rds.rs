@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_rds::types::{DbInstance, DbParameterGroup, Tag};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{unread, Aws, AwsError, Owner, call, owner};
+use super::{Aws, AwsError, Owner, call, owner, unread};
 use crate::live::Found;
 use crate::model::Fleet;
 use crate::resource::{Address, DbInstanceSpec, DbParameterGroupSpec, GroupRef, Kind};

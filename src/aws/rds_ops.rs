@@ -66,7 +66,10 @@ impl AwsExecutor {
     async fn instance_ours_already(&self, change: &Change, call_name: &'static str, spec: &DbInstanceSpec, answer: AwsError) -> Result<(), AwsError> {
         let found = self.aws.rds.describe_db_instances().db_instance_identifier(&spec.identifier).send().await;
         let found = match found.map_err(call("rds", "DescribeDBInstances", &change.address)) {
-            Ok(out) => out.db_instances().first().map(|db| db.tag_list().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()),
+            Ok(out) => out
+                .db_instances()
+                .first()
+                .map(|db| db.tag_list().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()),
             Err(e) if e.class() == Class::NotFound => None,
             Err(e) => return Err(e),
         };
@@ -89,7 +92,11 @@ impl AwsExecutor {
                     .map_err(call("rds", "CreateDBParameterGroup", address));
                 if let Answer::AlreadyExists(answer) = created(out)? {
                     let found = rds.describe_db_parameter_groups().db_parameter_group_name(name).send().await;
-                    let arn = found.map_err(call("rds", "DescribeDBParameterGroups", address))?.db_parameter_groups().first().and_then(|g| g.db_parameter_group_arn().map(str::to_string));
+                    let arn = found
+                        .map_err(call("rds", "DescribeDBParameterGroups", address))?
+                        .db_parameter_groups()
+                        .first()
+                        .and_then(|g| g.db_parameter_group_arn().map(str::to_string));
                     let found_tags = match arn {
                         Some(arn) => Some(self.tags_of(change, &arn).await?),
                         None => None,

@@ -120,7 +120,7 @@ fn took_over(dead: &LockDoc, how: &str, journal: &[JournalEntry]) {
         if journal.is_empty() {
             String::new()
         } else {
-            format!(": {}", journal.iter().map(|e| format!("{} ({})", e.address, e.aws_name)).collect::<Vec<_>>().join(", "))
+            format!(": {}", crate::render::names(&journal.iter().map(|e| e.address.clone()).collect::<Vec<_>>(), 5))
         }
     );
 }

@@ -339,7 +339,9 @@ fn an_untagged_object_the_journal_created_is_adopted_with_its_tags_and_the_rest_
     assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
     let web = p.change(&"security_group.web".parse().unwrap()).unwrap();
     assert_eq!((web.action, web.id.as_deref()), (Action::Adopt, Some("sg-web")));
-    assert!(web.ops.iter().any(|op| matches!(op, Op::SecurityGroup(SgOp::AddTags { tags }) if tags.get(resource::ADDRESS_TAG).map(String::as_str) == Some("security_group.web"))));
+    assert!(web.ops.iter().any(
+        |op| matches!(op, Op::SecurityGroup(SgOp::AddTags { tags }) if tags.get(resource::ADDRESS_TAG).map(String::as_str) == Some("security_group.web"))
+    ));
     assert!(web.ops.iter().any(|op| matches!(op, Op::SecurityGroup(SgOp::AuthorizeIngress { .. }))), "{:?}", web.ops);
     assert_eq!(p.summary(), Summary { adopt: 1, add: 0, change: 0, destroy: 0 });
     let text = plan_text(&p);

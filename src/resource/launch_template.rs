@@ -315,7 +315,10 @@ mod tests {
          run
         ");
         // A new version, then versions 2 (1 is the default) past the newest three.
-        assert_eq!(d.ops, vec![Op::LaunchTemplate(LtOp::CreateVersion { data: data(&new), after: Some(5) }), Op::LaunchTemplate(LtOp::DeleteVersions { versions: vec![2] })]);
+        assert_eq!(
+            d.ops,
+            vec![Op::LaunchTemplate(LtOp::CreateVersion { data: data(&new), after: Some(5) }), Op::LaunchTemplate(LtOp::DeleteVersions { versions: vec![2] })]
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod accounts;
 mod buckets;
 mod certificates;
 mod cli;
+mod crashes;
 mod databases;
 mod dns;
 mod drift;

@@ -35,13 +35,39 @@ pub struct Faults {
     pub always: Vec<(&'static str, Fault)>,
     /// Added to every request, like the round trip to a real region.
     pub latency: Option<std::time::Duration>,
+    /// Every so many requests (1 in 5: 20% throttling) is answered with throttling, whatever it is.
+    pub throttle_every: Option<usize>,
+    /// Every so many writes reaches the emulator, which does it, and its answer is lost (the connection
+    /// closes): the caller cannot know the write happened.
+    pub lose_every_write: Option<usize>,
+    /// The write with this number (from 1) reaches the emulator, which does it; then the proxy says so on
+    /// [`Proxy::held`] and never answers: the moment to kill the caller.
+    pub hold_write: Option<usize>,
+    /// Likewise for the first write whose method and path (without a query or a trailing `/`) are these:
+    /// `PUT /bucket` is a CreateBucket.
+    pub hold_request: Option<&'static str>,
 }
 
 pub struct Proxy {
     pub endpoint: String,
     pub injected: Arc<AtomicUsize>,
+    /// Writes seen (requests that are not a Describe, List or Get), and of them those whose answer was lost.
+    pub writes: Arc<AtomicUsize>,
+    pub lost: Arc<AtomicUsize>,
+    /// Notified once the write `hold_write` names has been done.
+    pub held: Arc<tokio::sync::Notify>,
     seen: Arc<Mutex<HashMap<Vec<u8>, usize>>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// What the proxy counts, shared by its connections.
+struct Counters {
+    injected: Arc<AtomicUsize>,
+    requests: AtomicUsize,
+    writes: Arc<AtomicUsize>,
+    lost: Arc<AtomicUsize>,
+    held: Arc<tokio::sync::Notify>,
+    held_once: AtomicUsize,
 }
 
 impl Drop for Proxy {
@@ -55,20 +81,28 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_string();
-        let injected = Arc::new(AtomicUsize::new(0));
+        let counters = Arc::new(Counters {
+            injected: Arc::default(),
+            requests: AtomicUsize::new(0),
+            writes: Arc::default(),
+            lost: Arc::default(),
+            held: Arc::default(),
+            held_once: AtomicUsize::new(0),
+        });
         let seen = Arc::new(Mutex::new(HashMap::new()));
         let faults = Arc::new(faults);
-        let (inj, seen_by_task) = (injected.clone(), seen.clone());
+        let (counted, seen_by_task) = (counters.clone(), seen.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else { return };
-                let (upstream, faults, seen, inj) = (upstream.clone(), faults.clone(), seen_by_task.clone(), inj.clone());
+                let (upstream, faults, seen, counters) = (upstream.clone(), faults.clone(), seen_by_task.clone(), counted.clone());
                 tokio::spawn(async move {
-                    let _ = serve(client, &upstream, &faults, &seen, &inj).await;
+                    let _ = serve(client, &upstream, &faults, &seen, &counters).await;
                 });
             }
         });
-        Proxy { endpoint, injected, seen, task }
+        let Counters { injected, writes, lost, held, .. } = &*counters;
+        Proxy { endpoint, injected: injected.clone(), writes: writes.clone(), lost: lost.clone(), held: held.clone(), seen, task }
     }
 
     /// Forgets the requests seen: with `first_attempt`, each gets its fault once more.
@@ -143,7 +177,17 @@ fn fault_response(fault: Fault, dialect: Dialect) -> Vec<u8> {
     format!("HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
 }
 
-async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mutex<HashMap<Vec<u8>, usize>>, injected: &AtomicUsize) -> std::io::Result<()> {
+/// Whether a request changes something: the query services' actions other than Describe, List and Get, and
+/// the REST services' (S3, Route 53) methods other than GET and HEAD.
+fn is_write(head: &str, action: &str) -> bool {
+    if !action.is_empty() {
+        return !["Describe", "List", "Get"].iter().any(|p| action.starts_with(p));
+    }
+    !(head.starts_with("GET ") || head.starts_with("HEAD "))
+}
+
+async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mutex<HashMap<Vec<u8>, usize>>, counters: &Counters) -> std::io::Result<()> {
+    let injected = &counters.injected;
     // One request per connection: the answer says `Connection: close`, so the SDK opens a new one.
     let Some((head, body)) = read_request(&mut client).await? else { return Ok(()) };
     if let Some(latency) = faults.latency {
@@ -158,7 +202,10 @@ async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mu
         *attempts += 1;
         *attempts <= 1 + faults.repeat
     };
+    let nth = counters.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let throttled = faults.throttle_every.is_some_and(|every| nth % every == 0);
     let fault = faults.always.iter().find(|(a, _)| *a == action).map(|(_, f)| *f).or(faults.first_attempt.filter(|_| first));
+    let fault = fault.or(throttled.then_some(Fault::Throttle));
     if let Some(fault) = fault {
         injected.fetch_add(1, Ordering::SeqCst);
         if fault == Fault::Hang {
@@ -177,6 +224,7 @@ async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mu
         }
         return client.shutdown().await;
     }
+    let write = if is_write(&head, &action) { counters.writes.fetch_add(1, Ordering::SeqCst) + 1 } else { 0 };
     let mut up = TcpStream::connect(upstream).await?;
     let head: String =
         head.split("\r\n").filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect::<Vec<_>>().join("\r\n").trim_end().to_string();
@@ -184,6 +232,20 @@ async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mu
     up.write_all(&body).await?;
     let mut response = Vec::new();
     up.read_to_end(&mut response).await?;
+    let mut parts = request_line.split(' ');
+    let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let target = format!("{method} {}", path.trim_end_matches('/'));
+    let hold = faults.hold_write == Some(write) || faults.hold_request.is_some_and(|r| target == r && counters.held_once.fetch_add(1, Ordering::SeqCst) == 0);
+    if write > 0 && hold {
+        // Done in the emulator; the caller never hears of it.
+        counters.held.notify_one();
+        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        return Ok(());
+    }
+    if write > 0 && faults.lose_every_write.is_some_and(|every| write % every == 0) {
+        counters.lost.fetch_add(1, Ordering::SeqCst);
+        return client.shutdown().await;
+    }
     client.write_all(&response).await?;
     client.shutdown().await
 }

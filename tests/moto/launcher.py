@@ -39,6 +39,10 @@ Extensions (moto 5.2.5; each names the quirk it covers):
   the same moment can both pass the check and both succeed, so two appliers could both take converge's
   lock. AWS evaluates the condition atomically with the write; a conditional request arriving while
   another is in progress on the same key fails with 409 `ConditionalRequestConflict`. Here too.
+- `CreateLaunchTemplate` and `CreateLaunchTemplateVersion` ignore `ClientToken`: a retried request whose
+  first answer was lost creates a second template (refused: the name exists) or a second version. AWS
+  answers a repeated token with what the first request created, and a token reused with other parameters
+  with `IdempotentParameterMismatch`. Here too.
 - `CreateLaunchTemplateVersion` keeps user data as a plain string, which moto's own auto-scaling code then
   rejects when it launches instances from that version; here it is kept base64-typed, as version 1 is.
 """
@@ -272,6 +276,42 @@ def _delete_launch_template_versions(self):
 
 
 lt_responses.LaunchTemplates.delete_launch_template_versions = _delete_launch_template_versions
+
+
+from moto.ec2.exceptions import EC2ClientError  # noqa: E402
+
+# Results of launch-template creates by (account, region, action, ClientToken), with the request they answered.
+_BY_TOKEN = {}
+_BY_TOKEN_LOCK = threading.Lock()
+
+
+def _idempotent(action, original):
+    def create(self):
+        token = self._get_param("ClientToken")
+        if not token:
+            return original(self)
+        key = (self.current_account, self.region, action, token)
+        asked = sorted((k, tuple(v)) for k, v in self.querystring.items() if k not in ("ClientToken", "Action", "Version"))
+        with _BY_TOKEN_LOCK:
+            seen = _BY_TOKEN.get(key)
+            if seen is not None:
+                if seen[0] != asked:
+                    raise EC2ClientError(
+                        "IdempotentParameterMismatch",
+                        "The client token you have provided is associated with a resource that has different parameters.",
+                    )
+                return seen[1]
+            result = original(self)
+            _BY_TOKEN[key] = (asked, result)
+            return result
+
+    return create
+
+
+lt_responses.LaunchTemplates.create_launch_template = _idempotent("CreateLaunchTemplate", lt_responses.LaunchTemplates.create_launch_template)
+lt_responses.LaunchTemplates.create_launch_template_version = _idempotent(
+    "CreateLaunchTemplateVersion", lt_responses.LaunchTemplates.create_launch_template_version
+)
 
 
 # --- RDS: status transitions, pending modifications, engine defaults ---------------------------------------
