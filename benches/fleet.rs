@@ -3,6 +3,12 @@
 //!
 //!     scripts/setup-emulator && CONVERGE_MOTO_PYTHON=.venv/bin/python cargo bench --bench fleet
 //!     BENCH_BALANCERS=200 BENCH_LATENCY_MS=40 cargo bench --bench fleet
+//!
+//! `BENCH_SCENARIO=faults` instead measures the fault-safety work: an apply of a fleet of `BENCH_SITES`
+//! sites (default 200: a record and a media bucket each, a load balancer per five, one pool) with no faults
+//! and with 20% of requests throttled, side by side; then plans of `BENCH_PLAN_SITES` sites (default 500,
+//! a load balancer each) behind a proxy that throttles classic ELB as AWS does (a bucket of 40, 10 per
+//! second), with converge's rate budget and without it, counting the throttled attempts.
 
 #[path = "../tests/it/proxy.rs"]
 #[allow(dead_code)]
@@ -31,8 +37,87 @@ fn fleet(balancers: u64) -> String {
     text
 }
 
+/// `sites` sites, a load balancer per `per_balancer` of them, every site with a record and a media bucket.
+fn sites_fleet(sites: u64, per_balancer: u64) -> String {
+    let mut text = String::from(
+        "[fleet]\nname = \"bench\"\nregion = \"eu-west-1\"\ndns_zone = \"sites.bench.net\"\n[network]\nzones = [\"eu-west-1a\", \"eu-west-1b\"]\n",
+    );
+    text.push_str(support::NIGHTLY_POOL);
+    text.push_str("[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n");
+    for b in 0..sites.div_ceil(per_balancer) {
+        text.push_str(&format!(
+            "[load_balancer.lb{b:03}]\npool = \"web\"\nsecurity_groups = [\"lb\"]\nlisteners = [{{ port = 80, protocol = \"http\", instance_port = 80 }}]\n"
+        ));
+    }
+    for i in 0..sites {
+        text.push_str(&format!(
+            "[site.s{i:03}]\ndomain = \"www.s{i:03}.example\"\npool = \"web\"\nload_balancer = \"lb{:03}\"\nrepo = \"git@x:s{i:03}.git\"\ncommit = \"c{i:04}\"\nmedia_bucket = \"bench-s{i:03}-media\"\n",
+            i / per_balancer
+        ));
+    }
+    text
+}
+
+async fn apply_sites(sites: u64, faults: proxy::Faults) -> (Duration, u64, converge::aws::Failed) {
+    let moto = Moto::start();
+    moto.nightly_image("sites-nightly-1").await;
+    moto.route53().create_hosted_zone().name("sites.bench.net").caller_reference("bench").send().await.unwrap();
+    let proxy = proxy::Proxy::start(&moto.endpoint, faults).await;
+    let aws = Aws::from_conf(&converge::aws::patient(moto.sdk_config().into_builder().endpoint_url(&proxy.endpoint).build(), Default::default()), REGION);
+    let dir = FleetDir::new(&[("fleet.toml", &sites_fleet(sites, 5))]);
+    let start = Instant::now();
+    let (_, report) = support::apply(&aws, &dir.load()).await;
+    assert!(report.ok(), "{report:?}");
+    (start.elapsed(), aws.stats.total(), aws.stats.failed())
+}
+
+async fn faults() {
+    let sites = env("BENCH_SITES", 200);
+    let added = Duration::from_millis(env("BENCH_LATENCY_MS", 20));
+    let latency = Some(added);
+    println!("apply of {sites} sites ({} load balancers, a record and a media bucket each), {}ms added to every call", sites.div_ceil(5), added.as_millis());
+    for (name, faults) in [
+        ("no faults", proxy::Faults { latency, ..Default::default() }),
+        ("20% throttled", proxy::Faults { latency, throttle_every: Some(5), ..Default::default() }),
+    ] {
+        let (took, calls, failed) = apply_sites(sites, faults).await;
+        println!("  {name:<14} {:>7.2}s {calls:>6} calls, {} throttled attempts retried", took.as_secs_f64(), failed.throttled);
+    }
+
+    let sites = env("BENCH_PLAN_SITES", 500);
+    let moto = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("objects.toml", &fleet(sites))]);
+    let fleet = dir.load();
+    support::converge(&moto.aws(), &fleet).await;
+    println!("plan of {sites} load balancers, classic ELB throttled as AWS does (40, then 10 per second)");
+    let unlimited = {
+        let mut r = converge::aws::budget::Rates::default();
+        r.unset("elasticloadbalancing");
+        r
+    };
+    for (name, rates) in [("with the budget", converge::aws::budget::Rates::default()), ("without it", unlimited)] {
+        let proxy = proxy::Proxy::start(&moto.endpoint, proxy::Faults { latency, limit: Some(("Version=2012-06-01", 40, 10.0)), ..Default::default() }).await;
+        let conf = converge::aws::patient(moto.sdk_config().into_builder().endpoint_url(&proxy.endpoint).build(), Default::default());
+        let aws = Aws::from_conf_with(&conf, REGION, &rates);
+        let start = Instant::now();
+        let planned = support::plan(&aws, &fleet).await;
+        assert!(planned.plan.is_empty());
+        let (waited, wait) = aws.stats.waited();
+        println!(
+            "  {name:<16} {:>7.2}s {:>5} calls, {} throttled attempts; {waited} attempts waited {:.1}s on the budget",
+            start.elapsed().as_secs_f64(),
+            aws.stats.total(),
+            aws.stats.failed().throttled,
+            wait.as_secs_f64()
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
+    if std::env::var("BENCH_SCENARIO").as_deref() == Ok("faults") {
+        return faults().await;
+    }
     let balancers = env("BENCH_BALANCERS", 100);
     let latency = Duration::from_millis(env("BENCH_LATENCY_MS", 20));
     let moto = Moto::start();

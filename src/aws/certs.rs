@@ -9,8 +9,6 @@ use futures_util::{StreamExt, stream};
 use super::{Aws, call};
 use crate::plan::coverage::Certificate;
 
-const READ_CONCURRENCY: usize = 10;
-
 /// The names and end of validity of a PEM certificate (an IAM server certificate's body).
 pub(crate) fn from_pem(pem: &str) -> Result<Certificate, String> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| format!("not a PEM certificate: {e}"))?;
@@ -41,7 +39,7 @@ impl Aws {
                 };
                 (arn, cert)
             })
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(super::READS_IN_FLIGHT)
             .collect()
             .await
     }

@@ -20,8 +20,6 @@ use crate::resource::{Address, GroupRef, Kind, LbOp, LoadBalancerSpec};
 const PAGE: i32 = 400;
 /// Names per DescribeTags call (AWS's maximum).
 const TAG_BATCH: usize = 20;
-/// Concurrent per-object calls while reading.
-const READ_CONCURRENCY: usize = 10;
 
 pub(crate) struct BalancersRead {
     owned: Vec<(Address, LoadBalancerDescription, BTreeMap<String, String>, Attributes)>,
@@ -164,7 +162,7 @@ impl Aws {
                     out.tag_descriptions().iter().map(|d| (d.load_balancer_name().unwrap_or_default().to_string(), tags_map(d.tags()))).collect::<Vec<_>>(),
                 )
             })
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(super::READS_IN_FLIGHT)
             .try_concat()
             .await?
             .into_iter()
@@ -191,7 +189,7 @@ impl Aws {
                 let attributes = self.attributes(lb.load_balancer_name().unwrap_or_default()).await?;
                 Ok::<_, AwsError>((address, lb, t, attributes))
             })
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
         Ok(BalancersRead { owned, foreign, others })

@@ -71,7 +71,7 @@ pub enum AwsError {
     LockFile { resource: String, message: String },
     /// A setting of converge's in the environment (`CONVERGE_ATTEMPT_TIMEOUT`, ...) is malformed.
     #[error("{variable}: {message}")]
-    Setting { variable: &'static str, message: String },
+    Setting { variable: String, message: String },
     /// A create answered "already exists", and the object there is not this fleet's (it lacks the tags at
     /// this address): someone made it since the plan.
     #[error(
@@ -165,7 +165,7 @@ impl AwsError {
             | AwsError::LockLost { resource, .. }
             | AwsError::LockFile { resource, .. } => resource.clone(),
             AwsError::WrongAccount { actual, .. } => format!("account {actual}"),
-            AwsError::Setting { variable, .. } => variable.to_string(),
+            AwsError::Setting { variable, .. } => variable.clone(),
             AwsError::Missing(m) => match m {
                 Missing::DefaultVpc { region } => format!("region {region}"),
                 Missing::FleetZone { zone } => zone.clone(),

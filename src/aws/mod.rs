@@ -1,6 +1,7 @@
 //! The provider: the only module that names `aws_sdk_*` types. It reads live state into normalised specs
 //! (batched, paginated, concurrent, counted) and executes the operations a plan decided on.
 
+pub mod budget;
 mod certs;
 mod ec2;
 mod elb;
@@ -51,6 +52,11 @@ pub(crate) fn owner(fleet: &str, kind: Kind, tags: &BTreeMap<String, String>) ->
     }
 }
 
+/// Per-object reads in flight at once, per kind. Not what paces them: every attempt waits on its service's
+/// rate budget ([`budget`]), so reads go as fast as the budget allows; this only bounds the open connections
+/// and the memory of a large fleet's burst.
+pub(crate) const READS_IN_FLIGHT: usize = 64;
+
 /// Look-alikes whose spec was not read: this kind creates its objects with their tags in one call, so a
 /// crash or a lost response never leaves one of ours untagged, and there is nothing to adopt.
 pub(crate) fn unread<S>(found: Vec<(String, String, Option<String>)>) -> Vec<crate::live::Look<S>> {
@@ -93,7 +99,7 @@ impl Timeouts {
     /// least one second, and the attempt timeout no longer than the operation timeout.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Timeouts, AwsError> {
         let read = |name: &'static str, default: std::time::Duration| -> Result<std::time::Duration, AwsError> {
-            let bad = |message: String| AwsError::Setting { variable: name, message };
+            let bad = |message: String| AwsError::Setting { variable: name.to_string(), message };
             match var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
                 None => Ok(default),
                 Some(v) => match crate::lock::parse_duration(&v) {
@@ -108,7 +114,7 @@ impl Timeouts {
         let operation = read(Timeouts::OPERATION_VAR, defaults.operation)?;
         if attempt > operation {
             return Err(AwsError::Setting {
-                variable: Timeouts::ATTEMPT_VAR,
+                variable: Timeouts::ATTEMPT_VAR.to_string(),
                 message: format!(
                     "the attempt timeout ({}s) is longer than the operation timeout ({}s, {}): no attempt could use it",
                     attempt.as_secs(),
@@ -172,6 +178,8 @@ pub struct Aws {
     pub(crate) sts: aws_sdk_sts::Client,
     pub stats: Stats,
     pub region: String,
+    /// The attempt timeout the clients' HTTP connectors hold (see [`Aws::from_conf_with`]).
+    pub attempt_timeout: Option<std::time::Duration>,
 }
 
 impl Aws {
@@ -180,51 +188,58 @@ impl Aws {
     /// The timeouts come from the environment ([`Timeouts`]); a malformed one is an error before any call.
     pub async fn connect(default_region: &str) -> Result<Aws, AwsError> {
         let timeouts = Timeouts::from_env()?;
+        let rates = budget::Rates::from_env()?;
         // The environment and the profile may choose the region; otherwise the fleet's. Not IMDS: the
         // fleet's region is a better default than the region of whatever machine runs converge.
         let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
             .or_else(ProfileFileRegionProvider::new())
             .or_else(Region::new(default_region.to_string()));
         let conf = aws_config::defaults(BehaviorVersion::latest()).region(region).load().await;
-        Ok(Aws::from_conf(&patient(conf, timeouts), default_region))
+        Ok(Aws::from_conf_with(&patient(conf, timeouts), default_region, &rates))
     }
 
-    /// Clients from an explicit SDK configuration (tests point this at their own emulator), each with its own
-    /// unlimited retry quota ([`retry_partition`]) and the run's call counter.
+    /// Clients from an explicit SDK configuration (tests point this at their own emulator), with the default
+    /// rate budget.
     pub fn from_conf(conf: &aws_config::SdkConfig, default_region: &str) -> Aws {
+        Aws::from_conf_with(conf, default_region, &budget::Rates::default())
+    }
+
+    /// Clients from an explicit SDK configuration, each with its own unlimited retry quota
+    /// ([`retry_partition`]), its service's rate budget ([`budget`]: the HTTP client paces every attempt,
+    /// then holds it to the attempt timeout, which it takes over from the SDK so that waiting on the budget
+    /// never times an attempt out), and the run's call counter.
+    pub fn from_conf_with(conf: &aws_config::SdkConfig, default_region: &str, rates: &budget::Rates) -> Aws {
         let stats = Stats::default();
-        let ec2 =
-            aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(conf).retry_partition(retry_partition("ec2")).interceptor(stats.clone()).build());
-        let elb = aws_sdk_elasticloadbalancing::Client::from_conf(
-            aws_sdk_elasticloadbalancing::config::Builder::from(conf)
-                .retry_partition(retry_partition("elasticloadbalancing"))
-                .interceptor(stats.clone())
-                .build(),
-        );
-        let autoscaling = aws_sdk_autoscaling::Client::from_conf(
-            aws_sdk_autoscaling::config::Builder::from(conf).retry_partition(retry_partition("autoscaling")).interceptor(stats.clone()).build(),
-        );
-        let rds =
-            aws_sdk_rds::Client::from_conf(aws_sdk_rds::config::Builder::from(conf).retry_partition(retry_partition("rds")).interceptor(stats.clone()).build());
-        let route53 = aws_sdk_route53::Client::from_conf(
-            aws_sdk_route53::config::Builder::from(conf).retry_partition(retry_partition("route53")).interceptor(stats.clone()).build(),
-        );
+        let attempt = conf.timeout_config().and_then(|t| t.operation_attempt_timeout());
+        let timeouts = conf.timeout_config().map(|t| {
+            let mut without = t.to_builder();
+            without = without.disable_operation_attempt_timeout();
+            without.build()
+        });
+        let http = conf.http_client().unwrap_or_else(|| {
+            use aws_smithy_http_client::tls;
+            aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc)).build_https()
+        });
+        macro_rules! client {
+            ($krate:ident, $service:literal) => {{
+                let paced = budget::Paced::new(http.clone(), rates.budget($service, stats.budget_waits()), attempt);
+                let mut b = $krate::config::Builder::from(conf).retry_partition(retry_partition($service)).interceptor(stats.clone()).interceptor(budget::Tag);
+                b.set_timeout_config(timeouts.clone());
+                b.http_client(paced)
+            }};
+        }
+        let ec2 = aws_sdk_ec2::Client::from_conf(client!(aws_sdk_ec2, "ec2").build());
+        let elb = aws_sdk_elasticloadbalancing::Client::from_conf(client!(aws_sdk_elasticloadbalancing, "elasticloadbalancing").build());
+        let autoscaling = aws_sdk_autoscaling::Client::from_conf(client!(aws_sdk_autoscaling, "autoscaling").build());
+        let rds = aws_sdk_rds::Client::from_conf(client!(aws_sdk_rds, "rds").build());
+        let route53 = aws_sdk_route53::Client::from_conf(client!(aws_sdk_route53, "route53").build());
         // An endpoint override (an emulator) cannot serve virtual-hosted bucket names: address by path.
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(conf)
-                .force_path_style(conf.endpoint_url().is_some())
-                .retry_partition(retry_partition("s3"))
-                .interceptor(stats.clone())
-                .build(),
-        );
-        let acm =
-            aws_sdk_acm::Client::from_conf(aws_sdk_acm::config::Builder::from(conf).retry_partition(retry_partition("acm")).interceptor(stats.clone()).build());
-        let iam =
-            aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(conf).retry_partition(retry_partition("iam")).interceptor(stats.clone()).build());
-        let sts =
-            aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(conf).retry_partition(retry_partition("sts")).interceptor(stats.clone()).build());
+        let s3 = aws_sdk_s3::Client::from_conf(client!(aws_sdk_s3, "s3").force_path_style(conf.endpoint_url().is_some()).build());
+        let acm = aws_sdk_acm::Client::from_conf(client!(aws_sdk_acm, "acm").build());
+        let iam = aws_sdk_iam::Client::from_conf(client!(aws_sdk_iam, "iam").build());
+        let sts = aws_sdk_sts::Client::from_conf(client!(aws_sdk_sts, "sts").build());
         let region = conf.region().map_or_else(|| default_region.to_string(), |r| r.to_string());
-        Aws { ec2, elb, autoscaling, rds, route53, s3, acm, iam, sts, stats, region }
+        Aws { ec2, elb, autoscaling, rds, route53, s3, acm, iam, sts, stats, region, attempt_timeout: attempt }
     }
 
     /// The caller's account; refuses to go on when `expected` (`fleet.account`) is set and differs.
@@ -393,7 +408,8 @@ mod tests {
         }
         let aws = Aws::from_conf(&conf, "eu-west-1");
         let ec2 = aws.ec2.config().timeout_config().unwrap();
-        assert_eq!(ec2.operation_attempt_timeout(), Some(Duration::from_secs(7)));
+        // The attempt timeout moves to the paced HTTP client, after the wait on the rate budget.
+        assert_eq!((ec2.operation_attempt_timeout(), aws.attempt_timeout), (None, Some(Duration::from_secs(7))));
         assert_eq!(aws.route53.config().timeout_config().unwrap().operation_timeout(), Some(Duration::from_secs(70)));
         assert_eq!(aws.elb.config().retry_config().map(|r| r.max_attempts()), conf.retry_config().map(|r| r.max_attempts()));
     }

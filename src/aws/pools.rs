@@ -21,8 +21,6 @@ use crate::resource::{
     launch_template::newest_image,
 };
 
-/// Concurrent per-object calls while reading.
-const READ_CONCURRENCY: usize = 10;
 /// Refresh statuses that mean one is still running (AWS's `InstanceRefreshStatus`).
 const RUNNING: [&str; 5] = ["Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"];
 
@@ -201,7 +199,7 @@ impl Aws {
             })?;
             Ok::<_, AwsError>((name, image))
         })
-        .buffer_unordered(READ_CONCURRENCY)
+        .buffer_unordered(super::READS_IN_FLIGHT)
         .try_collect::<Vec<_>>();
         let (names, looked_up) = tokio::try_join!(by_id, lookups)?;
         let mut out: BTreeMap<String, ImageRef> = looked_up.into_iter().collect();
@@ -282,7 +280,7 @@ impl Aws {
                 versions.sort_by_key(|v| v.version_number());
                 Ok::<_, AwsError>(TemplateRead { address, id, tags, versions })
             })
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
         Ok((owned, foreign))
@@ -346,7 +344,7 @@ impl Aws {
                 });
                 Ok::<_, AwsError>((name, running))
             })
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect::<BTreeMap<_, _>>();
         let (targets, mut running) = tokio::try_join!(policies, refreshes)?;
         let owned = owned

@@ -15,8 +15,6 @@ use crate::live::Found;
 use crate::model::Fleet;
 use crate::resource::{Address, DbInstanceSpec, DbParameterGroupSpec, GroupRef, Kind};
 
-const READ_CONCURRENCY: usize = 10;
-
 fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
 }
@@ -165,7 +163,7 @@ impl Aws {
                 let out = rds.list_tags_for_resource().resource_name(&arn).send().await.map_err(call("rds", "ListTagsForResource", &arn))?;
                 Ok::<_, AwsError>((g, tags_map(out.tag_list())))
             })
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
         let mut mine = Vec::new();
@@ -195,7 +193,7 @@ impl Aws {
                 }
                 Ok::<_, AwsError>(GroupRead { address, group: g, tags, parameters })
             })
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
         Ok(RdsRead { instances: owned, groups, foreign_instances, foreign_groups })
@@ -228,7 +226,7 @@ impl Aws {
                 }
                 Ok::<_, AwsError>((family, out))
             })
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await
     }

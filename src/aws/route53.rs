@@ -18,7 +18,6 @@ use crate::model::Fleet;
 use crate::resource::dns_record::{OWNERSHIP_PREFIX, Target, parse_owner};
 use crate::resource::{Address, DnsOp, DnsRecordSpec, Kind, RecordChange};
 
-const READ_CONCURRENCY: usize = 5;
 /// Record changes per ChangeResourceRecordSets: each is two UPSERTs (the record and its ownership), which
 /// Route 53 counts as four of its 1,000.
 const BATCH: usize = 200;
@@ -116,7 +115,7 @@ impl Aws {
                 }
                 Ok::<_, AwsError>((zone, id, sets))
             })
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
         Ok(ZonesRead { records })

@@ -19,8 +19,6 @@ use crate::live::{Found, Look};
 use crate::model::Fleet;
 use crate::resource::{BucketOp, BucketSpec, Kind};
 
-const READ_CONCURRENCY: usize = 16;
-
 /// A bucket's configuration that S3 says is not there (NoSuchTagSet, NoSuchBucketPolicy, ...: class not
 /// found) is absent, not an error.
 fn absent<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
@@ -63,7 +61,7 @@ impl Aws {
                 let tags = tags.map(|t| t.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()).unwrap_or_default();
                 Ok::<_, AwsError>((name, tags))
             })
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
         // Ours, and untagged look-alikes (a create whose tagging was cut off may be adopted: see `plan`),
@@ -119,7 +117,7 @@ impl Aws {
                     Ok::<_, AwsError>((address, spec))
                 }
             })
-            .buffer_unordered(READ_CONCURRENCY)
+            .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
         let mut owned = Vec::new();

@@ -26,6 +26,8 @@ struct Counters {
     throttled: AtomicU64,
     transient: AtomicU64,
     timed_out: AtomicU64,
+    /// Time spent waiting on the rate budget.
+    waits: Arc<super::budget::Waits>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -70,9 +72,20 @@ impl Stats {
         }
     }
 
+    /// The waits on the rate budget the clients share.
+    pub(crate) fn budget_waits(&self) -> Arc<super::budget::Waits> {
+        self.0.waits.clone()
+    }
+
+    /// Attempts that waited on the rate budget, and how long they waited in all.
+    pub fn waited(&self) -> (u64, std::time::Duration) {
+        let w = &self.0.waits;
+        (w.attempts.load(Ordering::Relaxed), std::time::Duration::from_micros(w.micros.load(Ordering::Relaxed)))
+    }
+
     pub fn reset(&self) {
         self.0.calls.lock().expect("stats lock").clear();
-        for n in [&self.0.throttled, &self.0.transient, &self.0.timed_out] {
+        for n in [&self.0.throttled, &self.0.transient, &self.0.timed_out, &self.0.waits.attempts, &self.0.waits.micros] {
             n.store(0, Ordering::Relaxed);
         }
     }
@@ -123,7 +136,9 @@ impl Intercept for Stats {
                 break;
             }
         }
-        self.record(&verdict, error.is_timeout_error());
+        // Cut by the operation timeout (the SDK's), or by the attempt timeout (the paced connector's).
+        let timed_out = error.is_timeout_error() || error.as_connector_error().is_some_and(|c| c.is_timeout());
+        self.record(&verdict, timed_out);
         Ok(())
     }
 }

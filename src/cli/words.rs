@@ -36,6 +36,8 @@ pub(super) fn print_stats(stats: &Stats, elapsed: Duration) {
     eprintln!("AWS API calls: {} in {:.2}s (every HTTP attempt, retries included)", stats.total(), elapsed.as_secs_f64());
     let failed = stats.failed();
     eprintln!("  attempts retried: {} throttled, {} failed transiently ({} timed out)", failed.throttled, failed.transient, failed.timed_out);
+    let (waited, total) = stats.waited();
+    eprintln!("  waited on the rate budget: {waited} attempts, {:.2}s in all", total.as_secs_f64());
     for c in counts {
         eprintln!("  {:width$}  {}", format!("{} {}", c.service, c.operation), c.calls);
     }

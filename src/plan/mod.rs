@@ -293,7 +293,7 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
         p.conflicts.push(Conflict {
             address: None,
             message: format!("the plan deletes {deletes} objects, more than the limit of {}", opts.max_deletes),
-            help: "check that desired-state/ is complete; if the deletions are intended, raise fleet.max_deletes or pass --max-deletes".into(),
+            help: format!("check that desired-state/ is complete; if the deletions are intended, pass --max-deletes {deletes} (or raise fleet.max_deletes)"),
         });
     }
     p
@@ -395,11 +395,19 @@ fn foreign_conflict(fleet: &str, address: &Address, f: &Foreign) -> Conflict {
     Conflict {
         address: Some(address.clone()),
         message: format!("a {noun} named `{}` ({}) already exists and is not managed by this fleet: {owner}", f.name, f.id),
-        help: format!(
-            "converge will not modify or delete it. To adopt it, tag it {}={fleet} and {}={address}; or set `name` to use another name",
-            resource::FLEET_TAG,
-            resource::ADDRESS_TAG
-        ),
+        help: match &f.fleet {
+            Some(_) => {
+                format!("converge will not modify or delete it. Give {address} another AWS name (`name = \"...\"`), or remove it from the other fleet first")
+            }
+            None => {
+                let address = address.to_string();
+                let tags = [(resource::FLEET_TAG, fleet), (resource::ADDRESS_TAG, address.as_str())];
+                format!(
+                    "converge will not modify or delete it. To adopt it as {address}, tag it: `{}`; or give {address} another AWS name (`name = \"...\"`)",
+                    f.kind.tag_command(&f.name, &f.id, &tags)
+                )
+            }
+        },
     }
 }
 

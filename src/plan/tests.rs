@@ -370,3 +370,16 @@ fn journal_entries_of_complete_creates_and_of_nothing_are_settled() {
     let p = plan("agency", &desired_of(FLEET), &live, &opts);
     assert_eq!(p.journal_settled, vec![complete, nothing]);
 }
+
+#[test]
+fn every_kinds_conflict_names_the_one_command_that_adopts_the_look_alike() {
+    for &kind in Kind::ALL {
+        let address = Address::new(kind, "x");
+        let tags = [(resource::FLEET_TAG, "agency"), (resource::ADDRESS_TAG, "ADDRESS")];
+        let command = kind.tag_command("agency-x", "id-1", &tags);
+        assert!(command.starts_with("aws "), "{address}: {command}");
+        // A record's ownership is its TXT record, whose value names its address itself.
+        let named = if kind == Kind::DnsRecord { command.contains("address=dns_record.agency-x") } else { command.contains("ADDRESS") };
+        assert!(named && command.contains("agency") && command.contains(resource::FLEET_TAG), "{address}: {command}");
+    }
+}

@@ -183,6 +183,11 @@ impl ResourceKind for AutoScalingGroupSpec {
         fleet.pools.keys().map(|pool| (pool.clone(), Self::from_model(fleet, pool, env))).collect()
     }
 
+    fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {
+        let tags: Vec<String> =
+            tags.iter().map(|(k, v)| format!("ResourceId={name},ResourceType=auto-scaling-group,Key={k},Value={v},PropagateAtLaunch=false")).collect();
+        format!("aws autoscaling create-or-update-tags --tags {}", tags.join(" "))
+    }
     fn aws_name(&self) -> &str {
         &self.name
     }

@@ -133,6 +133,14 @@ impl ResourceKind for BucketSpec {
             .collect()
     }
 
+    fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {
+        // PutBucketTagging replaces the whole set: the bucket's other tags go in it too.
+        let set: Vec<String> = tags.iter().map(|(k, v)| format!("{{Key={k},Value={v}}}")).collect();
+        format!(
+            "aws s3api put-bucket-tagging --bucket {name} --tagging 'TagSet=[{}]' (add the bucket's other tags to the set: it replaces them)",
+            set.join(",")
+        )
+    }
     fn aws_name(&self) -> &str {
         &self.name
     }

@@ -175,6 +175,15 @@ impl ResourceKind for DnsRecordSpec {
         desired(fleet, env)
     }
 
+    fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {
+        // Records carry no tags: ownership is the TXT record beside it.
+        let fleet = tags.iter().find(|(k, _)| *k == super::FLEET_TAG).map_or("", |(_, v)| *v);
+        let value = owner_value(fleet, name);
+        format!(
+            "aws route53 change-resource-record-sets --hosted-zone-id <the id of {name}'s zone> --change-batch '{{\"Changes\":[{{\"Action\":\"UPSERT\",\"ResourceRecordSet\":{{\"Name\":\"{OWNERSHIP_PREFIX}{name}\",\"Type\":\"TXT\",\"TTL\":{TTL},\"ResourceRecords\":[{{\"Value\":\"\\\"{value}\\\"\"}}]}}}}]}}'"
+        )
+    }
+
     fn aws_name(&self) -> &str {
         &self.name
     }

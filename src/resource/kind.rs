@@ -129,6 +129,9 @@ pub trait ResourceKind: Sized + Clone + PartialEq + Serialize + DeserializeOwned
     fn let_go(&self, _gone: &BTreeSet<String>) -> Vec<Op> {
         Vec::new()
     }
+    /// The one command (the AWS CLI's) that gives the existing object named `name`, with id `id`, the
+    /// `tags`: what a conflict over a hand-made look-alike tells the user to run to adopt it.
+    fn tag_command(name: &str, id: &str, tags: &[(&str, &str)]) -> String;
     /// The names of the objects of this kind on a site's path (the site's changes affect them).
     fn on_site_path(_fleet: &Fleet, _site: &str, _s: &Site) -> Vec<String> {
         Vec::new()

@@ -130,6 +130,9 @@ impl ResourceKind for LaunchTemplateSpec {
         fleet.pools.keys().map(|pool| (pool.clone(), Self::from_model(fleet, pool, env))).collect()
     }
 
+    fn tag_command(_name: &str, id: &str, tags: &[(&str, &str)]) -> String {
+        format!("aws ec2 create-tags --resources {id} --tags {}", super::cli_tags(tags))
+    }
     fn aws_name(&self) -> &str {
         &self.name
     }

@@ -183,6 +183,11 @@ pub(crate) fn placement(zones: &[String], subnets: &[String], fleet: &Fleet, env
 /// The desired state as specs, by address.
 pub type Desired = BTreeMap<Address, Spec>;
 
+/// Tags as the AWS CLI's shorthand takes them: `Key=converge:fleet,Value=agency Key=...`.
+pub(crate) fn cli_tags(tags: &[(&str, &str)]) -> String {
+    tags.iter().map(|(k, v)| format!("Key={k},Value={v}")).collect::<Vec<_>>().join(" ")
+}
+
 /// Our ownership tags plus the user's tags.
 pub fn owned_tags(fleet: &str, address: &Address, user: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut tags = user.clone();

@@ -46,6 +46,13 @@ macro_rules! registry {
                 }
             }
 
+            /// See [`ResourceKind::tag_command`].
+            pub fn tag_command(self, name: &str, id: &str, tags: &[(&str, &str)]) -> String {
+                match self {
+                    $(Kind::$variant => <$spec as ResourceKind>::tag_command(name, id, tags),)*
+                }
+            }
+
             /// See [`ResourceKind::on_site_path`].
             pub fn on_site_path(self, fleet: &Fleet, site: &str, s: &Site) -> Vec<String> {
                 match self {

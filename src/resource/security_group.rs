@@ -171,6 +171,9 @@ impl ResourceKind for SecurityGroupSpec {
         fleet.security_groups.keys().map(|name| (name.clone(), Self::from_model(fleet, name, env))).collect()
     }
 
+    fn tag_command(_name: &str, id: &str, tags: &[(&str, &str)]) -> String {
+        format!("aws ec2 create-tags --resources {id} --tags {}", super::cli_tags(tags))
+    }
     fn aws_name(&self) -> &str {
         &self.name
     }

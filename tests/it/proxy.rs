@@ -46,6 +46,10 @@ pub struct Faults {
     /// Likewise for the first write whose method and path (without a query or a trailing `/`) are these:
     /// `PUT /bucket` is a CreateBucket.
     pub hold_request: Option<&'static str>,
+    /// AWS's own throttling, for one API: requests whose body contains the marker (`Version=2012-06-01`:
+    /// classic ELB) take a token from a bucket of this burst, refilled at this rate per second, and are
+    /// throttled when it is empty.
+    pub limit: Option<(&'static str, u32, f64)>,
 }
 
 pub struct Proxy {
@@ -68,6 +72,8 @@ struct Counters {
     lost: Arc<AtomicUsize>,
     held: Arc<tokio::sync::Notify>,
     held_once: AtomicUsize,
+    /// The emulated limit's bucket: tokens, and when they were counted.
+    bucket: Mutex<Option<(f64, std::time::Instant)>>,
 }
 
 impl Drop for Proxy {
@@ -88,6 +94,7 @@ impl Proxy {
             lost: Arc::default(),
             held: Arc::default(),
             held_once: AtomicUsize::new(0),
+            bucket: Mutex::new(None),
         });
         let seen = Arc::new(Mutex::new(HashMap::new()));
         let faults = Arc::new(faults);
@@ -203,9 +210,26 @@ async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mu
         *attempts <= 1 + faults.repeat
     };
     let nth = counters.requests.fetch_add(1, Ordering::SeqCst) + 1;
-    let throttled = faults.throttle_every.is_some_and(|every| nth % every == 0);
+    let throttled = faults.throttle_every.is_some_and(|every| nth.is_multiple_of(every));
     let fault = faults.always.iter().find(|(a, _)| *a == action).map(|(_, f)| *f).or(faults.first_attempt.filter(|_| first));
     let fault = fault.or(throttled.then_some(Fault::Throttle));
+    let over_limit = faults.limit.is_some_and(|(marker, burst, per_second)| {
+        if !String::from_utf8_lossy(&body).contains(marker) {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        let mut bucket = counters.bucket.lock().unwrap();
+        let (tokens, at) = bucket.get_or_insert((f64::from(burst), now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_second).min(f64::from(burst));
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            false
+        } else {
+            true
+        }
+    });
+    let fault = fault.or(over_limit.then_some(Fault::Throttle));
     if let Some(fault) = fault {
         injected.fetch_add(1, Ordering::SeqCst);
         if fault == Fault::Hang {
@@ -242,7 +266,7 @@ async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mu
         tokio::time::sleep(std::time::Duration::from_secs(600)).await;
         return Ok(());
     }
-    if write > 0 && faults.lose_every_write.is_some_and(|every| write % every == 0) {
+    if write > 0 && faults.lose_every_write.is_some_and(|every| write.is_multiple_of(every)) {
         counters.lost.fetch_add(1, Ordering::SeqCst);
         return client.shutdown().await;
     }

@@ -1,0 +1,339 @@
+//! The rate budget: client-side token buckets per service and class of call (describe, mutate), with AWS's
+//! documented request rates, so that converge paces itself instead of relying on being throttled. Every HTTP
+//! attempt (retries included: AWS counts them too) takes a token before it is sent; when the bucket is
+//! empty it waits for the next one. The wait happens before the attempt's timeout starts (this connector
+//! holds the attempt timeout, in place of the SDK's), so a long queue never times an attempt out; the
+//! operation timeout still bounds the whole call.
+//!
+//! Defaults (burst, then tokens per second), from AWS's published limits where it publishes them:
+//!
+//! | service       | describe  | mutate   | source                                                        |
+//! |---------------|-----------|----------|---------------------------------------------------------------|
+//! | EC2           | 100 / 20  | 50 / 5   | EC2 API request throttling (non-mutating; unfiltered mutating) |
+//! | classic ELB   | 40 / 10   | 40 / 10  | Elastic Load Balancing API throttling                          |
+//! | RDS           | 300 / 12  | 300 / 12 | RDS API request throttling (per-account token bucket)          |
+//! | Route 53      | 5 / 5     | 5 / 5    | Route 53 quotas: five requests per second per account          |
+//! | Auto Scaling  | 40 / 10   | 20 / 5   | not published: chosen below EC2's                              |
+//! | S3 (buckets)  | 100 / 50  | 50 / 25  | not published for bucket configuration calls: chosen           |
+//! | IAM, ACM, STS | 20 / 10   | 10 / 5   | not published as buckets; ACM's is 10-20 per second            |
+//!
+//! `CONVERGE_RATE_<SERVICE>_<CLASS>` (`CONVERGE_RATE_EC2_DESCRIBE=200/40`; services `EC2`, `ELB`, `RDS`,
+//! `ROUTE53`, `AUTOSCALING`, `S3`, `IAM`, `ACM`, `STS`) overrides one; `0` turns a budget off.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, Metadata};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use tokio::time::Instant;
+
+use super::AwsError;
+
+/// A token bucket's size and refill.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub burst: u32,
+    pub per_second: f64,
+}
+
+impl Rate {
+    const fn new(burst: u32, per_second: u32) -> Rate {
+        Rate { burst, per_second: per_second as f64 }
+    }
+
+    /// `100/20` (burst, then per second), or `0` (no budget).
+    pub fn parse(s: &str) -> Result<Option<Rate>, String> {
+        if s.trim() == "0" {
+            return Ok(None);
+        }
+        let bad = || format!("`{s}` is not a rate such as 100/20 (a burst of 100, then 20 per second), or 0 for none");
+        let (burst, per) = s.split_once('/').ok_or_else(bad)?;
+        let burst: u32 = burst.trim().parse().map_err(|_| bad())?;
+        let per_second: f64 = per.trim().parse().map_err(|_| bad())?;
+        if burst == 0 || per_second.is_nan() || per_second <= 0.0 {
+            return Err(bad());
+        }
+        Ok(Some(Rate { burst, per_second }))
+    }
+}
+
+/// The two classes of call a budget tells apart: AWS throttles reads and writes separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallClass {
+    Describe,
+    Mutate,
+}
+
+impl CallClass {
+    /// A call that only reads: `Describe*`, `List*`, `Get*`, `Head*`.
+    pub fn of(operation: &str) -> CallClass {
+        if ["Describe", "List", "Get", "Head"].iter().any(|p| operation.starts_with(p)) { CallClass::Describe } else { CallClass::Mutate }
+    }
+}
+
+/// The defaults of one service (see the table above): describe, mutate.
+pub fn defaults(service: &str) -> (Rate, Rate) {
+    match service {
+        "ec2" => (Rate::new(100, 20), Rate::new(50, 5)),
+        "elasticloadbalancing" => (Rate::new(40, 10), Rate::new(40, 10)),
+        "rds" => (Rate::new(300, 12), Rate::new(300, 12)),
+        "route53" => (Rate::new(5, 5), Rate::new(5, 5)),
+        "autoscaling" => (Rate::new(40, 10), Rate::new(20, 5)),
+        "s3" => (Rate::new(100, 50), Rate::new(50, 25)),
+        _ => (Rate::new(20, 10), Rate::new(10, 5)),
+    }
+}
+
+/// The environment variable that overrides a service's budget of one class.
+pub fn variable(service: &str, class: CallClass) -> String {
+    let service = match service {
+        "elasticloadbalancing" => "ELB".to_string(),
+        s => s.to_ascii_uppercase(),
+    };
+    let class = match class {
+        CallClass::Describe => "DESCRIBE",
+        CallClass::Mutate => "MUTATE",
+    };
+    format!("CONVERGE_RATE_{service}_{class}")
+}
+
+/// A token bucket, as plain arithmetic on instants: [`Bucket::reserve`] takes the next token and says how
+/// long to wait for it. Reservations queue up (the bucket may go below zero), so waiters are served in the
+/// order they came, each one refill interval after the last.
+#[derive(Debug)]
+pub struct Bucket {
+    rate: Rate,
+    /// Tokens at `at` (negative: reserved ahead).
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    pub fn new(rate: Rate, now: Instant) -> Bucket {
+        Bucket { rate, tokens: f64::from(rate.burst), at: now }
+    }
+
+    /// Takes a token at `now`: how long the caller waits before sending.
+    pub fn reserve(&mut self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate.per_second).min(f64::from(self.rate.burst));
+        self.at = now.max(self.at);
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-self.tokens / self.rate.per_second) }
+    }
+}
+
+/// One service's budget: a bucket per class (none where turned off), and what waiting on it cost.
+#[derive(Debug)]
+pub struct Budget {
+    describe: Option<std::sync::Mutex<Bucket>>,
+    mutate: Option<std::sync::Mutex<Bucket>>,
+    waits: Arc<Waits>,
+}
+
+/// Time spent waiting on the budget, over every service: for `--stats`.
+#[derive(Debug, Default)]
+pub struct Waits {
+    pub attempts: AtomicU64,
+    pub micros: AtomicU64,
+}
+
+/// The services converge calls, as their clients name them.
+pub const SERVICES: [&str; 9] = ["ec2", "elasticloadbalancing", "autoscaling", "rds", "route53", "s3", "acm", "iam", "sts"];
+
+/// Every service's rates (describe, mutate; `None`: no budget), chosen once per run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rates(std::collections::BTreeMap<&'static str, (Option<Rate>, Option<Rate>)>);
+
+impl Default for Rates {
+    fn default() -> Rates {
+        Rates(SERVICES.iter().map(|s| (*s, defaults(s))).map(|(s, (d, m))| (s, (Some(d), Some(m)))).collect())
+    }
+}
+
+impl Rates {
+    /// The defaults, with what the environment overrides. A malformed rate is an error before any call.
+    pub fn from_env() -> Result<Rates, AwsError> {
+        let mut rates = Rates::default();
+        for (service, (describe, mutate)) in &mut rates.0 {
+            for (class, rate) in [(CallClass::Describe, describe), (CallClass::Mutate, mutate)] {
+                let var = variable(service, class);
+                if let Ok(v) = std::env::var(&var) {
+                    *rate = Rate::parse(&v).map_err(|message| AwsError::Setting { variable: var, message })?;
+                }
+            }
+        }
+        Ok(rates)
+    }
+
+    /// Turns off both budgets of `service` (what `CONVERGE_RATE_<SERVICE>_*=0` does).
+    pub fn unset(&mut self, service: &str) {
+        self.0.insert(SERVICES.iter().copied().find(|s| *s == service).unwrap_or("unknown"), (None, None));
+    }
+
+    /// The budget of one service, counting its waits in `waits`.
+    pub fn budget(&self, service: &str, waits: Arc<Waits>) -> Budget {
+        let (describe, mutate) = self.0.get(service).copied().unwrap_or((None, None));
+        Budget::new(describe, mutate, waits)
+    }
+}
+
+impl Budget {
+    pub fn new(describe: Option<Rate>, mutate: Option<Rate>, waits: Arc<Waits>) -> Budget {
+        let now = Instant::now();
+        let bucket = |r: Option<Rate>| r.map(|r| std::sync::Mutex::new(Bucket::new(r, now)));
+        Budget { describe: bucket(describe), mutate: bucket(mutate), waits }
+    }
+
+    /// Waits for a token of `class`.
+    pub async fn take(&self, class: CallClass) {
+        let bucket = match class {
+            CallClass::Describe => &self.describe,
+            CallClass::Mutate => &self.mutate,
+        };
+        let Some(bucket) = bucket else { return };
+        let wait = bucket.lock().expect("budget lock").reserve(Instant::now());
+        if wait > Duration::ZERO {
+            self.waits.attempts.fetch_add(1, Ordering::Relaxed);
+            self.waits.micros.fetch_add(wait.as_micros() as u64, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// The operation an attempt is for, put on the request by [`Tag`] for the connector to read.
+#[derive(Debug, Clone)]
+struct Operation(CallClass);
+
+/// Puts each attempt's class of call on its request, from the operation's name.
+#[derive(Debug)]
+pub struct Tag;
+
+impl Intercept for Tag {
+    fn name(&self) -> &'static str {
+        "converge-rate-budget"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let class = cfg.load::<Metadata>().map_or(CallClass::Mutate, |m| CallClass::of(m.name()));
+        context.request_mut().add_extension(Operation(class));
+        Ok(())
+    }
+}
+
+/// The HTTP client of one service: takes a token of the budget, then sends through `inner` within the
+/// attempt timeout.
+#[derive(Debug, Clone)]
+pub struct Paced {
+    inner: SharedHttpClient,
+    budget: Arc<Budget>,
+    attempt: Option<Duration>,
+}
+
+impl Paced {
+    pub fn new(inner: SharedHttpClient, budget: Budget, attempt: Option<Duration>) -> Paced {
+        Paced { inner, budget: Arc::new(budget), attempt }
+    }
+}
+
+impl HttpClient for Paced {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        SharedHttpConnector::new(PacedConnector { inner: self.inner.http_connector(settings, components), budget: self.budget.clone(), attempt: self.attempt })
+    }
+}
+
+#[derive(Debug)]
+struct PacedConnector {
+    inner: SharedHttpConnector,
+    budget: Arc<Budget>,
+    attempt: Option<Duration>,
+}
+
+impl HttpConnector for PacedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let class = request.extension::<Operation>().map_or(CallClass::Mutate, |o| o.0);
+        let (inner, budget, attempt) = (self.inner.clone(), self.budget.clone(), self.attempt);
+        HttpConnectorFuture::new(async move {
+            budget.take(class).await;
+            let call = inner.call(request);
+            match attempt {
+                None => call.await,
+                // A timed-out attempt is transient: the SDK retries it, as it would its own attempt timeout.
+                Some(limit) => match tokio::time::timeout(limit, call).await {
+                    Ok(answer) => answer,
+                    Err(_) => Err(ConnectorError::timeout(format!("no answer within the attempt timeout of {}s", limit.as_secs_f64()).into())),
+                },
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_serves_its_burst_at_once_then_one_token_per_interval_in_order() {
+        let start = Instant::now();
+        let mut b = Bucket::new(Rate::new(3, 10), start);
+        let waits: Vec<Duration> = (0..6).map(|_| b.reserve(start)).collect();
+        assert_eq!(&waits[..3], &[Duration::ZERO; 3]);
+        let ms: Vec<u128> = waits[3..].iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [100, 200, 300], "queued: each one interval after the last");
+        // After a quiet second the bucket is full again, never more than its burst.
+        let later = start + Duration::from_secs(5);
+        assert_eq!((0..3).map(|_| b.reserve(later)).collect::<Vec<_>>(), vec![Duration::ZERO; 3]);
+        assert!(b.reserve(later) > Duration::ZERO);
+    }
+
+    #[test]
+    fn calls_are_describes_or_mutations_by_their_name() {
+        for op in ["DescribeSecurityGroups", "ListBuckets", "GetBucketTagging", "HeadObject"] {
+            assert_eq!(CallClass::of(op), CallClass::Describe, "{op}");
+        }
+        for op in ["CreateSecurityGroup", "PutBucketTagging", "ModifyDBInstance", "ChangeResourceRecordSets", "AuthorizeSecurityGroupIngress"] {
+            assert_eq!(CallClass::of(op), CallClass::Mutate, "{op}");
+        }
+    }
+
+    #[test]
+    fn rates_read_as_burst_slash_per_second_and_zero_turns_a_budget_off() {
+        assert_eq!(Rate::parse("100/20"), Ok(Some(Rate::new(100, 20))));
+        assert_eq!(Rate::parse("10/0.5"), Ok(Some(Rate { burst: 10, per_second: 0.5 })));
+        assert_eq!(Rate::parse("0"), Ok(None));
+        for bad in ["100", "a/b", "0/5", "5/0", "-1/2"] {
+            assert!(Rate::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(variable("elasticloadbalancing", CallClass::Describe), "CONVERGE_RATE_ELB_DESCRIBE");
+        assert_eq!(variable("ec2", CallClass::Mutate), "CONVERGE_RATE_EC2_MUTATE");
+        assert_eq!(defaults("ec2"), (Rate::new(100, 20), Rate::new(50, 5)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn taking_past_the_burst_waits_and_the_wait_is_counted() {
+        let waits = Arc::new(Waits::default());
+        let budget = Budget::new(Some(Rate::new(2, 4)), None, waits.clone());
+        let started = Instant::now();
+        for _ in 0..4 {
+            budget.take(CallClass::Describe).await;
+        }
+        assert_eq!(started.elapsed().as_millis(), 500, "two at once, then two at 4 per second");
+        assert_eq!(waits.attempts.load(Ordering::Relaxed), 2);
+        // Mutations have no budget here: never wait.
+        let before = Instant::now();
+        budget.take(CallClass::Mutate).await;
+        assert_eq!(before.elapsed(), Duration::ZERO);
+    }
+}
