@@ -51,7 +51,7 @@ fn sites_fleet(sites: u64, per_balancer: u64) -> String {
     }
     for i in 0..sites {
         text.push_str(&format!(
-            "[site.s{i:03}]\ndomain = \"www.s{i:03}.example\"\npool = \"web\"\nload_balancer = \"lb{:03}\"\nrepo = \"git@x:s{i:03}.git\"\ncommit = \"c{i:04}\"\nmedia_bucket = \"bench-s{i:03}-media\"\n",
+            "[site.s{i:03}]\ndomain = \"www.s{i:03}.example\"\npool = \"web\"\nload_balancer = \"lb{:03}\"\nrepo = \"git@x:s{i:03}.git\"\ncommit = \"abc{i:04}\"\nmedia_bucket = \"bench-s{i:03}-media\"\n",
             i / per_balancer
         ));
     }
@@ -92,7 +92,7 @@ async fn faults() {
     println!("plan of {sites} load balancers, classic ELB throttled as AWS does (40, then 10 per second)");
     let unlimited = {
         let mut r = converge::aws::budget::Rates::default();
-        r.unset("elasticloadbalancing");
+        r.set("elasticloadbalancing", None, None);
         r
     };
     for (name, rates) in [("with the budget", converge::aws::budget::Rates::default()), ("without it", unlimited)] {

@@ -268,6 +268,11 @@ pub async fn apply(
                 }
             }
             Err(mut error) => {
+                // The change's first call failed with a definite answer (not throttled or transient, whose
+                // effect may have happened): nothing was created, and its journal entry goes.
+                if let Some(j) = journal.filter(|_| !n.second && error.done == 0 && !error.error.class.retryable() && creates.contains(address)) {
+                    j.done(address);
+                }
                 if n.second {
                     error.done += change.ops.len();
                 }

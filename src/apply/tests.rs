@@ -211,7 +211,8 @@ async fn creates_are_journaled_before_the_first_call_and_cleared_once_complete_o
         change("load_balancer.other", Action::Update, &[]),
     ]);
     p.journal_settled = vec![JournalEntry { address: "bucket.old".into(), aws_name: "old".into() }];
-    let r = Recorder::new(Some("lb"));
+    // Its answer never came: the create may have happened.
+    let r = Recorder { class: Class::Transient, ..Recorder::new(Some("lb")) };
     let journal = Notebook { log: &r.log, fail: false };
     let report = apply(&p, &Journaled { executor: &r, journal: &journal }, 1, std::future::pending(), |_| {}).await.unwrap();
     assert_eq!(report.failed.len(), 1);
@@ -234,4 +235,14 @@ async fn a_journal_that_cannot_be_written_starts_nothing() {
     let e = apply(&p, &Journaled { executor: &r, journal: &journal }, 10, std::future::pending(), |_| {}).await.unwrap_err();
     assert!(matches!(&e, ApplyError::Journal(f) if f.class == Class::Throttled), "{e}");
     assert!(r.log.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_create_refused_outright_clears_its_entry() {
+    let p = plan(vec![change("security_group.lb", Action::Create, &[])]);
+    let r = Recorder { class: Class::Invalid, ..Recorder::new(Some("lb")) };
+    let journal = Notebook { log: &r.log, fail: false };
+    let report = apply(&p, &Journaled { executor: &r, journal: &journal }, 1, std::future::pending(), |_| {}).await.unwrap();
+    assert_eq!(report.failed.len(), 1);
+    assert!(r.log.lock().unwrap().contains(&"done security_group.lb".to_string()), "{:?}", r.log.lock().unwrap());
 }

@@ -9,16 +9,17 @@
 //!
 //! | service       | describe  | mutate   | source                                                        |
 //! |---------------|-----------|----------|---------------------------------------------------------------|
-//! | EC2           | 100 / 20  | 50 / 5   | EC2 API request throttling (non-mutating; unfiltered mutating) |
+//! | EC2           | 100 / 20  | 50 / 5   | EC2 API request throttling: each API has a bucket (non-mutating ones 100 / 20); one bucket for all of them here, mutations well below AWS's |
 //! | classic ELB   | 40 / 10   | 40 / 10  | Elastic Load Balancing API throttling                          |
-//! | RDS           | 300 / 12  | 300 / 12 | RDS API request throttling (per-account token bucket)          |
-//! | Route 53      | 5 / 5     | 5 / 5    | Route 53 quotas: five requests per second per account          |
+//! | RDS           | 300 / 12, one bucket for both | RDS API request throttling (per-account token bucket) |
+//! | Route 53      | 5 / 5, one bucket for both    | Route 53 quotas: five requests per second per account |
 //! | Auto Scaling  | 40 / 10   | 20 / 5   | not published: chosen below EC2's                              |
-//! | S3 (buckets)  | 100 / 50  | 50 / 25  | not published for bucket configuration calls: chosen           |
+//! | S3 (buckets)  | 200 / 100 | 100 / 50 | not published for bucket configuration calls (objects: 3,500 writes and 5,500 reads per second per prefix): chosen well below |
 //! | IAM, ACM, STS | 20 / 10   | 10 / 5   | not published as buckets; ACM's is 10-20 per second            |
 //!
-//! `CONVERGE_RATE_<SERVICE>_<CLASS>` (`CONVERGE_RATE_EC2_DESCRIBE=200/40`; services `EC2`, `ELB`, `RDS`,
-//! `ROUTE53`, `AUTOSCALING`, `S3`, `IAM`, `ACM`, `STS`) overrides one; `0` turns a budget off.
+//! `CONVERGE_RATE_<SERVICE>_<CLASS>` (`CONVERGE_RATE_EC2_DESCRIBE=200/40`; services `EC2`, `ELB`,
+//! `AUTOSCALING`, `S3`, `IAM`, `ACM`, `STS`), or `CONVERGE_RATE_ROUTE53` / `CONVERGE_RATE_RDS` for the
+//! services with one bucket, overrides one; `0` turns a budget off.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,7 +58,8 @@ impl Rate {
         let (burst, per) = s.split_once('/').ok_or_else(bad)?;
         let burst: u32 = burst.trim().parse().map_err(|_| bad())?;
         let per_second: f64 = per.trim().parse().map_err(|_| bad())?;
-        if burst == 0 || per_second.is_nan() || per_second <= 0.0 {
+        // At least one per 1,000 seconds, and a finite rate: a wait must stay a duration.
+        if burst == 0 || !per_second.is_finite() || per_second < 0.001 {
             return Err(bad());
         }
         Ok(Some(Rate { burst, per_second }))
@@ -86,22 +88,32 @@ pub fn defaults(service: &str) -> (Rate, Rate) {
         "rds" => (Rate::new(300, 12), Rate::new(300, 12)),
         "route53" => (Rate::new(5, 5), Rate::new(5, 5)),
         "autoscaling" => (Rate::new(40, 10), Rate::new(20, 5)),
-        "s3" => (Rate::new(100, 50), Rate::new(50, 25)),
+        "s3" => (Rate::new(200, 100), Rate::new(100, 50)),
         _ => (Rate::new(20, 10), Rate::new(10, 5)),
     }
 }
 
-/// The environment variable that overrides a service's budget of one class.
+/// Services whose limit is one bucket for every call, read or write: Route 53 (five requests per second
+/// per account) and RDS (one token bucket per account for its API).
+pub fn shared(service: &str) -> bool {
+    matches!(service, "route53" | "rds")
+}
+
+/// The environment variable that overrides a service's budget of one class (of both, for a shared one:
+/// `CONVERGE_RATE_ROUTE53`).
 pub fn variable(service: &str, class: CallClass) -> String {
-    let service = match service {
+    let name = match service {
         "elasticloadbalancing" => "ELB".to_string(),
         s => s.to_ascii_uppercase(),
     };
+    if shared(service) {
+        return format!("CONVERGE_RATE_{name}");
+    }
     let class = match class {
         CallClass::Describe => "DESCRIBE",
         CallClass::Mutate => "MUTATE",
     };
-    format!("CONVERGE_RATE_{service}_{class}")
+    format!("CONVERGE_RATE_{name}_{class}")
 }
 
 /// A token bucket, as plain arithmetic on instants: [`Bucket::reserve`] takes the next token and says how
@@ -133,8 +145,8 @@ impl Bucket {
 /// One service's budget: a bucket per class (none where turned off), and what waiting on it cost.
 #[derive(Debug)]
 pub struct Budget {
-    describe: Option<std::sync::Mutex<Bucket>>,
-    mutate: Option<std::sync::Mutex<Bucket>>,
+    describe: Option<Arc<std::sync::Mutex<Bucket>>>,
+    mutate: Option<Arc<std::sync::Mutex<Bucket>>>,
     waits: Arc<Waits>,
 }
 
@@ -170,17 +182,24 @@ impl Rates {
                 }
             }
         }
+        // A shared service's one variable set both: its one bucket is the describe rate's.
         Ok(rates)
     }
 
-    /// Turns off both budgets of `service` (what `CONVERGE_RATE_<SERVICE>_*=0` does).
-    pub fn unset(&mut self, service: &str) {
-        self.0.insert(SERVICES.iter().copied().find(|s| *s == service).unwrap_or("unknown"), (None, None));
+    /// Sets both budgets of `service` (`None`: off, as `CONVERGE_RATE_<SERVICE>_<CLASS>=0` does).
+    pub fn set(&mut self, service: &str, describe: Option<Rate>, mutate: Option<Rate>) {
+        if let Some(s) = SERVICES.iter().copied().find(|s| *s == service) {
+            self.0.insert(s, (describe, mutate));
+        }
     }
 
     /// The budget of one service, counting its waits in `waits`.
     pub fn budget(&self, service: &str, waits: Arc<Waits>) -> Budget {
         let (describe, mutate) = self.0.get(service).copied().unwrap_or((None, None));
+        if shared(service) {
+            let one = describe.map(|r| Arc::new(std::sync::Mutex::new(Bucket::new(r, Instant::now()))));
+            return Budget { describe: one.clone(), mutate: one, waits };
+        }
         Budget::new(describe, mutate, waits)
     }
 }
@@ -188,7 +207,7 @@ impl Rates {
 impl Budget {
     pub fn new(describe: Option<Rate>, mutate: Option<Rate>, waits: Arc<Waits>) -> Budget {
         let now = Instant::now();
-        let bucket = |r: Option<Rate>| r.map(|r| std::sync::Mutex::new(Bucket::new(r, now)));
+        let bucket = |r: Option<Rate>| r.map(|r| Arc::new(std::sync::Mutex::new(Bucket::new(r, now))));
         Budget { describe: bucket(describe), mutate: bucket(mutate), waits }
     }
 
@@ -313,11 +332,12 @@ mod tests {
         assert_eq!(Rate::parse("100/20"), Ok(Some(Rate::new(100, 20))));
         assert_eq!(Rate::parse("10/0.5"), Ok(Some(Rate { burst: 10, per_second: 0.5 })));
         assert_eq!(Rate::parse("0"), Ok(None));
-        for bad in ["100", "a/b", "0/5", "5/0", "-1/2"] {
+        for bad in ["100", "a/b", "0/5", "5/0", "-1/2", "5/inf", "5/1e-20", "5/NaN"] {
             assert!(Rate::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(variable("elasticloadbalancing", CallClass::Describe), "CONVERGE_RATE_ELB_DESCRIBE");
         assert_eq!(variable("ec2", CallClass::Mutate), "CONVERGE_RATE_EC2_MUTATE");
+        assert_eq!(variable("route53", CallClass::Mutate), "CONVERGE_RATE_ROUTE53", "one bucket, one variable");
         assert_eq!(defaults("ec2"), (Rate::new(100, 20), Rate::new(50, 5)));
     }
 

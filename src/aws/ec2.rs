@@ -56,11 +56,9 @@ impl GroupsRead {
             };
             match owner(&self.fleet, Kind::SecurityGroup, &tags) {
                 Owner::Us(address) => found.own(address, id, spec(tags)),
-                Owner::Other(fleet) if g.vpc_id() == Some(vpc_id) => {
-                    // An untagged one may be adopted (see `plan`): its spec, as an owned group's.
-                    let spec = fleet.is_none().then(|| spec(tags));
-                    found.foreign(g.group_name().unwrap_or_default(), id, fleet, spec);
-                }
+                // A group is created with its tags in one call: an untagged one is never one of ours, and is
+                // not read for adoption.
+                Owner::Other(fleet) if g.vpc_id() == Some(vpc_id) => found.foreign(g.group_name().unwrap_or_default(), id, fleet, None),
                 Owner::Other(_) => {}
             }
         }
@@ -169,11 +167,21 @@ impl AwsExecutor {
         let resolve = |g: &GroupRef| self.resolve(g);
         // The four rule calls differ only in the SDK method (each its own builder type) and its name.
         // A rule authorised already (`InvalidPermission.Duplicate`) or revoked already (`.NotFound`) is done:
-        // a retried call whose first answer was lost.
+        // a retried call whose first answer was lost. EC2 refuses a whole call for one such rule, so a call
+        // of several refused that way is made again one rule at a time, each done or not on its own.
         macro_rules! rule_call {
             ($method:ident, $name:literal, $rules:expr, $already:expr) => {{
-                let r = ec2.$method().group_id(group()?).set_ip_permissions(Some(permissions($rules, resolve)?)).send().await;
-                idempotent(r.map(drop).map_err(call("ec2", $name, address)), $already)?;
+                let rules: &[RuleSpec] = $rules;
+                let r = ec2.$method().group_id(group()?).set_ip_permissions(Some(permissions(rules, resolve)?)).send().await;
+                match r.map(drop).map_err(call("ec2", $name, address)) {
+                    Err(e) if e.class() == $already && rules.len() > 1 => {
+                        for rule in rules {
+                            let r = ec2.$method().group_id(group()?).set_ip_permissions(Some(permissions(std::slice::from_ref(rule), resolve)?)).send().await;
+                            idempotent(r.map(drop).map_err(call("ec2", $name, address)), $already)?;
+                        }
+                    }
+                    r => idempotent(r, $already)?,
+                }
             }};
         }
         match op {

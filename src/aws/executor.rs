@@ -24,12 +24,16 @@ pub struct AwsExecutor {
     /// Wait for instance refreshes to finish (`--no-wait` turns it off).
     pub(super) wait: bool,
     pub(super) progress: Option<Progress>,
+    /// Unique to this apply: what idempotency tokens mix in (see `pool_ops::client_token`).
+    pub(super) run: String,
 }
 
 impl AwsExecutor {
     pub fn new(aws: Aws, live: &Live) -> Self {
         let group_ids = live.ids_of(Kind::SecurityGroup).into_iter().map(|(id, name)| (name, id)).collect();
-        AwsExecutor { aws, group_ids: Mutex::new(group_ids), new_versions: Mutex::default(), wait: true, progress: None }
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let run = format!("{}-{nanos}", std::process::id());
+        AwsExecutor { aws, group_ids: Mutex::new(group_ids), new_versions: Mutex::default(), wait: true, progress: None, run }
     }
 
     /// Return once an instance refresh has started, instead of waiting for it.

@@ -94,10 +94,13 @@ impl LockStore {
         out.e_tag().map(str::to_string).ok_or_else(|| AwsError::NoETag { resource: self.resource() })
     }
 
-    /// Deletes the lock only if it is still the one with `etag` (`If-Match`).
+    /// Deletes the lock only if it is still the one with `etag` (`If-Match`). Gone already is done: a delete
+    /// whose answer was lost, retried into a 404.
     pub async fn delete(&self, etag: &str) -> Result<(), AwsError> {
-        self.s3.delete_object().bucket(&self.bucket).key(&self.key).if_match(etag).send().await.map_err(call("s3", "DeleteObject", self.resource()))?;
-        Ok(())
+        match self.s3.delete_object().bucket(&self.bucket).key(&self.key).if_match(etag).send().await.map_err(call("s3", "DeleteObject", self.resource())) {
+            Err(e) if e.class() == Class::NotFound => Ok(()),
+            r => r.map(drop),
+        }
     }
 
     /// Takes the lock for `mine`: creates it when there is none, takes over an expired one (conditionally on
@@ -107,6 +110,12 @@ impl LockStore {
         let mut last = None;
         for _ in 0..RACES {
             let found = self.read().await?;
+            // Ours already: a create or take-over whose answer was lost, retried into a 412 of its own making.
+            if let Some((doc, etag)) = &found
+                && doc.id == mine.id
+            {
+                return Ok(Acquired::Held(HeldLock::start(self.clone(), doc.clone(), etag.clone()), None));
+            }
             let etag = found.as_ref().map(|(_, e)| e.clone());
             let attempt = match lock::decide(found.map(|(d, _)| d), now()) {
                 Found::Held(doc) => return Ok(Acquired::Refused(*doc)),
@@ -263,7 +272,16 @@ async fn write(store: &LockStore, cleared: &Cleared, state: &mut State, mut doc:
     for a in &clearing {
         doc.clear(a);
     }
-    match store.replace(&doc, &state.etag).await {
+    let written = match store.replace(&doc, &state.etag).await {
+        // A 412 may be our own write, done, whose answer was lost and whose retry found our new ETag: the
+        // object then holds exactly this document.
+        Err(e) if not_ours(&e) => match store.read().await {
+            Ok(Some((there, etag))) if there == doc => Ok(etag),
+            _ => Err(e),
+        },
+        r => r,
+    };
+    match written {
         Ok(etag) => {
             state.doc = doc;
             state.etag = etag;

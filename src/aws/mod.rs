@@ -220,12 +220,16 @@ impl Aws {
             use aws_smithy_http_client::tls;
             aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc)).build_https()
         });
+        // The SDK's upload stall check starts its clock when the request body is wrapped, before the paced
+        // client waits on the budget: a wait of over 5 s would read as a stalled upload. Requests here are
+        // small and sent whole, and the attempt timeout cuts any attempt that hangs; downloads stay checked.
+        let stall = aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig::enabled().upload_enabled(false).build();
         macro_rules! client {
             ($krate:ident, $service:literal) => {{
                 let paced = budget::Paced::new(http.clone(), rates.budget($service, stats.budget_waits()), attempt);
                 let mut b = $krate::config::Builder::from(conf).retry_partition(retry_partition($service)).interceptor(stats.clone()).interceptor(budget::Tag);
                 b.set_timeout_config(timeouts.clone());
-                b.http_client(paced)
+                b.stalled_stream_protection(stall.clone()).http_client(paced)
             }};
         }
         let ec2 = aws_sdk_ec2::Client::from_conf(client!(aws_sdk_ec2, "ec2").build());

@@ -33,13 +33,15 @@ fn ec2_tags(tags: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
-/// A create's idempotency token, derived from the change alone: the template's name, the version the change
-/// follows, and the data. The SDK's retries of the call, and a later run's retry of the same change after a
-/// crash, send the same token, and EC2 answers with the template or version the first one created instead
-/// of creating another. A different change (other data, or the same data after another version) has another.
-fn client_token(template: &str, after: Option<u64>, data: &TemplateData) -> String {
+/// A create's idempotency token: derived from the change (the template's name, the version the change
+/// follows, the data) and this apply (`run`). Every attempt of the call sends the same token, so a retry
+/// after a lost answer gets the template or version the first attempt created, never a second one. Not the
+/// change alone: EC2 answers a token it has seen with what it created then, even once that was deleted, so
+/// a template deleted and created again with the same data would come back as the deleted one. A run after
+/// a crash needs no token to match: its plan reads the version the dead run created, and plans none.
+fn client_token(template: &str, after: Option<u64>, data: &TemplateData, run: &str) -> String {
     let data = serde_json::to_string(data).expect("template data serialises");
-    hex::encode(&Sha256::digest(format!("{template}\0{}\0{data}", after.map_or(String::new(), |v| v.to_string())))[..16])
+    hex::encode(&Sha256::digest(format!("{run}\0{template}\0{}\0{data}", after.map_or(String::new(), |v| v.to_string())))[..16])
 }
 
 impl AwsExecutor {
@@ -90,7 +92,7 @@ impl AwsExecutor {
                     .launch_template_name(&spec.name)
                     .launch_template_data(self.template_data(&spec.data)?)
                     .tag_specifications(tag_specification(ResourceType::LaunchTemplate, &spec.tags))
-                    .client_token(client_token(&spec.name, None, &spec.data))
+                    .client_token(client_token(&spec.name, None, &spec.data, &self.run))
                     .send()
                     .await
                     .map_err(call("ec2", "CreateLaunchTemplate", address));
@@ -114,7 +116,7 @@ impl AwsExecutor {
                     .create_launch_template_version()
                     .launch_template_id(template()?)
                     .launch_template_data(self.template_data(data)?)
-                    .client_token(client_token(&change.name, *after, data))
+                    .client_token(client_token(&change.name, *after, data, &self.run))
                     .send()
                     .await
                     .map_err(call("ec2", "CreateLaunchTemplateVersion", address))?;

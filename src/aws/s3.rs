@@ -182,34 +182,6 @@ impl AwsExecutor {
                     let tags = tags.map(|t| t.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()).unwrap_or_default();
                     self.ours_already(change, "CreateBucket", &spec.tags, Some(&tags), true, answer)?;
                 }
-                if let Some(ownership) = &spec.object_ownership {
-                    s3.put_bucket_ownership_controls()
-                        .bucket(&spec.name)
-                        .ownership_controls(ownership_controls(address, ownership)?)
-                        .send()
-                        .await
-                        .map_err(call("s3", "PutBucketOwnershipControls", address))?;
-                }
-                s3.put_public_access_block()
-                    .bucket(&spec.name)
-                    .public_access_block_configuration(public_access_block(
-                        spec.block_public_acls,
-                        spec.ignore_public_acls,
-                        spec.block_public_policy,
-                        spec.restrict_public_buckets,
-                    ))
-                    .send()
-                    .await
-                    .map_err(call("s3", "PutPublicAccessBlock", address))?;
-                if let Some(policy) = &spec.policy {
-                    s3.put_bucket_policy().bucket(&spec.name).policy(policy).send().await.map_err(call("s3", "PutBucketPolicy", address))?;
-                }
-                s3.put_bucket_versioning().bucket(&spec.name).versioning_configuration(versioning(spec.versioning)).send().await.map_err(call(
-                    "s3",
-                    "PutBucketVersioning",
-                    address,
-                ))?;
-                s3.put_bucket_tagging().bucket(&spec.name).tagging(tagging(&spec.tags)?).send().await.map_err(call("s3", "PutBucketTagging", address))?;
             }
             BucketOp::PutVersioning { enabled } => {
                 s3.put_bucket_versioning().bucket(bucket).versioning_configuration(versioning(*enabled)).send().await.map_err(call(

@@ -117,6 +117,10 @@ async fn execute(
     guard: &Guard,
 ) -> Result<ExitCode> {
     let report = if plan.is_empty() {
+        // Nothing to apply; entries the plan found settled still leave the journal.
+        if !plan.journal_settled.is_empty() {
+            apply::Journal::begin(guard, &plan.journal_settled, Vec::new()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
         Report::default()
     } else {
         out.say("\n");

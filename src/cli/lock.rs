@@ -67,7 +67,17 @@ pub(super) async fn take(fleet: &Fleet, aws: &Aws, operation: &str, timeout: Opt
                         path.display()
                     )
                 });
-                match file::try_lock(&path, mine).with_context(|| format!("taking the lock file {}", path.display()))? {
+                // A holder that has just taken the file writes its document a moment later: read it again a
+                // few times, so that the refusal can name it.
+                let mut tried = file::try_lock(&path, mine.clone()).with_context(|| format!("taking the lock file {}", path.display()))?;
+                for _ in 0..10 {
+                    if !matches!(tried, file::Acquired::Busy(None)) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tried = file::try_lock(&path, mine.clone()).with_context(|| format!("taking the lock file {}", path.display()))?;
+                }
+                match tried {
                     file::Acquired::Held(held, dead) => {
                         if let Some(dead) = dead {
                             took_over(&dead, "whose process ended", held.journal());

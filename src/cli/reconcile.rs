@@ -102,6 +102,9 @@ impl FleetLoop<'_> {
             return Ok(next);
         }
         if plan.is_empty() {
+            if let Some(guard) = guard.filter(|_| !plan.journal_settled.is_empty()) {
+                apply::Journal::begin(guard, &plan.journal_settled, Vec::new()).await.map_err(|e| PassError::new(e.class, e.message))?;
+            }
             println!("no changes ({calls} calls, {:.1}s)", started.elapsed().as_secs_f64());
             return Ok(next);
         }

@@ -48,7 +48,13 @@ fn read_doc(file: &mut File) -> std::io::Result<Option<LockDoc>> {
     let mut text = String::new();
     file.seek(SeekFrom::Start(0))?;
     file.read_to_string(&mut text)?;
-    Ok(if text.trim().is_empty() { None } else { LockDoc::from_json(&text).ok() })
+    Ok(parse(&text))
+}
+
+/// The document at the start of the file's text, if there is one; bytes after it (left by a write cut off
+/// before its truncation) are ignored.
+fn parse(text: &str) -> Option<LockDoc> {
+    serde_json::Deserializer::from_str(text).into_iter::<LockDoc>().next()?.ok()
 }
 
 /// Tries the local lock at `path` for `mine`, without waiting.
@@ -84,8 +90,7 @@ pub fn peek(path: &Path) -> std::io::Result<Option<LockDoc>> {
 /// what `plan` adopts from.
 pub fn journal(path: &Path) -> std::io::Result<Vec<JournalEntry>> {
     match std::fs::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => Ok(LockDoc::from_json(&text).map(|d| d.journal).unwrap_or_default()),
-        Ok(_) => Ok(Vec::new()),
+        Ok(text) => Ok(parse(&text).map(|d| d.journal).unwrap_or_default()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(e),
     }
@@ -125,11 +130,13 @@ impl FileLock {
         Ok(had)
     }
 
+    /// Overwrites the document in place, then cuts what is left of a longer one: a process killed between
+    /// the two leaves the new document followed by old bytes, which [`parse`] reads past, never an empty file.
     fn write(&mut self) -> std::io::Result<()> {
         let text = self.doc.to_json();
-        self.file.set_len(0)?;
         self.file.seek(SeekFrom::Start(0))?;
         self.file.write_all(text.as_bytes())?;
+        self.file.set_len(text.len() as u64)?;
         self.file.sync_data()
     }
 
@@ -167,6 +174,14 @@ mod tests {
         assert_eq!(peek(&path).unwrap(), None);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "", "a clean release empties the file");
         assert!(matches!(try_lock(&path, doc("bo")).unwrap(), Acquired::Held(_, None)));
+    }
+
+    #[test]
+    fn a_document_followed_by_the_rest_of_a_longer_one_still_reads() {
+        let doc = doc("ana");
+        let text = format!("{}{}", doc.to_json(), "\n  \"journal\": []\n}");
+        assert_eq!(parse(&text), Some(doc));
+        assert_eq!(parse(""), None);
     }
 
     #[test]

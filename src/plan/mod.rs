@@ -248,7 +248,7 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
         let change = match (want, have.first()) {
             (Some(want), None) => match live.look_alike(address.kind, want.aws_name()) {
                 Some(f) if journaled(&opts.journal, address, &f.name) && f.fleet.is_none() => match &f.spec {
-                    Some(spec) => Ok(adopt(address, want, &f.id, spec)),
+                    Some(spec) => adopt(address, want, f, spec),
                     None => Err(foreign_conflict(fleet, address, f)),
                 },
                 Some(f) => Err(foreign_conflict(fleet, address, f)),
@@ -306,10 +306,28 @@ fn journaled(journal: &[JournalEntry], address: &Address, name: &str) -> bool {
 
 /// The adoption of `have`, an object this fleet created but that lacks its tags: the diff from it to `want`,
 /// which writes the tags (every kind's desired tags are its ownership tags plus the user's) and converges
-/// whatever else the interrupted create left undone.
-fn adopt(address: &Address, want: &Spec, id: &str, have: &Spec) -> Change {
+/// whatever else the interrupted create left undone. What an update could not do, an adoption does not do
+/// either: a difference that would force a replacement, or one the kind refuses now, is a conflict.
+fn adopt(address: &Address, want: &Spec, f: &Foreign, have: &Spec) -> Result<Change, Conflict> {
     let d = want.diff(have);
-    Change::new(address, Action::Adopt, want.aws_name(), Some(id), d.fields, d.ops)
+    if d.forces_replacement() {
+        let forced: Vec<&str> = d.fields.iter().filter(|c| c.forces_replacement).map(|c| c.field.as_str()).collect();
+        return Err(Conflict {
+            address: Some(address.clone()),
+            message: format!(
+                "the {} `{}` ({}) that an interrupted apply created differs where it cannot change in place: {}",
+                address.kind.noun(),
+                f.name,
+                f.id,
+                forced.join(", ")
+            ),
+            help: format!("delete it (the next apply creates it again), or declare {} as the object has it", forced.join(", ")),
+        });
+    }
+    if let Some(refusal) = want.blocked(&d, have) {
+        return Err(Conflict::refused(address, refusal));
+    }
+    Ok(Change::new(address, Action::Adopt, want.aws_name(), Some(&f.id), d.fields, d.ops))
 }
 
 /// Journal entries that no longer matter: the object carries its tags now (the create completed), or there
@@ -481,7 +499,7 @@ fn order(p: &mut Plan, desired: &Desired, live: &Live) {
             c.after.extend(live.users_of(&c.address).filter(|u| actions.contains_key(*u)).cloned());
         }
         match (c.action, desired.get(&c.address)) {
-            (Action::Create | Action::Update | Action::Replace, Some(want)) => {
+            (Action::Create | Action::Update | Action::Replace | Action::Adopt, Some(want)) => {
                 if matches!(c.action, Action::Create | Action::Replace) {
                     // References between objects created together (rules between new security groups)
                     // may move to a second phase that waits only for the others' first.

@@ -41,8 +41,7 @@ pub struct BucketSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum BucketOp {
-    /// CreateBucket, then its ownership controls (ACLs off), the public access block, the policy,
-    /// versioning and tags.
+    /// CreateBucket alone (its configuration and tags follow as operations of their own).
     Create {
         spec: BucketSpec,
     },
@@ -134,12 +133,9 @@ impl ResourceKind for BucketSpec {
     }
 
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {
-        // PutBucketTagging replaces the whole set: the bucket's other tags go in it too.
+        // PutBucketTagging replaces the whole set: the README says to add the bucket's other tags to it.
         let set: Vec<String> = tags.iter().map(|(k, v)| format!("{{Key={k},Value={v}}}")).collect();
-        format!(
-            "aws s3api put-bucket-tagging --bucket {name} --tagging 'TagSet=[{}]' (add the bucket's other tags to the set: it replaces them)",
-            set.join(",")
-        )
+        format!("aws s3api put-bucket-tagging --bucket {name} --tagging 'TagSet=[{}]'", set.join(","))
     }
     fn aws_name(&self) -> &str {
         &self.name
@@ -185,8 +181,26 @@ impl ResourceKind for BucketSpec {
         out
     }
 
+    /// CreateBucket, then each configuration on its own (ACLs off first, then the public access block, the
+    /// policy, versioning), the tags last: a create cut off part-way has done whole operations only, and the
+    /// rest is what its adoption converges.
     fn create_ops(&self) -> Vec<Op> {
-        vec![Op::Bucket(BucketOp::Create { spec: self.clone() })]
+        let mut ops = vec![BucketOp::Create { spec: self.clone() }];
+        if let Some(ownership) = &self.object_ownership {
+            ops.push(BucketOp::PutOwnershipControls { ownership: ownership.clone() });
+        }
+        ops.push(BucketOp::PutPublicAccessBlock {
+            block_public_acls: self.block_public_acls,
+            ignore_public_acls: self.ignore_public_acls,
+            block_public_policy: self.block_public_policy,
+            restrict_public_buckets: self.restrict_public_buckets,
+        });
+        if let Some(policy) = &self.policy {
+            ops.push(BucketOp::PutPolicy { policy: policy.clone() });
+        }
+        ops.push(BucketOp::PutVersioning { enabled: self.versioning });
+        ops.push(BucketOp::PutTags { tags: self.tags.clone() });
+        ops.into_iter().map(Op::Bucket).collect()
     }
 
     fn diff(&self, live: &BucketSpec) -> Diff {

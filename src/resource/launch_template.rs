@@ -79,9 +79,8 @@ pub enum LtOp {
     Create {
         spec: LaunchTemplateSpec,
     },
-    /// CreateLaunchTemplateVersion with the full data. `after`: the newest version when planned, which
-    /// (with the data) makes the call's idempotency token, so that a retried or restarted create makes one
-    /// version, never two.
+    /// CreateLaunchTemplateVersion with the full data. `after`: the newest version when planned, part of the
+    /// call's idempotency token (with the data), so that a retried create makes one version, never two.
     CreateVersion {
         data: TemplateData,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -117,13 +117,14 @@ fn nothing_left(moto: &Moto, dir: &Path, why: &str) {
     assert_eq!(again.code, 0, "{why}: the next plan is not empty: {again:?}");
 }
 
-/// One applier, 20% of all requests throttled and the answer to one write in eight lost after the write was
-/// done: the first apply succeeds (each lost answer is retried, and the retry finds the write done), the
-/// next plan is empty, and nothing is duplicated or left untagged.
+/// One applier holding the S3 lock, 20% of all requests throttled and the answer to one write in eight
+/// lost after the write was done (the lock's own conditional writes included): the first apply succeeds
+/// (each lost answer is retried, and the retry finds the write done), the next plan is empty, and nothing is
+/// duplicated or left untagged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_applies_once_through_throttling_and_lost_answers() {
     let moto = Moto::start();
-    let dir = example_fleet(&moto, None).await;
+    let dir = example_fleet(&moto, Some("agency-ops")).await;
     let faults = Faults { throttle_every: Some(5), lose_every_write: Some(8), ..Faults::default() };
     let proxy = Proxy::start(&moto.endpoint, faults).await;
     let (path, endpoint) = (dir.path().to_path_buf(), proxy.endpoint.clone());

@@ -181,3 +181,31 @@ async fn a_burst_of_throttling_does_not_drain_a_retry_quota() {
     let answered = aws.stats.total() - injected;
     assert!(3 * answered >= injected, "{injected} throttled attempts, {answered} answered");
 }
+
+/// A wait on the rate budget longer than the SDK's 5-second stall grace (here, about 7 s for the second
+/// call, with a budget of one ELB read, then one per 7 s) is neither a stalled upload nor an attempt timeout:
+/// both reads succeed, and `--stats` counts the wait.
+#[tokio::test]
+async fn a_long_wait_on_the_budget_is_not_a_stalled_or_timed_out_attempt() {
+    use converge::aws::budget::{Rate, Rates};
+    let moto = Moto::start();
+    let mut rates = Rates::default();
+    rates.set("elasticloadbalancing", Some(Rate { burst: 1, per_second: 1.0 / 7.0 }), None);
+    let conf = converge::aws::patient(moto.sdk_config(), converge::aws::Timeouts { attempt: std::time::Duration::from_secs(3), ..Default::default() });
+    let aws = Aws::from_conf_with(&conf, REGION, &rates);
+    let started = std::time::Instant::now();
+    let dir = FleetDir::new(&[
+        ("fleet.toml", FLEET),
+        (
+            "fleet-objects.toml",
+            "[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n[load_balancer.a]\nsecurity_groups = [\"lb\"]\nlisteners = [{ port = 80, protocol = \"http\", instance_port = 80 }]\n",
+        ),
+    ]);
+    // Two plans: the second's DescribeLoadBalancers waits for the budget's next token.
+    plan(&aws, &dir.load()).await;
+    plan(&aws, &dir.load()).await;
+    assert!(started.elapsed() >= std::time::Duration::from_secs(6), "{:?}", started.elapsed());
+    let (waited, total) = aws.stats.waited();
+    assert!(waited >= 1 && total >= std::time::Duration::from_secs(5), "{waited} waits, {total:?}");
+    assert_eq!(aws.stats.failed(), Failed::default(), "no attempt failed");
+}
