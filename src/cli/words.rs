@@ -37,7 +37,7 @@ pub(super) fn print_stats(stats: &Stats, elapsed: Duration) {
     let failed = stats.failed();
     eprintln!("  attempts retried: {} throttled, {} failed transiently ({} timed out)", failed.throttled, failed.transient, failed.timed_out);
     let (waited, total) = stats.waited();
-    eprintln!("  waited on the rate budget: {waited} attempts, {:.2}s in all", total.as_secs_f64());
+    eprintln!("  waited on the rate budget: {waited} attempts, {:.2}s summed over them (they wait side by side)", total.as_secs_f64());
     for c in counts {
         eprintln!("  {:width$}  {}", format!("{} {}", c.service, c.operation), c.calls);
     }
