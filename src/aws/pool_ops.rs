@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::ec2::tag_specification;
 use super::executor::{Answer, AwsExecutor, created, idempotent};
 use super::{AwsError, Unresolved, call};
-use crate::error::Class;
+use crate::error::{Class, Classify};
 use crate::plan::Change;
 use crate::resource::{AsgOp, AutoScalingGroupSpec, LtOp, RefreshPrefs, TemplateData, TemplateVersion};
 
@@ -284,15 +284,38 @@ impl AwsExecutor {
             .auto_rollback(prefs.auto_rollback)
             .build();
         let desired = DesiredConfiguration::builder().launch_template(self.template_spec(template, *version)?).build();
-        let out = asg
+        let started = asg
             .start_instance_refresh()
             .auto_scaling_group_name(&change.name)
             .desired_configuration(desired)
             .preferences(preferences)
             .send()
             .await
-            .map_err(call("autoscaling", "StartInstanceRefresh", address))?;
-        let id = out.instance_refresh_id().unwrap_or_default().to_string();
+            .map_err(call("autoscaling", "StartInstanceRefresh", address));
+        let id = match started {
+            Ok(out) => out.instance_refresh_id().unwrap_or_default().to_string(),
+            // A refresh running already (`InstanceRefreshInProgress`): this change's own if it goes to this
+            // version (a start whose answer was lost, retried), and then waited for; any other is not ours
+            // to wait for, and the conflict stands (the plan showed none running).
+            Err(e) if e.class() == Class::Conflict => {
+                let to = self.version(template, *version)?;
+                let out = asg.describe_instance_refreshes().auto_scaling_group_name(&change.name).send().await.map_err(call(
+                    "autoscaling",
+                    "DescribeInstanceRefreshes",
+                    address,
+                ))?;
+                let running = out.instance_refreshes().iter().find(|r| {
+                    let status = r.status().map(|s| s.as_str()).unwrap_or_default();
+                    let version = r.desired_configuration().and_then(|d| d.launch_template()).and_then(|t| t.version());
+                    matches!(status, "Pending" | "InProgress") && version == Some(to.as_str())
+                });
+                match running.and_then(|r| r.instance_refresh_id()) {
+                    Some(id) => id.to_string(),
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         if !self.wait {
             self.report(address, &format!("instance refresh {id} started; not waiting (--no-wait)"));
             return Ok(());

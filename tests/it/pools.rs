@@ -163,6 +163,28 @@ async fn a_new_commit_is_one_new_version_and_a_rolling_refresh() {
     assert_eq!(pinned(&group(&moto, "agency-edu").await), "1", "the other pool is untouched");
 }
 
+/// The answer to `StartInstanceRefresh` is lost after the refresh started: the SDK's retry is refused with
+/// `InstanceRefreshInProgress`, and apply finds that refresh is its own (to the version it just made) and
+/// waits for it, instead of failing the deploy.
+#[tokio::test]
+async fn a_refresh_whose_start_was_answered_lost_is_found_running_and_waited_for() {
+    let moto = Moto::start();
+    moto.nightly_image("sites-nightly-2026-11-25").await;
+    let dir = fleet_dir();
+    converge(&moto.aws(), &dir.load()).await;
+    dir.write("sites.toml", &sites().replace("commit = \"1000000\"", "commit = \"abcdef1\""));
+    let proxy = crate::proxy::Proxy::start(&moto.endpoint, crate::proxy::Faults { lose_first: Some("StartInstanceRefresh"), ..Default::default() }).await;
+    let conf = converge::aws::patient(moto.sdk_config().into_builder().endpoint_url(&proxy.endpoint).build(), Default::default());
+    let aws = converge::aws::Aws::from_conf(&conf, REGION);
+    let (_, report) = apply(&aws, &dir.load()).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(proxy.lost.load(std::sync::atomic::Ordering::SeqCst), 1, "the start's answer was lost");
+    assert_eq!(aws.stats.calls("StartInstanceRefresh"), 2, "started, and retried into InstanceRefreshInProgress");
+    assert_eq!(pinned(&group(&moto, "agency-web").await), "2", "the refresh it waited for moved the group");
+    let again = plan(&moto.aws(), &dir.load()).await;
+    assert!(again.plan.is_empty(), "{}", converge::render::plan_text(&again.plan));
+}
+
 #[tokio::test]
 async fn a_group_scaled_by_hand_is_observed_not_changed() {
     let moto = Moto::start();

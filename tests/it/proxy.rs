@@ -50,6 +50,8 @@ pub struct Faults {
     /// classic ELB) take a token from a bucket of this burst, refilled at this rate per second, and are
     /// throttled when it is empty.
     pub limit: Option<(&'static str, u32, f64)>,
+    /// The answer to the first request of this API action is lost after the emulator did it.
+    pub lose_first: Option<&'static str>,
 }
 
 pub struct Proxy {
@@ -72,6 +74,7 @@ struct Counters {
     lost: Arc<AtomicUsize>,
     held: Arc<tokio::sync::Notify>,
     held_once: AtomicUsize,
+    lost_first: AtomicUsize,
     /// The emulated limit's bucket: tokens, and when they were counted.
     bucket: Mutex<Option<(f64, std::time::Instant)>>,
 }
@@ -94,6 +97,7 @@ impl Proxy {
             lost: Arc::default(),
             held: Arc::default(),
             held_once: AtomicUsize::new(0),
+            lost_first: AtomicUsize::new(0),
             bucket: Mutex::new(None),
         });
         let seen = Arc::new(Mutex::new(HashMap::new()));
@@ -266,7 +270,8 @@ async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mu
         tokio::time::sleep(std::time::Duration::from_secs(600)).await;
         return Ok(());
     }
-    if write > 0 && faults.lose_every_write.is_some_and(|every| write.is_multiple_of(every)) {
+    let lose_this = faults.lose_first == Some(action.as_str()) && counters.lost_first.fetch_add(1, Ordering::SeqCst) == 0;
+    if write > 0 && (lose_this || faults.lose_every_write.is_some_and(|every| write.is_multiple_of(every))) {
         counters.lost.fetch_add(1, Ordering::SeqCst);
         return client.shutdown().await;
     }
