@@ -23,14 +23,17 @@ pub(crate) struct GroupsRead {
     groups: Vec<aws_sdk_ec2::types::SecurityGroup>,
 }
 
+/// EC2's tags as a map (security groups, launch templates).
+pub(crate) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
+}
+
 impl GroupsRead {
     /// Owned groups become live objects; others become look-alikes if they are in `vpc_id` (group names are
     /// unique per VPC only, so a namesake elsewhere blocks nothing).
     pub(crate) fn found(self, vpc_id: &str) -> Found<SecurityGroupSpec> {
         let mut found = Found::default();
-        let tags_of = |g: &aws_sdk_ec2::types::SecurityGroup| -> BTreeMap<String, String> {
-            g.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
-        };
+        let tags_of = |g: &aws_sdk_ec2::types::SecurityGroup| tag_map(g.tags());
         let ours: BTreeMap<String, String> = self
             .groups
             .iter()
@@ -46,16 +49,18 @@ impl GroupsRead {
                 continue; // found by both the tag and the name filter
             }
             let tags = tags_of(g);
-            let spec = |tags| SecurityGroupSpec {
-                name: g.group_name().unwrap_or_default().to_string(),
-                description: g.description().unwrap_or_default().to_string(),
-                vpc_id: g.vpc_id().unwrap_or_default().to_string(),
-                ingress: rules(g.ip_permissions(), &ours),
-                egress: rules(g.ip_permissions_egress(), &ours),
-                tags,
-            };
             match owner(&self.fleet, Kind::SecurityGroup, &tags) {
-                Owner::Us(address) => found.own(address, id, spec(tags)),
+                Owner::Us(address) => {
+                    let spec = SecurityGroupSpec {
+                        name: g.group_name().unwrap_or_default().to_string(),
+                        description: g.description().unwrap_or_default().to_string(),
+                        vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+                        ingress: rules(g.ip_permissions(), &ours),
+                        egress: rules(g.ip_permissions_egress(), &ours),
+                        tags,
+                    };
+                    found.own(address, id, spec);
+                }
                 // A group is created with its tags in one call: an untagged one is never one of ours, and is
                 // not read for adoption.
                 Owner::Other(fleet) if g.vpc_id() == Some(vpc_id) => found.foreign(g.group_name().unwrap_or_default(), id, fleet, None),
@@ -202,9 +207,7 @@ impl AwsExecutor {
                         let in_vpc = Filter::builder().name("vpc-id").values(vpc_id).build();
                         let found = ec2.describe_security_groups().filters(named).filters(in_vpc).send().await;
                         let found = found.map_err(call("ec2", "DescribeSecurityGroups", address))?.security_groups().first().cloned();
-                        let found_tags = found
-                            .as_ref()
-                            .map(|g| g.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect());
+                        let found_tags = found.as_ref().map(|g| tag_map(g.tags()));
                         self.ours_already(change, "CreateSecurityGroup", tags, found_tags.as_ref(), false, answer)?;
                         found.and_then(|g| g.group_id().map(str::to_string)).unwrap_or_default()
                     }

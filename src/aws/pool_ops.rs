@@ -101,9 +101,7 @@ impl AwsExecutor {
                     Answer::AlreadyExists(answer) => {
                         let found = ec2.describe_launch_templates().launch_template_names(&spec.name).send().await;
                         let found = found.map_err(call("ec2", "DescribeLaunchTemplates", address))?.launch_templates().first().cloned();
-                        let tags = found
-                            .as_ref()
-                            .map(|t| t.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect());
+                        let tags = found.as_ref().map(|t| super::ec2::tag_map(t.tags()));
                         self.ours_already(change, "CreateLaunchTemplate", &spec.tags, tags.as_ref(), false, answer)?;
                         found
                     }
@@ -263,10 +261,7 @@ impl AwsExecutor {
         if let Answer::AlreadyExists(answer) = created(req.send().await.map_err(call("autoscaling", "CreateAutoScalingGroup", &change.address)))? {
             let found = self.aws.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&spec.name).send().await;
             let found = found.map_err(call("autoscaling", "DescribeAutoScalingGroups", &change.address))?;
-            let found = found
-                .auto_scaling_groups()
-                .first()
-                .map(|g| g.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect());
+            let found = found.auto_scaling_groups().first().map(super::pools::group_tags);
             self.ours_already(change, "CreateAutoScalingGroup", &spec.tags, found.as_ref(), false, answer)?;
         }
         Ok(())

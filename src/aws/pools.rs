@@ -133,7 +133,7 @@ impl PoolsRead {
                 ),
                 None => (String::new(), TemplateVersion::Current),
             };
-            let tags = g.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect();
+            let tags = group_tags(&g);
             let spec = AutoScalingGroupSpec {
                 name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
                 pool: address.name.clone(),
@@ -158,6 +158,11 @@ impl PoolsRead {
         }
         (templates, groups)
     }
+}
+
+/// An auto-scaling group's tags as a map.
+pub(super) fn group_tags(g: &AutoScalingGroup) -> BTreeMap<String, String> {
+    g.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
 }
 
 impl Aws {
@@ -309,9 +314,7 @@ impl Aws {
             Ok::<_, AwsError>(out)
         };
         let (mine, named) = tokio::try_join!(by_tag, by_name)?;
-        let tags_of = |g: &AutoScalingGroup| -> BTreeMap<String, String> {
-            g.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
-        };
+        let tags_of = |g: &AutoScalingGroup| group_tags(g);
         let mut owned = Vec::new();
         let mut foreign = Vec::new();
         let mut seen = BTreeSet::new();

@@ -15,7 +15,7 @@ use crate::live::Found;
 use crate::model::Fleet;
 use crate::resource::{Address, DbInstanceSpec, DbParameterGroupSpec, GroupRef, Kind};
 
-fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
+pub(super) fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
 }
 

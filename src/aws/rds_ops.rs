@@ -58,7 +58,7 @@ impl AwsExecutor {
 
     async fn tags_of(&self, change: &Change, arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
         let out = self.aws.rds.list_tags_for_resource().resource_name(arn).send().await.map_err(call("rds", "ListTagsForResource", &change.address))?;
-        Ok(out.tag_list().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect())
+        Ok(super::rds::tags_map(out.tag_list()))
     }
 
     /// A database create answered `DBInstanceAlreadyExists`: the instance there is this change's if it
@@ -66,10 +66,7 @@ impl AwsExecutor {
     async fn instance_ours_already(&self, change: &Change, call_name: &'static str, spec: &DbInstanceSpec, answer: AwsError) -> Result<(), AwsError> {
         let found = self.aws.rds.describe_db_instances().db_instance_identifier(&spec.identifier).send().await;
         let found = match found.map_err(call("rds", "DescribeDBInstances", &change.address)) {
-            Ok(out) => out
-                .db_instances()
-                .first()
-                .map(|db| db.tag_list().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()),
+            Ok(out) => out.db_instances().first().map(|db| super::rds::tags_map(db.tag_list())),
             Err(e) if e.class() == Class::NotFound => None,
             Err(e) => return Err(e),
         };
