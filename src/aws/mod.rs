@@ -211,11 +211,7 @@ impl Aws {
     pub fn from_conf_with(conf: &aws_config::SdkConfig, default_region: &str, rates: &budget::Rates) -> Aws {
         let stats = Stats::default();
         let attempt = conf.timeout_config().and_then(|t| t.operation_attempt_timeout());
-        let timeouts = conf.timeout_config().map(|t| {
-            let mut without = t.to_builder();
-            without = without.disable_operation_attempt_timeout();
-            without.build()
-        });
+        let timeouts = conf.timeout_config().map(|t| t.to_builder().disable_operation_attempt_timeout().build());
         let http = conf.http_client().unwrap_or_else(|| {
             use aws_smithy_http_client::tls;
             aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc)).build_https()
