@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification, UserIdGroupPair};
 
 use super::executor::{Answer, AwsExecutor, created, idempotent};
-use super::{Aws, AwsError, Owner, Unresolved, call, owner};
+use super::{Aws, AwsError, Owner, Unresolved, Wanted, call};
 use crate::error::{Class, Classify};
 use crate::live::Found;
 use crate::plan::Change;
@@ -20,6 +20,7 @@ fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Fi
 /// Security groups as read: converted to specs once every owned group's id is known.
 pub(crate) struct GroupsRead {
     fleet: String,
+    wanted: Wanted,
     groups: Vec<aws_sdk_ec2::types::SecurityGroup>,
 }
 
@@ -29,43 +30,41 @@ pub(crate) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
 }
 
 impl GroupsRead {
-    /// Owned groups become live objects; others become look-alikes if they are in `vpc_id` (group names are
-    /// unique per VPC only, so a namesake elsewhere blocks nothing).
-    pub(crate) fn found(self, vpc_id: &str) -> Found<SecurityGroupSpec> {
-        let mut found = Found::default();
-        let tags_of = |g: &aws_sdk_ec2::types::SecurityGroup| tag_map(g.tags());
-        let ours: BTreeMap<String, String> = self
-            .groups
-            .iter()
-            .filter_map(|g| match owner(&self.fleet, Kind::SecurityGroup, &tags_of(g)) {
-                Owner::Us(a) => Some((g.group_id()?.to_string(), a.name)),
+    /// Each group once (the tag and the name filter may both find it), with its owner. A group not ours
+    /// counts only in `vpc_id`: group names are unique per VPC only, so a namesake elsewhere blocks nothing.
+    fn owners<'a>(&'a self, vpc_id: &'a str) -> impl Iterator<Item = (&'a aws_sdk_ec2::types::SecurityGroup, Owner)> + 'a {
+        let mut seen = BTreeSet::new();
+        self.groups.iter().filter(move |g| seen.insert(g.group_id().unwrap_or_default().to_string())).filter_map(move |g| {
+            let owner = self.wanted.owner(&self.fleet, Kind::SecurityGroup, g.group_name().unwrap_or_default(), &tag_map(g.tags()));
+            (matches!(owner, Owner::Us(_)) || g.vpc_id() == Some(vpc_id)).then_some((g, owner))
+        })
+    }
+
+    /// Group id -> name in the fleet, for the groups others name by id: ours, and look-alikes that may be
+    /// adopted (what refers to one names it as the fleet does, so an adoption changes nothing there).
+    pub(crate) fn names(&self, vpc_id: &str) -> BTreeMap<String, String> {
+        self.owners(vpc_id)
+            .filter_map(|(g, owner)| match owner {
+                Owner::Us(a) | Owner::Unowned(a) => Some((g.group_id()?.to_string(), a.name)),
                 Owner::Other(_) => None,
             })
-            .collect();
-        let mut seen = BTreeSet::new();
-        for g in &self.groups {
-            let id = g.group_id().unwrap_or_default().to_string();
-            if !seen.insert(id.clone()) {
-                continue; // found by both the tag and the name filter
-            }
-            let tags = tags_of(g);
-            match owner(&self.fleet, Kind::SecurityGroup, &tags) {
-                Owner::Us(address) => {
-                    let spec = SecurityGroupSpec {
-                        name: g.group_name().unwrap_or_default().to_string(),
-                        description: g.description().unwrap_or_default().to_string(),
-                        vpc_id: g.vpc_id().unwrap_or_default().to_string(),
-                        ingress: rules(g.ip_permissions(), &ours),
-                        egress: rules(g.ip_permissions_egress(), &ours),
-                        tags,
-                    };
-                    found.own(address, id, spec);
-                }
-                // A group is created with its tags in one call: an untagged one is never one of ours, and is
-                // not read for adoption.
-                Owner::Other(fleet) if g.vpc_id() == Some(vpc_id) => found.foreign(g.group_name().unwrap_or_default(), id, fleet, None),
-                Owner::Other(_) => {}
-            }
+            .collect()
+    }
+
+    /// Owned groups become live objects, the others look-alikes (with their specs when they may be adopted);
+    /// `names` is [`GroupsRead::names`].
+    pub(crate) fn found(self, vpc_id: &str, names: &BTreeMap<String, String>) -> Found<SecurityGroupSpec> {
+        let mut found = Found::default();
+        for (g, owner) in self.owners(vpc_id) {
+            let spec = SecurityGroupSpec {
+                name: g.group_name().unwrap_or_default().to_string(),
+                description: g.description().unwrap_or_default().to_string(),
+                vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+                ingress: rules(g.ip_permissions(), names),
+                egress: rules(g.ip_permissions_egress(), names),
+                tags: tag_map(g.tags()),
+            };
+            found.file(owner, g.group_id().unwrap_or_default(), spec);
         }
         found
     }
@@ -132,7 +131,8 @@ impl Aws {
 
     /// Our groups (by the fleet tag) and any group bearing a desired name (to report look-alikes): two
     /// filtered, paginated queries, run concurrently.
-    pub(crate) async fn read_security_groups(&self, fleet: &str, names: &[String]) -> Result<GroupsRead, AwsError> {
+    pub(crate) async fn read_security_groups(&self, fleet: &str, wanted: &Wanted) -> Result<GroupsRead, AwsError> {
+        let names = &wanted.names(Kind::SecurityGroup);
         let by_tag = self.describe_groups(filter(&format!("tag:{FLEET_TAG}"), [fleet]));
         let by_name = async {
             let mut out = Vec::new();
@@ -144,7 +144,7 @@ impl Aws {
         };
         let (mut groups, named) = tokio::try_join!(by_tag, by_name)?;
         groups.extend(named);
-        Ok(GroupsRead { fleet: fleet.to_string(), groups })
+        Ok(GroupsRead { fleet: fleet.to_string(), wanted: wanted.clone(), groups })
     }
 
     // moto 5.2.5 ignores MaxResults on several EC2 describes; the paginator follows NextToken either way.

@@ -10,11 +10,11 @@ use aws_sdk_elasticloadbalancing::types::{
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::executor::{Answer, AwsExecutor, created};
-use super::{Aws, AwsError, Owner, built, call, owner, unread};
+use super::{Aws, AwsError, Owner, Wanted, built, call, unread};
 use crate::live::Found;
 use crate::plan::Change;
 use crate::resource::load_balancer::{Attributes, HealthCheckSpec, ListenerSpec};
-use crate::resource::{Address, GroupRef, Kind, LbOp, LoadBalancerSpec};
+use crate::resource::{GroupRef, Kind, LbOp, LoadBalancerSpec};
 
 /// Page size of DescribeLoadBalancers (AWS's maximum).
 const PAGE: i32 = 400;
@@ -22,15 +22,27 @@ const PAGE: i32 = 400;
 const TAG_BATCH: usize = 20;
 
 pub(crate) struct BalancersRead {
-    owned: Vec<(Address, LoadBalancerDescription, BTreeMap<String, String>, Attributes)>,
-    /// Look-alikes: (name, id, fleet tag).
+    /// Ours, and look-alikes that may be adopted: read in full.
+    owned: Vec<(Owner, LoadBalancerDescription, BTreeMap<String, String>, Attributes)>,
+    /// Another's look-alikes: (name, id, fleet tag).
     foreign: Vec<(String, String, Option<String>)>,
     /// Load balancers not ours, by name, with their security group ids (to find those using ours).
     others: Vec<(String, Vec<String>)>,
 }
 
 impl BalancersRead {
-    /// Our load balancers' DNS names, by AWS name.
+    /// AWS name -> name in the fleet, of ours and of look-alikes that may be adopted.
+    pub(crate) fn names(&self) -> BTreeMap<String, String> {
+        self.owned
+            .iter()
+            .filter_map(|(owner, lb, _, _)| match owner {
+                Owner::Us(a) | Owner::Unowned(a) => Some((lb.load_balancer_name()?.to_string(), a.name.clone())),
+                Owner::Other(_) => None,
+            })
+            .collect()
+    }
+
+    /// The DNS names of ours and of look-alikes that may be adopted, by AWS name.
     pub(crate) fn dns_names(&self) -> BTreeMap<String, String> {
         self.owned
             .iter()
@@ -46,7 +58,7 @@ impl BalancersRead {
                 found.unmanaged(name, format!("uses {}", ours.join(", ")));
             }
         }
-        for (address, lb, tags, attributes) in self.owned {
+        for (owner, lb, tags, attributes) in self.owned {
             let listeners = lb
                 .listener_descriptions()
                 .iter()
@@ -82,7 +94,7 @@ impl BalancersRead {
                 subnets: lb.subnets().iter().cloned().collect(),
                 tags,
             };
-            found.own(address, spec.name.clone(), spec);
+            found.file(owner, spec.name.clone(), spec);
         }
         found
     }
@@ -138,7 +150,7 @@ impl Aws {
     pub(crate) async fn read_load_balancers(
         &self,
         fleet: &str,
-        desired_names: &[String],
+        wanted: &Wanted,
         scope: Option<&std::collections::BTreeSet<String>>,
     ) -> Result<BalancersRead, AwsError> {
         let mut all = Vec::new();
@@ -174,20 +186,20 @@ impl Aws {
         for lb in all {
             let name = lb.load_balancer_name().unwrap_or_default().to_string();
             let t = tags.get(&name).cloned().unwrap_or_default();
-            match owner(fleet, Kind::LoadBalancer, &t) {
-                Owner::Us(address) => owned.push((address, lb, t)),
+            match wanted.owner(fleet, Kind::LoadBalancer, &name, &t) {
                 Owner::Other(other) => {
                     others.push((name.clone(), lb.security_groups().to_vec()));
-                    if desired_names.contains(&name) {
+                    if wanted.contains(Kind::LoadBalancer, &name) {
                         foreign.push((name.clone(), name, other));
                     }
                 }
+                owner => owned.push((owner, lb, t)),
             }
         }
         let owned = stream::iter(owned)
-            .map(|(address, lb, t)| async move {
+            .map(|(owner, lb, t)| async move {
                 let attributes = self.attributes(lb.load_balancer_name().unwrap_or_default()).await?;
-                Ok::<_, AwsError>((address, lb, t, attributes))
+                Ok::<_, AwsError>((owner, lb, t, attributes))
             })
             .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()

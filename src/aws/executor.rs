@@ -8,7 +8,7 @@ use super::{Aws, AwsError, Unresolved};
 use crate::apply::{BoxFuture, ChangeError, Executor};
 use crate::error::{Class, Classify, Failure};
 use crate::live::Live;
-use crate::plan::Change;
+use crate::plan::{Action, Change, Plan};
 use crate::resource::{Address, FLEET_TAG, GroupRef, Kind, Op};
 
 /// Progress of a long wait, for people (`auto_scaling_group.web: instance refresh 50%`).
@@ -16,7 +16,8 @@ pub type Progress = Arc<dyn Fn(&Address, &str) + Send + Sync>;
 
 pub struct AwsExecutor {
     pub(super) aws: Aws,
-    /// This fleet's security groups: name in the fleet -> id. Grows as groups are created.
+    /// This fleet's security groups: name in the fleet -> id (ours, and those the plan adopts). Grows as
+    /// groups are created.
     pub(super) group_ids: Mutex<BTreeMap<String, String>>,
     /// Launch template versions created in this apply, by template name: what a group moving to its
     /// template's new version is pinned to.
@@ -29,8 +30,13 @@ pub struct AwsExecutor {
 }
 
 impl AwsExecutor {
-    pub fn new(aws: Aws, live: &Live) -> Self {
-        let group_ids = live.ids_of(Kind::SecurityGroup).into_iter().map(|(id, name)| (name, id)).collect();
+    /// The executor of `plan`, made against `live`.
+    pub fn new(aws: Aws, live: &Live, plan: &Plan) -> Self {
+        let mut group_ids: BTreeMap<String, String> = live.ids_of(Kind::SecurityGroup).into_iter().map(|(id, name)| (name, id)).collect();
+        // Groups this plan adopts are the fleet's from the start: what refers to one resolves it, whatever
+        // the order the changes run in.
+        let adopted = plan.changes.iter().filter(|c| c.action == Action::Adopt && c.address.kind == Kind::SecurityGroup);
+        group_ids.extend(adopted.filter_map(|c| Some((c.address.name.clone(), c.id.clone()?))));
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let run = format!("{}-{nanos}", std::process::id());
         AwsExecutor { aws, group_ids: Mutex::new(group_ids), new_versions: Mutex::default(), wait: true, progress: None, run }
@@ -123,10 +129,10 @@ impl AwsExecutor {
         let fleet = want.get(FLEET_TAG).map(String::as_str).unwrap_or_default();
         let owner = match found.map(|t| super::owner(fleet, change.address.kind, t)) {
             Some(super::Owner::Us(a)) if a == change.address => None,
-            Some(super::Owner::Other(None)) if untagged_ours => None,
+            Some(super::Owner::Other(None) | super::Owner::Unowned(_)) if untagged_ours => None,
             Some(super::Owner::Us(a)) => Some(format!("its tags name {a}")),
             Some(super::Owner::Other(Some(other))) => Some(format!("it belongs to fleet `{other}`")),
-            Some(super::Owner::Other(None)) => Some("it has no converge tags".to_string()),
+            Some(super::Owner::Other(None) | super::Owner::Unowned(_)) => Some("it has no converge tags".to_string()),
             None => Some("it could not be found".to_string()),
         };
         match owner {

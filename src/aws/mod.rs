@@ -41,6 +41,10 @@ use crate::resource::{ADDRESS_TAG, Address, Environment, FLEET_TAG, Kind, Resour
 /// ownership rule every kind's reader applies.
 pub(crate) enum Owner {
     Us(Address),
+    /// No converge tags, and the AWS name of a desired object (at this address): a look-alike that may be
+    /// adopted (`adopt = true`, or the intent journal), so it is read in full, as an owned object is, and
+    /// the objects that refer to it name it as the fleet does.
+    Unowned(Address),
     Other(Option<String>),
 }
 
@@ -49,6 +53,56 @@ pub(crate) fn owner(fleet: &str, kind: Kind, tags: &BTreeMap<String, String>) ->
     match (tags.get(FLEET_TAG), address) {
         (Some(f), Some(a)) if f == fleet && a.kind == kind => Owner::Us(a),
         (f, _) => Owner::Other(f.cloned()),
+    }
+}
+
+/// The AWS names of the fleet's desired objects, by kind (AWS name -> the name in its address): what tells a
+/// reader which objects it does not own are look-alikes, and which of those may be adopted.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Wanted {
+    names: BTreeMap<Kind, BTreeMap<String, String>>,
+}
+
+impl Wanted {
+    /// From the desired state (names never depend on what AWS holds).
+    pub(crate) fn of(fleet: &Fleet) -> Wanted {
+        let mut names: BTreeMap<Kind, BTreeMap<String, String>> = BTreeMap::new();
+        for (address, spec) in crate::resource::desired(fleet, &Environment::default()) {
+            names.entry(address.kind).or_default().insert(spec.aws_name().to_string(), address.name);
+        }
+        Wanted { names }
+    }
+
+    /// The desired AWS names of `kind`.
+    pub(crate) fn names(&self, kind: Kind) -> Vec<String> {
+        self.names.get(&kind).map(|n| n.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    pub(crate) fn contains(&self, kind: Kind, name: &str) -> bool {
+        self.names.get(&kind).is_some_and(|n| n.contains_key(name))
+    }
+
+    /// [`owner`], with an untagged object that has a desired name as [`Owner::Unowned`] at that address.
+    pub(crate) fn owner(&self, fleet: &str, kind: Kind, name: &str, tags: &BTreeMap<String, String>) -> Owner {
+        match owner(fleet, kind, tags) {
+            Owner::Other(None) => match self.names.get(&kind).and_then(|n| n.get(name)) {
+                Some(fleet_name) => Owner::Unowned(Address::new(kind, fleet_name)),
+                None => Owner::Other(None),
+            },
+            o => o,
+        }
+    }
+}
+
+impl<S: ResourceKind> Found<S> {
+    /// Files an object read in full by its owner: ours, a look-alike that may be adopted (with its spec),
+    /// or (when its name is desired) another's look-alike.
+    pub(crate) fn file(&mut self, owner: Owner, id: impl Into<String>, spec: S) {
+        match owner {
+            Owner::Us(address) => self.own(address, id, spec),
+            Owner::Unowned(_) => self.foreign(spec.aws_name().to_string(), id, None, Some(spec)),
+            Owner::Other(fleet) => self.foreign(spec.aws_name().to_string(), id, fleet, None),
+        }
     }
 }
 
@@ -265,19 +319,21 @@ impl Aws {
             scope.map(|s| s.iter().filter(|(k, _)| *k == Kind::LoadBalancer).map(|(_, name)| name.clone()).collect());
         let load_balancers = load_balancers.as_ref();
         let name = &fleet.settings.name;
-        let sg_names: Vec<String> = fleet.security_groups.keys().map(|n| fleet.security_group_name(n)).collect();
-        let lb_names: Vec<String> = fleet.load_balancers.keys().map(|n| fleet.load_balancer_name(n)).collect();
+        let wanted = &Wanted::of(fleet);
         let (mut env, groups, balancers, pools, rds, buckets) = tokio::try_join!(
             self.environment(fleet),
-            self.read_security_groups(name, &sg_names),
-            self.read_load_balancers(name, &lb_names, load_balancers),
-            self.read_pools(fleet),
-            self.read_rds(fleet),
-            self.read_buckets(fleet),
+            self.read_security_groups(name, wanted),
+            self.read_load_balancers(name, wanted, load_balancers),
+            self.read_pools(fleet, wanted),
+            self.read_rds(fleet, wanted),
+            self.read_buckets(fleet, wanted),
         )?;
-        let security_groups = groups.found(&env.vpc_id);
-        let group_ids = security_groups.ids();
+        // Objects name security groups by id and load balancers by AWS name: these say which are the fleet's
+        // (ours, and look-alikes that may be adopted).
+        let group_ids = groups.names(&env.vpc_id);
+        let security_groups = groups.found(&env.vpc_id, &group_ids);
         env.balancer_dns = balancers.dns_names();
+        let balancer_names = balancers.names();
         let load_balancers = balancers.found(&group_ids);
         // The second round, concurrently: names of the images live templates use (those the fleet resolved
         // are known already), the engine defaults of parameter groups with changes, the hosted zones' records.
@@ -292,14 +348,11 @@ impl Aws {
         let (mut names, static_parameters, records) =
             tokio::try_join!(self.image_names(unknown), self.static_parameters(rds.families_to_change(fleet)), records)?;
         names.extend(known);
-        let (launch_templates, auto_scaling_groups) = pools.found(&names, &group_ids, &load_balancers.aws_names());
+        let (launch_templates, auto_scaling_groups) = pools.found(&names, &group_ids, &balancer_names);
         env.static_parameters = static_parameters;
         let (db_parameter_groups, db_instances) = rds.found(&group_ids);
         let dns_records = match records {
-            Some(records) => {
-                let desired: Vec<String> = crate::resource::DnsRecordSpec::desired(fleet, &env).into_iter().map(|(name, _)| name).collect();
-                records.found(fleet, &desired)
-            }
+            Some(records) => records.found(fleet, &wanted.names(Kind::DnsRecord)),
             None => Found::default(),
         };
         // One field per kind of the registry: a kind this function does not read does not compile.

@@ -13,7 +13,7 @@ use aws_sdk_ec2::types::{Filter, LaunchTemplateVersion, ResourceType};
 use aws_smithy_types::base64;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{Aws, AwsError, Missing, Owner, call, owner, unread};
+use super::{Aws, AwsError, Missing, Owner, Wanted, call, unread};
 use crate::live::Found;
 use crate::model::{Fleet, Image};
 use crate::resource::{
@@ -41,16 +41,19 @@ pub(crate) struct PoolsRead {
 /// A look-alike: (name, id, the fleet tag it carries).
 type Look = (String, String, Option<String>);
 
-/// An owned launch template: its id, tags and every version (ascending).
+/// A launch template read in full (ours, or a look-alike that may be adopted): its id, tags and every
+/// version (ascending).
 struct TemplateRead {
-    address: Address,
+    owner: Owner,
     id: String,
     tags: BTreeMap<String, String>,
     versions: Vec<LaunchTemplateVersion>,
 }
 
-/// An owned group with what other calls say of it: its policy's CPU target, a refresh still running.
+/// A group read in full (ours, or a look-alike that may be adopted) with what other calls say of it: its
+/// policy's CPU target, a refresh still running.
 struct GroupRead {
+    owner: Owner,
     address: Address,
     group: AutoScalingGroup,
     cpu_target: Option<u32>,
@@ -94,7 +97,7 @@ impl PoolsRead {
     ) -> (Found<LaunchTemplateSpec>, Found<AutoScalingGroupSpec>) {
         let mut templates = Found { foreign: unread(self.foreign_templates), ..Found::default() };
         let mut groups = Found { foreign: unread(self.foreign_groups), ..Found::default() };
-        for TemplateRead { address, id, tags, versions } in self.templates {
+        for TemplateRead { owner, id, tags, versions } in self.templates {
             let Some(latest) = versions.last() else { continue };
             let data = latest.launch_template_data();
             let (user_data, gzip) = user_data_text(data.and_then(|d| d.user_data()));
@@ -120,9 +123,9 @@ impl PoolsRead {
                 versions: versions.iter().filter_map(|v| v.version_number()).map(|n| n as u64).collect(),
                 default_version: versions.iter().find(|v| v.default_version() == Some(true)).and_then(|v| v.version_number()).map(|n| n as u64),
             };
-            templates.own(address, id, spec);
+            templates.file(owner, id, spec);
         }
-        for GroupRead { address, group: g, cpu_target, refreshing } in self.groups {
+        for GroupRead { owner, address, group: g, cpu_target, refreshing } in self.groups {
             let (template, version) = match g
                 .launch_template()
                 .or_else(|| g.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification()))
@@ -154,7 +157,7 @@ impl PoolsRead {
                 refreshing: refreshing.map(|r| r.status),
                 suspended_processes: g.suspended_processes().iter().filter_map(|p| p.process_name()).map(str::to_string).collect(),
             };
-            groups.own(address, spec.name.clone(), spec);
+            groups.file(owner, spec.name.clone(), spec);
         }
         (templates, groups)
     }
@@ -233,15 +236,14 @@ impl Aws {
         Ok(out)
     }
 
-    pub(crate) async fn read_pools(&self, fleet: &Fleet) -> Result<PoolsRead, AwsError> {
+    pub(crate) async fn read_pools(&self, fleet: &Fleet, wanted: &Wanted) -> Result<PoolsRead, AwsError> {
         let name = &fleet.settings.name;
-        let desired: Vec<String> = fleet.pools.keys().map(|p| fleet.pool_name(p)).collect();
-        let (templates, groups) = tokio::try_join!(self.read_templates(name, &desired), self.read_groups(name, &desired))?;
+        let (templates, groups) = tokio::try_join!(self.read_templates(name, wanted), self.read_groups(name, wanted))?;
         let ((templates, foreign_templates), (groups, foreign_groups)) = (templates, groups);
         Ok(PoolsRead { templates, groups, foreign_templates, foreign_groups })
     }
 
-    async fn read_templates(&self, fleet: &str, desired: &[String]) -> Result<(Vec<TemplateRead>, Vec<Look>), AwsError> {
+    async fn read_templates(&self, fleet: &str, wanted: &Wanted) -> Result<(Vec<TemplateRead>, Vec<Look>), AwsError> {
         let all = async {
             let mut pages = self.ec2.describe_launch_templates().max_results(200).into_paginator().send();
             let mut out = Vec::new();
@@ -269,21 +271,22 @@ impl Aws {
             let id = t.launch_template_id().unwrap_or_default().to_string();
             let name = t.launch_template_name().unwrap_or_default().to_string();
             let tags = tags.get(&id).cloned().unwrap_or_default();
-            match owner(fleet, Kind::LaunchTemplate, &tags) {
-                Owner::Us(address) => owned.push((address, id, tags)),
-                Owner::Other(other) if desired.contains(&name) => foreign.push((name, id, other)),
+            match wanted.owner(fleet, Kind::LaunchTemplate, &name, &tags) {
+                Owner::Other(other) if wanted.contains(Kind::LaunchTemplate, &name) => foreign.push((name, id, other)),
                 Owner::Other(_) => {}
+                owner => owned.push((owner, id, tags)),
             }
         }
         let owned = stream::iter(owned)
-            .map(|(address, id, tags)| async move {
+            .map(|(owner, id, tags)| async move {
+                let what = format!("launch template {id}");
                 let mut pages = self.ec2.describe_launch_template_versions().launch_template_id(&id).max_results(200).into_paginator().send();
                 let mut versions = Vec::new();
                 while let Some(page) = pages.next().await {
-                    versions.extend(page.map_err(call("ec2", "DescribeLaunchTemplateVersions", &address))?.launch_template_versions().iter().cloned());
+                    versions.extend(page.map_err(call("ec2", "DescribeLaunchTemplateVersions", &what))?.launch_template_versions().iter().cloned());
                 }
                 versions.sort_by_key(|v| v.version_number());
-                Ok::<_, AwsError>(TemplateRead { address, id, tags, versions })
+                Ok::<_, AwsError>(TemplateRead { owner, id, tags, versions })
             })
             .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
@@ -291,8 +294,9 @@ impl Aws {
         Ok((owned, foreign))
     }
 
-    async fn read_groups(&self, fleet: &str, desired: &[String]) -> Result<(Vec<GroupRead>, Vec<Look>), AwsError> {
+    async fn read_groups(&self, fleet: &str, wanted: &Wanted) -> Result<(Vec<GroupRead>, Vec<Look>), AwsError> {
         let asg = &self.autoscaling;
+        let desired = wanted.names(Kind::AutoScalingGroup);
         let by_tag = async {
             let tag = aws_sdk_autoscaling::types::Filter::builder().name(format!("tag:{FLEET_TAG}")).values(fleet).build();
             let mut pages = asg.describe_auto_scaling_groups().filters(tag).max_records(100).into_paginator().send();
@@ -324,13 +328,14 @@ impl Aws {
             if !seen.insert(name.clone()) || g.status().is_some_and(|s| s.starts_with("Delete")) {
                 continue;
             }
-            match owner(fleet, Kind::AutoScalingGroup, &tags_of(&g)) {
-                Owner::Us(address) => owned.push((address, g)),
+            match wanted.owner(fleet, Kind::AutoScalingGroup, &name, &tags_of(&g)) {
+                Owner::Us(address) => owned.push((address.clone(), Owner::Us(address), g)),
+                Owner::Unowned(address) => owned.push((address.clone(), Owner::Unowned(address), g)),
                 Owner::Other(other) => foreign.push((name.clone(), name, other)),
             }
         }
-        let policies = self.cpu_targets(owned.iter().map(|(_, g)| policy_name(g.auto_scaling_group_name().unwrap_or_default())).collect());
-        let refreshes = stream::iter(owned.iter().map(|(_, g)| g.auto_scaling_group_name().unwrap_or_default().to_string()))
+        let policies = self.cpu_targets(owned.iter().map(|(_, _, g)| policy_name(g.auto_scaling_group_name().unwrap_or_default())).collect());
+        let refreshes = stream::iter(owned.iter().map(|(_, _, g)| g.auto_scaling_group_name().unwrap_or_default().to_string()))
             .map(|name| async move {
                 let out = asg.describe_instance_refreshes().auto_scaling_group_name(&name).send().await.map_err(call(
                     "autoscaling",
@@ -352,10 +357,10 @@ impl Aws {
         let (targets, mut running) = tokio::try_join!(policies, refreshes)?;
         let owned = owned
             .into_iter()
-            .map(|(address, group)| {
+            .map(|(address, owner, group)| {
                 let name = group.auto_scaling_group_name().unwrap_or_default().to_string();
                 let cpu_target = targets.get(&policy_name(&name)).copied();
-                GroupRead { address, group, cpu_target, refreshing: running.remove(&name).flatten() }
+                GroupRead { owner, address, group, cpu_target, refreshing: running.remove(&name).flatten() }
             })
             .collect();
         Ok((owned, foreign))

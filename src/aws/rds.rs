@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_rds::types::{DbInstance, DbParameterGroup, Tag};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{Aws, AwsError, Owner, call, owner, unread};
+use super::{Aws, AwsError, Owner, Wanted, call, unread};
 use crate::live::Found;
 use crate::model::Fleet;
 use crate::resource::{Address, DbInstanceSpec, DbParameterGroupSpec, GroupRef, Kind};
@@ -20,16 +20,19 @@ pub(super) fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
 }
 
 pub(crate) struct RdsRead {
-    instances: Vec<(Address, DbInstance)>,
+    /// Ours, and look-alikes that may be adopted (at the address named), read in full.
+    instances: Vec<(Address, Owner, DbInstance)>,
     groups: Vec<GroupRead>,
     /// Look-alikes of each kind: (name, id, fleet tag).
     foreign_instances: Vec<(String, String, Option<String>)>,
     foreign_groups: Vec<(String, String, Option<String>)>,
 }
 
-/// An owned parameter group with its tags and the values of its declared parameters.
+/// A parameter group read in full (ours, or a look-alike that may be adopted) with its tags and the values
+/// of its declared parameters.
 struct GroupRead {
     address: Address,
+    owner: Owner,
     group: DbParameterGroup,
     tags: BTreeMap<String, String>,
     parameters: BTreeMap<String, String>,
@@ -61,8 +64,8 @@ impl RdsRead {
         let pg_names: BTreeMap<String, String> =
             self.groups.iter().map(|g| (g.group.db_parameter_group_name().unwrap_or_default().to_string(), g.address.name.clone())).collect();
         let db_names: BTreeMap<String, String> =
-            self.instances.iter().map(|(a, d)| (d.db_instance_identifier().unwrap_or_default().to_string(), a.name.clone())).collect();
-        for GroupRead { address, group: g, tags, parameters } in self.groups {
+            self.instances.iter().map(|(a, _, d)| (d.db_instance_identifier().unwrap_or_default().to_string(), a.name.clone())).collect();
+        for GroupRead { owner, group: g, tags, parameters, .. } in self.groups {
             let spec = DbParameterGroupSpec {
                 name: g.db_parameter_group_name().unwrap_or_default().to_string(),
                 family: g.db_parameter_group_family().unwrap_or_default().to_string(),
@@ -72,9 +75,9 @@ impl RdsRead {
                 static_parameters: BTreeMap::new(),
                 arn: g.db_parameter_group_arn().map(str::to_string),
             };
-            groups.own(address, spec.name.clone(), spec);
+            groups.file(owner, spec.name.clone(), spec);
         }
-        for (address, db) in self.instances {
+        for (_, owner, db) in self.instances {
             let parameter_group = db.db_parameter_groups().first().and_then(|p| p.db_parameter_group_name()).map(str::to_string);
             let replica_of = db.read_replica_source_db_instance_identifier().map(|source| {
                 // The source may be named by identifier or by ARN.
@@ -105,7 +108,7 @@ impl RdsRead {
                 replica_of,
                 ..DbInstanceSpec::default()
             };
-            instances.own(address, spec.identifier.clone(), spec);
+            instances.file(owner, spec.identifier.clone(), spec);
         }
         (groups, instances)
     }
@@ -123,7 +126,7 @@ impl RdsRead {
 }
 
 impl Aws {
-    pub(crate) async fn read_rds(&self, fleet: &Fleet) -> Result<RdsRead, AwsError> {
+    pub(crate) async fn read_rds(&self, fleet: &Fleet, wanted: &Wanted) -> Result<RdsRead, AwsError> {
         let name = &fleet.settings.name;
         let rds = &self.rds;
         let instances = async {
@@ -143,15 +146,14 @@ impl Aws {
             Ok::<_, AwsError>(out)
         };
         let (instances, groups) = tokio::try_join!(instances, groups)?;
-        let desired_ids: BTreeSet<String> = fleet.databases.keys().map(|d| fleet.database_identifier(d)).collect();
-        let desired_pgs: BTreeSet<String> = fleet.db_parameter_groups.keys().map(|p| fleet.db_parameter_group_name(p)).collect();
         let (mut foreign_instances, mut foreign_groups) = (Vec::new(), Vec::new());
         let mut owned = Vec::new();
         for db in instances {
             let id = db.db_instance_identifier().unwrap_or_default().to_string();
-            match owner(name, Kind::DbInstance, &tags_map(db.tag_list())) {
-                Owner::Us(address) => owned.push((address, db)),
-                Owner::Other(other) if desired_ids.contains(&id) => foreign_instances.push((id.clone(), id, other)),
+            match wanted.owner(name, Kind::DbInstance, &id, &tags_map(db.tag_list())) {
+                Owner::Us(address) => owned.push((address.clone(), Owner::Us(address), db)),
+                Owner::Unowned(address) => owned.push((address.clone(), Owner::Unowned(address), db)),
+                Owner::Other(other) if wanted.contains(Kind::DbInstance, &id) => foreign_instances.push((id.clone(), id, other)),
                 Owner::Other(_) => {}
             }
         }
@@ -169,14 +171,15 @@ impl Aws {
         let mut mine = Vec::new();
         for (g, tags) in tagged {
             let pg = g.db_parameter_group_name().unwrap_or_default().to_string();
-            match owner(name, Kind::DbParameterGroup, &tags) {
-                Owner::Us(address) => mine.push((address, g, tags)),
-                Owner::Other(other) if desired_pgs.contains(&pg) => foreign_groups.push((pg.clone(), pg, other)),
+            match wanted.owner(name, Kind::DbParameterGroup, &pg, &tags) {
+                Owner::Us(address) => mine.push((address.clone(), Owner::Us(address), g, tags)),
+                Owner::Unowned(address) => mine.push((address.clone(), Owner::Unowned(address), g, tags)),
+                Owner::Other(other) if wanted.contains(Kind::DbParameterGroup, &pg) => foreign_groups.push((pg.clone(), pg, other)),
                 Owner::Other(_) => {}
             }
         }
         let groups = stream::iter(mine)
-            .map(|(address, g, tags)| async move {
+            .map(|(address, owner, g, tags)| async move {
                 // Only what the fleet declares is read and compared: nobody else's tuning is touched.
                 let declared: BTreeSet<String> =
                     fleet.db_parameter_groups.get(&address.name).map(|d| d.parameters.keys().cloned().collect()).unwrap_or_default();
@@ -191,7 +194,7 @@ impl Aws {
                         }
                     }
                 }
-                Ok::<_, AwsError>(GroupRead { address, group: g, tags, parameters })
+                Ok::<_, AwsError>(GroupRead { address, owner, group: g, tags, parameters })
             })
             .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()

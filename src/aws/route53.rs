@@ -61,16 +61,22 @@ impl ZonesRead {
                 // An alias has no TTL of its own; a CNAME no EvaluateTargetHealth.
                 let ttl = set.alias_target().is_none().then(|| set.ttl()).flatten();
                 let evaluate_target_health = set.alias_target().map(|a| a.evaluate_target_health());
+                let spec = |owner: String| DnsRecordSpec {
+                    name: name.clone(),
+                    zone: zone.clone(),
+                    zone_id: zone_id.clone(),
+                    target: target.clone(),
+                    ttl,
+                    evaluate_target_health,
+                    owner,
+                };
                 match owners.get(&name) {
                     Some((f, address)) if f == &fleet.settings.name && address.kind == Kind::DnsRecord => {
-                        let owner = crate::resource::dns_record::owner_value(f, &name);
-                        let spec =
-                            DnsRecordSpec { name: name.clone(), zone: zone.clone(), zone_id: zone_id.clone(), target, ttl, evaluate_target_health, owner };
-                        found.own(address.clone(), name, spec);
+                        found.own(address.clone(), &name, spec(crate::resource::dns_record::owner_value(f, &name)));
                     }
-                    other if desired_names.contains(&name) => {
-                        found.foreign(&name, &name, other.map(|(f, _)| f.clone()), None);
-                    }
+                    // No ownership record: a look-alike that may be adopted, read as it is (with no owner).
+                    None if desired_names.contains(&name) => found.foreign(&name, &name, None, Some(spec(String::new()))),
+                    Some((other, _)) if desired_names.contains(&name) => found.foreign(&name, &name, Some(other.clone()), None),
                     _ => {}
                 }
             }

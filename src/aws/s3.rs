@@ -4,7 +4,7 @@
 //! whether it is empty, concurrently. Against an emulator endpoint, addressing is
 //! path-style (see `Aws::from_conf`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
@@ -13,7 +13,7 @@ use aws_sdk_s3::types::{
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::executor::{Answer, AwsExecutor, created, idempotent};
-use super::{Aws, AwsError, Owner, built, call, owner};
+use super::{Aws, AwsError, Owner, Wanted, built, call};
 use crate::error::{Class, Classify};
 use crate::live::{Found, Look};
 use crate::model::Fleet;
@@ -47,9 +47,8 @@ impl BucketsRead {
 }
 
 impl Aws {
-    pub(crate) async fn read_buckets(&self, fleet: &Fleet) -> Result<BucketsRead, AwsError> {
+    pub(crate) async fn read_buckets(&self, fleet: &Fleet, wanted: &Wanted) -> Result<BucketsRead, AwsError> {
         let s3 = &self.s3;
-        let desired: BTreeSet<&String> = fleet.sites.values().filter_map(|s| s.media_bucket.as_ref()).collect();
         let mut names = Vec::new();
         let mut pages = s3.list_buckets().bucket_region(&self.region).max_buckets(1000).into_paginator().send();
         while let Some(page) = pages.next().await {
@@ -64,21 +63,20 @@ impl Aws {
             .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
-        // Ours, and untagged look-alikes (a create whose tagging was cut off may be adopted: see `plan`),
-        // are read in full; another fleet's look-alike only blocks.
+        // Ours, and untagged look-alikes (which may be adopted: see `plan`), are read in full; another fleet's
+        // look-alike only blocks.
         let mut read = Vec::new();
         let mut foreign = Vec::new();
         for (name, tags) in tagged {
-            match owner(&fleet.settings.name, Kind::Bucket, &tags) {
-                Owner::Us(address) => read.push((Some(address), name, tags)),
-                Owner::Other(None) if desired.contains(&name) => read.push((None, name, tags)),
-                Owner::Other(other) if desired.contains(&name) => foreign.push((name.clone(), name, other, None)),
+            match wanted.owner(&fleet.settings.name, Kind::Bucket, &name, &tags) {
+                Owner::Other(other) if wanted.contains(Kind::Bucket, &name) => foreign.push((name.clone(), name, other, None)),
                 Owner::Other(_) => {}
+                owner => read.push((owner, name, tags)),
             }
         }
-        let read: Vec<(Option<crate::resource::Address>, BucketSpec)> = stream::iter(read)
-            .map(|(address, name, tags)| {
-                let keep = desired.contains(&name);
+        let read: Vec<(Owner, BucketSpec)> = stream::iter(read)
+            .map(|(owner, name, tags)| {
+                let keep = wanted.contains(Kind::Bucket, &name);
                 async move {
                     let versioning = s3.get_bucket_versioning().bucket(&name).send();
                     let policy = async { absent(s3.get_bucket_policy().bucket(&name).send().await.map_err(call("s3", "GetBucketPolicy", &name))) };
@@ -114,17 +112,17 @@ impl Aws {
                         empty,
                         name,
                     };
-                    Ok::<_, AwsError>((address, spec))
+                    Ok::<_, AwsError>((owner, spec))
                 }
             })
             .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
         let mut owned = Vec::new();
-        for (address, spec) in read {
-            match address {
-                Some(address) => owned.push((address, spec)),
-                None => foreign.push((spec.name.clone(), spec.name.clone(), None, Some(spec))),
+        for (owner, spec) in read {
+            match owner {
+                Owner::Us(address) => owned.push((address, spec)),
+                _ => foreign.push((spec.name.clone(), spec.name.clone(), None, Some(spec))),
             }
         }
         Ok(BucketsRead { owned, foreign })

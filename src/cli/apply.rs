@@ -124,7 +124,7 @@ async fn execute(
         Report::default()
     } else {
         out.say("\n");
-        let mut executor = AwsExecutor::new(aws.clone(), live).on_progress(Arc::new(move |a, m| out.say(&format!("{a}: {m}\n"))));
+        let mut executor = AwsExecutor::new(aws.clone(), live, plan).on_progress(Arc::new(move |a, m| out.say(&format!("{a}: {m}\n"))));
         if args.no_wait {
             executor = executor.no_wait();
         }

@@ -111,7 +111,8 @@ fn options(fleet: &Fleet, common: &Common) -> Result<PlanOptions> {
         targets,
         allow_destroy: common.allow_destroy,
         apply_immediately: common.apply_immediately,
-        journal: Vec::new(),
+        // The lock's journal is read by the caller; `adopt` comes from the fleet, in `planner::plan`.
+        ..PlanOptions::default()
     })
 }
 

@@ -115,7 +115,7 @@ impl FleetLoop<'_> {
             return Ok(next);
         }
         // A pass never blocks on a rolling refresh: the next pass sees it running (observed) until it ends.
-        let executor = AwsExecutor::new(self.aws.clone(), &planned.live).no_wait();
+        let executor = AwsExecutor::new(self.aws.clone(), &planned.live, &planned.plan).no_wait();
         let mut stop = self.stop.clone();
         let lost = guard.map(Guard::lost);
         let stopped = async move {

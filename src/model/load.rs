@@ -454,8 +454,13 @@ fn plain(v: Vec<Located<String>>) -> Vec<String> {
 
 /// `tags`: the user's tags, which converge adds `ours` of its own to, on a resource whose service follows `rules`.
 fn tags(w: &mut Walker<'_>, f: &Fields<'_, '_>, rules: TagRules, ours: usize) -> Tags {
-    let Some(v) = f.get("tags") else { return Tags::new() };
-    let field = f.field("tags");
+    tags_at(w, f, "tags", rules, ours)
+}
+
+/// A tag map under `key`.
+fn tags_at(w: &mut Walker<'_>, f: &Fields<'_, '_>, key: &str, rules: TagRules, ours: usize) -> Tags {
+    let Some(v) = f.get(key) else { return Tags::new() };
+    let field = f.field(key);
     let mut out = Tags::new();
     for (k, val) in w.string_map(v, &field) {
         let key_field = format!("{field}.{k}");
@@ -482,7 +487,7 @@ fn written(f: &Fields<'_, '_>, key: &str) -> bool {
 }
 
 fn read_security_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<SecurityGroup> {
-    let f = w.fields(v, &e.path, &["name", "description", "ingress", "egress", "tags"])?;
+    let f = w.fields(v, &e.path, &["name", "description", "ingress", "egress", "tags", "adopt"])?;
     let name = w.opt_string(&f, "name");
     if let Some(n) = &name {
         aws_rule(w, n, &f.field("name"), "security group name", constraints::security_group_name(n));
@@ -501,7 +506,8 @@ fn read_security_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut
     let ingress = rules(w, "ingress", "from").unwrap_or_default();
     let egress = rules(w, "egress", "to");
     let tags = tags(w, &f, TagRules::Any, 2);
-    Some(SecurityGroup { loc: f.loc.clone(), name: name.map(|n| n.value), description: description.map(|d| d.value), ingress, egress, tags })
+    let adopt = w.opt_bool(&f, "adopt").unwrap_or(false);
+    Some(SecurityGroup { loc: f.loc.clone(), name: name.map(|n| n.value), description: description.map(|d| d.value), ingress, egress, tags, adopt })
 }
 
 /// A rule's peer groups: `from` (ingress) or `to` (egress), the reference's key and its field as shown.
@@ -632,6 +638,8 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
         v,
         &e.path,
         &[
+            "name",
+            "template_name",
             "image",
             "instance_type",
             "security_groups",
@@ -646,8 +654,17 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
             "zones",
             "subnets",
             "tags",
+            "instance_tags",
+            "adopt",
         ],
     )?;
+    let aws_name = |w: &mut Walker<'_>, key: &str, what: &str| {
+        let n = w.opt_string(&f, key)?;
+        aws_rule(w, &n, &f.field(key), what, constraints::launch_template_name(&n));
+        Some(n.value)
+    };
+    let name = aws_name(w, "name", "auto-scaling group name");
+    let template_name = aws_name(w, "template_name", "launch template name");
     let image = w.req_string(&f, "image");
     if let Some(i) = &image {
         e.reference(seen, "image", f.field("image"), Table::Image, i);
@@ -697,6 +714,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
     let subnets = subnets(w, &f);
     // On the group, the template and every instance, which also gets a `Name`.
     let tags = tags(w, &f, TagRules::Any, 3);
+    let instance_tags = f.get("instance_tags").map(|_| tags_at(w, &f, "instance_tags", TagRules::Any, 0));
     if let (Some(min), Some(max)) = (&min, &max) {
         if min.value > max.value {
             w.error(min.loc.clone(), f.field("min"), format!("min ({}) is greater than max ({})", min.value, max.value));
@@ -712,6 +730,8 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
     }
     Some(Pool {
         loc: f.loc.clone(),
+        name,
+        template_name,
         image: placeholder(seen, e, &f, image),
         instance_type: placeholder(seen, e, &f, instance_type).value,
         security_groups,
@@ -727,6 +747,8 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
         zones,
         subnets,
         tags,
+        instance_tags,
+        adopt: w.opt_bool(&f, "adopt").unwrap_or(false),
     })
 }
 
@@ -747,6 +769,7 @@ fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut 
             "zones",
             "subnets",
             "tags",
+            "adopt",
         ],
     )?;
     let name = w.opt_string(&f, "name");
@@ -840,6 +863,7 @@ fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut 
         zones,
         subnets,
         tags,
+        adopt: w.opt_bool(&f, "adopt").unwrap_or(false),
     })
 }
 
@@ -929,7 +953,11 @@ fn read_listener(w: &mut Walker<'_>, v: &Value<'_>, path: &str, seen: &mut Seen)
 }
 
 fn read_db_parameter_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<DbParameterGroup> {
-    let f = w.fields(v, &e.path, &["family", "description", "parameters", "tags"])?;
+    let f = w.fields(v, &e.path, &["name", "family", "description", "parameters", "tags", "adopt"])?;
+    let name = w.opt_string(&f, "name");
+    if let Some(n) = &name {
+        aws_rule(w, n, &f.field("name"), "DB parameter group name", constraints::db_parameter_group_name(n));
+    }
     let family = w.req_string(&f, "family");
     let description = w.opt_string(&f, "description").map(|d| d.value);
     let parameters = match f.get("parameters") {
@@ -937,7 +965,16 @@ fn read_db_parameter_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: 
         None => BTreeMap::new(),
     };
     let tags = tags(w, &f, TagRules::Restricted, 2);
-    Some(DbParameterGroup { loc: f.loc.clone(), family: placeholder(seen, e, &f, family).value, description, parameters, tags })
+    let adopt = w.opt_bool(&f, "adopt").unwrap_or(false);
+    Some(DbParameterGroup {
+        loc: f.loc.clone(),
+        name: name.map(|n| n.value),
+        family: placeholder(seen, e, &f, family).value,
+        description,
+        parameters,
+        tags,
+        adopt,
+    })
 }
 
 fn read_database(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<Database> {
@@ -945,6 +982,7 @@ fn read_database(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen)
         v,
         &e.path,
         &[
+            "name",
             "replica_of",
             "engine",
             "version",
@@ -965,8 +1003,13 @@ fn read_database(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen)
             "allow_major_version_upgrade",
             "promote",
             "tags",
+            "adopt",
         ],
     )?;
+    let name = w.opt_string(&f, "name");
+    if let Some(n) = &name {
+        aws_rule(w, n, &f.field("name"), "DB instance identifier", constraints::db_instance_identifier(n));
+    }
     let replica_of = w.opt_string(&f, "replica_of");
     if let Some(r) = &replica_of {
         e.reference(seen, "replica_of", f.field("replica_of"), Table::Database, r);
@@ -1052,6 +1095,7 @@ fn read_database(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen)
     }
     let db = Database {
         loc: f.loc.clone(),
+        name: name.map(|n| n.value),
         replica_of,
         engine: engine.map(|en| en.value),
         version,
@@ -1074,12 +1118,13 @@ fn read_database(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen)
         allow_major_version_upgrade: w.opt_bool(&f, "allow_major_version_upgrade").unwrap_or(false),
         promote: w.opt_bool(&f, "promote").unwrap_or(false),
         tags: tags(w, &f, TagRules::Restricted, 2),
+        adopt: w.opt_bool(&f, "adopt").unwrap_or(false),
     };
     Some(db)
 }
 
 fn read_site(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<Site> {
-    let f = w.fields(v, &e.path, &["domain", "aliases", "pool", "load_balancer", "repo", "branch", "commit", "dns", "media_bucket", "notify"])?;
+    let f = w.fields(v, &e.path, &["domain", "aliases", "pool", "load_balancer", "repo", "branch", "commit", "dns", "media_bucket", "notify", "adopt"])?;
     let dns = match w.opt_string(&f, "dns") {
         None => DnsMode::Client,
         Some(d) if d.value == "client" => DnsMode::Client,
@@ -1116,9 +1161,14 @@ fn read_site(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
     if let Some(lb) = &load_balancer {
         e.reference(seen, "load_balancer", f.field("load_balancer"), Table::LoadBalancer, lb);
     }
-    let repo = w.req_string(&f, "repo");
+    // A site is deployed by its pool once it names a repo and a commit; without both it is only served.
+    let deployed = ["repo", "commit"].iter().any(|k| f.get(k).is_some());
+    let (repo, commit) = if deployed { (w.req_string(&f, "repo"), w.req_string(&f, "commit")) } else { (None, None) };
+    if !deployed && let Some(b) = f.get("branch") {
+        let loc = w.loc(b);
+        w.error(loc, f.field("branch"), "a branch without a repo and a commit deploys nothing").set_help("add repo and commit, or remove branch");
+    }
     let branch = w.opt_string(&f, "branch").map_or_else(|| "main".to_string(), |b| b.value);
-    let commit = w.req_string(&f, "commit");
     if let Some(c) = &commit
         && (c.len() < 7 || c.len() > 40 || !c.chars().all(|ch| ch.is_ascii_hexdigit()))
     {
@@ -1136,11 +1186,10 @@ fn read_site(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
         aliases: aliases.into_iter().map(|a| a.to_ascii_lowercase()).collect(),
         pool: placeholder(seen, e, &f, pool),
         load_balancer,
-        repo: placeholder(seen, e, &f, repo).value,
-        branch,
-        commit: placeholder(seen, e, &f, commit).value,
+        deploy: deployed.then(|| Deploy { repo: placeholder(seen, e, &f, repo).value, branch, commit: placeholder(seen, e, &f, commit).value }),
         dns,
         media_bucket: media_bucket.map(|b| b.value),
         notify,
+        adopt: w.opt_bool(&f, "adopt").unwrap_or(false),
     })
 }

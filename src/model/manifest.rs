@@ -52,20 +52,28 @@ impl Fleet {
     /// The deploy manifest of `pool`: a header, then one tab-separated line per site, sorted by site.
     pub fn manifest(&self, pool: &str) -> String {
         let mut out = String::from("# converge deploy manifest: site, domain, aliases, repo, branch, commit\n");
-        for (name, site) in self.sites.iter().filter(|(_, s)| s.pool.value == pool) {
+        for (name, site, d) in self.deployed(pool) {
             let aliases = if site.aliases.is_empty() { "-".to_string() } else { site.aliases.join(",") };
-            let _ = writeln!(out, "{name}\t{}\t{aliases}\t{}\t{}\t{}", site.domain, site.repo, site.branch, site.commit);
+            let _ = writeln!(out, "{name}\t{}\t{aliases}\t{}\t{}\t{}", site.domain, d.repo, d.branch, d.commit);
         }
         out
     }
 
+    /// The sites `pool` deploys (those with a repo and a commit), sorted by name.
+    pub fn deployed<'a>(&'a self, pool: &'a str) -> impl Iterator<Item = (&'a String, &'a super::Site, &'a super::Deploy)> + 'a {
+        self.sites.iter().filter(move |(_, s)| s.pool.value == pool).filter_map(|(n, s)| Some((n, s, s.deploy.as_ref()?)))
+    }
+
     /// The user data of `pool`: its bootstrap with the manifest in place of `{{manifest}}` (the manifest
-    /// alone without a bootstrap), compressed when over AWS's limit, or why it cannot be.
+    /// alone without a bootstrap), compressed when over AWS's limit, or why it cannot be. A bootstrap
+    /// without the placeholder is the user data verbatim while the pool deploys no site (a hand-built
+    /// pool's script, adopted as it is).
     pub fn user_data(&self, pool: &str) -> Result<UserData, UserDataProblem> {
         let manifest = self.manifest(pool);
         let text = match self.pools.get(pool).and_then(|p| p.bootstrap_text.as_deref()) {
             None => manifest,
             Some(bootstrap) if bootstrap.contains(MANIFEST_PLACEHOLDER) => bootstrap.replacen(MANIFEST_PLACEHOLDER, manifest.trim_end(), 1),
+            Some(bootstrap) if self.deployed(pool).next().is_none() => bootstrap.to_string(),
             Some(_) => {
                 return Err(UserDataProblem {
                     message: format!("the bootstrap has no {MANIFEST_PLACEHOLDER} placeholder for the pool's deploy manifest"),

@@ -85,6 +85,8 @@ pub struct SecurityGroup {
     /// `None`: AWS's default (all traffic to anywhere). `Some(vec![])`: no egress at all.
     pub egress: Option<Vec<Rule>>,
     pub tags: Tags,
+    /// `adopt = true`: an untagged group with this AWS name is adopted rather than a conflict.
+    pub adopt: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +118,10 @@ pub enum Image {
 #[derive(Debug, Clone)]
 pub struct Pool {
     pub loc: Loc,
+    /// The AWS name of the auto-scaling group (and, unless `template_name`, of the launch template);
+    /// defaults to `<fleet>-<name>`.
+    pub name: Option<String>,
+    pub template_name: Option<String>,
     pub image: Located<String>,
     pub instance_type: String,
     pub security_groups: Vec<Located<String>>,
@@ -133,6 +139,9 @@ pub struct Pool {
     pub zones: Vec<String>,
     pub subnets: Vec<String>,
     pub tags: Tags,
+    /// The tags every instance is launched with, exactly; `None`: the fleet tag, a `Name` and `tags`.
+    pub instance_tags: Option<Tags>,
+    pub adopt: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +175,7 @@ pub struct LoadBalancer {
     pub zones: Vec<String>,
     pub subnets: Vec<String>,
     pub tags: Tags,
+    pub adopt: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -191,15 +201,20 @@ pub struct LbHealthCheck {
 #[derive(Debug, Clone)]
 pub struct DbParameterGroup {
     pub loc: Loc,
+    /// The AWS name; defaults to `<fleet>-<name>`.
+    pub name: Option<String>,
     pub family: String,
     pub description: Option<String>,
     pub parameters: BTreeMap<String, String>,
     pub tags: Tags,
+    pub adopt: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct Database {
     pub loc: Loc,
+    /// The RDS identifier; defaults to `<fleet>-<name>`.
+    pub name: Option<String>,
     pub replica_of: Option<Located<String>>,
     pub engine: Option<String>,
     pub version: Option<String>,
@@ -221,6 +236,7 @@ pub struct Database {
     pub allow_major_version_upgrade: bool,
     pub promote: bool,
     pub tags: Tags,
+    pub adopt: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,12 +252,22 @@ pub struct Site {
     pub aliases: Vec<String>,
     pub pool: Located<String>,
     pub load_balancer: Option<Located<String>>,
-    pub repo: String,
-    pub branch: String,
-    pub commit: String,
+    /// What the pool deploys for the site; `None`: the site is served, but not deployed by converge (a site
+    /// adopted from a hand-built pool, until its repo and commit are declared).
+    pub deploy: Option<Deploy>,
     pub dns: DnsMode,
     pub media_bucket: Option<String>,
     pub notify: Vec<String>,
+    /// `adopt = true`: the site's untagged records and bucket are adopted rather than conflicts.
+    pub adopt: bool,
+}
+
+/// A site's line of its pool's deploy manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deploy {
+    pub repo: String,
+    pub branch: String,
+    pub commit: String,
 }
 
 impl Fleet {
@@ -253,19 +279,24 @@ impl Fleet {
         }
     }
 
-    /// The AWS name of a pool's launch template and auto-scaling group.
+    /// The AWS name of a pool's auto-scaling group.
     pub fn pool_name(&self, name: &str) -> String {
-        format!("{}-{name}", self.settings.name)
+        self.pools.get(name).and_then(|p| p.name.clone()).unwrap_or_else(|| format!("{}-{name}", self.settings.name))
+    }
+
+    /// The AWS name of a pool's launch template: its `template_name`, else the group's.
+    pub fn template_name(&self, name: &str) -> String {
+        self.pools.get(name).and_then(|p| p.template_name.clone()).unwrap_or_else(|| self.pool_name(name))
     }
 
     /// The AWS name of a DB parameter group of this fleet.
     pub fn db_parameter_group_name(&self, name: &str) -> String {
-        format!("{}-{name}", self.settings.name)
+        self.db_parameter_groups.get(name).and_then(|g| g.name.clone()).unwrap_or_else(|| format!("{}-{name}", self.settings.name))
     }
 
     /// The RDS identifier of a database of this fleet.
     pub fn database_identifier(&self, name: &str) -> String {
-        format!("{}-{name}", self.settings.name)
+        self.databases.get(name).and_then(|d| d.name.clone()).unwrap_or_else(|| format!("{}-{name}", self.settings.name))
     }
 
     /// The AWS name of a load balancer of this fleet.

@@ -96,8 +96,21 @@ fn bootstraps_are_read_from_the_folder_and_checked() {
 
     std::fs::create_dir(dir.path().join("boot")).unwrap();
     std::fs::write(dir.path().join("boot/web.sh"), "#!/bin/sh\necho hello\n").unwrap();
+    // Without the placeholder, the script is the user data as it is while the pool deploys no site (a site
+    // without repo and commit is served, not deployed)...
+    let served = "[site.acme]\ndomain = \"acme.example\"\npool = \"web\"\n";
+    std::fs::write(dir.path().join("fleet.toml"), format!("{FLEET}{pool}{served}")).unwrap();
+    let fleet = load_dir(dir.path()).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(fleet.user_data("web").unwrap().text, "#!/bin/sh\necho hello\n");
+    assert!(fleet.sites["acme"].deploy.is_none());
+    // ...and an error once one is.
+    std::fs::write(dir.path().join("fleet.toml"), format!("{FLEET}{pool}{served}repo = \"git@x:acme.git\"\ncommit = \"4f2a9c1e0b\"\n")).unwrap();
     let text = load_dir(dir.path()).unwrap_err().to_string();
     assert!(text.contains("pool.web.bootstrap: the bootstrap has no {{manifest}} placeholder"), "{text}");
+    std::fs::write(dir.path().join("fleet.toml"), format!("{FLEET}{pool}{served}branch = \"main\"\n")).unwrap();
+    let text = load_dir(dir.path()).unwrap_err().to_string();
+    assert!(text.contains("site.acme.branch: a branch without a repo and a commit deploys nothing"), "{text}");
+    std::fs::write(dir.path().join("fleet.toml"), format!("{FLEET}{pool}")).unwrap();
 
     std::fs::write(dir.path().join("boot/web.sh"), "#!/bin/sh\ncat > /etc/sites <<'EOF'\n{{manifest}}\nEOF\n").unwrap();
     let fleet = load_dir(dir.path()).unwrap_or_else(|d| panic!("{d}"));

@@ -234,13 +234,13 @@ fn aws_names(fleet: &Fleet, seen: &Seen, diags: &mut Vec<Diagnostic>) {
             );
         }
     };
-    for name in fleet.pools.keys() {
+    for (name, _) in fleet.pools.iter().filter(|(_, p)| p.name.is_none() || p.template_name.is_none()) {
         derived_name(Table::Pool, "launch template and auto-scaling group name", name, constraints::launch_template_name);
     }
-    for name in fleet.databases.keys() {
+    for (name, _) in fleet.databases.iter().filter(|(_, d)| d.name.is_none()) {
         derived_name(Table::Database, "DB instance identifier", name, constraints::db_instance_identifier);
     }
-    for name in fleet.db_parameter_groups.keys() {
+    for (name, _) in fleet.db_parameter_groups.iter().filter(|(_, g)| g.name.is_none()) {
         derived_name(Table::DbParameterGroup, "DB parameter group name", name, constraints::db_parameter_group_name);
     }
     for (name, sg) in &fleet.security_groups {

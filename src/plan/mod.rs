@@ -153,6 +153,9 @@ pub struct PlanOptions {
     /// The lock's intent journal: creates started and not known to be complete. An untagged object with a
     /// journaled address and name is adopted, not a conflict.
     pub journal: Vec<JournalEntry>,
+    /// Addresses whose declaration says `adopt = true` ([`resource::adoptions`]): an untagged object with
+    /// the desired AWS name is adopted, not a conflict.
+    pub adopt: BTreeSet<Address>,
 }
 
 impl Default for PlanOptions {
@@ -164,6 +167,7 @@ impl Default for PlanOptions {
             allow_destroy: false,
             apply_immediately: false,
             journal: Vec::new(),
+            adopt: BTreeSet::new(),
         }
     }
 }
@@ -247,8 +251,8 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
         }
         let change = match (want, have.first()) {
             (Some(want), None) => match live.look_alike(address.kind, want.aws_name()) {
-                Some(f) if journaled(&opts.journal, address, &f.name) && f.fleet.is_none() => match &f.spec {
-                    Some(spec) => adopt(address, want, f, spec),
+                Some(f) if f.fleet.is_none() && (opts.adopt.contains(address) || journaled(&opts.journal, address, &f.name)) => match &f.spec {
+                    Some(spec) => adopt(address, want, f, spec, opts.adopt.contains(address)),
                     None => Err(foreign_conflict(fleet, address, f)),
                 },
                 Some(f) => Err(foreign_conflict(fleet, address, f)),
@@ -304,24 +308,24 @@ fn journaled(journal: &[JournalEntry], address: &Address, name: &str) -> bool {
     journal.iter().any(|e| e.aws_name == name && e.address == address.to_string())
 }
 
-/// The adoption of `have`, an object this fleet created but that lacks its tags: the diff from it to `want`,
-/// which writes the tags (every kind's desired tags are its ownership tags plus the user's) and converges
-/// whatever else the interrupted create left undone. What an update could not do, an adoption does not do
-/// either: a difference that would force a replacement, or one the kind refuses now, is a conflict.
-fn adopt(address: &Address, want: &Spec, f: &Foreign, have: &Spec) -> Result<Change, Conflict> {
+/// The adoption of `have`, an object without this fleet's tags that its declaration asks to adopt
+/// (`asked`), or that this fleet created when a crash or a lost answer cut its tagging off: the diff from it
+/// to `want`, which writes the tags (every kind's desired tags are its ownership tags plus the user's) and
+/// converges whatever else differs. What an update could not do, an adoption does not do either: a
+/// difference that would force a replacement, or one the kind refuses now, is a conflict.
+fn adopt(address: &Address, want: &Spec, f: &Foreign, have: &Spec, asked: bool) -> Result<Change, Conflict> {
     let d = want.diff(have);
     if d.forces_replacement() {
         let forced: Vec<&str> = d.fields.iter().filter(|c| c.forces_replacement).map(|c| c.field.as_str()).collect();
+        let (what, help) = if asked {
+            ("to adopt", format!("declare {} as the object has it (`converge import` writes what it finds)", forced.join(", ")))
+        } else {
+            ("that an interrupted apply created", format!("delete it (the next apply creates it again), or declare {} as the object has it", forced.join(", ")))
+        };
         return Err(Conflict {
             address: Some(address.clone()),
-            message: format!(
-                "the {} `{}` ({}) that an interrupted apply created differs where it cannot change in place: {}",
-                address.kind.noun(),
-                f.name,
-                f.id,
-                forced.join(", ")
-            ),
-            help: format!("delete it (the next apply creates it again), or declare {} as the object has it", forced.join(", ")),
+            message: format!("the {} `{}` ({}) {what} differs where it cannot change in place: {}", address.kind.noun(), f.name, f.id, forced.join(", ")),
+            help,
         });
     }
     if let Some(refusal) = want.blocked(&d, have) {
@@ -421,7 +425,8 @@ fn foreign_conflict(fleet: &str, address: &Address, f: &Foreign) -> Conflict {
                 let address = address.to_string();
                 let tags = [(resource::FLEET_TAG, fleet), (resource::ADDRESS_TAG, address.as_str())];
                 format!(
-                    "converge will not modify or delete it. To adopt it as {address}, tag it: `{}`; or give {address} another AWS name (`name = \"...\"`)",
+                    "converge will not modify or delete it. To adopt it as {address}, add `adopt = true` to {}, or tag it: `{}`; or give {address} another AWS name (`name = \"...\"`)",
+                    f.kind.adopt_in(),
                     f.kind.tag_command(&f.name, &f.id, &tags)
                 )
             }

@@ -383,3 +383,44 @@ fn every_kinds_conflict_names_the_one_command_that_adopts_the_look_alike() {
         assert!(named && command.contains("agency") && command.contains(resource::FLEET_TAG), "{address}: {command}");
     }
 }
+
+#[test]
+fn adopt_true_takes_an_untagged_look_alike_with_its_tags_only_and_leaves_another_fleets_alone() {
+    // A hand-built web group, as the desired state declares it but without the converge tags.
+    let (mut live, _) = web_left_untagged();
+    let Some(Foreign { spec: Some(Spec::SecurityGroup(spec)), .. }) = live.foreign.last_mut() else { unreachable!() };
+    spec.ingress = match desired_of(FLEET).get(&"security_group.web".parse().unwrap()) {
+        Some(Spec::SecurityGroup(want)) => want.ingress.clone(),
+        _ => unreachable!(),
+    };
+    spec.tags.insert("team".into(), "web".into());
+    let web: Address = "security_group.web".parse().unwrap();
+    let opts = PlanOptions { adopt: BTreeSet::from([web.clone()]), ..PlanOptions::default() };
+    let p = plan("agency", &desired_of(FLEET), &live, &opts);
+    assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+    let c = p.change(&web).unwrap();
+    assert_eq!((c.action, c.id.as_deref()), (Action::Adopt, Some("sg-web")));
+    // Only tags: the converge tags added, the hand-made one removed (the declaration has no tags).
+    assert!(c.ops.iter().all(|op| matches!(op, Op::SecurityGroup(SgOp::AddTags { .. } | SgOp::RemoveTags { .. }))), "nothing but tags is written: {:?}", c.ops);
+    assert_eq!(p.summary(), Summary { adopt: 1, add: 0, change: 0, destroy: 0 });
+
+    // Another fleet's group is never adopted, whatever the declaration says.
+    let mut theirs = live.clone();
+    theirs.foreign.last_mut().unwrap().fleet = Some("other".into());
+    let p = plan("agency", &desired_of(FLEET), &theirs, &opts);
+    assert!(p.change(&web).is_none());
+    assert!(p.conflicts[0].message.contains("it belongs to fleet `other`"), "{:?}", p.conflicts);
+}
+
+#[test]
+fn adopt_true_refuses_a_look_alike_that_differs_where_it_cannot_change_in_place() {
+    let (mut live, _) = web_left_untagged();
+    let Some(Foreign { spec: Some(Spec::SecurityGroup(spec)), .. }) = live.foreign.last_mut() else { unreachable!() };
+    spec.description = "made by hand".into();
+    let web: Address = "security_group.web".parse().unwrap();
+    let p = plan("agency", &desired_of(FLEET), &live, &PlanOptions { adopt: BTreeSet::from([web]), ..PlanOptions::default() });
+    assert!(p.changes.iter().all(|c| c.action != Action::Adopt));
+    let c = &p.conflicts[0];
+    assert!(c.message.contains("to adopt differs where it cannot change in place: description"), "{}", c.message);
+    assert!(c.help.contains("converge import"), "{}", c.help);
+}

@@ -183,6 +183,10 @@ impl ResourceKind for AutoScalingGroupSpec {
         fleet.pools.keys().map(|pool| (pool.clone(), Self::from_model(fleet, pool, env))).collect()
     }
 
+    fn adopted(fleet: &Fleet) -> Vec<String> {
+        fleet.pools.iter().filter(|(_, p)| p.adopt).map(|(n, _)| n.clone()).collect()
+    }
+
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {
         let tags: Vec<String> =
             tags.iter().map(|(k, v)| format!("ResourceId={name},ResourceType=auto-scaling-group,Key={k},Value={v},PropagateAtLaunch=false")).collect();
@@ -424,7 +428,7 @@ impl AutoScalingGroupSpec {
         AutoScalingGroupSpec {
             name: fleet.pool_name(pool),
             pool: pool.to_string(),
-            launch_template: fleet.pool_name(pool),
+            launch_template: fleet.template_name(pool),
             version: TemplateVersion::Current,
             min: p.min,
             max: p.max,

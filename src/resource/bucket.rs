@@ -102,6 +102,7 @@ impl ResourceKind for BucketSpec {
     const KIND: Kind = Kind::Bucket;
     const NAME: &'static str = "bucket";
     const NOUN: &'static str = "bucket";
+    const ADOPT_IN: &'static str = "the site's declaration";
     type Op = BucketOp;
 
     /// The buckets the fleet's sites name.
@@ -130,6 +131,10 @@ impl ResourceKind for BucketSpec {
                 (name.clone(), spec)
             })
             .collect()
+    }
+
+    fn adopted(fleet: &Fleet) -> Vec<String> {
+        fleet.sites.values().filter(|s| s.adopt).filter_map(|s| s.media_bucket.clone()).collect()
     }
 
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {

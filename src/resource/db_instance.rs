@@ -156,6 +156,10 @@ impl ResourceKind for DbInstanceSpec {
         fleet.databases.keys().map(|name| (name.clone(), Self::from_model(fleet, name, env))).collect()
     }
 
+    fn adopted(fleet: &Fleet) -> Vec<String> {
+        fleet.databases.iter().filter(|(_, d)| d.adopt).map(|(n, _)| n.clone()).collect()
+    }
+
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {
         format!(
             "aws rds add-tags-to-resource --resource-name $(aws rds describe-db-instances --db-instance-identifier {name} --query 'DBInstances[0].DBInstanceArn' --output text) --tags {}",

@@ -76,6 +76,10 @@ impl ResourceKind for DbParameterGroupSpec {
         fleet.db_parameter_groups.keys().map(|name| (name.clone(), Self::from_model(fleet, name, env))).collect()
     }
 
+    fn adopted(fleet: &Fleet) -> Vec<String> {
+        fleet.db_parameter_groups.iter().filter(|(_, g)| g.adopt).map(|(n, _)| n.clone()).collect()
+    }
+
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {
         format!(
             "aws rds add-tags-to-resource --resource-name $(aws rds describe-db-parameter-groups --db-parameter-group-name {name} --query 'DBParameterGroups[0].DBParameterGroupArn' --output text) --tags {}",

@@ -169,10 +169,16 @@ impl ResourceKind for DnsRecordSpec {
     const KIND: Kind = Kind::DnsRecord;
     const NAME: &'static str = "dns_record";
     const NOUN: &'static str = "DNS record";
+    const ADOPT_IN: &'static str = "the site's declaration";
     type Op = DnsOp;
 
     fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
         desired(fleet, env)
+    }
+
+    fn adopted(fleet: &Fleet) -> Vec<String> {
+        // A site's records: the one in the fleet's zone and, with managed DNS, its own names.
+        fleet.sites.iter().filter(|(_, s)| s.adopt).flat_map(|(n, s)| Self::on_site_path(fleet, n, s)).collect()
     }
 
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {
@@ -258,6 +264,11 @@ impl ResourceKind for DnsRecordSpec {
                 show(live.evaluate_target_health.map(|e| e.to_string())),
                 show(self.evaluate_target_health.map(|e| e.to_string())),
             ));
+        }
+        // A record adopted has no ownership record yet: the UPSERT writes it beside the record (unchanged
+        // when nothing else differs), in the zone's batch.
+        if self.owner != live.owner {
+            d.fields.push(FieldChange::added("ownership", format!("TXT {OWNERSHIP_PREFIX}{} \"{}\"", self.name, self.owner)));
         }
         if !d.fields.is_empty() {
             // A CNAME and an A record cannot share a name: a change of type deletes the old one in the

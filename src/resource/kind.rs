@@ -76,11 +76,16 @@ pub trait ResourceKind: Sized + Clone + PartialEq + Serialize + DeserializeOwned
     const NAME: &'static str;
     /// The kind in sentences: `security group`.
     const NOUN: &'static str;
+    /// Where `adopt = true` goes for an object of this kind, for a conflict's help.
+    const ADOPT_IN: &'static str = "its declaration";
     /// Its operations: the `aws` module turns each into API calls.
     type Op: Clone + PartialEq + Serialize + DeserializeOwned + Into<Op>;
 
     /// Every desired object of this kind, by the name in its address.
     fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)>;
+    /// The names (in addresses) of the desired objects whose declaration says `adopt = true`: an untagged
+    /// object with the desired AWS name is adopted ([`crate::plan::Action::Adopt`]) instead of a conflict.
+    fn adopted(fleet: &Fleet) -> Vec<String>;
     /// The AWS name (what a hand-made look-alike would clash on).
     fn aws_name(&self) -> &str;
     /// Attributes shown when the object is created or deleted.

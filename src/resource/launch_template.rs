@@ -129,6 +129,10 @@ impl ResourceKind for LaunchTemplateSpec {
         fleet.pools.keys().map(|pool| (pool.clone(), Self::from_model(fleet, pool, env))).collect()
     }
 
+    fn adopted(fleet: &Fleet) -> Vec<String> {
+        fleet.pools.iter().filter(|(_, p)| p.adopt).map(|(n, _)| n.clone()).collect()
+    }
+
     fn tag_command(_name: &str, id: &str, tags: &[(&str, &str)]) -> String {
         format!("aws ec2 create-tags --resources {id} --tags {}", super::cli_tags(tags))
     }
@@ -211,12 +215,15 @@ impl LaunchTemplateSpec {
     pub fn from_model(fleet: &Fleet, pool: &str, env: &Environment) -> Self {
         let p = &fleet.pools[pool];
         let address = Address::new(Kind::LaunchTemplate, pool);
-        let name = fleet.pool_name(pool);
+        let name = fleet.template_name(pool);
         // Validation refuses a pool whose user data cannot be built; the manifest alone stands in.
         let (user_data, gzip) = fleet.user_data(pool).map_or_else(|_| (fleet.manifest(pool), false), |u| (u.text, u.compressed));
-        let mut instance_tags = p.tags.clone();
-        instance_tags.insert(FLEET_TAG.to_string(), fleet.settings.name.clone());
-        instance_tags.insert("Name".to_string(), name.clone());
+        let instance_tags = p.instance_tags.clone().unwrap_or_else(|| {
+            let mut tags = p.tags.clone();
+            tags.insert(FLEET_TAG.to_string(), fleet.settings.name.clone());
+            tags.insert("Name".to_string(), fleet.pool_name(pool));
+            tags
+        });
         LaunchTemplateSpec {
             data: TemplateData {
                 image: image(fleet, &p.image.value, env),

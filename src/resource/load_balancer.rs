@@ -152,6 +152,10 @@ impl ResourceKind for LoadBalancerSpec {
         fleet.load_balancers.keys().map(|name| (name.clone(), Self::from_model(fleet, name, env))).collect()
     }
 
+    fn adopted(fleet: &Fleet) -> Vec<String> {
+        fleet.load_balancers.iter().filter(|(_, lb)| lb.adopt).map(|(n, _)| n.clone()).collect()
+    }
+
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {
         format!("aws elb add-tags --load-balancer-names {name} --tags {}", super::cli_tags(tags))
     }

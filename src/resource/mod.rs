@@ -30,7 +30,7 @@ pub use dns_record::{DnsOp, DnsRecordSpec, RecordChange};
 pub use kind::{Context, Observation, Phases, Refusal, ResourceKind};
 pub use launch_template::{ImageRef, LaunchTemplateSpec, LtOp, TemplateData};
 pub use load_balancer::{LbOp, LoadBalancerSpec};
-pub use registry::{Kind, Op, Reads, Spec, desired};
+pub use registry::{Kind, Op, Reads, Spec, adoptions, desired};
 pub use security_group::{GroupRef, SecurityGroupSpec, SgOp};
 
 /// Tag that scopes an object to a fleet.

@@ -39,6 +39,13 @@ macro_rules! registry {
                 }
             }
 
+            /// See [`ResourceKind::ADOPT_IN`].
+            pub fn adopt_in(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => <$spec as ResourceKind>::ADOPT_IN,)*
+                }
+            }
+
             /// See [`ResourceKind::split_create`].
             pub fn split_create(self, ops: Vec<Op>, together: &BTreeSet<String>) -> Phases {
                 match self {
@@ -227,6 +234,13 @@ macro_rules! registry {
                     })*
                 }
             }
+        }
+
+        /// The addresses whose declaration asks for an untagged look-alike to be adopted (`adopt = true`).
+        pub fn adoptions(fleet: &Fleet) -> BTreeSet<Address> {
+            let mut out = BTreeSet::new();
+            $(out.extend(<$spec as ResourceKind>::adopted(fleet).into_iter().map(|name| Address::new(Kind::$variant, name)));)*
+            out
         }
 
         /// Every desired spec, by address, from the model.

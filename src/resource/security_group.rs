@@ -171,6 +171,10 @@ impl ResourceKind for SecurityGroupSpec {
         fleet.security_groups.keys().map(|name| (name.clone(), Self::from_model(fleet, name, env))).collect()
     }
 
+    fn adopted(fleet: &Fleet) -> Vec<String> {
+        fleet.security_groups.iter().filter(|(_, g)| g.adopt).map(|(n, _)| n.clone()).collect()
+    }
+
     fn tag_command(_name: &str, id: &str, tags: &[(&str, &str)]) -> String {
         format!("aws ec2 create-tags --resources {id} --tags {}", super::cli_tags(tags))
     }

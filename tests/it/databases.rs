@@ -55,7 +55,7 @@ fn create(moto: &Moto, dir: &FleetDir) -> Run {
 async fn apply_in_order(aws: &converge::aws::Aws, dir: &FleetDir, opts: &PlanOptions) -> Vec<String> {
     let planned = planner::plan(aws, &dir.load(), opts).await.expect("plan");
     assert!(planned.plan.conflicts.is_empty(), "{}", converge::render::plan_text(&planned.plan));
-    let executor = AwsExecutor::new(aws.clone(), &planned.live);
+    let executor = AwsExecutor::new(aws.clone(), &planned.live, &planned.plan);
     let mut finished = Vec::new();
     let report = apply::apply(&planned.plan, &executor, 10, std::future::pending(), |e| {
         if let Event::Finished { address, .. } = e {
@@ -145,7 +145,7 @@ async fn the_library_apply_refuses_a_missing_password_before_its_first_call() {
     let dir = fleet_dir();
     let aws = moto.aws();
     let planned = planner::plan(&aws, &dir.load(), &PlanOptions::default()).await.expect("plan");
-    let executor = AwsExecutor::new(aws.clone(), &planned.live);
+    let executor = AwsExecutor::new(aws.clone(), &planned.live, &planned.plan);
     let refused = apply::apply(&planned.plan, &executor, 10, std::future::pending(), |_| {}).await.unwrap_err();
     assert_eq!(refused, apply::ApplyError::MissingSecrets(vec![PASSWORD_VAR.to_string()]));
     assert_eq!(aws.stats.calls("CreateSecurityGroup"), 0, "nothing was applied");

@@ -62,7 +62,7 @@ async fn a_call_that_keeps_failing_stops_its_change_cleanly_and_the_next_apply_f
     let proxy = Proxy::start(&moto.endpoint, Faults { always: vec![("ConfigureHealthCheck", Fault::Throttle)], ..Faults::default() }).await;
     let aws = through(&moto, &proxy);
     let planned = plan(&aws, &fleet).await;
-    let executor = AwsExecutor::new(aws.clone(), &planned.live);
+    let executor = AwsExecutor::new(aws.clone(), &planned.live, &planned.plan);
     let report = apply::apply(&planned.plan, &executor, 10, std::future::pending(), |_| {}).await.unwrap();
     assert_eq!(report.failed.len(), 2, "both load balancers: {report:?}");
     for (address, error) in &report.failed {

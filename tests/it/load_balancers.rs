@@ -110,7 +110,7 @@ async fn removing_a_load_balancer_and_its_group_deletes_the_load_balancer_first(
     dir.write("balancers.toml", "");
     let planned = plan(&aws, &dir.load()).await;
     assert_eq!(planned.plan.summary().destroy, 3);
-    let executor = AwsExecutor::new(aws.clone(), &planned.live);
+    let executor = AwsExecutor::new(aws.clone(), &planned.live, &planned.plan);
     let mut events = Vec::new();
     let report = apply::apply(&planned.plan, &executor, 10, std::future::pending(), |e| events.push(e)).await.unwrap();
     assert!(report.ok(), "{report:?}");

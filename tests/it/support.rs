@@ -203,7 +203,7 @@ pub async fn plan(aws: &Aws, fleet: &Fleet) -> Planned {
 /// Plans and applies with the library; returns the plan and the report.
 pub async fn apply(aws: &Aws, fleet: &Fleet) -> (Planned, Report) {
     let planned = plan(aws, fleet).await;
-    let executor = AwsExecutor::new(aws.clone(), &planned.live);
+    let executor = AwsExecutor::new(aws.clone(), &planned.live, &planned.plan);
     let report = apply::apply(&planned.plan, &executor, 10, std::future::pending(), |_| {}).await.expect("apply");
     (planned, report)
 }
