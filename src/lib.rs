@@ -10,6 +10,7 @@ pub mod apply;
 pub mod aws;
 pub mod cli;
 pub mod error;
+pub mod import;
 pub mod live;
 pub mod lock;
 pub mod model;

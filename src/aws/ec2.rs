@@ -133,12 +133,15 @@ impl Aws {
     /// filtered, paginated queries, run concurrently.
     pub(crate) async fn read_security_groups(&self, fleet: &str, wanted: &Wanted) -> Result<GroupsRead, AwsError> {
         let names = &wanted.names(Kind::SecurityGroup);
-        let by_tag = self.describe_groups(filter(&format!("tag:{FLEET_TAG}"), [fleet]));
+        let by_tag = self.describe_groups(Some(filter(&format!("tag:{FLEET_TAG}"), [fleet])));
         let by_name = async {
             let mut out = Vec::new();
+            if wanted.all() {
+                return self.describe_groups(None).await;
+            }
             // EC2 takes up to 200 values in one filter.
             for chunk in names.chunks(200) {
-                out.extend(self.describe_groups(filter("group-name", chunk.iter().cloned())).await?);
+                out.extend(self.describe_groups(Some(filter("group-name", chunk.iter().cloned()))).await?);
             }
             Ok(out)
         };
@@ -148,8 +151,8 @@ impl Aws {
     }
 
     // moto 5.2.5 ignores MaxResults on several EC2 describes; the paginator follows NextToken either way.
-    async fn describe_groups(&self, filter: Filter) -> Result<Vec<aws_sdk_ec2::types::SecurityGroup>, AwsError> {
-        let mut pages = self.ec2.describe_security_groups().filters(filter).max_results(1000).into_paginator().send();
+    async fn describe_groups(&self, filter: Option<Filter>) -> Result<Vec<aws_sdk_ec2::types::SecurityGroup>, AwsError> {
+        let mut pages = self.ec2.describe_security_groups().set_filters(filter.map(|f| vec![f])).max_results(1000).into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(call("ec2", "DescribeSecurityGroups", "the fleet's security groups"))?;

@@ -61,6 +61,8 @@ pub(crate) fn owner(fleet: &str, kind: Kind, tags: &BTreeMap<String, String>) ->
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Wanted {
     names: BTreeMap<Kind, BTreeMap<String, String>>,
+    /// `converge import`: every object of no fleet is wanted, at the name its AWS name gives it.
+    every: Option<crate::import::Options>,
 }
 
 impl Wanted {
@@ -70,7 +72,17 @@ impl Wanted {
         for (address, spec) in crate::resource::desired(fleet, &Environment::default()) {
             names.entry(address.kind).or_default().insert(spec.aws_name().to_string(), address.name);
         }
-        Wanted { names }
+        Wanted { names, every: None }
+    }
+
+    /// Every object of no fleet, named as an import names it.
+    pub(crate) fn every(opts: &crate::import::Options) -> Wanted {
+        Wanted { names: BTreeMap::new(), every: Some(opts.clone()) }
+    }
+
+    /// Whether every object is wanted (an import): readers then list them all, not only desired names.
+    pub(crate) fn all(&self) -> bool {
+        self.every.is_some()
     }
 
     /// The desired AWS names of `kind`.
@@ -79,15 +91,16 @@ impl Wanted {
     }
 
     pub(crate) fn contains(&self, kind: Kind, name: &str) -> bool {
-        self.names.get(&kind).is_some_and(|n| n.contains_key(name))
+        self.all() || self.names.get(&kind).is_some_and(|n| n.contains_key(name))
     }
 
     /// [`owner`], with an untagged object that has a desired name as [`Owner::Unowned`] at that address.
     pub(crate) fn owner(&self, fleet: &str, kind: Kind, name: &str, tags: &BTreeMap<String, String>) -> Owner {
         match owner(fleet, kind, tags) {
-            Owner::Other(None) => match self.names.get(&kind).and_then(|n| n.get(name)) {
-                Some(fleet_name) => Owner::Unowned(Address::new(kind, fleet_name)),
-                None => Owner::Other(None),
+            Owner::Other(None) => match (&self.every, self.names.get(&kind).and_then(|n| n.get(name))) {
+                (Some(opts), _) => Owner::Unowned(Address::new(kind, crate::import::fleet_name(name, opts))),
+                (None, Some(fleet_name)) => Owner::Unowned(Address::new(kind, fleet_name)),
+                (None, None) => Owner::Other(None),
             },
             o => o,
         }
@@ -315,11 +328,26 @@ impl Aws {
     /// re-checking a saved plan needs. Only load balancers' reads (tags, attributes) are per object today;
     /// security groups are read whole (one call), since every other object names them by id.
     pub async fn read_scoped(&self, fleet: &Fleet, scope: Option<&BTreeSet<(Kind, String)>>) -> Result<(Environment, Live), AwsError> {
+        self.read_wanted(fleet, scope, &Wanted::of(fleet)).await
+    }
+
+    /// What `converge import` reads: every object of no fleet in the region (the fleet's own too), each read
+    /// in full as an adoption takes it, named as `opts` names them; the fleet's zone and every other hosted
+    /// zone with its records when `opts.dns_zone` is given.
+    pub async fn read_for_import(&self, opts: &crate::import::Options) -> Result<(Environment, Live), AwsError> {
+        let mut fleet = Fleet::default();
+        fleet.settings.name = opts.fleet.clone();
+        fleet.settings.region = opts.region.clone();
+        fleet.settings.dns_zone = opts.dns_zone.clone();
+        fleet.network.vpc = opts.vpc.clone();
+        self.read_wanted(&fleet, None, &Wanted::every(opts)).await
+    }
+
+    async fn read_wanted(&self, fleet: &Fleet, scope: Option<&BTreeSet<(Kind, String)>>, wanted: &Wanted) -> Result<(Environment, Live), AwsError> {
         let load_balancers: Option<BTreeSet<String>> =
             scope.map(|s| s.iter().filter(|(k, _)| *k == Kind::LoadBalancer).map(|(_, name)| name.clone()).collect());
         let load_balancers = load_balancers.as_ref();
         let name = &fleet.settings.name;
-        let wanted = &Wanted::of(fleet);
         let (mut env, groups, balancers, pools, rds, buckets) = tokio::try_join!(
             self.environment(fleet),
             self.read_security_groups(name, wanted),
@@ -352,7 +380,7 @@ impl Aws {
         env.static_parameters = static_parameters;
         let (db_parameter_groups, db_instances) = rds.found(&group_ids);
         let dns_records = match records {
-            Some(records) => records.found(fleet, &wanted.names(Kind::DnsRecord)),
+            Some(records) => records.found(fleet, wanted),
             None => Found::default(),
         };
         // One field per kind of the registry: a kind this function does not read does not compile.

@@ -308,6 +308,13 @@ impl Aws {
         };
         let by_name = async {
             let mut out = Vec::new();
+            if wanted.all() {
+                let mut pages = asg.describe_auto_scaling_groups().max_records(100).into_paginator().send();
+                while let Some(page) = pages.next().await {
+                    out.extend(page.map_err(call("autoscaling", "DescribeAutoScalingGroups", "the account's groups"))?.auto_scaling_groups().iter().cloned());
+                }
+                return Ok(out);
+            }
             // Up to 100 names per call is what the API allows.
             for chunk in desired.chunks(100) {
                 let mut pages = asg.describe_auto_scaling_groups().set_auto_scaling_group_names(Some(chunk.to_vec())).max_records(100).into_paginator().send();

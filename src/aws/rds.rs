@@ -180,16 +180,17 @@ impl Aws {
         }
         let groups = stream::iter(mine)
             .map(|(address, owner, g, tags)| async move {
-                // Only what the fleet declares is read and compared: nobody else's tuning is touched.
-                let declared: BTreeSet<String> =
-                    fleet.db_parameter_groups.get(&address.name).map(|d| d.parameters.keys().cloned().collect()).unwrap_or_default();
+                // Only what the fleet declares is read and compared: nobody else's tuning is touched. An import
+                // reads every parameter set by hand (source `user`).
+                let declared: Option<BTreeSet<String>> =
+                    (!wanted.all()).then(|| fleet.db_parameter_groups.get(&address.name).map(|d| d.parameters.keys().cloned().collect()).unwrap_or_default());
                 let pg = g.db_parameter_group_name().unwrap_or_default().to_string();
                 let mut pages = rds.describe_db_parameters().db_parameter_group_name(&pg).source("user").max_records(100).into_paginator().send();
                 let mut parameters = BTreeMap::new();
                 while let Some(page) = pages.next().await {
                     for p in page.map_err(call("rds", "DescribeDBParameters", &address))?.parameters() {
                         let key = p.parameter_name().unwrap_or_default();
-                        if declared.contains(key) {
+                        if declared.as_ref().is_none_or(|d| d.contains(key)) {
                             parameters.insert(key.to_string(), p.parameter_value().unwrap_or_default().to_string());
                         }
                     }

@@ -31,7 +31,7 @@ pub(crate) struct ZonesRead {
 }
 
 impl ZonesRead {
-    pub(crate) fn found(self, fleet: &Fleet, desired_names: &[String]) -> Found<DnsRecordSpec> {
+    pub(crate) fn found(self, fleet: &Fleet, wanted: &super::Wanted) -> Found<DnsRecordSpec> {
         let mut found = Found::default();
         for (zone, zone_id, sets) in self.records {
             let mut owners: BTreeMap<String, (String, Address)> = BTreeMap::new();
@@ -75,8 +75,8 @@ impl ZonesRead {
                         found.own(address.clone(), &name, spec(crate::resource::dns_record::owner_value(f, &name)));
                     }
                     // No ownership record: a look-alike that may be adopted, read as it is (with no owner).
-                    None if desired_names.contains(&name) => found.foreign(&name, &name, None, Some(spec(String::new()))),
-                    Some((other, _)) if desired_names.contains(&name) => found.foreign(&name, &name, Some(other.clone()), None),
+                    None if wanted.contains(Kind::DnsRecord, &name) => found.foreign(&name, &name, None, Some(spec(String::new()))),
+                    Some((other, _)) if wanted.contains(Kind::DnsRecord, &name) => found.foreign(&name, &name, Some(other.clone()), None),
                     _ => {}
                 }
             }

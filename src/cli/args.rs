@@ -34,6 +34,42 @@ pub enum Command {
     Lock,
     /// Remove the apply lock ([fleet.lock]) after confirmation, only if its ID is still ID.
     Unlock(UnlockArgs),
+    /// Write a desired state into --dir for what the account already holds (objects of no fleet, and the
+    /// fleet's own): its plan adopts each object with tags only.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The fleet the imported objects become part of.
+    #[arg(long)]
+    pub fleet: String,
+    /// The fleet's DNS zone: a record <site>.<zone> pointing at a load balancer becomes a site.
+    #[arg(long)]
+    pub dns_zone: Option<String>,
+    /// Only objects whose AWS name starts with this, which the names in the fleet leave out (repeatable).
+    #[arg(long, value_name = "PREFIX")]
+    pub name_prefix: Vec<String>,
+    /// Only this object (an address, e.g. load_balancer.shared) and the security groups it refers to
+    /// (repeatable).
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
+    pub only: Vec<crate::resource::Address>,
+    /// Only objects carrying this tag, KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub tag: Vec<(String, String)>,
+    /// The VPC to read (default: the region's default VPC).
+    #[arg(long)]
+    pub vpc: Option<String>,
+    /// The region, when the environment and the profile do not say.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Overwrite files that exist already.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 
 mod apply;
 mod args;
+mod import;
 mod lock;
 mod plan_file;
 mod reconcile;
@@ -82,6 +83,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Diff(args) => return diff(&cli.dir, args),
         Command::Validate(args) => return validate(&cli.dir, &args),
+        Command::Import(args) => return import::import(&cli.dir, &args),
         _ => {}
     }
     let fleet = match model::load_dir(&cli.dir) {
@@ -99,7 +101,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Drift(args) => runtime.block_on(drift(&fleet, args)),
         Command::Lock => runtime.block_on(lock::show(&fleet)),
         Command::Unlock(args) => runtime.block_on(lock::unlock(&fleet, &args)),
-        Command::Diff(_) | Command::Validate(_) => unreachable!("handled above: they need no AWS"),
+        Command::Diff(_) | Command::Validate(_) | Command::Import(_) => unreachable!("handled above: they need no desired state"),
     }
 }
 

@@ -278,6 +278,11 @@ impl Entity {
 
     /// Records a reference from this entity's field `key`, shown as `field`.
     fn reference(&self, seen: &mut Seen, key: &'static str, field: String, to: Table, target: &Located<String>) {
+        // A security group may also be named by its id: an existing group outside the fleet (the VPC's
+        // default, another team's), referred to and never managed.
+        if to == Table::SecurityGroup && super::is_group_id(&target.value) {
+            return;
+        }
         seen.reference(&self.id, key, field, to, target);
     }
 }

@@ -270,6 +270,12 @@ pub struct Deploy {
     pub commit: String,
 }
 
+/// Whether a security group reference is an id (`sg-` and 8 or 17 hexadecimal digits): a group outside the
+/// fleet, referred to as it is, rather than one of the fleet's by name.
+pub fn is_group_id(name: &str) -> bool {
+    constraints::resource_id(name, "sg", "security group").is_ok()
+}
+
 impl Fleet {
     /// The AWS name of a security group of this fleet.
     pub fn security_group_name(&self, name: &str) -> String {

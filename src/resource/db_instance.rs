@@ -477,7 +477,7 @@ impl DbInstanceSpec {
             multi_az: db.multi_az,
             parameter_group: db.parameter_group.as_ref().map(|p| fleet.db_parameter_group_name(&p.value)),
             parameter_group_ref: db.parameter_group.as_ref().map(|p| p.value.clone()),
-            security_groups: groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
+            security_groups: groups.iter().map(|g| GroupRef::declared(&g.value)).collect(),
             subnet_group: db.subnet_group.clone(),
             zone: db.zone.clone(),
             backup_retention_days: Some(db.backup_retention_days.unwrap_or(retention)),

@@ -229,7 +229,7 @@ impl LaunchTemplateSpec {
                 image: image(fleet, &p.image.value, env),
                 instance_type: p.instance_type.clone(),
                 key_pair: p.key_pair.clone(),
-                security_groups: p.security_groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
+                security_groups: p.security_groups.iter().map(|g| GroupRef::declared(&g.value)).collect(),
                 instance_tags,
                 user_data,
                 gzip,

@@ -339,7 +339,7 @@ impl LoadBalancerSpec {
             listeners,
             health_check: HealthCheckSpec { target: hc.target, interval: hc.interval, timeout: hc.timeout, healthy: hc.healthy, unhealthy: hc.unhealthy },
             attributes: Attributes { cross_zone: lb.cross_zone, idle_timeout: lb.idle_timeout, connection_draining: lb.connection_draining },
-            security_groups: lb.security_groups.iter().map(|g| GroupRef::Fleet(g.value.clone())).collect(),
+            security_groups: lb.security_groups.iter().map(|g| GroupRef::declared(&g.value)).collect(),
             zones,
             subnets,
             tags: owned_tags(&fleet.settings.name, &address, &lb.tags),

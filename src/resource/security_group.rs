@@ -37,6 +37,11 @@ impl GroupRef {
         }
     }
 
+    /// A group as the desired state names it: one of the fleet's by name, or any other by its id.
+    pub fn declared(name: &str) -> GroupRef {
+        if crate::model::is_group_id(name) { GroupRef::Id(name.to_string()) } else { GroupRef::Fleet(name.to_string()) }
+    }
+
     /// Live objects name groups by id: ours become addresses, others stay ids.
     pub fn from_id(id: &str, ours: &BTreeMap<String, String>) -> GroupRef {
         match ours.get(id) {
@@ -155,7 +160,7 @@ fn expand(rules: &[model::Rule]) -> BTreeSet<RuleSpec> {
             None => (None, None),
         };
         let peers = r.cidrs.iter().map(|c| Peer::Cidr(c.to_string()));
-        let peers = peers.chain(r.groups.iter().map(|g| Peer::Group(GroupRef::Fleet(g.value.clone()))));
+        let peers = peers.chain(r.groups.iter().map(|g| Peer::Group(GroupRef::declared(&g.value))));
         out.extend(peers.map(|peer| RuleSpec::new(protocol, from, to, peer)));
     }
     out
