@@ -60,9 +60,17 @@ pub fn fleet_name(aws_name: &str, opts: &Options) -> String {
     sanitized(rest)
 }
 
+/// A pool's name: what its group's and its template's names share, up to a hyphen (`web-asg` and
+/// `web-template` make `web`), else the group's.
+fn pool_name(group: &str, template: &str, opts: &Options) -> String {
+    let (g, t) = (fleet_name(group, opts), fleet_name(template, opts));
+    let shared: Vec<&str> = g.split('-').zip(t.split('-')).take_while(|(a, b)| a == b).map(|(a, _)| a).collect();
+    if shared.is_empty() || g == t { g } else { shared.join("-") }
+}
+
 /// Lower-case letters, digits and hyphens, never two hyphens in a row or one at an end: what entity names
 /// allow.
-fn sanitized(name: &str) -> String {
+pub(crate) fn sanitized(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars() {
         let c = c.to_ascii_lowercase();
@@ -156,14 +164,17 @@ pub fn import(opts: &Options, env: &Environment, live: &Live) -> Imported {
     // Pools: a group and the template it launches from (the template by its own name).
     let templates: BTreeMap<&str, (&LaunchTemplateSpec, bool)> = specs!(objects, LaunchTemplate).map(|(t, ours)| (t.name.as_str(), (t, ours))).collect();
     for (g, ours) in specs!(objects, AutoScalingGroup) {
-        let pool = fleet_name(&g.name, opts);
+        let pool = pool_name(&g.name, &g.launch_template, opts);
         let a = Address::new(Kind::AutoScalingGroup, &pool);
         if !in_scope(opts, &Spec::AutoScalingGroup(g.clone()), &a) && !opts.only.contains(&Address::new(Kind::LaunchTemplate, &pool)) {
             continue;
         }
         let template = templates.get(g.launch_template.as_str()).map(|(t, _)| *t);
         if template.is_none() {
-            sel.notes.push(format!("auto-scaling group {}: its launch template `{}` was not found (a launch configuration is not imported)", g.name, g.launch_template));
+            sel.notes.push(format!(
+                "auto-scaling group {}: its launch template `{}` was not found (a launch configuration is not imported)",
+                g.name, g.launch_template
+            ));
             continue;
         }
         sel.pools.insert(pool, (g, template, ours));
@@ -236,7 +247,8 @@ fn bare(name: &str) -> String {
 /// Its media bucket is the one whose name carries the site's name.
 fn sites(opts: &Options, env: &Environment, objects: &BTreeMap<Kind, Vec<Object<'_>>>, sel: &mut Selection<'_>) {
     let Some(zone) = opts.dns_zone.as_deref().map(bare) else { return };
-    let by_dns: BTreeMap<String, &String> = env.balancer_dns.iter().filter(|(name, _)| sel.balancer_names.contains_key(*name)).map(|(n, d)| (bare(d), n)).collect();
+    let by_dns: BTreeMap<String, &String> =
+        env.balancer_dns.iter().filter(|(name, _)| sel.balancer_names.contains_key(*name)).map(|(n, d)| (bare(d), n)).collect();
     let pool_of = |lb: &str| sel.pools.iter().find(|(_, (g, _, _))| g.load_balancers.contains_key(lb)).map(|(p, _)| p.clone());
     let records: Vec<(&DnsRecordSpec, bool)> = specs!(objects, DnsRecord).collect();
     let points_at = |r: &DnsRecordSpec| match &r.target {
@@ -256,7 +268,8 @@ fn sites(opts: &Options, env: &Environment, objects: &BTreeMap<Kind, Vec<Object<
             continue;
         };
         // Other zones' records that point at the site's record, and the apex aliases of those zones.
-        let mut names: Vec<(&DnsRecordSpec, bool)> = records.iter().filter(|(o, _)| o.zone != zone && points_at(o).as_deref() == Some(r.name.as_str())).copied().collect();
+        let mut names: Vec<(&DnsRecordSpec, bool)> =
+            records.iter().filter(|(o, _)| o.zone != zone && points_at(o).as_deref() == Some(r.name.as_str())).copied().collect();
         let zones: BTreeSet<&str> = names.iter().map(|(o, _)| o.zone.as_str()).collect();
         let lb_dns = env.balancer_dns.get(&lb).map(|d| bare(d));
         names.extend(records.iter().filter(|(o, _)| o.name == o.zone && zones.contains(o.zone.as_str()) && points_at(o) == lb_dns).copied());

@@ -230,14 +230,21 @@ fn load_balancers(opts: &Options, sel: &Selection<'_>, notes: &mut Vec<String>) 
             let _ = writeln!(out, "pool = {}", q(first));
         }
         if pools.len() > 1 {
-            notes.push(format!("load_balancer.{name}: served by several pools ({}); it declares the first", pools.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")));
+            notes.push(format!(
+                "load_balancer.{name}: served by several pools ({}); it declares the first",
+                pools.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+            ));
         }
         let _ = writeln!(out, "security_groups = {}", groups_list(&lb.security_groups));
         let listeners: Vec<String> = lb
             .listeners
             .values()
             .map(|l| {
-                let mut parts = vec![format!("port = {}", l.port), format!("protocol = {}", q(&l.protocol.to_ascii_lowercase())), format!("instance_port = {}", l.instance_port)];
+                let mut parts = vec![
+                    format!("port = {}", l.port),
+                    format!("protocol = {}", q(&l.protocol.to_ascii_lowercase())),
+                    format!("instance_port = {}", l.instance_port),
+                ];
                 let default_back = if matches!(l.protocol.as_str(), "HTTP" | "HTTPS") { "HTTP" } else { "TCP" };
                 if l.instance_protocol != default_back {
                     parts.push(format!("instance_protocol = {}", q(&l.instance_protocol.to_ascii_lowercase())));
@@ -286,17 +293,23 @@ fn pools(opts: &Options, sel: &Selection<'_>, out: &mut Imported) {
         "#\n# A pool's bootstrap is its launch template's user data, as it is. To deploy sites with converge, put\n\
          # {{manifest}} where the script expects the site list, and give each site its repo, branch and commit.\n",
     );
+    // One image per AMI the templates launch, named after it.
+    let image_name = |t: &crate::resource::LaunchTemplateSpec| super::sanitized(t.data.image.name.as_deref().unwrap_or(&t.data.image.id));
+    let images: BTreeMap<String, &crate::resource::ImageRef> = sel.pools.values().filter_map(|(_, t, _)| t.map(|t| (image_name(t), &t.data.image))).collect();
+    for (name, image) in &images {
+        let _ = writeln!(text, "\n[image.{name}]");
+        let about = image.name.as_ref().map(|n| format!("   # {n}; to follow new images, give owners and a name pattern instead")).unwrap_or_default();
+        let _ = writeln!(text, "id = {}{about}", q(&image.id));
+    }
     for (name, (g, t, ours)) in &sel.pools {
         let Some(t) = t else { continue };
         let d = &t.data;
-        let _ = writeln!(text, "\n[image.{name}]");
-        let _ = writeln!(text, "id = {}{}", q(&d.image.id), d.image.name.as_ref().map(|n| format!("   # {n}; to follow new images, give owners and a name pattern instead")).unwrap_or_default());
         let _ = writeln!(text, "\n[pool.{name}]");
         put_name(&mut text, "name", opts, name, &g.name);
         if t.name != g.name {
             let _ = writeln!(text, "template_name = {}", q(&t.name));
         }
-        let _ = writeln!(text, "image = {}", q(name));
+        let _ = writeln!(text, "image = {}", q(&image_name(t)));
         let _ = writeln!(text, "instance_type = {}", q(&d.instance_type));
         let _ = writeln!(text, "security_groups = {}", groups_list(&d.security_groups));
         if let Some(k) = &d.key_pair {

@@ -222,7 +222,9 @@ impl Conflict {
 /// The desired state as this plan applies it: each spec prepared by its kind from the rest of the desired
 /// and live state (a group pinned to a template version; a database's changes applied now).
 pub fn prepare(desired: &Desired, live: &Live, opts: &PlanOptions) -> Desired {
-    let lookup = |a: &Address| live.spec(a);
+    // What an adoption takes over counts as live: a group adopted with its template runs the template's
+    // version as it is.
+    let lookup = |a: &Address| live.spec(a).or_else(|| adoptable(desired.get(a)?, a, live, opts).and_then(|f| f.spec.as_ref()));
     let cx = Context { desired, live: &lookup, apply_immediately: opts.apply_immediately };
     let mut out = desired.clone();
     for spec in out.values_mut() {
@@ -250,13 +252,13 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
             continue;
         }
         let change = match (want, have.first()) {
-            (Some(want), None) => match live.look_alike(address.kind, want.aws_name()) {
-                Some(f) if f.fleet.is_none() && (opts.adopt.contains(address) || journaled(&opts.journal, address, &f.name)) => match &f.spec {
+            (Some(want), None) => match (adoptable(want, address, live, opts), live.look_alike(address.kind, want.aws_name())) {
+                (Some(f), _) => match &f.spec {
                     Some(spec) => adopt(address, want, f, spec, opts.adopt.contains(address)),
                     None => Err(foreign_conflict(fleet, address, f)),
                 },
-                Some(f) => Err(foreign_conflict(fleet, address, f)),
-                None => Ok(Change::new(address, Action::Create, want.aws_name(), None, attributes(want, true), want.create_ops())),
+                (None, Some(f)) => Err(foreign_conflict(fleet, address, f)),
+                (None, None) => Ok(Change::new(address, Action::Create, want.aws_name(), None, attributes(want, true), want.create_ops())),
             },
             (Some(want), Some(have)) => {
                 p.observed.extend(want.observe(&have.spec).into_iter().map(|o| Observed {
@@ -301,6 +303,13 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
         });
     }
     p
+}
+
+/// The look-alike of `want` (at `address`) that this plan adopts: one of no fleet, whose declaration says
+/// `adopt = true` or whose create the intent journal recorded.
+fn adoptable<'a>(want: &Spec, address: &Address, live: &'a Live, opts: &PlanOptions) -> Option<&'a Foreign> {
+    let f = live.look_alike(address.kind, want.aws_name())?;
+    (f.fleet.is_none() && (opts.adopt.contains(address) || journaled(&opts.journal, address, &f.name))).then_some(f)
 }
 
 /// Whether the journal holds a create of `address` under the AWS name `name`.

@@ -5,6 +5,7 @@ mod proxy;
 mod support;
 
 mod accounts;
+mod adopt;
 mod buckets;
 mod certificates;
 mod cli;
