@@ -36,6 +36,16 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     Ok(Planned { account, region: aws.region.clone(), plan, live, env })
 }
 
+/// `converge forget`: the account check, the read, and the plan that lets `addresses` go (see
+/// [`plan::forget`]).
+pub async fn forget(aws: &Aws, fleet: &Fleet, addresses: &std::collections::BTreeSet<resource::Address>) -> Result<Planned, AwsError> {
+    let account = aws.account(fleet.settings.account.as_deref()).await?;
+    let (env, live) = aws.read(fleet).await?;
+    let mut plan = plan::forget(&fleet.settings.name, &live, addresses);
+    plan::mark_affected_sites(fleet, &mut plan);
+    Ok(Planned { account, region: aws.region.clone(), plan, live, env })
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)

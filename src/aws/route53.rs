@@ -215,7 +215,11 @@ impl AwsExecutor {
                 other => other.clone(),
             };
             let action = if c.delete { ChangeAction::Delete } else { ChangeAction::Upsert };
-            for set in [record_set(c, &target, region)?, ownership_set(&c.name, &c.owner)?] {
+            let mut sets = vec![ownership_set(&c.name, &c.owner)?];
+            if !c.ownership_only {
+                sets.insert(0, record_set(c, &target, region)?);
+            }
+            for set in sets {
                 sdk.push(Change::builder().action(action.clone()).resource_record_set(set).build().map_err(built(format!("record {}", c.name)))?);
             }
         }

@@ -214,6 +214,10 @@ impl AwsExecutor {
                     address,
                 ))?;
             }
+            // No tags left (a bucket forgotten): S3 removes a tag set with its own call.
+            BucketOp::PutTags { tags } if tags.is_empty() => {
+                s3.delete_bucket_tagging().bucket(bucket).send().await.map_err(call("s3", "DeleteBucketTagging", address))?;
+            }
             BucketOp::PutTags { tags } => {
                 s3.put_bucket_tagging().bucket(bucket).tagging(tagging(tags)?).send().await.map_err(call("s3", "PutBucketTagging", address))?;
             }

@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::args::ApplyArgs;
+use std::collections::BTreeSet;
+
+use super::args::{ApplyArgs, ForgetArgs};
 use super::lock;
 use super::options;
 use super::plan_file;
@@ -18,29 +20,63 @@ use crate::model::Fleet;
 use crate::plan::saved;
 use crate::render;
 use crate::render::{event_line, report_text};
+use crate::resource::Address;
+
+/// What an apply applies: the plan of the desired state, or the letting go of objects.
+enum What<'a> {
+    Plan,
+    Forget(&'a BTreeSet<Address>),
+}
 
 pub(super) async fn apply(fleet: &Fleet, args: ApplyArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let aws = Aws::connect(&fleet.settings.region).await?;
-    let result = locked(fleet, &args, &aws).await;
+    let result = locked(fleet, &args, &aws, What::Plan).await;
     if args.common.stats {
         print_stats(&aws.stats, started.elapsed());
     }
     result
 }
 
+/// `converge forget`: an apply whose plan lets the objects go, confirmed and locked as any apply.
+pub(super) async fn forget(fleet: &Fleet, args: ForgetArgs) -> Result<ExitCode> {
+    let aws = Aws::connect(&fleet.settings.region).await?;
+    let addresses: BTreeSet<Address> = args.addresses.into_iter().collect();
+    let apply = ApplyArgs {
+        plan: None,
+        common: Default::default(),
+        auto_approve: args.auto_approve,
+        parallelism: 10,
+        no_wait: false,
+        format: super::Format::Text,
+        lock_timeout: args.lock_timeout,
+    };
+    let code = locked(fleet, &apply, &aws, What::Forget(&addresses)).await?;
+    let desired = crate::resource::desired(fleet, &Default::default());
+    let declared: Vec<String> = addresses.iter().filter(|a| desired.contains_key(*a)).map(ToString::to_string).collect();
+    if code == ExitCode::SUCCESS && !declared.is_empty() {
+        println!(
+            "Still declared in {}: {}. Remove it from the desired state, or the next plan reports the object as a look-alike it does not own.",
+            fleet.dir.display(),
+            declared.join(", ")
+        );
+    }
+    Ok(code)
+}
+
 /// The apply, holding the fleet's lock from before the plan is made (or the saved plan checked) until the
 /// last change ends. A lock lost meanwhile fails the run.
-async fn locked(fleet: &Fleet, args: &ApplyArgs, aws: &Aws) -> Result<ExitCode> {
-    let operation = match &args.plan {
-        Some(path) => format!("apply {}", path.display()),
-        None => "apply".to_string(),
+async fn locked(fleet: &Fleet, args: &ApplyArgs, aws: &Aws, what: What<'_>) -> Result<ExitCode> {
+    let operation = match (&args.plan, &what) {
+        (_, What::Forget(_)) => "forget".to_string(),
+        (Some(path), _) => format!("apply {}", path.display()),
+        (None, _) => "apply".to_string(),
     };
     let guard = match lock::take(fleet, aws, &operation, args.lock_timeout).await? {
         Ok(guard) => guard,
         Err(refusal) => return Ok(lock::refused(&refusal)),
     };
-    let result = apply_inner(fleet, args, aws, &guard).await;
+    let result = apply_inner(fleet, args, aws, &guard, what).await;
     let lost = guard.lost_reason().await;
     let released = guard.release().await;
     if let Some(reason) = lost {
@@ -153,14 +189,19 @@ async fn execute(
     Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws, guard: &Guard) -> Result<ExitCode> {
+async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws, guard: &Guard, what: What<'_>) -> Result<ExitCode> {
     if let Some(path) = &args.plan {
         return apply_saved(fleet, path, args, aws, guard).await;
     }
     let out = Out::for_format(args.format);
     anyhow::ensure!(!out.json || args.auto_approve, "--format json needs --auto-approve (or a saved plan): there is no one to answer the prompt");
-    let opts = crate::plan::PlanOptions { journal: guard.journal().await, ..options(fleet, &args.common)? };
-    let planned = crate::planner::plan(aws, fleet, &opts).await?;
+    let planned = match what {
+        What::Plan => {
+            let opts = crate::plan::PlanOptions { journal: guard.journal().await, ..options(fleet, &args.common)? };
+            crate::planner::plan(aws, fleet, &opts).await?
+        }
+        What::Forget(addresses) => crate::planner::forget(aws, fleet, addresses).await?,
+    };
     let plan = &planned.plan;
     out.say(&format!("{}{}", target_line(fleet, &planned), render::plan_text(plan)));
     if !plan.conflicts.is_empty() {

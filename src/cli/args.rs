@@ -34,9 +34,25 @@ pub enum Command {
     Lock,
     /// Remove the apply lock ([fleet.lock]) after confirmation, only if its ID is still ID.
     Unlock(UnlockArgs),
+    /// Let objects go without deleting them: remove this fleet's ownership (tags, a record's TXT) after
+    /// confirmation; the objects stay as they are.
+    Forget(ForgetArgs),
     /// Write a desired state into --dir for what the account already holds (objects of no fleet, and the
     /// fleet's own): its plan adopts each object with tags only.
     Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The addresses to let go (`bucket.acme-media`, `dns_record.acme.sites.agency.net`).
+    #[arg(required = true, value_parser = parse_address)]
+    pub addresses: Vec<crate::resource::Address>,
+    /// Forget without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// When another applier holds the lock, wait for it up to this long (90s, 5m, 1h) instead of exiting.
+    #[arg(long, value_parser = parse_wait)]
+    pub lock_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -121,7 +137,7 @@ pub struct DiffArgs {
     pub detailed_exitcode: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct Common {
     /// Print how many AWS API calls the run made, per service and operation, and the wall time.
     #[arg(long)]

@@ -97,6 +97,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Plan(args) => runtime.block_on(plan(&fleet, args)),
         Command::Apply(args) => runtime.block_on(apply::apply(&fleet, args)),
+        Command::Forget(args) => runtime.block_on(apply::forget(&fleet, args)),
         Command::Reconcile(args) => runtime.block_on(reconcile::reconcile(&fleet, args)),
         Command::Drift(args) => runtime.block_on(drift(&fleet, args)),
         Command::Lock => runtime.block_on(lock::show(&fleet)),

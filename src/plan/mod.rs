@@ -33,6 +33,9 @@ pub enum Action {
     Update,
     Replace,
     Delete,
+    /// An object stops being the fleet's: its ownership (tags, a record's TXT) removed, the object left as
+    /// it is (`converge forget`).
+    Forget,
 }
 
 impl Action {
@@ -134,6 +137,8 @@ pub struct Plan {
 pub struct Summary {
     #[serde(default)]
     pub adopt: usize,
+    #[serde(default)]
+    pub forget: usize,
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
@@ -185,6 +190,7 @@ impl Plan {
                     s.destroy += 1;
                 }
                 Action::Delete => s.destroy += 1,
+                Action::Forget => s.forget += 1,
             }
         }
         s
@@ -274,7 +280,11 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
                 }
             }
             (None, Some(have)) => match have.spec.guard_deletion(opts.allow_destroy) {
-                Some(refusal) => Err(Conflict::refused(address, refusal)),
+                // What converge will not delete, it can still let go of.
+                Some(refusal) => Err(Conflict::refused(
+                    address,
+                    Refusal { help: format!("{}; or keep it and let converge go of it: `converge forget {address}`", refusal.help), ..refusal },
+                )),
                 None => Ok(Change::new(
                     address,
                     Action::Delete,
@@ -310,6 +320,35 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
 fn adoptable<'a>(want: &Spec, address: &Address, live: &'a Live, opts: &PlanOptions) -> Option<&'a Foreign> {
     let f = live.look_alike(address.kind, want.aws_name())?;
     (f.fleet.is_none() && (opts.adopt.contains(address) || journaled(&opts.journal, address, &f.name))).then_some(f)
+}
+
+/// The plan of `converge forget`: each of `addresses`, an object this fleet owns, lets go of its ownership
+/// (its kind's [`resource::ResourceKind::forget_ops`]) and is left as it is. An address the fleet does not
+/// own (or that several objects claim) is a conflict: there is nothing to forget.
+pub fn forget(fleet: &str, live: &Live, addresses: &BTreeSet<Address>) -> Plan {
+    let mut p = Plan { fleet: fleet.to_string(), ..Plan::default() };
+    for address in addresses {
+        match live.objects.get(address).map(Vec::as_slice).unwrap_or_default() {
+            [have] => {
+                let fields = vec![
+                    FieldChange::removed(format!("tags.{}", resource::FLEET_TAG), fleet),
+                    FieldChange::removed(format!("tags.{}", resource::ADDRESS_TAG), address),
+                ];
+                p.changes.push(Change::new(address, Action::Forget, have.spec.aws_name(), Some(&have.id), fields, have.spec.forget_ops(&have.id)));
+            }
+            [] => p.conflicts.push(Conflict {
+                address: Some(address.clone()),
+                message: format!("no {} of fleet {fleet} is at {address}: there is nothing to forget", address.kind.noun()),
+                help: "`converge plan` lists what the fleet owns".into(),
+            }),
+            many => p.conflicts.push(Conflict {
+                address: Some(address.clone()),
+                message: format!("{} objects claim this address", many.len()),
+                help: format!("remove the {} tags from all but one of them", resource::ADDRESS_TAG),
+            }),
+        }
+    }
+    p
 }
 
 /// Whether the journal holds a create of `address` under the AWS name `name`.

@@ -9,7 +9,7 @@ use crate::testing::{FLEET, desired_of, live_of, plan_of};
 #[test]
 fn empty_account_creates_everything_in_dependency_order() {
     let p = plan_of(FLEET, &Live::default());
-    assert_eq!(p.summary(), Summary { adopt: 0, add: 3, change: 0, destroy: 0 });
+    assert_eq!(p.summary(), Summary { adopt: 0, forget: 0, add: 3, change: 0, destroy: 0 });
     // web's rule from lb waits only for lb to exist (phase two); the load balancer waits for lb complete.
     let web = p.change(&"security_group.web".parse().unwrap()).unwrap();
     assert!(web.after.is_empty());
@@ -33,7 +33,7 @@ fn certificate_rotation_and_new_rule_are_in_place() {
         .replace("shared-2026", "shared-2027")
         .replace(r#"ingress = [{ ports = "80", from = "lb" }]"#, r#"ingress = [{ ports = "80", from = "lb" }, { ports = "22", cidr = ["10.0.0.0/8"] }]"#);
     let p = plan_of(&changed, &live_of(FLEET));
-    assert_eq!(p.summary(), Summary { adopt: 0, add: 0, change: 2, destroy: 0 });
+    assert_eq!(p.summary(), Summary { adopt: 0, forget: 0, add: 0, change: 2, destroy: 0 });
     let lb = p.change(&"load_balancer.shared".parse().unwrap()).unwrap();
     assert!(matches!(lb.ops.as_slice(), [Op::LoadBalancer(LbOp::SetCertificate { port: 443, .. })]));
     let web = p.change(&"security_group.web".parse().unwrap()).unwrap();
@@ -68,7 +68,7 @@ fn scheme_change_is_a_replace_naming_the_field() {
     let lb = p.change(&"load_balancer.shared".parse().unwrap()).unwrap();
     assert_eq!(lb.action, Action::Replace);
     assert!(matches!(lb.ops.first(), Some(Op::LoadBalancer(LbOp::Delete { .. }))));
-    assert_eq!(p.summary(), Summary { adopt: 0, add: 1, change: 0, destroy: 1 });
+    assert_eq!(p.summary(), Summary { adopt: 0, forget: 0, add: 1, change: 0, destroy: 1 });
     insta::assert_snapshot!(plan_text(&p));
 }
 
@@ -226,7 +226,7 @@ fn a_new_commit_is_a_new_template_version_rolled_out_by_a_refresh() {
     let changed = POOLS.replace("1111111", "3333333");
     let mut p = plan_of(&changed, &pools_live());
     mark_affected_sites(&crate::testing::fleet_of(&changed), &mut p);
-    assert_eq!(p.summary(), Summary { adopt: 0, add: 0, change: 2, destroy: 0 });
+    assert_eq!(p.summary(), Summary { adopt: 0, forget: 0, add: 0, change: 2, destroy: 0 });
     let lt = p.change(&"launch_template.web".parse().unwrap()).unwrap();
     assert!(
         matches!(lt.ops.as_slice(), [Op::LaunchTemplate(resource::LtOp::CreateVersion { .. }), Op::LaunchTemplate(resource::LtOp::DeleteVersions { versions })] if versions == &vec![2])
@@ -264,6 +264,7 @@ fn a_zones_record_changes_go_out_as_one_batch_and_a_record_moving_zones_keeps_it
                 ttl: Some(300),
                 evaluate_target_health: None,
                 owner: "o".into(),
+                ownership_only: false,
             },
         })
     };
@@ -343,7 +344,7 @@ fn an_untagged_object_the_journal_created_is_adopted_with_its_tags_and_the_rest_
         |op| matches!(op, Op::SecurityGroup(SgOp::AddTags { tags }) if tags.get(resource::ADDRESS_TAG).map(String::as_str) == Some("security_group.web"))
     ));
     assert!(web.ops.iter().any(|op| matches!(op, Op::SecurityGroup(SgOp::AuthorizeIngress { .. }))), "{:?}", web.ops);
-    assert_eq!(p.summary(), Summary { adopt: 1, add: 0, change: 0, destroy: 0 });
+    assert_eq!(p.summary(), Summary { adopt: 1, forget: 0, add: 0, change: 0, destroy: 0 });
     let text = plan_text(&p);
     assert!(text.contains(" <- security_group.web") || text.contains("security_group.web will be adopted"), "{text}");
     assert!(text.contains("Plan: 1 to adopt, 0 to add, 0 to change, 0 to destroy."), "{text}");
@@ -402,7 +403,7 @@ fn adopt_true_takes_an_untagged_look_alike_with_its_tags_only_and_leaves_another
     assert_eq!((c.action, c.id.as_deref()), (Action::Adopt, Some("sg-web")));
     // Only tags: the converge tags added, the hand-made one removed (the declaration has no tags).
     assert!(c.ops.iter().all(|op| matches!(op, Op::SecurityGroup(SgOp::AddTags { .. } | SgOp::RemoveTags { .. }))), "nothing but tags is written: {:?}", c.ops);
-    assert_eq!(p.summary(), Summary { adopt: 1, add: 0, change: 0, destroy: 0 });
+    assert_eq!(p.summary(), Summary { adopt: 1, forget: 0, add: 0, change: 0, destroy: 0 });
 
     // Another fleet's group is never adopted, whatever the declaration says.
     let mut theirs = live.clone();
@@ -423,4 +424,31 @@ fn adopt_true_refuses_a_look_alike_that_differs_where_it_cannot_change_in_place(
     let c = &p.conflicts[0];
     assert!(c.message.contains("to adopt differs where it cannot change in place: description"), "{}", c.message);
     assert!(c.help.contains("converge import"), "{}", c.help);
+}
+
+#[test]
+fn forget_lets_owned_objects_go_by_their_ownership_only_and_refuses_what_is_not_owned() {
+    let live = live_of(FLEET);
+    let (web, stranger): (Address, Address) = ("security_group.web".parse().unwrap(), "security_group.nobody".parse().unwrap());
+    let p = forget("agency", &live, &BTreeSet::from([web.clone(), stranger.clone()]));
+    let c = p.change(&web).unwrap();
+    assert_eq!(c.action, Action::Forget);
+    assert_eq!(c.ops, vec![Op::SecurityGroup(SgOp::RemoveTags { keys: resource::ownership_keys() })], "nothing but the ownership tags");
+    assert_eq!(p.summary(), Summary { forget: 1, ..Summary::default() });
+    assert_eq!(p.conflicts.len(), 1);
+    assert_eq!(p.conflicts[0].address.as_ref(), Some(&stranger));
+    let text = plan_text(&p);
+    assert!(text.contains(" -> security_group.web") && text.contains("will be forgotten"), "{text}");
+    assert!(text.contains("Plan: 1 to forget, 0 to add, 0 to change, 0 to destroy."), "{text}");
+}
+
+#[test]
+fn every_kind_forgets_without_a_call_that_deletes_or_changes_its_object() {
+    for (address, spec) in desired_of(FLEET) {
+        for op in spec.forget_ops("id-1") {
+            let json = serde_json::to_value(&op).unwrap();
+            let name = json["op"].as_str().unwrap_or_default().to_string();
+            assert!(matches!(name.as_str(), "remove_tags" | "put_tags" | "change"), "{address}: {name}");
+        }
+    }
 }

@@ -53,6 +53,7 @@ struct JsonUnmanaged<'a> {
 #[derive(Serialize)]
 struct JsonSummary {
     adopt: usize,
+    forget: usize,
     add: usize,
     change: usize,
     destroy: usize,
@@ -163,7 +164,7 @@ fn plan_value(plan: &Plan, target: Option<Target<'_>>) -> serde_json::Value {
         format_version: FORMAT_VERSION,
         fleet: &plan.fleet,
         target,
-        summary: JsonSummary { adopt: s.adopt, add: s.add, change: s.change, destroy: s.destroy, conflicts: plan.conflicts.len() },
+        summary: JsonSummary { adopt: s.adopt, forget: s.forget, add: s.add, change: s.change, destroy: s.destroy, conflicts: plan.conflicts.len() },
         conflicts: plan
             .conflicts
             .iter()

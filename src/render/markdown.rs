@@ -20,6 +20,7 @@ fn icon(action: Action) -> &'static str {
         Action::Update => "~",
         Action::Replace => "-/+",
         Action::Delete => "-",
+        Action::Forget => "->",
     }
 }
 
@@ -30,6 +31,7 @@ fn noun(action: Action) -> &'static str {
         Action::Update => "update in place",
         Action::Replace => "replace",
         Action::Delete => "destroy",
+        Action::Forget => "forget",
     }
 }
 
@@ -70,7 +72,7 @@ fn groups(plan: &Plan) -> Vec<(Action, String, Vec<&Change>)> {
         // Creates and deletes list their own attributes (names differ), so they group only with themselves.
         let shape = match c.action {
             Action::Update | Action::Replace | Action::Adopt => diff_lines(&c.fields),
-            Action::Create | Action::Delete => c.address.to_string(),
+            Action::Create | Action::Delete | Action::Forget => c.address.to_string(),
         };
         by_shape.entry((c.action, shape)).or_default().push(c);
     }
@@ -144,7 +146,7 @@ pub fn plan_markdown(plan: &Plan, target: Option<Target<'_>>, limit: usize) -> S
     let sites = plan.affected_sites();
     let _ = writeln!(head, "**{}** {} site{} affected.\n", summary_line(plan), sites.len(), if sites.len() == 1 { "" } else { "s" });
     head.push_str("| action | objects | sites |\n| --- | ---: | ---: |\n");
-    for action in [Action::Delete, Action::Replace, Action::Adopt, Action::Create, Action::Update] {
+    for action in [Action::Delete, Action::Replace, Action::Forget, Action::Adopt, Action::Create, Action::Update] {
         let of: Vec<&Change> = plan.changes.iter().filter(|c| c.action == action).collect();
         if !of.is_empty() {
             let mut s: Vec<&str> = of.iter().flat_map(|c| c.sites.iter().map(String::as_str)).collect();

@@ -10,6 +10,7 @@ fn progress_verbs(action: Action) -> (&'static str, &'static str) {
         Action::Update => ("Modifying...", "Modifications complete"),
         Action::Replace => ("Replacing...", "Replacement complete"),
         Action::Delete => ("Destroying...", "Destruction complete"),
+        Action::Forget => ("Forgetting...", "Forgotten"),
     }
 }
 
@@ -32,9 +33,11 @@ pub fn report_text(plan: &Plan, report: &Report) -> String {
     use std::fmt::Write as _;
     let done = |a: Action| report.applied.iter().filter(|x| plan.change(x).is_some_and(|c| c.action == a)).count();
     let (added, changed, destroyed) = (done(Action::Create) + done(Action::Replace), done(Action::Update), done(Action::Delete) + done(Action::Replace));
-    let adopted = match done(Action::Adopt) {
-        0 => String::new(),
-        n => format!("{n} adopted, "),
+    let adopted = match (done(Action::Forget), done(Action::Adopt)) {
+        (0, 0) => String::new(),
+        (0, n) => format!("{n} adopted, "),
+        (f, 0) => format!("{f} forgotten, "),
+        (f, n) => format!("{f} forgotten, {n} adopted, "),
     };
     let mut out = String::from("\n");
     if report.ok() {

@@ -12,6 +12,7 @@ fn symbol(action: Action) -> &'static str {
         Action::Update => "  ~",
         Action::Replace => "-/+",
         Action::Delete => "  -",
+        Action::Forget => " ->",
     }
 }
 
@@ -22,14 +23,17 @@ fn verb(action: Action) -> &'static str {
         Action::Update => "will be updated in place",
         Action::Replace => "must be replaced",
         Action::Delete => "will be destroyed",
+        Action::Forget => "will be forgotten (converge's ownership removed; the object stays as it is)",
     }
 }
 
-/// `Plan: N to add, N to change, N to destroy.`, led by `N to adopt, ` when there are adoptions.
+/// `Plan: N to add, N to change, N to destroy.`, led by `N to adopt, ` when there are adoptions and
+/// `N to forget, ` when there are objects to let go.
 pub fn summary_line(plan: &Plan) -> String {
     let s = plan.summary();
     let adopt = if s.adopt > 0 { format!("{} to adopt, ", s.adopt) } else { String::new() };
-    format!("Plan: {adopt}{} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy)
+    let forget = if s.forget > 0 { format!("{} to forget, ", s.forget) } else { String::new() };
+    format!("Plan: {forget}{adopt}{} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy)
 }
 
 fn field_line(out: &mut String, f: &FieldChange, width: usize) {
@@ -193,6 +197,7 @@ pub fn drift_line(plan: &Plan) -> String {
             Action::Create => format!("{} missing", c.address),
             Action::Adopt => format!("{} untagged", c.address),
             Action::Delete => format!("{} not in the desired state", c.address),
+            Action::Forget => format!("{} to forget", c.address),
             Action::Update | Action::Replace => {
                 let mut fields: Vec<&str> = Vec::new();
                 for f in &c.fields {
@@ -244,7 +249,7 @@ fn change_line(c: &Change) -> String {
             }
             format!("{sym} {} ({})", c.address, names(&fields, 4))
         }
-        Action::Create | Action::Delete => format!("{sym} {} ({})", c.address, verb(c.action)),
+        Action::Create | Action::Delete | Action::Forget => format!("{sym} {} ({})", c.address, verb(c.action)),
     }
 }
 

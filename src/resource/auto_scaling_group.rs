@@ -200,6 +200,10 @@ impl ResourceKind for AutoScalingGroupSpec {
         vec![Op::AutoScalingGroup(AsgOp::Delete { name: self.name.clone() })]
     }
 
+    fn forget_ops(&self, _id: &str) -> Vec<Op> {
+        vec![Op::AutoScalingGroup(AsgOp::RemoveTags { keys: super::ownership_keys() })]
+    }
+
     /// A group moving to the version its template's change creates waits for that change.
     fn waits_for_changes(&self) -> BTreeSet<Address> {
         match self.version {

@@ -150,6 +150,12 @@ impl ResourceKind for BucketSpec {
         vec![Op::Bucket(BucketOp::Delete { name: self.name.clone() })]
     }
 
+    fn forget_ops(&self, _id: &str) -> Vec<Op> {
+        // S3 replaces a bucket's whole tag set: the set without ours.
+        let keep = self.tags.iter().filter(|(k, _)| !super::ownership_keys().contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        vec![Op::Bucket(BucketOp::PutTags { tags: keep })]
+    }
+
     /// Deletion needs `--allow-destroy` and nothing left in the bucket.
     fn guard_deletion(&self, allow_destroy: bool) -> Option<Refusal> {
         let why = if !allow_destroy {

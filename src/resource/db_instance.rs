@@ -279,6 +279,10 @@ impl ResourceKind for DbInstanceSpec {
         vec![Op::DbInstance(DbOp::Delete { identifier: self.identifier.clone(), final_snapshot })]
     }
 
+    fn forget_ops(&self, _id: &str) -> Vec<Op> {
+        vec![Op::DbInstance(DbOp::RemoveTags { arn: self.arn.clone().unwrap_or_default(), keys: super::ownership_keys() })]
+    }
+
     fn diff(&self, live: &DbInstanceSpec) -> Diff {
         let mut d = Diff::default();
         let mut m =

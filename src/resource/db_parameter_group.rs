@@ -94,6 +94,10 @@ impl ResourceKind for DbParameterGroupSpec {
         vec![Op::DbParameterGroup(PgOp::Delete { name: self.name.clone() })]
     }
 
+    fn forget_ops(&self, _id: &str) -> Vec<Op> {
+        vec![Op::DbParameterGroup(PgOp::RemoveTags { arn: self.arn.clone().unwrap_or_default(), keys: super::ownership_keys() })]
+    }
+
     fn describe(&self) -> Vec<(String, String)> {
         let mut out =
             vec![("name".to_string(), self.name.clone()), ("family".to_string(), self.family.clone()), ("description".to_string(), self.description.clone())];

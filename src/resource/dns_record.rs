@@ -134,6 +134,10 @@ pub struct RecordChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluate_target_health: Option<bool>,
     pub owner: String,
+    /// Only the ownership record: a DELETE of it lets the record go and leaves the record itself
+    /// (`converge forget`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ownership_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +246,13 @@ impl ResourceKind for DnsRecordSpec {
         vec![self.change(true)]
     }
 
+    fn forget_ops(&self, _id: &str) -> Vec<Op> {
+        // Only the ownership record goes; the record itself stays as it is.
+        let Op::DnsRecord(DnsOp::Change { zone_id, mut change }) = self.change(true) else { unreachable!("a record's change") };
+        change.ownership_only = true;
+        vec![Op::DnsRecord(DnsOp::Change { zone_id, change })]
+    }
+
     fn diff(&self, live: &DnsRecordSpec) -> Diff {
         let mut d = Diff::default();
         if self.zone_id != live.zone_id {
@@ -293,6 +304,7 @@ impl DnsRecordSpec {
                 ttl: self.ttl,
                 evaluate_target_health: self.evaluate_target_health,
                 owner: self.owner.clone(),
+                ownership_only: false,
             },
         })
     }

@@ -96,6 +96,9 @@ pub trait ResourceKind: Sized + Clone + PartialEq + Serialize + DeserializeOwned
     fn create_ops(&self) -> Vec<Op>;
     /// The operations that delete the live object whose id is `id`.
     fn delete_ops(&self, id: &str) -> Vec<Op>;
+    /// The operations that let the live object whose id is `id` go without deleting it: its ownership
+    /// (the fleet and address tags; a record's TXT) removed, nothing else touched (`converge forget`).
+    fn forget_ops(&self, id: &str) -> Vec<Op>;
 
     /// Other addresses this object refers to: they must exist before it, and outlive it.
     fn references(&self) -> BTreeSet<Address> {

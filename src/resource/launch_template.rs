@@ -144,6 +144,10 @@ impl ResourceKind for LaunchTemplateSpec {
         vec![Op::LaunchTemplate(LtOp::Delete { id: id.to_string() })]
     }
 
+    fn forget_ops(&self, _id: &str) -> Vec<Op> {
+        vec![Op::LaunchTemplate(LtOp::RemoveTags { keys: super::ownership_keys() })]
+    }
+
     /// The template of the site's pool.
     fn on_site_path(fleet: &Fleet, _site: &str, s: &Site) -> Vec<String> {
         fleet.pools.get(&s.pool.value).map(|_| s.pool.value.clone()).into_iter().collect()

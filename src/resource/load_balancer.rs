@@ -167,6 +167,10 @@ impl ResourceKind for LoadBalancerSpec {
         vec![Op::LoadBalancer(LbOp::Delete { name: self.name.clone() })]
     }
 
+    fn forget_ops(&self, _id: &str) -> Vec<Op> {
+        vec![Op::LoadBalancer(LbOp::RemoveTags { keys: super::ownership_keys() })]
+    }
+
     /// The site's own load balancer.
     fn on_site_path(_fleet: &Fleet, _site: &str, s: &Site) -> Vec<String> {
         s.load_balancer.iter().map(|lb| lb.value.clone()).collect()

@@ -189,6 +189,11 @@ pub(crate) fn cli_tags(tags: &[(&str, &str)]) -> String {
 }
 
 /// Our ownership tags plus the user's tags.
+/// The tag keys that make an object the fleet's: what `converge forget` removes.
+pub fn ownership_keys() -> Vec<String> {
+    vec![FLEET_TAG.to_string(), ADDRESS_TAG.to_string()]
+}
+
 pub fn owned_tags(fleet: &str, address: &Address, user: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut tags = user.clone();
     tags.insert(FLEET_TAG.to_string(), fleet.to_string());

@@ -146,6 +146,13 @@ macro_rules! registry {
                 }
             }
 
+            /// See [`ResourceKind::forget_ops`].
+            pub fn forget_ops(&self, id: &str) -> Vec<Op> {
+                match self {
+                    $(Spec::$variant(s) => s.forget_ops(id),)*
+                }
+            }
+
             /// See [`ResourceKind::prepare`].
             pub fn prepare(&mut self, cx: &Context<'_>) {
                 match self {

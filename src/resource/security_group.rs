@@ -248,6 +248,10 @@ impl ResourceKind for SecurityGroupSpec {
         vec![Op::SecurityGroup(SgOp::Delete { id: id.to_string() })]
     }
 
+    fn forget_ops(&self, _id: &str) -> Vec<Op> {
+        vec![Op::SecurityGroup(SgOp::RemoveTags { keys: super::ownership_keys() })]
+    }
+
     /// Rules between groups created together run once the other groups exist.
     fn split_create(ops: Vec<Op>, together: &BTreeSet<String>) -> Phases {
         let (now, later) = split_rule_ops(ops, together);

@@ -410,3 +410,44 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+#[tokio::test]
+async fn a_retired_sites_bucket_and_record_are_forgotten_not_deleted() {
+    let moto = Moto::start();
+    build_by_hand(&moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = moto.converge(dir.path(), &["import", "--fleet", "agency", "--dns-zone", ZONE, "--region", REGION]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let apply = moto.converge(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{apply:?}");
+
+    // globex leaves: its bucket is not deleted without --allow-destroy, and the conflict says forget would do.
+    std::fs::remove_file(dir.path().join("sites/globex.toml")).unwrap();
+    let plan = moto.converge(dir.path(), &["plan"]);
+    assert_eq!(plan.code, 1, "a plan with a conflict: {plan:?}");
+    assert!(plan.stdout.contains("`converge forget bucket.agency-globex-media`"), "{plan:?}");
+
+    let record = format!("dns_record.globex.{ZONE}");
+    let forget = moto.converge(dir.path(), &["forget", "bucket.agency-globex-media", &record, "--auto-approve"]);
+    assert_eq!(forget.code, 0, "{forget:?}");
+    assert!(forget.stdout.contains(" -> bucket.agency-globex-media"), "{forget:?}");
+    assert!(forget.stdout.contains("Plan: 2 to forget, 0 to add, 0 to change, 0 to destroy."), "{forget:?}");
+
+    // Both are still there, without converge's ownership; the plan no longer sees them.
+    let tags = moto.s3().get_bucket_tagging().bucket("agency-globex-media").send().await;
+    assert!(tags.map(|t| t.tag_set().iter().all(|t| !t.key().starts_with("converge:"))).unwrap_or(true), "the bucket's converge tags are gone");
+    assert!(moto.s3().head_bucket().bucket("agency-globex-media").send().await.is_ok(), "the bucket stays");
+    let r53 = moto.route53();
+    let zone = r53.list_hosted_zones().send().await.unwrap().hosted_zones().iter().find(|z| z.name() == format!("{ZONE}.")).unwrap().id().to_string();
+    let sets = r53.list_resource_record_sets().hosted_zone_id(zone).send().await.unwrap();
+    let names: Vec<&str> = sets.resource_record_sets().iter().map(|s| s.name()).collect();
+    assert!(names.contains(&format!("globex.{ZONE}.").as_str()), "the record stays: {names:?}");
+    assert!(!names.contains(&format!("_converge.globex.{ZONE}.").as_str()), "its ownership record is gone: {names:?}");
+    let after = moto.converge(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(after.code, 0, "{after:?}");
+
+    // Forgetting what the fleet does not own is refused, touching nothing.
+    let refused = moto.converge(dir.path(), &["forget", "bucket.agency-globex-media", "--auto-approve"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stdout.contains("there is nothing to forget"), "{refused:?}");
+}

@@ -136,7 +136,7 @@ async fn a_hand_made_load_balancer_with_a_desired_name_is_a_conflict_and_left_al
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains("! load_balancer.shared: a load balancer named `agency-shared`"), "{run:?}");
     assert!(
-        run.stdout.contains("To adopt it as load_balancer.shared, tag it: `aws elb add-tags --load-balancer-names agency-shared --tags Key=converge:fleet,Value=agency Key=converge:address,Value=load_balancer.shared`"),
+        run.stdout.contains("To adopt it as load_balancer.shared, add `adopt = true` to its declaration, or tag it: `aws elb add-tags --load-balancer-names agency-shared --tags Key=converge:fleet,Value=agency Key=converge:address,Value=load_balancer.shared`"),
         "{run:?}"
     );
 
