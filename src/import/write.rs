@@ -121,9 +121,9 @@ fn ports(r: &RuleSpec) -> Option<String> {
 /// Rules grouped as a person writes them: one line per protocol and ports, with its CIDRs and groups.
 /// What the schema cannot say (a prefix list; an ICMP type; a protocol by number) is returned apart.
 fn rule_lines(rules: &BTreeSet<RuleSpec>, peer_key: &str) -> (Vec<String>, Vec<String>) {
-    // (protocol, ports) -> (CIDRs, groups)
+    // (protocol, first port, last port) -> (CIDRs, groups), in port order.
     type Peers = (Vec<String>, Vec<String>);
-    let mut grouped: BTreeMap<(String, Option<String>), Peers> = BTreeMap::new();
+    let mut grouped: BTreeMap<(String, i32, i32), Peers> = BTreeMap::new();
     let mut refused = Vec::new();
     for r in rules {
         let protocol = match (r.protocol.as_str(), r.from_port) {
@@ -136,7 +136,8 @@ fn rule_lines(rules: &BTreeSet<RuleSpec>, peer_key: &str) -> (Vec<String>, Vec<S
                 continue;
             }
         };
-        let entry = grouped.entry((protocol.to_string(), if matches!(protocol, "tcp" | "udp") { ports(r) } else { None })).or_default();
+        let (from, to) = if matches!(protocol, "tcp" | "udp") { (r.from_port, r.to_port) } else { (-1, -1) };
+        let entry = grouped.entry((protocol.to_string(), from, to)).or_default();
         match &r.peer {
             Peer::Cidr(c) => entry.0.push(c.clone()),
             Peer::Group(GroupRef::Fleet(g)) => entry.1.push(g.clone()),
@@ -145,19 +146,21 @@ fn rule_lines(rules: &BTreeSet<RuleSpec>, peer_key: &str) -> (Vec<String>, Vec<S
         }
     }
     let mut lines = Vec::new();
-    for ((protocol, ports), (cidrs, groups)) in grouped {
+    for ((protocol, from, to), (cidrs, groups)) in grouped {
         let mut parts = Vec::new();
-        if let Some(p) = ports {
+        if let Some(p) = ports(&RuleSpec { protocol: protocol.clone(), from_port: from, to_port: to, peer: Peer::Cidr(String::new()) }) {
             parts.push(format!("ports = {}", q(&p)));
         }
         if protocol != "tcp" {
             parts.push(format!("protocol = {}", q(&protocol)));
         }
+        // One peer is written as a string, several as a list.
+        let one_or_list = |items: &[String]| if let [one] = items { q(one) } else { list(items) };
         if !cidrs.is_empty() {
-            parts.push(format!("cidr = {}", list(&cidrs)));
+            parts.push(format!("cidr = {}", one_or_list(&cidrs)));
         }
         if !groups.is_empty() {
-            parts.push(format!("{peer_key} = {}", list(&groups)));
+            parts.push(format!("{peer_key} = {}", one_or_list(&groups)));
         }
         lines.push(format!("{{ {} }}", parts.join(", ")));
     }
