@@ -48,6 +48,16 @@ pub(crate) enum Owner {
     Other(Option<String>),
 }
 
+impl Owner {
+    /// The address in the fleet: ours, or the one an adoption would give it.
+    pub(crate) fn address(&self) -> Option<&Address> {
+        match self {
+            Owner::Us(a) | Owner::Unowned(a) => Some(a),
+            Owner::Other(_) => None,
+        }
+    }
+}
+
 pub(crate) fn owner(fleet: &str, kind: Kind, tags: &BTreeMap<String, String>) -> Owner {
     let address = tags.get(ADDRESS_TAG).and_then(|a| a.parse::<Address>().ok());
     match (tags.get(FLEET_TAG), address) {

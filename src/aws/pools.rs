@@ -17,7 +17,7 @@ use super::{Aws, AwsError, Missing, Owner, Wanted, call, unread};
 use crate::live::Found;
 use crate::model::{Fleet, Image};
 use crate::resource::{
-    Address, AutoScalingGroupSpec, FLEET_TAG, GroupRef, ImageRef, Kind, LaunchTemplateSpec, TemplateData, TemplateVersion, auto_scaling_group::policy_name,
+    AutoScalingGroupSpec, FLEET_TAG, GroupRef, ImageRef, Kind, LaunchTemplateSpec, TemplateData, TemplateVersion, auto_scaling_group::policy_name,
     launch_template::newest_image,
 };
 
@@ -54,7 +54,6 @@ struct TemplateRead {
 /// policy's CPU target, a refresh still running.
 struct GroupRead {
     owner: Owner,
-    address: Address,
     group: AutoScalingGroup,
     cpu_target: Option<u32>,
     refreshing: Option<Running>,
@@ -125,7 +124,8 @@ impl PoolsRead {
             };
             templates.file(owner, id, spec);
         }
-        for GroupRead { owner, address, group: g, cpu_target, refreshing } in self.groups {
+        for GroupRead { owner, group: g, cpu_target, refreshing } in self.groups {
+            let pool = owner.address().map(|a| a.name.clone()).unwrap_or_default();
             let (template, version) = match g
                 .launch_template()
                 .or_else(|| g.mixed_instances_policy().and_then(|m| m.launch_template()).and_then(|t| t.launch_template_specification()))
@@ -139,7 +139,7 @@ impl PoolsRead {
             let tags = group_tags(&g);
             let spec = AutoScalingGroupSpec {
                 name: g.auto_scaling_group_name().unwrap_or_default().to_string(),
-                pool: address.name.clone(),
+                pool,
                 launch_template: template,
                 version,
                 min: g.min_size().unwrap_or_default() as u32,
@@ -279,7 +279,7 @@ impl Aws {
         }
         let owned = stream::iter(owned)
             .map(|(owner, id, tags)| async move {
-                let what = format!("launch template {id}");
+                let what = owner.address().map_or_else(|| id.clone(), ToString::to_string);
                 let mut pages = self.ec2.describe_launch_template_versions().launch_template_id(&id).max_results(200).into_paginator().send();
                 let mut versions = Vec::new();
                 while let Some(page) = pages.next().await {
@@ -336,13 +336,12 @@ impl Aws {
                 continue;
             }
             match wanted.owner(fleet, Kind::AutoScalingGroup, &name, &tags_of(&g)) {
-                Owner::Us(address) => owned.push((address.clone(), Owner::Us(address), g)),
-                Owner::Unowned(address) => owned.push((address.clone(), Owner::Unowned(address), g)),
                 Owner::Other(other) => foreign.push((name.clone(), name, other)),
+                owner => owned.push((owner, g)),
             }
         }
-        let policies = self.cpu_targets(owned.iter().map(|(_, _, g)| policy_name(g.auto_scaling_group_name().unwrap_or_default())).collect());
-        let refreshes = stream::iter(owned.iter().map(|(_, _, g)| g.auto_scaling_group_name().unwrap_or_default().to_string()))
+        let policies = self.cpu_targets(owned.iter().map(|(_, g)| policy_name(g.auto_scaling_group_name().unwrap_or_default())).collect());
+        let refreshes = stream::iter(owned.iter().map(|(_, g)| g.auto_scaling_group_name().unwrap_or_default().to_string()))
             .map(|name| async move {
                 let out = asg.describe_instance_refreshes().auto_scaling_group_name(&name).send().await.map_err(call(
                     "autoscaling",
@@ -364,10 +363,10 @@ impl Aws {
         let (targets, mut running) = tokio::try_join!(policies, refreshes)?;
         let owned = owned
             .into_iter()
-            .map(|(address, owner, group)| {
+            .map(|(owner, group)| {
                 let name = group.auto_scaling_group_name().unwrap_or_default().to_string();
                 let cpu_target = targets.get(&policy_name(&name)).copied();
-                GroupRead { owner, address, group, cpu_target, refreshing: running.remove(&name).flatten() }
+                GroupRead { owner, group, cpu_target, refreshing: running.remove(&name).flatten() }
             })
             .collect();
         Ok((owned, foreign))

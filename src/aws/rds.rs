@@ -13,7 +13,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use super::{Aws, AwsError, Owner, Wanted, call, unread};
 use crate::live::Found;
 use crate::model::Fleet;
-use crate::resource::{Address, DbInstanceSpec, DbParameterGroupSpec, GroupRef, Kind};
+use crate::resource::{DbInstanceSpec, DbParameterGroupSpec, GroupRef, Kind};
 
 pub(super) fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
@@ -21,7 +21,7 @@ pub(super) fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
 
 pub(crate) struct RdsRead {
     /// Ours, and look-alikes that may be adopted (at the address named), read in full.
-    instances: Vec<(Address, Owner, DbInstance)>,
+    instances: Vec<(Owner, DbInstance)>,
     groups: Vec<GroupRead>,
     /// Look-alikes of each kind: (name, id, fleet tag).
     foreign_instances: Vec<(String, String, Option<String>)>,
@@ -31,7 +31,6 @@ pub(crate) struct RdsRead {
 /// A parameter group read in full (ours, or a look-alike that may be adopted) with its tags and the values
 /// of its declared parameters.
 struct GroupRead {
-    address: Address,
     owner: Owner,
     group: DbParameterGroup,
     tags: BTreeMap<String, String>,
@@ -61,11 +60,14 @@ impl RdsRead {
     pub(crate) fn found(self, group_ids: &BTreeMap<String, String>) -> (Found<DbParameterGroupSpec>, Found<DbInstanceSpec>) {
         let mut groups = Found { foreign: unread(self.foreign_groups), ..Found::default() };
         let mut instances = Found { foreign: unread(self.foreign_instances), ..Found::default() };
-        let pg_names: BTreeMap<String, String> =
-            self.groups.iter().map(|g| (g.group.db_parameter_group_name().unwrap_or_default().to_string(), g.address.name.clone())).collect();
+        let pg_names: BTreeMap<String, String> = self
+            .groups
+            .iter()
+            .filter_map(|g| Some((g.group.db_parameter_group_name().unwrap_or_default().to_string(), g.owner.address()?.name.clone())))
+            .collect();
         let db_names: BTreeMap<String, String> =
-            self.instances.iter().map(|(a, _, d)| (d.db_instance_identifier().unwrap_or_default().to_string(), a.name.clone())).collect();
-        for GroupRead { owner, group: g, tags, parameters, .. } in self.groups {
+            self.instances.iter().filter_map(|(o, d)| Some((d.db_instance_identifier().unwrap_or_default().to_string(), o.address()?.name.clone()))).collect();
+        for GroupRead { owner, group: g, tags, parameters } in self.groups {
             let spec = DbParameterGroupSpec {
                 name: g.db_parameter_group_name().unwrap_or_default().to_string(),
                 family: g.db_parameter_group_family().unwrap_or_default().to_string(),
@@ -77,7 +79,7 @@ impl RdsRead {
             };
             groups.file(owner, spec.name.clone(), spec);
         }
-        for (_, owner, db) in self.instances {
+        for (owner, db) in self.instances {
             let parameter_group = db.db_parameter_groups().first().and_then(|p| p.db_parameter_group_name()).map(str::to_string);
             let replica_of = db.read_replica_source_db_instance_identifier().map(|source| {
                 // The source may be named by identifier or by ARN.
@@ -115,7 +117,8 @@ impl RdsRead {
 
     /// Families whose declared parameters differ from what AWS holds: only these need the engine's defaults.
     pub(crate) fn families_to_change(&self, fleet: &Fleet) -> BTreeSet<String> {
-        let live: BTreeMap<&str, &BTreeMap<String, String>> = self.groups.iter().map(|g| (g.address.name.as_str(), &g.parameters)).collect();
+        let live: BTreeMap<&str, &BTreeMap<String, String>> =
+            self.groups.iter().filter_map(|g| Some((g.owner.address()?.name.as_str(), &g.parameters))).collect();
         fleet
             .db_parameter_groups
             .iter()
@@ -151,10 +154,9 @@ impl Aws {
         for db in instances {
             let id = db.db_instance_identifier().unwrap_or_default().to_string();
             match wanted.owner(name, Kind::DbInstance, &id, &tags_map(db.tag_list())) {
-                Owner::Us(address) => owned.push((address.clone(), Owner::Us(address), db)),
-                Owner::Unowned(address) => owned.push((address.clone(), Owner::Unowned(address), db)),
                 Owner::Other(other) if wanted.contains(Kind::DbInstance, &id) => foreign_instances.push((id.clone(), id, other)),
                 Owner::Other(_) => {}
+                owner => owned.push((owner, db)),
             }
         }
         // AWS's default groups are nobody's; the others need their tags, one call each.
@@ -172,30 +174,30 @@ impl Aws {
         for (g, tags) in tagged {
             let pg = g.db_parameter_group_name().unwrap_or_default().to_string();
             match wanted.owner(name, Kind::DbParameterGroup, &pg, &tags) {
-                Owner::Us(address) => mine.push((address.clone(), Owner::Us(address), g, tags)),
-                Owner::Unowned(address) => mine.push((address.clone(), Owner::Unowned(address), g, tags)),
                 Owner::Other(other) if wanted.contains(Kind::DbParameterGroup, &pg) => foreign_groups.push((pg.clone(), pg, other)),
                 Owner::Other(_) => {}
+                owner => mine.push((owner, g, tags)),
             }
         }
         let groups = stream::iter(mine)
-            .map(|(address, owner, g, tags)| async move {
+            .map(|(owner, g, tags)| async move {
+                let name = owner.address().map(|a| a.name.clone()).unwrap_or_default();
                 // Only what the fleet declares is read and compared: nobody else's tuning is touched. An import
                 // reads every parameter set by hand (source `user`).
                 let declared: Option<BTreeSet<String>> =
-                    (!wanted.all()).then(|| fleet.db_parameter_groups.get(&address.name).map(|d| d.parameters.keys().cloned().collect()).unwrap_or_default());
+                    (!wanted.all()).then(|| fleet.db_parameter_groups.get(&name).map(|d| d.parameters.keys().cloned().collect()).unwrap_or_default());
                 let pg = g.db_parameter_group_name().unwrap_or_default().to_string();
                 let mut pages = rds.describe_db_parameters().db_parameter_group_name(&pg).source("user").max_records(100).into_paginator().send();
                 let mut parameters = BTreeMap::new();
                 while let Some(page) = pages.next().await {
-                    for p in page.map_err(call("rds", "DescribeDBParameters", &address))?.parameters() {
+                    for p in page.map_err(call("rds", "DescribeDBParameters", &pg))?.parameters() {
                         let key = p.parameter_name().unwrap_or_default();
                         if declared.as_ref().is_none_or(|d| d.contains(key)) {
                             parameters.insert(key.to_string(), p.parameter_value().unwrap_or_default().to_string());
                         }
                     }
                 }
-                Ok::<_, AwsError>(GroupRead { address, owner, group: g, tags, parameters })
+                Ok::<_, AwsError>(GroupRead { owner, group: g, tags, parameters })
             })
             .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()

@@ -394,6 +394,19 @@ async fn a_hand_built_fleet_is_imported_then_adopted_with_tags_only_and_its_next
     let first = std::fs::read_to_string(dir.path().join("load-balancers.toml")).unwrap();
     let second = std::fs::read_to_string(other.path().join("load-balancers.toml")).unwrap();
     assert_eq!(second, first.replace("adopt = true\n", ""));
+    let forced = moto.converge(dir.path(), &["import", "--fleet", "agency", "--dns-zone", ZONE, "--region", REGION, "--force"]);
+    assert_eq!(forced.code, 0, "{forced:?}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("load-balancers.toml")).unwrap(), second, "--force overwrites");
+
+    // A scoped import holds what is in scope and the groups it refers to, nothing else.
+    let scoped = tempfile::tempdir().unwrap();
+    let run = moto.converge(scoped.path(), &["import", "--fleet", "agency", "--region", REGION, "--only", "load_balancer.shared"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut files = walk(scoped.path());
+    files.sort();
+    assert_eq!(files, ["fleet.toml", "load-balancers.toml", "security-groups.toml"]);
+    let sgs = std::fs::read_to_string(scoped.path().join("security-groups.toml")).unwrap();
+    assert!(sgs.contains("[security_group.web-lb]") && !sgs.contains("web-servers"), "{sgs}");
 }
 
 /// The files below `dir`, relative to it.
