@@ -23,9 +23,7 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     let (read, certificates) = tokio::join!(aws.read(fleet), aws.certificates(&in_use));
     let (env, live) = read?;
     let desired = resource::desired(fleet, &env);
-    let mut opts = opts.clone();
-    opts.adopt.extend(resource::adoptions(fleet));
-    let opts = &opts;
+    let opts = &PlanOptions { policies: resource::policies(fleet), ..opts.clone() };
     let mut plan = plan::plan(&fleet.settings.name, &desired, &live, opts);
     if let Some(targets) = &opts.targets {
         plan = plan::restrict(&plan, &desired, &live, targets);

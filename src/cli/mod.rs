@@ -192,7 +192,9 @@ async fn drift(fleet: &Fleet, args: DriftArgs) -> Result<ExitCode> {
         Some(doc) => print!("{doc}"),
         None => println!("{line}"),
     }
+    // What a management policy holds back (`manage = "observe"`) is drift all the same.
     let drifted = !plan.changes.is_empty()
+        || !plan.held.is_empty()
         || !plan.conflicts.is_empty()
         || (args.fail_on.contains(&FailOn::Unmanaged) && !plan.unmanaged.is_empty())
         || (args.fail_on.contains(&FailOn::Observed) && plan.observed_counted().next().is_some());

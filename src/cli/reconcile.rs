@@ -93,6 +93,10 @@ impl FleetLoop<'_> {
         let plan = &planned.plan;
         let next = reconcile::Action::requeue(self.args.interval);
         let calls = self.aws.stats.total();
+        if !plan.held.is_empty() {
+            let held: Vec<String> = plan.held.iter().map(|h| format!("{} ({})", h.change.address, h.reason)).collect();
+            println!("{} change(s) held by a management policy, never applied: {}", plan.held.len(), held.join(", "));
+        }
         if !plan.conflicts.is_empty() {
             // Not transient: waiting the interval is right, backing off is not.
             println!("{} conflict(s) block the plan ({calls} calls); nothing applied:", plan.conflicts.len());

@@ -359,7 +359,7 @@ fn placeholder(seen: &mut Seen, e: &Entity, f: &Fields<'_, '_>, v: Option<Locate
 }
 
 fn read_fleet(w: &mut Walker<'_>, v: &Value<'_>) -> Option<FleetSettings> {
-    let f = w.fields(v, "fleet", &["name", "region", "account", "dns_zone", "max_deletes", "certificate_horizon_days", "lock"])?;
+    let f = w.fields(v, "fleet", &["name", "region", "account", "dns_zone", "max_deletes", "certificate_horizon_days", "lock", "manage"])?;
     let name = w.req_string(&f, "name");
     if let Some(n) = &name {
         check_name(w, n, "fleet.name", n.loc.clone());
@@ -381,6 +381,16 @@ fn read_fleet(w: &mut Walker<'_>, v: &Value<'_>) -> Option<FleetSettings> {
     let max_deletes = w.opt_int(&f, "max_deletes", 0..=100_000).map_or(DEFAULT_MAX_DELETES, |n| n.value as usize);
     let certificate_horizon_days = w.opt_int(&f, "certificate_horizon_days", 0..=365).map_or(DEFAULT_CERTIFICATE_HORIZON_DAYS, |n| n.value as u32);
     let lock = f.get("lock").and_then(|l| read_lock(w, l, name.as_ref().map_or("", |n| n.value.as_str())));
+    let mut defaults = BTreeMap::new();
+    if let Some(m) = f.get("manage")
+        && let Some(tables) = w.fields(m, "fleet.manage", &MANAGED_TABLES)
+    {
+        for table in MANAGED_TABLES {
+            if let Some(policy) = manage(w, tables.get(table), &format!("fleet.manage.{table}")) {
+                defaults.insert(table.to_string(), policy);
+            }
+        }
+    }
     // Missing values are reported; what was read is kept for the checks that need the fleet's name or region.
     Some(FleetSettings {
         name: name.map(|n| n.value).unwrap_or_default(),
@@ -390,6 +400,7 @@ fn read_fleet(w: &mut Walker<'_>, v: &Value<'_>) -> Option<FleetSettings> {
         max_deletes,
         certificate_horizon_days,
         lock,
+        manage: defaults,
     })
 }
 
@@ -486,13 +497,33 @@ fn tags_at(w: &mut Walker<'_>, f: &Fields<'_, '_>, key: &str, rules: TagRules, o
     out
 }
 
+/// `adopt` and `manage`: how converge takes the entity's objects.
+fn policy(w: &mut Walker<'_>, f: &Fields<'_, '_>) -> Policy {
+    Policy { adopt: w.opt_bool(f, "adopt").unwrap_or(false), manage: manage(w, f.get("manage"), &f.field("manage")) }
+}
+
+/// A management policy: `full`, `observe` or `no-delete`.
+fn manage(w: &mut Walker<'_>, v: Option<&Value<'_>>, field: &str) -> Option<Manage> {
+    let v = v?;
+    let loc = w.loc(v);
+    let Some(text) = v.get_ref().as_str() else {
+        w.error(loc, field, format!("expected a string, found {}", v.get_ref().type_str()));
+        return None;
+    };
+    let found = Manage::parse(text);
+    if found.is_none() {
+        w.error(loc, field, format!("`{text}` is not a management policy: expected {}", Manage::NAMES.join(", ")));
+    }
+    found
+}
+
 /// Whether `key` is written with something in it (not absent, not `[]`).
 fn written(f: &Fields<'_, '_>, key: &str) -> bool {
     f.get(key).is_some_and(|v| !v.get_ref().as_array().is_some_and(|a| a.is_empty()))
 }
 
 fn read_security_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<SecurityGroup> {
-    let f = w.fields(v, &e.path, &["name", "description", "ingress", "egress", "tags", "adopt"])?;
+    let f = w.fields(v, &e.path, &["name", "description", "ingress", "egress", "tags", "adopt", "manage"])?;
     let name = w.opt_string(&f, "name");
     if let Some(n) = &name {
         aws_rule(w, n, &f.field("name"), "security group name", constraints::security_group_name(n));
@@ -511,8 +542,8 @@ fn read_security_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut
     let ingress = rules(w, "ingress", "from").unwrap_or_default();
     let egress = rules(w, "egress", "to");
     let tags = tags(w, &f, TagRules::Any, 2);
-    let adopt = w.opt_bool(&f, "adopt").unwrap_or(false);
-    Some(SecurityGroup { loc: f.loc.clone(), name: name.map(|n| n.value), description: description.map(|d| d.value), ingress, egress, tags, adopt })
+    let policy = policy(w, &f);
+    Some(SecurityGroup { loc: f.loc.clone(), name: name.map(|n| n.value), description: description.map(|d| d.value), ingress, egress, tags, policy })
 }
 
 /// A rule's peer groups: `from` (ingress) or `to` (egress), the reference's key and its field as shown.
@@ -661,6 +692,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
             "tags",
             "instance_tags",
             "adopt",
+            "manage",
         ],
     )?;
     let aws_name = |w: &mut Walker<'_>, key: &str, what: &str| {
@@ -753,7 +785,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
         subnets,
         tags,
         instance_tags,
-        adopt: w.opt_bool(&f, "adopt").unwrap_or(false),
+        policy: policy(w, &f),
     })
 }
 
@@ -775,6 +807,7 @@ fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut 
             "subnets",
             "tags",
             "adopt",
+            "manage",
         ],
     )?;
     let name = w.opt_string(&f, "name");
@@ -868,7 +901,7 @@ fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut 
         zones,
         subnets,
         tags,
-        adopt: w.opt_bool(&f, "adopt").unwrap_or(false),
+        policy: policy(w, &f),
     })
 }
 
@@ -958,7 +991,7 @@ fn read_listener(w: &mut Walker<'_>, v: &Value<'_>, path: &str, seen: &mut Seen)
 }
 
 fn read_db_parameter_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<DbParameterGroup> {
-    let f = w.fields(v, &e.path, &["name", "family", "description", "parameters", "tags", "adopt"])?;
+    let f = w.fields(v, &e.path, &["name", "family", "description", "parameters", "tags", "adopt", "manage"])?;
     let name = w.opt_string(&f, "name");
     if let Some(n) = &name {
         aws_rule(w, n, &f.field("name"), "DB parameter group name", constraints::db_parameter_group_name(n));
@@ -970,7 +1003,7 @@ fn read_db_parameter_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: 
         None => BTreeMap::new(),
     };
     let tags = tags(w, &f, TagRules::Restricted, 2);
-    let adopt = w.opt_bool(&f, "adopt").unwrap_or(false);
+    let policy = policy(w, &f);
     Some(DbParameterGroup {
         loc: f.loc.clone(),
         name: name.map(|n| n.value),
@@ -978,7 +1011,7 @@ fn read_db_parameter_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: 
         description,
         parameters,
         tags,
-        adopt,
+        policy,
     })
 }
 
@@ -1009,6 +1042,7 @@ fn read_database(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen)
             "promote",
             "tags",
             "adopt",
+            "manage",
         ],
     )?;
     let name = w.opt_string(&f, "name");
@@ -1123,13 +1157,14 @@ fn read_database(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen)
         allow_major_version_upgrade: w.opt_bool(&f, "allow_major_version_upgrade").unwrap_or(false),
         promote: w.opt_bool(&f, "promote").unwrap_or(false),
         tags: tags(w, &f, TagRules::Restricted, 2),
-        adopt: w.opt_bool(&f, "adopt").unwrap_or(false),
+        policy: policy(w, &f),
     };
     Some(db)
 }
 
 fn read_site(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<Site> {
-    let f = w.fields(v, &e.path, &["domain", "aliases", "pool", "load_balancer", "repo", "branch", "commit", "dns", "media_bucket", "notify", "adopt"])?;
+    let f =
+        w.fields(v, &e.path, &["domain", "aliases", "pool", "load_balancer", "repo", "branch", "commit", "dns", "media_bucket", "notify", "adopt", "manage"])?;
     let dns = match w.opt_string(&f, "dns") {
         None => DnsMode::Client,
         Some(d) if d.value == "client" => DnsMode::Client,
@@ -1195,6 +1230,6 @@ fn read_site(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
         dns,
         media_bucket: media_bucket.map(|b| b.value),
         notify,
-        adopt: w.opt_bool(&f, "adopt").unwrap_or(false),
+        policy: policy(w, &f),
     })
 }

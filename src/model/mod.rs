@@ -52,7 +52,57 @@ pub struct FleetSettings {
     pub certificate_horizon_days: u32,
     /// `[fleet.lock]`: the S3 object appliers lock; `None`: a local lock file in the desired-state folder.
     pub lock: Option<LockSettings>,
+    /// `manage = { database = "no-delete" }`: the management policy of every entity of a table that does not
+    /// state its own, by table name.
+    pub manage: BTreeMap<String, Manage>,
 }
+
+/// How converge manages an object (Crossplane's management policies): `manage = "..."` on an entity, or
+/// per table in `[fleet] manage`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Manage {
+    /// Create, update and delete (the default).
+    #[default]
+    Full,
+    /// Read and report drift; never write.
+    Observe,
+    /// Create and update; never delete (a removal from the desired state, or a replacement, is held).
+    NoDelete,
+}
+
+impl Manage {
+    pub const NAMES: [&'static str; 3] = ["full", "observe", "no-delete"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Manage::Full => "full",
+            Manage::Observe => "observe",
+            Manage::NoDelete => "no-delete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Manage> {
+        match s {
+            "full" => Some(Manage::Full),
+            "observe" => Some(Manage::Observe),
+            "no-delete" => Some(Manage::NoDelete),
+            _ => None,
+        }
+    }
+}
+
+/// What a declaration says of how converge takes its objects: `adopt = true` (an untagged look-alike with
+/// its AWS name becomes the fleet's) and `manage` (`None`: the table's default in `[fleet] manage`, else
+/// full).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub adopt: bool,
+    pub manage: Option<Manage>,
+}
+
+/// The tables whose entities take a management policy, as `[fleet] manage` names them.
+pub const MANAGED_TABLES: [&str; 6] = ["security_group", "load_balancer", "pool", "db_parameter_group", "database", "site"];
 
 /// `[fleet.lock]`: where the apply lock lives and how long its lease runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +135,7 @@ pub struct SecurityGroup {
     /// `None`: AWS's default (all traffic to anywhere). `Some(vec![])`: no egress at all.
     pub egress: Option<Vec<Rule>>,
     pub tags: Tags,
-    /// `adopt = true`: an untagged group with this AWS name is adopted rather than a conflict.
-    pub adopt: bool,
+    pub policy: Policy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +190,7 @@ pub struct Pool {
     pub tags: Tags,
     /// The tags every instance is launched with, exactly; `None`: the fleet tag, a `Name` and `tags`.
     pub instance_tags: Option<Tags>,
-    pub adopt: bool,
+    pub policy: Policy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +224,7 @@ pub struct LoadBalancer {
     pub zones: Vec<String>,
     pub subnets: Vec<String>,
     pub tags: Tags,
-    pub adopt: bool,
+    pub policy: Policy,
 }
 
 #[derive(Debug, Clone)]
@@ -207,7 +256,7 @@ pub struct DbParameterGroup {
     pub description: Option<String>,
     pub parameters: BTreeMap<String, String>,
     pub tags: Tags,
-    pub adopt: bool,
+    pub policy: Policy,
 }
 
 #[derive(Debug, Clone)]
@@ -236,7 +285,7 @@ pub struct Database {
     pub allow_major_version_upgrade: bool,
     pub promote: bool,
     pub tags: Tags,
-    pub adopt: bool,
+    pub policy: Policy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,8 +307,8 @@ pub struct Site {
     pub dns: DnsMode,
     pub media_bucket: Option<String>,
     pub notify: Vec<String>,
-    /// `adopt = true`: the site's untagged records and bucket are adopted rather than conflicts.
-    pub adopt: bool,
+    /// For the site's records and its bucket.
+    pub policy: Policy,
 }
 
 /// A site's line of its pool's deploy manifest.
@@ -277,6 +326,11 @@ pub fn is_group_id(name: &str) -> bool {
 }
 
 impl Fleet {
+    /// The management policy an entity of `table` has: its own, else the table's default, else full.
+    pub fn manage(&self, table: &str, policy: &Policy) -> Manage {
+        policy.manage.or_else(|| self.settings.manage.get(table).copied()).unwrap_or_default()
+    }
+
     /// The AWS name of a security group of this fleet.
     pub fn security_group_name(&self, name: &str) -> String {
         match self.security_groups.get(name).and_then(|g| g.name.clone()) {

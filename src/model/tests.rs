@@ -529,3 +529,27 @@ fn the_lock_has_defaults_and_its_fields_are_checked_where_written() {
     assert!(text.contains("fleet.lock.bucket: missing required field"), "{text}");
     assert!(text.contains("f.toml:5:9: error: fleet.lock.lease: `two minutes` is not a duration such as 90s, 5m or 1h"), "{text}");
 }
+
+#[test]
+fn management_policies_are_read_per_entity_and_per_table_and_a_wrong_one_is_named() {
+    let text = "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\nmanage = { database = \"no-delete\" }\n\
+                [security_group.lb]\ningress = []\nmanage = \"observe\"\n[security_group.web]\ningress = []\n";
+    let fleet = load(&[("f.toml", text)]).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(fleet.manage("security_group", &fleet.security_groups["lb"].policy), Manage::Observe);
+    assert_eq!(fleet.manage("security_group", &fleet.security_groups["web"].policy), Manage::Full);
+    assert_eq!(fleet.settings.manage.get("database"), Some(&Manage::NoDelete));
+    let text = errors(&[(
+        "f.toml",
+        "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\nmanage = { sites = \"observe\", pool = \"watch\" }\n[security_group.lb]\ningress = []\nmanage = true\n",
+    )]);
+    has_all(
+        &text,
+        &[
+            "f.toml:4:38: error: fleet.manage.pool: `watch` is not a management policy: expected full, observe, no-delete",
+            "f.toml:4:12: error: fleet.manage.sites: unknown field",
+            "  help: did you mean `site`?",
+            "f.toml:7:10: error: security_group.lb.manage: expected a string, found boolean",
+        ],
+    );
+    assert!(text.contains("fleet.manage.sites"), "{text}");
+}

@@ -127,10 +127,21 @@ pub struct Plan {
     /// warnings, not changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificate_gaps: Vec<crate::plan::coverage::Gap>,
+    /// Changes a management policy holds back (`manage = "observe"`, a deletion under `"no-delete"`, and
+    /// what waits for them): shown and counted as drift, never applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Held>,
     /// Entries of the intent journal this plan found settled (the object carries its tags now, or there is
     /// none and none is desired): the apply drops them from the journal.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub journal_settled: Vec<JournalEntry>,
+}
+
+/// A change a management policy holds back, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    pub change: Change,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,9 +169,9 @@ pub struct PlanOptions {
     /// The lock's intent journal: creates started and not known to be complete. An untagged object with a
     /// journaled address and name is adopted, not a conflict.
     pub journal: Vec<JournalEntry>,
-    /// Addresses whose declaration says `adopt = true` ([`resource::adoptions`]): an untagged object with
-    /// the desired AWS name is adopted, not a conflict.
-    pub adopt: BTreeSet<Address>,
+    /// What the declarations say ([`resource::policies`]): which untagged look-alikes to adopt (`adopt =
+    /// true`), and each object's management policy, which holds changes back ([`Plan::held`]).
+    pub policies: resource::Policies,
 }
 
 impl Default for PlanOptions {
@@ -172,7 +183,7 @@ impl Default for PlanOptions {
             allow_destroy: false,
             apply_immediately: false,
             journal: Vec::new(),
-            adopt: BTreeSet::new(),
+            policies: resource::Policies::default(),
         }
     }
 }
@@ -260,7 +271,7 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
         let change = match (want, have.first()) {
             (Some(want), None) => match (adoptable(want, address, live, opts), live.look_alike(address.kind, want.aws_name())) {
                 (Some(f), _) => match &f.spec {
-                    Some(spec) => adopt(address, want, f, spec, opts.adopt.contains(address)),
+                    Some(spec) => adopt(address, want, f, spec, opts.policies.adopt.contains(address)),
                     None => Err(foreign_conflict(fleet, address, f)),
                 },
                 (None, Some(f)) => Err(foreign_conflict(fleet, address, f)),
@@ -304,6 +315,7 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
     p.observed.sort();
     p.journal_settled = settled(&opts.journal, desired, live);
     order(&mut p, desired, live);
+    hold(&mut p, &opts.policies);
     let deletes = p.changes.iter().filter(|c| matches!(c.action, Action::Delete | Action::Replace)).count();
     if deletes > opts.max_deletes {
         p.conflicts.push(Conflict {
@@ -319,7 +331,7 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
 /// `adopt = true` or whose create the intent journal recorded.
 fn adoptable<'a>(want: &Spec, address: &Address, live: &'a Live, opts: &PlanOptions) -> Option<&'a Foreign> {
     let f = live.look_alike(address.kind, want.aws_name())?;
-    (f.fleet.is_none() && (opts.adopt.contains(address) || journaled(&opts.journal, address, &f.name))).then_some(f)
+    (f.fleet.is_none() && (opts.policies.adopt.contains(address) || journaled(&opts.journal, address, &f.name))).then_some(f)
 }
 
 /// The plan of `converge forget`: each of `addresses`, an object this fleet owns, lets go of its ownership
@@ -349,6 +361,47 @@ pub fn forget(fleet: &str, live: &Live, addresses: &BTreeSet<Address>) -> Plan {
         }
     }
     p
+}
+
+/// Moves the changes the management policies forbid to [`Plan::held`]: every change to an object under
+/// `observe`, the deletion of one under `no-delete` (its replacement is a conflict: the new object could not
+/// take its name), and then every change that waits for a held one (it would run without what it needs).
+fn hold(p: &mut Plan, policies: &resource::Policies) {
+    use crate::model::Manage;
+    let mut reasons: BTreeMap<Address, String> = BTreeMap::new();
+    for c in &p.changes {
+        match (policies.manage_of(&c.address), c.action) {
+            (Manage::Observe, _) => {
+                reasons.insert(c.address.clone(), "manage = \"observe\": read and reported, never written".into());
+            }
+            (Manage::NoDelete, Action::Delete) => {
+                reasons.insert(c.address.clone(), "manage = \"no-delete\": never deleted".into());
+            }
+            (Manage::NoDelete, Action::Replace) => p.conflicts.push(Conflict {
+                address: Some(c.address.clone()),
+                message: "must be replaced, but its management policy is \"no-delete\": the old object would be deleted".into(),
+                help: "keep the fields that force the replacement as they are, or set manage = \"full\" for this apply".into(),
+            }),
+            _ => {}
+        }
+    }
+    loop {
+        let waiting: Vec<(Address, String)> = p
+            .changes
+            .iter()
+            .filter(|c| !reasons.contains_key(&c.address))
+            .filter_map(|c| {
+                c.after.iter().chain(&c.then_after).find(|a| reasons.contains_key(*a)).map(|a| (c.address.clone(), format!("waits for {a}, which is held")))
+            })
+            .collect();
+        if waiting.is_empty() {
+            break;
+        }
+        reasons.extend(waiting);
+    }
+    let (held, kept): (Vec<Change>, Vec<Change>) = std::mem::take(&mut p.changes).into_iter().partition(|c| reasons.contains_key(&c.address));
+    p.changes = kept;
+    p.held = held.into_iter().map(|change| Held { reason: reasons[&change.address].clone(), change }).collect();
 }
 
 /// Whether the journal holds a create of `address` under the AWS name `name`.

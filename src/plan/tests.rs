@@ -396,7 +396,7 @@ fn adopt_true_takes_an_untagged_look_alike_with_its_tags_only_and_leaves_another
     };
     spec.tags.insert("team".into(), "web".into());
     let web: Address = "security_group.web".parse().unwrap();
-    let opts = PlanOptions { adopt: BTreeSet::from([web.clone()]), ..PlanOptions::default() };
+    let opts = PlanOptions { policies: resource::Policies { adopt: BTreeSet::from([web.clone()]), ..Default::default() }, ..PlanOptions::default() };
     let p = plan("agency", &desired_of(FLEET), &live, &opts);
     assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
     let c = p.change(&web).unwrap();
@@ -419,7 +419,12 @@ fn adopt_true_refuses_a_look_alike_that_differs_where_it_cannot_change_in_place(
     let Some(Foreign { spec: Some(Spec::SecurityGroup(spec)), .. }) = live.foreign.last_mut() else { unreachable!() };
     spec.description = "made by hand".into();
     let web: Address = "security_group.web".parse().unwrap();
-    let p = plan("agency", &desired_of(FLEET), &live, &PlanOptions { adopt: BTreeSet::from([web]), ..PlanOptions::default() });
+    let p = plan(
+        "agency",
+        &desired_of(FLEET),
+        &live,
+        &PlanOptions { policies: resource::Policies { adopt: BTreeSet::from([web]), ..Default::default() }, ..PlanOptions::default() },
+    );
     assert!(p.changes.iter().all(|c| c.action != Action::Adopt));
     let c = &p.conflicts[0];
     assert!(c.message.contains("to adopt differs where it cannot change in place: description"), "{}", c.message);
@@ -451,4 +456,51 @@ fn every_kind_forgets_without_a_call_that_deletes_or_changes_its_object() {
             assert!(matches!(name.as_str(), "remove_tags" | "put_tags" | "change"), "{address}: {name}");
         }
     }
+}
+
+fn with_policies(text: &str) -> PlanOptions {
+    PlanOptions { policies: resource::policies(&crate::testing::fleet_of(text)), ..PlanOptions::default() }
+}
+
+#[test]
+fn observe_holds_every_change_of_its_object_and_what_waits_for_it() {
+    // web observed: its new rule is held, reported as drift, never applied.
+    let observed = FLEET.replace(
+        r#"ingress = [{ ports = "80", from = "lb" }]"#,
+        "ingress = [{ ports = \"80\", from = \"lb\" }, { ports = \"22\", cidr = \"10.0.0.0/8\" }]\nmanage = \"observe\"",
+    );
+    let p = plan("agency", &desired_of(&observed), &live_of(FLEET), &with_policies(&observed));
+    assert!(p.changes.is_empty(), "{:?}", p.changes);
+    assert_eq!(p.held.len(), 1);
+    assert_eq!(p.held[0].change.address.to_string(), "security_group.web");
+    assert!(p.held[0].reason.contains("observe"), "{}", p.held[0].reason);
+    let text = plan_text(&p);
+    assert!(text.contains("No changes to apply.") && text.contains("Held by a management policy"), "{text}");
+    assert!(crate::render::drift_line(&p).starts_with("drift: 1 resource"), "{}", crate::render::drift_line(&p));
+
+    // Nothing exists yet: lb observed is not created, and the load balancer that needs it waits with it.
+    let lb_observed = FLEET.replace("description = \"HTTP(S) from anywhere\"", "description = \"HTTP(S) from anywhere\"\nmanage = \"observe\"");
+    let p = plan("agency", &desired_of(&lb_observed), &Live::default(), &with_policies(&lb_observed));
+    let held: BTreeSet<String> = p.held.iter().map(|h| h.change.address.to_string()).collect();
+    // web's rule from lb, and the load balancer, need lb: they wait with it.
+    assert_eq!(held, BTreeSet::from(["security_group.lb", "security_group.web", "load_balancer.shared"].map(String::from)));
+    assert!(p.held.iter().any(|h| h.reason == "waits for security_group.lb, which is held"), "{:?}", p.held);
+    assert!(p.changes.is_empty());
+}
+
+#[test]
+fn no_delete_holds_a_deletion_refuses_a_replacement_and_lets_the_rest_through() {
+    let without_lb = format!("{}\n[fleet.manage]\nload_balancer = \"no-delete\"\n", FLEET.split("[load_balancer.shared]").next().unwrap())
+        .replace("[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\n", "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\n");
+    let p = plan("agency", &desired_of(&without_lb), &live_of(FLEET), &with_policies(&without_lb));
+    assert!(p.change(&"load_balancer.shared".parse().unwrap()).is_none());
+    assert_eq!(p.held.len(), 1, "{:?}", p.held);
+    assert_eq!(p.held[0].reason, "manage = \"no-delete\": never deleted");
+
+    let internal = FLEET.replace("[load_balancer.shared]", "[load_balancer.shared]\nscheme = \"internal\"\nmanage = \"no-delete\"");
+    let p = plan("agency", &desired_of(&internal), &live_of(FLEET), &with_policies(&internal));
+    assert!(p.conflicts.iter().any(|c| c.message.contains("\"no-delete\"")), "{:?}", p.conflicts);
+    let certificate = FLEET.replace("shared-2026", "shared-2027").replace("[load_balancer.shared]", "[load_balancer.shared]\nmanage = \"no-delete\"");
+    let p = plan("agency", &desired_of(&certificate), &live_of(FLEET), &with_policies(&certificate));
+    assert_eq!(p.summary().change, 1, "an update goes through");
 }

@@ -31,6 +31,16 @@ struct JsonPlan<'a> {
     observed: Vec<JsonObserved<'a>>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     certificate_gaps: &'a [crate::plan::coverage::Gap],
+    /// Changes a management policy holds back: drift, never applied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    held: Vec<JsonHeld<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonHeld<'a> {
+    #[serde(flatten)]
+    change: JsonChange<'a>,
+    held_because: &'a str,
 }
 
 #[derive(Serialize)]
@@ -170,37 +180,8 @@ fn plan_value(plan: &Plan, target: Option<Target<'_>>) -> serde_json::Value {
             .iter()
             .map(|c| JsonConflict { address: c.address.as_ref().map(ToString::to_string), message: &c.message, help: &c.help })
             .collect(),
-        changes: plan
-            .changes
-            .iter()
-            .map(|c| {
-                let mut depends_on: Vec<String> = c.after.iter().chain(&c.then_after).map(ToString::to_string).collect();
-                depends_on.sort();
-                depends_on.dedup();
-                JsonChange {
-                    address: c.address.to_string(),
-                    kind: c.address.kind.as_str(),
-                    action: c.action,
-                    aws_name: &c.name,
-                    id: c.id.as_deref(),
-                    replace_because: c.fields.iter().filter(|f| f.forces_replacement).map(|f| f.field.as_str()).collect(),
-                    fields: c
-                        .fields
-                        .iter()
-                        .map(|f| JsonField {
-                            field: &f.field,
-                            before: f.old.as_deref(),
-                            after: f.new.as_deref(),
-                            forces_replacement: f.forces_replacement,
-                            note: f.note.as_deref(),
-                            diff: f.diff.as_deref(),
-                        })
-                        .collect(),
-                    depends_on,
-                    sites: &c.sites,
-                }
-            })
-            .collect(),
+        changes: plan.changes.iter().map(json_change).collect(),
+        held: plan.held.iter().map(|h| JsonHeld { change: json_change(&h.change), held_because: &h.reason }).collect(),
         sites_affected: plan.affected_sites().into_iter().collect(),
         unmanaged: plan.unmanaged.iter().map(|u| JsonUnmanaged { kind: u.kind.as_str(), name: &u.name, reason: &u.reason }).collect(),
         observed: plan
@@ -211,4 +192,33 @@ fn plan_value(plan: &Plan, target: Option<Target<'_>>) -> serde_json::Value {
         certificate_gaps: &plan.certificate_gaps,
     };
     serde_json::to_value(&doc).expect("plans serialise")
+}
+
+/// One change as the JSON plan shows it.
+fn json_change(c: &crate::plan::Change) -> JsonChange<'_> {
+    let mut depends_on: Vec<String> = c.after.iter().chain(&c.then_after).map(ToString::to_string).collect();
+    depends_on.sort();
+    depends_on.dedup();
+    JsonChange {
+        address: c.address.to_string(),
+        kind: c.address.kind.as_str(),
+        action: c.action,
+        aws_name: &c.name,
+        id: c.id.as_deref(),
+        replace_because: c.fields.iter().filter(|f| f.forces_replacement).map(|f| f.field.as_str()).collect(),
+        fields: c
+            .fields
+            .iter()
+            .map(|f| JsonField {
+                field: &f.field,
+                before: f.old.as_deref(),
+                after: f.new.as_deref(),
+                forces_replacement: f.forces_replacement,
+                note: f.note.as_deref(),
+                diff: f.diff.as_deref(),
+            })
+            .collect(),
+        depends_on,
+        sites: &c.sites,
+    }
 }

@@ -132,6 +132,13 @@ pub fn plan_markdown(plan: &Plan, target: Option<Target<'_>>, limit: usize) -> S
         }
         head.push('\n');
     }
+    if !plan.held.is_empty() {
+        let _ = writeln!(head, "> [!IMPORTANT]\n> **{} change(s) held by a management policy** (drift: never applied):", plan.held.len());
+        for h in plan.held.iter().take(50) {
+            let _ = writeln!(head, "> - {} {} ({})", code(icon(h.change.action)), code(&h.change.address.to_string()), h.reason);
+        }
+        head.push('\n');
+    }
     if !plan.observed.is_empty() {
         let _ = writeln!(head, "> [!NOTE]\n> **{} observed value(s)** owned by AWS or a policy (not drift, never changed):", plan.observed.len());
         for o in plan.observed.iter().take(50) {
@@ -140,7 +147,7 @@ pub fn plan_markdown(plan: &Plan, target: Option<Target<'_>>, limit: usize) -> S
         head.push('\n');
     }
     if plan.changes.is_empty() {
-        head.push_str("**No changes.** Live AWS matches the desired state.\n");
+        head.push_str(if plan.held.is_empty() { "**No changes.** Live AWS matches the desired state.\n" } else { "**No changes to apply.**\n" });
         return head;
     }
     let sites = plan.affected_sites();

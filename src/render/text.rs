@@ -126,11 +126,14 @@ fn changes_text(plan: &Plan, intro: &str, nothing: &str) -> String {
         out.push('\n');
     }
     if plan.changes.is_empty() {
-        if plan.conflicts.is_empty() {
+        if !plan.held.is_empty() {
+            out.push_str("No changes to apply.\n");
+        } else if plan.conflicts.is_empty() {
             let _ = writeln!(out, "{nothing}");
         } else {
             out.push_str("No other changes.\n");
         }
+        held_text(&mut out, plan);
         observed_text(&mut out, plan);
         unmanaged_text(&mut out, plan);
         return out;
@@ -146,9 +149,23 @@ fn changes_text(plan: &Plan, intro: &str, nothing: &str) -> String {
         out.push_str(&sites);
         out.push('\n');
     }
+    held_text(&mut out, plan);
     observed_text(&mut out, plan);
     unmanaged_text(&mut out, plan);
     out
+}
+
+/// Changes a management policy holds back: drift, shown as changes are, never applied.
+fn held_text(out: &mut String, plan: &Plan) {
+    if plan.held.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nHeld by a management policy (drift: shown, never applied): {}\n", plan.held.len());
+    for h in &plan.held {
+        let _ = writeln!(out, "  # held: {}", h.reason);
+        change_block(out, &h.change);
+        out.push('\n');
+    }
 }
 
 fn certificate_text(out: &mut String, plan: &Plan) {
@@ -192,7 +209,7 @@ pub fn drift_line(plan: &Plan) -> String {
             None => c.message.clone(),
         })
         .collect();
-    for c in &plan.changes {
+    for c in plan.changes.iter().chain(plan.held.iter().map(|h| &h.change)) {
         items.push(match c.action {
             Action::Create => format!("{} missing", c.address),
             Action::Adopt => format!("{} untagged", c.address),
@@ -226,7 +243,7 @@ pub fn drift_line(plan: &Plan) -> String {
     if items.is_empty() {
         return format!("no drift: live AWS matches the desired state{unmanaged}");
     }
-    let n = plan.changes.len() + plan.conflicts.len();
+    let n = plan.changes.len() + plan.held.len() + plan.conflicts.len();
     let sites = plan.affected_sites().len();
     let sites = match sites {
         0 => String::new(),

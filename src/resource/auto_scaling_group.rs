@@ -177,14 +177,15 @@ impl ResourceKind for AutoScalingGroupSpec {
     const KIND: Kind = Kind::AutoScalingGroup;
     const NAME: &'static str = "auto_scaling_group";
     const NOUN: &'static str = "auto-scaling group";
+    const TABLE: &'static str = "pool";
     type Op = AsgOp;
 
     fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
         fleet.pools.keys().map(|pool| (pool.clone(), Self::from_model(fleet, pool, env))).collect()
     }
 
-    fn adopted(fleet: &Fleet) -> Vec<String> {
-        fleet.pools.iter().filter(|(_, p)| p.adopt).map(|(n, _)| n.clone()).collect()
+    fn policies(fleet: &Fleet) -> Vec<(String, crate::model::Policy)> {
+        fleet.pools.iter().map(|(n, p)| (n.clone(), p.policy)).collect()
     }
 
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {

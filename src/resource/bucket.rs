@@ -102,6 +102,7 @@ impl ResourceKind for BucketSpec {
     const KIND: Kind = Kind::Bucket;
     const NAME: &'static str = "bucket";
     const NOUN: &'static str = "bucket";
+    const TABLE: &'static str = "site";
     const ADOPT_IN: &'static str = "the site's declaration";
     type Op = BucketOp;
 
@@ -133,8 +134,8 @@ impl ResourceKind for BucketSpec {
             .collect()
     }
 
-    fn adopted(fleet: &Fleet) -> Vec<String> {
-        fleet.sites.values().filter(|s| s.adopt).filter_map(|s| s.media_bucket.clone()).collect()
+    fn policies(fleet: &Fleet) -> Vec<(String, crate::model::Policy)> {
+        fleet.sites.values().filter_map(|s| Some((s.media_bucket.clone()?, s.policy))).collect()
     }
 
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {

@@ -150,14 +150,15 @@ impl ResourceKind for DbInstanceSpec {
     const KIND: Kind = Kind::DbInstance;
     const NAME: &'static str = "db_instance";
     const NOUN: &'static str = "DB instance";
+    const TABLE: &'static str = "database";
     type Op = DbOp;
 
     fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
         fleet.databases.keys().map(|name| (name.clone(), Self::from_model(fleet, name, env))).collect()
     }
 
-    fn adopted(fleet: &Fleet) -> Vec<String> {
-        fleet.databases.iter().filter(|(_, d)| d.adopt).map(|(n, _)| n.clone()).collect()
+    fn policies(fleet: &Fleet) -> Vec<(String, crate::model::Policy)> {
+        fleet.databases.iter().map(|(n, d)| (n.clone(), d.policy)).collect()
     }
 
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {

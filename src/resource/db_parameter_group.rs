@@ -70,14 +70,15 @@ impl ResourceKind for DbParameterGroupSpec {
     const KIND: Kind = Kind::DbParameterGroup;
     const NAME: &'static str = "db_parameter_group";
     const NOUN: &'static str = "DB parameter group";
+    const TABLE: &'static str = "db_parameter_group";
     type Op = PgOp;
 
     fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
         fleet.db_parameter_groups.keys().map(|name| (name.clone(), Self::from_model(fleet, name, env))).collect()
     }
 
-    fn adopted(fleet: &Fleet) -> Vec<String> {
-        fleet.db_parameter_groups.iter().filter(|(_, g)| g.adopt).map(|(n, _)| n.clone()).collect()
+    fn policies(fleet: &Fleet) -> Vec<(String, crate::model::Policy)> {
+        fleet.db_parameter_groups.iter().map(|(n, g)| (n.clone(), g.policy)).collect()
     }
 
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {

@@ -173,6 +173,7 @@ impl ResourceKind for DnsRecordSpec {
     const KIND: Kind = Kind::DnsRecord;
     const NAME: &'static str = "dns_record";
     const NOUN: &'static str = "DNS record";
+    const TABLE: &'static str = "site";
     const ADOPT_IN: &'static str = "the site's declaration";
     type Op = DnsOp;
 
@@ -180,9 +181,9 @@ impl ResourceKind for DnsRecordSpec {
         desired(fleet, env)
     }
 
-    fn adopted(fleet: &Fleet) -> Vec<String> {
+    fn policies(fleet: &Fleet) -> Vec<(String, crate::model::Policy)> {
         // A site's records: the one in the fleet's zone and, with managed DNS, its own names.
-        fleet.sites.iter().filter(|(_, s)| s.adopt).flat_map(|(n, s)| Self::on_site_path(fleet, n, s)).collect()
+        fleet.sites.iter().flat_map(|(n, s)| Self::on_site_path(fleet, n, s).into_iter().map(|r| (r, s.policy))).collect()
     }
 
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {

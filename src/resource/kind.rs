@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Address, Desired, Diff, Environment, Kind, Op, Spec};
-use crate::model::{Fleet, Site};
+use crate::model::{Fleet, Policy, Site};
 
 /// Why the engine will not do something to an object, and what the user can do: becomes a plan conflict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +76,8 @@ pub trait ResourceKind: Sized + Clone + PartialEq + Serialize + DeserializeOwned
     const NAME: &'static str;
     /// The kind in sentences: `security group`.
     const NOUN: &'static str;
+    /// The table its objects are declared in, as `[fleet] manage` names it (`database`).
+    const TABLE: &'static str;
     /// Where `adopt = true` goes for an object of this kind, for a conflict's help.
     const ADOPT_IN: &'static str = "its declaration";
     /// Its operations: the `aws` module turns each into API calls.
@@ -83,9 +85,10 @@ pub trait ResourceKind: Sized + Clone + PartialEq + Serialize + DeserializeOwned
 
     /// Every desired object of this kind, by the name in its address.
     fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)>;
-    /// The names (in addresses) of the desired objects whose declaration says `adopt = true`: an untagged
-    /// object with the desired AWS name is adopted ([`crate::plan::Action::Adopt`]) instead of a conflict.
-    fn adopted(fleet: &Fleet) -> Vec<String>;
+    /// The policy each desired object's declaration states (`adopt`, `manage`), by the name in its
+    /// address: an untagged look-alike of one that says `adopt = true` is adopted
+    /// ([`crate::plan::Action::Adopt`]) instead of a conflict; `manage` holds changes back.
+    fn policies(fleet: &Fleet) -> Vec<(String, Policy)>;
     /// The AWS name (what a hand-made look-alike would clash on).
     fn aws_name(&self) -> &str;
     /// Attributes shown when the object is created or deleted.

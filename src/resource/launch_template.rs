@@ -123,14 +123,15 @@ impl ResourceKind for LaunchTemplateSpec {
     const KIND: Kind = Kind::LaunchTemplate;
     const NAME: &'static str = "launch_template";
     const NOUN: &'static str = "launch template";
+    const TABLE: &'static str = "pool";
     type Op = LtOp;
 
     fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
         fleet.pools.keys().map(|pool| (pool.clone(), Self::from_model(fleet, pool, env))).collect()
     }
 
-    fn adopted(fleet: &Fleet) -> Vec<String> {
-        fleet.pools.iter().filter(|(_, p)| p.adopt).map(|(n, _)| n.clone()).collect()
+    fn policies(fleet: &Fleet) -> Vec<(String, crate::model::Policy)> {
+        fleet.pools.iter().map(|(n, p)| (n.clone(), p.policy)).collect()
     }
 
     fn tag_command(_name: &str, id: &str, tags: &[(&str, &str)]) -> String {

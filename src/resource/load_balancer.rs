@@ -146,14 +146,15 @@ impl ResourceKind for LoadBalancerSpec {
     const KIND: Kind = Kind::LoadBalancer;
     const NAME: &'static str = "load_balancer";
     const NOUN: &'static str = "load balancer";
+    const TABLE: &'static str = "load_balancer";
     type Op = LbOp;
 
     fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
         fleet.load_balancers.keys().map(|name| (name.clone(), Self::from_model(fleet, name, env))).collect()
     }
 
-    fn adopted(fleet: &Fleet) -> Vec<String> {
-        fleet.load_balancers.iter().filter(|(_, lb)| lb.adopt).map(|(n, _)| n.clone()).collect()
+    fn policies(fleet: &Fleet) -> Vec<(String, crate::model::Policy)> {
+        fleet.load_balancers.iter().map(|(n, lb)| (n.clone(), lb.policy)).collect()
     }
 
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {

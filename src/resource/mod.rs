@@ -30,7 +30,7 @@ pub use dns_record::{DnsOp, DnsRecordSpec, RecordChange};
 pub use kind::{Context, Observation, Phases, Refusal, ResourceKind};
 pub use launch_template::{ImageRef, LaunchTemplateSpec, LtOp, TemplateData};
 pub use load_balancer::{LbOp, LoadBalancerSpec};
-pub use registry::{Kind, Op, Reads, Spec, adoptions, desired};
+pub use registry::{Kind, Op, Reads, Spec, desired, policies};
 pub use security_group::{GroupRef, SecurityGroupSpec, SgOp};
 
 /// Tag that scopes an object to a fleet.
@@ -189,6 +189,25 @@ pub(crate) fn cli_tags(tags: &[(&str, &str)]) -> String {
 }
 
 /// Our ownership tags plus the user's tags.
+/// What the declarations say of how converge takes their objects ([`policies`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policies {
+    /// Addresses whose declaration says `adopt = true`.
+    pub adopt: BTreeSet<Address>,
+    /// Management policies declared on an entity.
+    pub manage: BTreeMap<Address, crate::model::Manage>,
+    /// Management policies declared for a whole table (`[fleet] manage`): they also cover objects no longer
+    /// declared, which only their kind names.
+    pub by_kind: BTreeMap<Kind, crate::model::Manage>,
+}
+
+impl Policies {
+    /// The management policy of the object at `address`.
+    pub fn manage_of(&self, address: &Address) -> crate::model::Manage {
+        self.manage.get(address).or_else(|| self.by_kind.get(&address.kind)).copied().unwrap_or_default()
+    }
+}
+
 /// The tag keys that make an object the fleet's: what `converge forget` removes.
 pub fn ownership_keys() -> Vec<String> {
     vec![FLEET_TAG.to_string(), ADDRESS_TAG.to_string()]

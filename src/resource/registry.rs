@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{Context, Observation, Phases, Refusal, ResourceKind};
-use super::{Address, Desired, Diff, Environment};
+use super::{Address, Desired, Diff, Environment, Policies};
 use super::{AutoScalingGroupSpec, BucketSpec, DbInstanceSpec, DbParameterGroupSpec, DnsRecordSpec, LaunchTemplateSpec, LoadBalancerSpec, SecurityGroupSpec};
 use crate::live::{Found, Live};
 use crate::model::{Fleet, Site};
@@ -243,10 +243,24 @@ macro_rules! registry {
             }
         }
 
-        /// The addresses whose declaration asks for an untagged look-alike to be adopted (`adopt = true`).
-        pub fn adoptions(fleet: &Fleet) -> BTreeSet<Address> {
-            let mut out = BTreeSet::new();
-            $(out.extend(<$spec as ResourceKind>::adopted(fleet).into_iter().map(|name| Address::new(Kind::$variant, name)));)*
+        /// What the declarations say of how converge takes their objects: which to adopt, and each one's
+        /// management policy (its own, else its table's default in `[fleet] manage`).
+        pub fn policies(fleet: &Fleet) -> Policies {
+            let mut out = Policies::default();
+            $(
+                if let Some(m) = fleet.settings.manage.get(<$spec as ResourceKind>::TABLE) {
+                    out.by_kind.insert(Kind::$variant, *m);
+                }
+                for (name, p) in <$spec as ResourceKind>::policies(fleet) {
+                    let address = Address::new(Kind::$variant, name);
+                    if p.adopt {
+                        out.adopt.insert(address.clone());
+                    }
+                    if let Some(m) = p.manage {
+                        out.manage.insert(address, m);
+                    }
+                }
+            )*
             out
         }
 

@@ -170,14 +170,15 @@ impl ResourceKind for SecurityGroupSpec {
     const KIND: Kind = Kind::SecurityGroup;
     const NAME: &'static str = "security_group";
     const NOUN: &'static str = "security group";
+    const TABLE: &'static str = "security_group";
     type Op = SgOp;
 
     fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, Self)> {
         fleet.security_groups.keys().map(|name| (name.clone(), Self::from_model(fleet, name, env))).collect()
     }
 
-    fn adopted(fleet: &Fleet) -> Vec<String> {
-        fleet.security_groups.iter().filter(|(_, g)| g.adopt).map(|(n, _)| n.clone()).collect()
+    fn policies(fleet: &Fleet) -> Vec<(String, crate::model::Policy)> {
+        fleet.security_groups.iter().map(|(n, g)| (n.clone(), g.policy)).collect()
     }
 
     fn tag_command(_name: &str, id: &str, tags: &[(&str, &str)]) -> String {

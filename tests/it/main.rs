@@ -16,6 +16,7 @@ mod drift;
 mod faults;
 mod load_balancers;
 mod lock;
+mod policies;
 mod pools;
 mod saved_plans;
 mod security_groups;
