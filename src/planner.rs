@@ -13,6 +13,8 @@ pub struct Planned {
     pub plan: Plan,
     pub live: Live,
     pub env: Environment,
+    /// The desired specs the plan was made from (what each object refers to).
+    pub desired: resource::Desired,
 }
 
 /// Learns the account (refusing a wrong one when `fleet.account` is set) before reading anything, then
@@ -31,7 +33,7 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     plan::batch(&mut plan);
     plan::mark_affected_sites(fleet, &mut plan);
     plan.certificate_gaps = crate::plan::coverage::check(fleet, &certificates, now());
-    Ok(Planned { account, region: aws.region.clone(), plan, live, env })
+    Ok(Planned { account, region: aws.region.clone(), plan, live, env, desired })
 }
 
 /// `converge forget`: the account check, the read, and the plan that lets `addresses` go (see
@@ -41,7 +43,8 @@ pub async fn forget(aws: &Aws, fleet: &Fleet, addresses: &std::collections::BTre
     let (env, live) = aws.read(fleet).await?;
     let mut plan = plan::forget(&fleet.settings.name, &live, addresses);
     plan::mark_affected_sites(fleet, &mut plan);
-    Ok(Planned { account, region: aws.region.clone(), plan, live, env })
+    let desired = resource::desired(fleet, &env);
+    Ok(Planned { account, region: aws.region.clone(), plan, live, env, desired })
 }
 
 /// Seconds since the Unix epoch.

@@ -1,5 +1,6 @@
 //! `converge reconcile`: the CLI's reconciler for the library's loop.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -14,8 +15,10 @@ use crate::aws::{Aws, AwsExecutor};
 use crate::error::{Class, Classify};
 use crate::model::Fleet;
 use crate::reconcile;
+use crate::reconcile::queue::Backoffs;
 use crate::render;
 use crate::render::report_text;
+use crate::resource::Address;
 
 /// Why a pass failed, with the class the loop's error policy decides on.
 #[derive(Debug)]
@@ -48,6 +51,9 @@ struct FleetLoop<'a> {
     aws: Aws,
     args: &'a ReconcileArgs,
     stop: tokio::sync::watch::Receiver<bool>,
+    /// Objects whose change failed, each waiting out its own backoff (the loop's clock: `started`).
+    backoffs: std::cell::RefCell<Backoffs>,
+    started: Instant,
 }
 
 impl FleetLoop<'_> {
@@ -89,9 +95,17 @@ impl FleetLoop<'_> {
             Some(guard) => guard.journal().await,
             None => lock::journal(self.fleet, &self.aws).await,
         };
-        let planned = crate::planner::plan(&self.aws, self.fleet, &options).await.map_err(|e| PassError::new(e.class(), e))?;
+        let mut planned = crate::planner::plan(&self.aws, self.fleet, &options).await.map_err(|e| PassError::new(e.class(), e))?;
+        let now = self.started.elapsed();
+        if self.args.apply {
+            self.contain(&mut planned, now);
+        }
         let plan = &planned.plan;
-        let next = reconcile::Action::requeue(self.args.interval);
+        // The next pass comes at the interval, or sooner when an object's backoff ends first.
+        let next = |backoffs: &Backoffs| {
+            let due = backoffs.next_due(self.started.elapsed()).map_or(self.args.interval, |d| d.min(self.args.interval));
+            reconcile::Action::requeue(due)
+        };
         let calls = self.aws.stats.total();
         if !plan.held.is_empty() {
             let held: Vec<String> = plan.held.iter().map(|h| format!("{} ({})", h.change.address, h.reason)).collect();
@@ -103,20 +117,20 @@ impl FleetLoop<'_> {
             for c in &plan.conflicts {
                 println!("  ! {}", c.message);
             }
-            return Ok(next);
+            return Ok(next(&self.backoffs.borrow()));
         }
         if plan.is_empty() {
             if let Some(guard) = guard.filter(|_| !plan.journal_settled.is_empty()) {
                 apply::Journal::begin(guard, &plan.journal_settled, Vec::new()).await.map_err(|e| PassError::new(e.class, e.message))?;
             }
-            println!("no changes ({calls} calls, {:.1}s)", started.elapsed().as_secs_f64());
-            return Ok(next);
+            println!("no changes to apply ({calls} calls, {:.1}s)", started.elapsed().as_secs_f64());
+            return Ok(next(&self.backoffs.borrow()));
         }
         let addresses: Vec<String> = plan.changes.iter().map(|c| c.address.to_string()).collect();
         println!("{} ({calls} calls): {}", render::summary_line(plan), addresses.join(", "));
         if !self.args.apply {
             println!("  not applied: run with --apply to converge");
-            return Ok(next);
+            return Ok(next(&self.backoffs.borrow()));
         }
         // A pass never blocks on a rolling refresh: the next pass sees it running (observed) until it ends.
         let executor = AwsExecutor::new(self.aws.clone(), &planned.live, &planned.plan).no_wait();
@@ -140,17 +154,34 @@ impl FleetLoop<'_> {
         }
         .map_err(|e| PassError::new(e.class(), e))?;
         print!("{}", report_text(plan, &report));
-        if !report.ok() {
-            // Retried soon only if every failure is retryable; stopped (no failure), the loop ends anyway.
-            let class = report.class().unwrap_or(Class::Internal);
-            let message = format!(
-                "the apply did not complete: {} failed ({class}), {} not attempted",
-                report.failed.len(),
-                report.skipped.len() + report.cancelled.len()
-            );
-            return Err(PassError::new(class, message));
+        // A failed object waits out its own backoff; the others converged (or wait for it).
+        let mut backoffs = self.backoffs.borrow_mut();
+        let now = self.started.elapsed();
+        for a in &report.applied {
+            backoffs.succeeded(a);
         }
-        Ok(next)
+        for (a, e) in &report.failed {
+            let wait = backoffs.failed(a, e.class(), now);
+            let failures = backoffs.get(a).map_or(1, |b| b.failures);
+            println!("  {a}: backing off {:.1}s after {failures} failure(s) ({})", wait.as_secs_f64(), e.class());
+        }
+        Ok(next(&backoffs))
+    }
+
+    /// Contains what cannot be applied now to itself and what depends on it: the objects of conflicts
+    /// (reported every pass until resolved) and those in backoff are held, so that everything else
+    /// converges. A conflict of the whole plan (the delete limit) still blocks the pass.
+    fn contain(&self, planned: &mut crate::planner::Planned, now: Duration) {
+        let plan = &mut planned.plan;
+        let mut reasons: BTreeMap<Address, String> =
+            plan.conflicts.iter().filter_map(|c| Some((c.address.clone()?, format!("conflict: {}", c.message)))).collect();
+        let changed: BTreeSet<&Address> = plan.changes.iter().map(|c| &c.address).collect();
+        reasons.extend(self.backoffs.borrow().waiting(now).into_iter().filter(|(a, _)| changed.contains(a)));
+        for c in plan.conflicts.iter().filter(|c| c.address.is_some()) {
+            println!("conflict, held until resolved: {}: {}", c.address.as_ref().map(ToString::to_string).unwrap_or_default(), c.message);
+        }
+        crate::plan::withhold(plan, &planned.desired, reasons);
+        plan.conflicts.retain(|c| c.address.is_none());
     }
 }
 
@@ -174,7 +205,11 @@ pub(super) async fn reconcile(fleet: &Fleet, args: ReconcileArgs) -> Result<Exit
     println!("reconciling fleet {} every {}s ({mode}); Ctrl-C stops after the current pass", fleet.settings.name, args.interval.as_secs());
     // Throttled or transient: back off from 5 s; anything else waits the regular interval.
     let policy = reconcile::ErrorPolicy { base: Duration::from_secs(5), max: args.interval, interval: args.interval };
-    let this = FleetLoop { fleet, aws, args: &args, stop: rx.clone() };
+    // Each object backs off on its own, from 1 s up to the interval (at most a minute).
+    let per_object = reconcile::ErrorPolicy { base: Duration::from_secs(1), max: args.interval.min(Duration::from_secs(60)), interval: args.interval };
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+    let backoffs = std::cell::RefCell::new(Backoffs::new(per_object, seed));
+    let this = FleetLoop { fleet, aws, args: &args, stop: rx.clone(), backoffs, started: Instant::now() };
     let mut stop = rx;
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;

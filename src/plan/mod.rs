@@ -315,7 +315,7 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
     p.observed.sort();
     p.journal_settled = settled(&opts.journal, desired, live);
     order(&mut p, desired, live);
-    hold(&mut p, &opts.policies);
+    hold(&mut p, desired, &opts.policies);
     let deletes = p.changes.iter().filter(|c| matches!(c.action, Action::Delete | Action::Replace)).count();
     if deletes > opts.max_deletes {
         p.conflicts.push(Conflict {
@@ -363,10 +363,10 @@ pub fn forget(fleet: &str, live: &Live, addresses: &BTreeSet<Address>) -> Plan {
     p
 }
 
-/// Moves the changes the management policies forbid to [`Plan::held`]: every change to an object under
-/// `observe`, the deletion of one under `no-delete` (its replacement is a conflict: the new object could not
-/// take its name), and then every change that waits for a held one (it would run without what it needs).
-fn hold(p: &mut Plan, policies: &resource::Policies) {
+/// Moves the changes the management policies forbid to [`Plan::held`] ([`withhold`]): every change to an
+/// object under `observe`, and the deletion of one under `no-delete` (its replacement is a conflict: the
+/// new object could not take its name).
+fn hold(p: &mut Plan, desired: &Desired, policies: &resource::Policies) {
     use crate::model::Manage;
     let mut reasons: BTreeMap<Address, String> = BTreeMap::new();
     for c in &p.changes {
@@ -385,13 +385,28 @@ fn hold(p: &mut Plan, policies: &resource::Policies) {
             _ => {}
         }
     }
+    withhold(p, desired, reasons);
+}
+
+/// Holds back the changes of `reasons` (address -> why), and then every change that would run without
+/// what it needs: one that waits for a held change, or refers to a held address that will not exist (its
+/// create is held, or it has no change at all: a conflict's). They move to [`Plan::held`], where they are
+/// shown and never applied. `desired` gives what each object refers to (a reference to an object whose
+/// create is not in the plan has no edge). The reconcile loop contains conflicts and objects in backoff
+/// this way, so that they block only themselves and their dependents.
+pub fn withhold(p: &mut Plan, desired: &Desired, mut reasons: BTreeMap<Address, String>) {
+    let actions: BTreeMap<Address, Action> = p.changes.iter().map(|c| (c.address.clone(), c.action)).collect();
+    let absent = |a: &Address| !matches!(actions.get(a), Some(Action::Update | Action::Adopt | Action::Delete | Action::Forget));
     loop {
         let waiting: Vec<(Address, String)> = p
             .changes
             .iter()
             .filter(|c| !reasons.contains_key(&c.address))
             .filter_map(|c| {
-                c.after.iter().chain(&c.then_after).find(|a| reasons.contains_key(*a)).map(|a| (c.address.clone(), format!("waits for {a}, which is held")))
+                let refers = desired.get(&c.address).map(Spec::references).unwrap_or_default();
+                let waits = c.after.iter().chain(&c.then_after).find(|a| reasons.contains_key(*a));
+                let needs = waits.or_else(|| refers.iter().find(|a| reasons.contains_key(*a) && absent(a)));
+                needs.map(|a| (c.address.clone(), format!("waits for {a}, which is held")))
             })
             .collect();
         if waiting.is_empty() {
@@ -401,7 +416,7 @@ fn hold(p: &mut Plan, policies: &resource::Policies) {
     }
     let (held, kept): (Vec<Change>, Vec<Change>) = std::mem::take(&mut p.changes).into_iter().partition(|c| reasons.contains_key(&c.address));
     p.changes = kept;
-    p.held = held.into_iter().map(|change| Held { reason: reasons[&change.address].clone(), change }).collect();
+    p.held.extend(held.into_iter().map(|change| Held { reason: reasons[&change.address].clone(), change }));
 }
 
 /// Whether the journal holds a create of `address` under the AWS name `name`.

@@ -5,6 +5,8 @@
 //! fixed by trying again soon, and waits the normal interval. One loop owns the whole fleet, so two
 //! reconciles of the same object never run at once.
 
+pub mod queue;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -66,7 +68,7 @@ pub enum Pass {
 }
 
 /// A cheap, dependency-free jitter source; quality does not matter here, spreading does.
-fn jitter(seed: &mut u64) -> f64 {
+pub(crate) fn jitter(seed: &mut u64) -> f64 {
     *seed ^= *seed << 13;
     *seed ^= *seed >> 7;
     *seed ^= *seed << 17;

@@ -18,5 +18,6 @@ mod load_balancers;
 mod lock;
 mod policies;
 mod pools;
+mod reconcile;
 mod saved_plans;
 mod security_groups;
