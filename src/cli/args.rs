@@ -252,6 +252,9 @@ pub struct ReconcileArgs {
     /// gives up (default: give up at once; the next pass tries again).
     #[arg(long, value_parser = parse_wait)]
     pub lock_timeout: Option<Duration>,
+    /// Serve /metrics (Prometheus), /healthz and /readyz here, e.g. 127.0.0.1:9090.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

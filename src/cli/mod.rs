@@ -7,6 +7,7 @@ mod import;
 mod lock;
 mod plan_file;
 mod reconcile;
+mod serve;
 mod webhook;
 mod words;
 

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -15,6 +16,7 @@ use crate::aws::{Aws, AwsExecutor};
 use crate::error::{Class, Classify};
 use crate::model::Fleet;
 use crate::reconcile;
+use crate::reconcile::metrics::{Metrics, State};
 use crate::reconcile::queue::Backoffs;
 use crate::render;
 use crate::render::report_text;
@@ -54,9 +56,21 @@ struct FleetLoop<'a> {
     /// Objects whose change failed, each waiting out its own backoff (the loop's clock: `started`).
     backoffs: std::cell::RefCell<Backoffs>,
     started: Instant,
+    metrics: Arc<Metrics>,
 }
 
 impl FleetLoop<'_> {
+    /// One pass, measured: its result, duration and AWS calls go to the metrics.
+    async fn measured_pass(&self) -> Result<reconcile::Action, PassError> {
+        let started = Instant::now();
+        let result = self.pass().await;
+        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        self.metrics.pass(result.is_ok(), started.elapsed(), Instant::now(), unix);
+        let calls = self.aws.stats.counts().into_iter().map(|c| (c.service.to_string(), c.operation.to_string(), c.calls));
+        self.metrics.aws(calls, self.aws.stats.failed().throttled);
+        result
+    }
+
     /// One pass; with --apply, holding the fleet's lock from before the plan until the apply ends. A lock
     /// held by another applier fails the pass as a conflict (the next pass tries again at the interval).
     async fn pass(&self) -> Result<reconcile::Action, PassError> {
@@ -97,9 +111,11 @@ impl FleetLoop<'_> {
         };
         let mut planned = crate::planner::plan(&self.aws, self.fleet, &options).await.map_err(|e| PassError::new(e.class(), e))?;
         let now = self.started.elapsed();
+        let conflicted: BTreeSet<Address> = planned.plan.conflicts.iter().filter_map(|c| c.address.clone()).collect();
         if self.args.apply {
             self.contain(&mut planned, now);
         }
+        self.record_objects(&planned, &conflicted, &BTreeSet::new(), now);
         let plan = &planned.plan;
         // The next pass comes at the interval, or sooner when an object's backoff ends first.
         let next = |backoffs: &Backoffs| {
@@ -159,13 +175,43 @@ impl FleetLoop<'_> {
         let now = self.started.elapsed();
         for a in &report.applied {
             backoffs.succeeded(a);
+            self.metrics.reconciled(a.kind, None);
         }
         for (a, e) in &report.failed {
+            self.metrics.reconciled(a.kind, Some(e.class()));
             let wait = backoffs.failed(a, e.class(), now);
             let failures = backoffs.get(a).map_or(1, |b| b.failures);
             println!("  {a}: backing off {:.1}s after {failures} failure(s) ({})", wait.as_secs_f64(), e.class());
         }
-        Ok(next(&backoffs))
+        drop(backoffs);
+        // The pass's end state: what it applied converged, what failed waits out its backoff.
+        self.record_objects(&planned, &conflicted, &report.applied.iter().cloned().collect(), now);
+        Ok(next(&self.backoffs.borrow()))
+    }
+
+    /// Each object's state at the end of the plan, by kind, for `converge_objects`.
+    fn record_objects(&self, planned: &crate::planner::Planned, conflicted: &BTreeSet<Address>, applied: &BTreeSet<Address>, now: Duration) {
+        let plan = &planned.plan;
+        let backoff = self.backoffs.borrow().waiting(now);
+        let changed: BTreeSet<&Address> = plan.changes.iter().map(|c| &c.address).collect();
+        let held: BTreeSet<&Address> = plan.held.iter().map(|h| &h.change.address).collect();
+        let all: BTreeSet<&Address> = planned.desired.keys().chain(changed.iter().copied()).chain(held.iter().copied()).collect();
+        let mut counts: BTreeMap<(crate::resource::Kind, State), i64> = BTreeMap::new();
+        for a in all {
+            let state = if conflicted.contains(a) {
+                State::Conflicted
+            } else if backoff.contains_key(a) {
+                State::Backoff
+            } else if held.contains(a) {
+                State::Held
+            } else if changed.contains(a) && !applied.contains(a) {
+                State::Drifted
+            } else {
+                State::Converged
+            };
+            *counts.entry((a.kind, state)).or_default() += 1;
+        }
+        self.metrics.objects(&counts, plan.changes.len());
     }
 
     /// Contains what cannot be applied now to itself and what depends on it: the objects of conflicts
@@ -188,7 +234,7 @@ impl FleetLoop<'_> {
 impl reconcile::Reconcile for FleetLoop<'_> {
     type Error = PassError;
     fn reconcile(&self) -> reconcile::PassFuture<'_, Result<reconcile::Action, PassError>> {
-        Box::pin(self.pass())
+        Box::pin(self.measured_pass())
     }
 }
 
@@ -209,7 +255,12 @@ pub(super) async fn reconcile(fleet: &Fleet, args: ReconcileArgs) -> Result<Exit
     let per_object = reconcile::ErrorPolicy { base: Duration::from_secs(1), max: args.interval.min(Duration::from_secs(60)), interval: args.interval };
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
     let backoffs = std::cell::RefCell::new(Backoffs::new(per_object, seed));
-    let this = FleetLoop { fleet, aws, args: &args, stop: rx.clone(), backoffs, started: Instant::now() };
+    let metrics = Arc::new(Metrics::new());
+    if let Some(addr) = &args.listen {
+        let bound = super::serve::serve(addr, metrics.clone(), args.interval).await?;
+        println!("serving /metrics, /healthz and /readyz on http://{bound}");
+    }
+    let this = FleetLoop { fleet, aws, args: &args, stop: rx.clone(), backoffs, started: Instant::now(), metrics };
     let mut stop = rx;
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;

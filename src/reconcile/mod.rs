@@ -5,6 +5,7 @@
 //! fixed by trying again soon, and waits the normal interval. One loop owns the whole fleet, so two
 //! reconciles of the same object never run at once.
 
+pub mod metrics;
 pub mod queue;
 
 use std::future::Future;

@@ -16,9 +16,10 @@ const FLEET: &str = "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\n\n\
     [load_balancer.shared]\nsecurity_groups = [\"lb\"]\nlisteners = [{ port = 80, protocol = \"http\", instance_port = 80 }]\nzones = [\"eu-west-1a\"]\n\
     health_check = { target = \"HTTP:80/healthz\", interval = 30, timeout = 5, healthy = 3, unhealthy = 2 }\n";
 
-/// The loop, started on `dir` against `endpoint` with `env`; its stdout, line by line.
+/// The loop, started on `dir` against `endpoint` with `env`, serving its metrics on a free port; its
+/// stdout, line by line.
 fn start(dir: &std::path::Path, endpoint: &str, interval: &str, env: &[(&str, &str)]) -> (std::process::Child, Receiver<String>) {
-    let mut child = converge_command(dir, &["reconcile", "--apply", "--interval", interval], Some(endpoint))
+    let mut child = converge_command(dir, &["reconcile", "--apply", "--interval", interval, "--listen", "127.0.0.1:0"], Some(endpoint))
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -60,6 +61,18 @@ fn read_until(rx: &Receiver<String>, deadline: Duration, until: impl Fn(&[String
     seen
 }
 
+/// GET `path` from the loop's listener (its address as the loop printed it): status line and body.
+fn get(seen: &[String], path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let addr = seen.iter().find_map(|l| l.strip_prefix("serving /metrics, /healthz and /readyz on http://")).expect("the loop says where it listens");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
 fn stop(mut child: std::process::Child) {
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
@@ -96,7 +109,23 @@ async fn an_object_whose_api_always_fails_is_retried_with_growing_gaps_while_the
     let started = Instant::now();
     let seen = read_until(&rx, Duration::from_secs(90), |s| s.iter().any(|l| l.contains("after 4 failure(s)")));
     let elapsed = started.elapsed();
+    // What a watcher sees meanwhile: the metrics, parsed as Prometheus parses them, and the health checks.
+    let (status, metrics) = get(&seen, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    assert!(get(&seen, "/healthz").0.contains("200") && get(&seen, "/readyz").0.contains("200"));
     stop(child);
+    let scrape = prometheus_parse::Scrape::parse(metrics.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text");
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        scrape.samples.iter().find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))).map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+    };
+    assert!(value("converge_reconcile_errors_total", &[("kind", "load_balancer"), ("class", "transient")]) >= Some(3.0), "{metrics}");
+    assert_eq!(value("converge_objects", &[("kind", "security_group"), ("state", "converged")]), Some(2.0), "{metrics}");
+    assert_eq!(value("converge_objects", &[("kind", "load_balancer"), ("state", "backoff")]), Some(1.0), "{metrics}");
+    assert!(value("converge_aws_calls_total", &[("operation", "ConfigureHealthCheck")]) >= Some(3.0), "{metrics}");
+    assert!(value("converge_passes_total", &[("result", "ok")]) >= Some(3.0), "{metrics}");
     let text = seen.join("\n");
     let waits: Vec<f64> = seen
         .iter()
