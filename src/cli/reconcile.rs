@@ -241,14 +241,24 @@ impl reconcile::Reconcile for FleetLoop<'_> {
 pub(super) async fn reconcile(fleet: &Fleet, args: ReconcileArgs) -> Result<ExitCode> {
     let aws = Aws::connect(&fleet.settings.region).await?;
     let (tx, rx) = tokio::sync::watch::channel(false);
+    // SIGTERM (a service manager's stop) and Ctrl-C alike: the changes running finish, nothing new starts,
+    // and the loop ends after the pass.
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("Interrupt received: stopping after the current pass.");
-            let _ = tx.send(true);
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => drop(s.recv().await),
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_err() { return },
+            () = terminate => {}
         }
+        eprintln!("Stop requested: the changes running finish, then the loop stops.");
+        let _ = tx.send(true);
     });
     let mode = if args.apply { "converging" } else { "reporting" };
-    println!("reconciling fleet {} every {}s ({mode}); Ctrl-C stops after the current pass", fleet.settings.name, args.interval.as_secs());
+    println!("reconciling fleet {} every {}s ({mode}); SIGTERM or Ctrl-C stops after the current pass", fleet.settings.name, args.interval.as_secs());
     // Throttled or transient: back off from 5 s; anything else waits the regular interval.
     let policy = reconcile::ErrorPolicy { base: Duration::from_secs(5), max: args.interval, interval: args.interval };
     // Each object backs off on its own, from 1 s up to the interval (at most a minute).

@@ -73,8 +73,9 @@ fn get(seen: &[String], path: &str) -> (String, String) {
     (head.lines().next().unwrap().to_string(), body.to_string())
 }
 
-fn stop(mut child: std::process::Child) {
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+/// Stops the loop as a service manager or a person does (`-TERM`, `-INT`): it exits cleanly.
+fn stop(mut child: std::process::Child, signal: &str) {
+    Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
@@ -87,7 +88,7 @@ async fn a_hand_made_conflict_holds_back_only_its_object_and_what_needs_it() {
     let dir = FleetDir::new(&[("fleet.toml", FLEET)]);
     let (child, rx) = start(dir.path(), &moto.endpoint, "1h", &[]);
     let seen = read_until(&rx, Duration::from_secs(60), |s| s.iter().any(|l| l.starts_with("Apply complete!") || l.starts_with("Apply failed")));
-    stop(child);
+    stop(child, "-TERM");
     let text = seen.join("\n");
     assert!(text.contains("conflict, held until resolved: security_group.lb"), "{text}");
     assert!(text.contains("load_balancer.shared (waits for security_group.lb, which is held)"), "{text}");
@@ -113,7 +114,7 @@ async fn an_object_whose_api_always_fails_is_retried_with_growing_gaps_while_the
     let (status, metrics) = get(&seen, "/metrics");
     assert!(status.contains("200"), "{status}");
     assert!(get(&seen, "/healthz").0.contains("200") && get(&seen, "/readyz").0.contains("200"));
-    stop(child);
+    stop(child, "-INT");
     let scrape = prometheus_parse::Scrape::parse(metrics.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text");
     let value = |name: &str, labels: &[(&str, &str)]| {
         scrape.samples.iter().find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))).map(|s| match s.value {
