@@ -57,6 +57,7 @@ struct FleetLoop<'a> {
     backoffs: std::cell::RefCell<Backoffs>,
     started: Instant,
     metrics: Arc<Metrics>,
+    jitter: std::cell::RefCell<reconcile::Jitter>,
 }
 
 impl FleetLoop<'_> {
@@ -117,9 +118,11 @@ impl FleetLoop<'_> {
         }
         self.record_objects(&planned, &conflicted, &BTreeSet::new(), now);
         let plan = &planned.plan;
-        // The next pass comes at the interval, or sooner when an object's backoff ends first.
+        // The next pass comes at the interval (less up to 10%, so that the loops of many fleets started
+        // together spread out), or sooner when an object's backoff ends first.
+        let interval = self.args.interval.mul_f64(1.0 - 0.1 * self.jitter.borrow_mut().sample());
         let next = |backoffs: &Backoffs| {
-            let due = backoffs.next_due(self.started.elapsed()).map_or(self.args.interval, |d| d.min(self.args.interval));
+            let due = backoffs.next_due(self.started.elapsed()).map_or(interval, |d| d.min(interval));
             reconcile::Action::requeue(due)
         };
         let calls = self.aws.stats.total();
@@ -270,7 +273,8 @@ pub(super) async fn reconcile(fleet: &Fleet, args: ReconcileArgs) -> Result<Exit
         let bound = super::serve::serve(addr, metrics.clone(), args.interval).await?;
         println!("serving /metrics, /healthz and /readyz on http://{bound}");
     }
-    let this = FleetLoop { fleet, aws, args: &args, stop: rx.clone(), backoffs, started: Instant::now(), metrics };
+    let jitter = std::cell::RefCell::new(reconcile::Jitter::new(seed.rotate_left(17)));
+    let this = FleetLoop { fleet, aws, args: &args, stop: rx.clone(), backoffs, started: Instant::now(), metrics, jitter };
     let mut stop = rx;
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;

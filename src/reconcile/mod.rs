@@ -68,8 +68,22 @@ pub enum Pass {
     Failed { error: String, class: Class, failures: u32, next: Duration },
 }
 
+/// A source of jitter in [0, 1): what spreads retries and passes.
+#[derive(Debug, Clone)]
+pub struct Jitter(u64);
+
+impl Jitter {
+    pub fn new(seed: u64) -> Jitter {
+        Jitter(seed | 1)
+    }
+
+    pub fn sample(&mut self) -> f64 {
+        jitter(&mut self.0)
+    }
+}
+
 /// A cheap, dependency-free jitter source; quality does not matter here, spreading does.
-pub(crate) fn jitter(seed: &mut u64) -> f64 {
+fn jitter(seed: &mut u64) -> f64 {
     *seed ^= *seed << 13;
     *seed ^= *seed >> 7;
     *seed ^= *seed << 17;

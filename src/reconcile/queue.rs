@@ -22,21 +22,21 @@ pub struct Entry {
 pub struct Backoffs {
     policy: super::ErrorPolicy,
     entries: BTreeMap<Address, Entry>,
-    seed: u64,
+    jitter: super::Jitter,
 }
 
 impl Backoffs {
     /// Backoff from `policy.base`, doubling to `policy.max`, on failures of any class: a change that failed
     /// for a reason retrying cannot fix waits as long as one that was throttled, and the pass does not.
     pub fn new(policy: super::ErrorPolicy, seed: u64) -> Backoffs {
-        Backoffs { policy, entries: BTreeMap::new(), seed: seed | 1 }
+        Backoffs { policy, entries: BTreeMap::new(), jitter: super::Jitter::new(seed) }
     }
 
     /// A change of `address` failed with `class` at `now`: its next try waits out its backoff. Returns the
     /// wait.
     pub fn failed(&mut self, address: &Address, class: Class, now: Duration) -> Duration {
         let failures = self.entries.get(address).map_or(0, |e| e.failures) + 1;
-        let wait = self.policy.backoff(failures, super::jitter(&mut self.seed));
+        let wait = self.policy.backoff(failures, self.jitter.sample());
         self.entries.insert(address.clone(), Entry { failures, class, until: now + wait });
         wait
     }
