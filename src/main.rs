@@ -9,12 +9,16 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    tracing_subscriber::fmt()
+    let cli = converge::cli::Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CONVERGE_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match converge::cli::run(converge::cli::Cli::parse()) {
+        .with_writer(std::io::stderr);
+    // With `--log-format json`, diagnostics are JSON lines too (on standard error), for the same pipeline.
+    match cli.log_format() {
+        converge::reconcile::event::LogFormat::Json => logs.json().flatten_event(true).init(),
+        converge::reconcile::event::LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+    }
+    match converge::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("Error: {e:#}");

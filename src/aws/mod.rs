@@ -257,6 +257,8 @@ pub struct Aws {
     pub region: String,
     /// The attempt timeout the clients' HTTP connectors hold (see [`Aws::from_conf_with`]).
     pub attempt_timeout: Option<std::time::Duration>,
+    /// The caller's ARN, as the first [`Aws::account`] learned it (what chat messages say applied).
+    caller: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl Aws {
@@ -316,13 +318,21 @@ impl Aws {
         let iam = aws_sdk_iam::Client::from_conf(client!(aws_sdk_iam, "iam").build());
         let sts = aws_sdk_sts::Client::from_conf(client!(aws_sdk_sts, "sts").build());
         let region = conf.region().map_or_else(|| default_region.to_string(), |r| r.to_string());
-        Aws { ec2, elb, autoscaling, rds, route53, s3, acm, iam, sts, stats, region, attempt_timeout: attempt }
+        Aws { ec2, elb, autoscaling, rds, route53, s3, acm, iam, sts, stats, region, attempt_timeout: attempt, caller: Default::default() }
+    }
+
+    /// The caller's ARN, once [`Aws::account`] has asked for it (no call of its own).
+    pub fn caller(&self) -> Option<&str> {
+        self.caller.get().map(String::as_str)
     }
 
     /// The caller's account; refuses to go on when `expected` (`fleet.account`) is set and differs.
     pub async fn account(&self, expected: Option<&str>) -> Result<String, AwsError> {
         let who = self.sts.get_caller_identity().send().await.map_err(call("sts", "GetCallerIdentity", "the caller"))?;
         let actual = who.account().unwrap_or_default().to_string();
+        if let Some(arn) = who.arn() {
+            let _ = self.caller.set(arn.to_string());
+        }
         match expected {
             Some(expected) if expected != actual => Err(AwsError::WrongAccount { expected: expected.to_string(), actual }),
             _ => Ok(actual),

@@ -50,6 +50,7 @@ pub(super) async fn forget(fleet: &Fleet, args: ForgetArgs) -> Result<ExitCode> 
         no_wait: false,
         format: super::Format::Text,
         lock_timeout: args.lock_timeout,
+        webhook: None,
     };
     let code = locked(fleet, &apply, &aws, What::Forget(&addresses)).await?;
     let desired = crate::resource::desired(fleet, &Default::default());
@@ -181,12 +182,27 @@ async fn execute(
         })
         .await?;
         out.say(&report_text(plan, &report));
+        if let (Some(url), Some(target)) = (&args.webhook, &target) {
+            notify(url, aws, plan, target, &report).await;
+        }
         report
     };
     if out.json {
         print!("{}", render::apply_json(plan, target, &report));
     }
     Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Tells the team's chat what this apply did; a webhook that fails is a warning (the apply is done).
+async fn notify(url: &str, aws: &Aws, plan: &crate::plan::Plan, target: &render::Target<'_>, report: &Report) {
+    let holder = lock::holder();
+    let by = format!("{}@{}", holder.user, holder.host);
+    let who =
+        crate::reconcile::chat::Who { command: "apply", fleet: &plan.fleet, account: target.account, region: target.region, by: &by, caller: aws.caller() };
+    let Some(text) = crate::reconcile::chat::applied(&who, plan, report) else { return };
+    if let Err(e) = super::webhook::post_text(url, &text).await {
+        eprintln!("Warning: the webhook failed: {e}");
+    }
 }
 
 async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws, guard: &Guard, what: What<'_>) -> Result<ExitCode> {

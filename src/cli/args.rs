@@ -233,6 +233,20 @@ pub struct ApplyArgs {
     /// When another applier holds the lock, wait for it up to this long (90s, 5m, 1h) instead of exiting.
     #[arg(long, value_parser = parse_wait)]
     pub lock_timeout: Option<Duration>,
+    /// POST a Slack-compatible message ({"text": ...}) here saying what was applied, for which sites and by
+    /// whom, and what failed.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+}
+
+impl Cli {
+    /// The log format the command asks for: JSON diagnostics go with JSON events.
+    pub fn log_format(&self) -> crate::reconcile::event::LogFormat {
+        match &self.command {
+            Command::Reconcile(args) => args.log_format,
+            _ => crate::reconcile::event::LogFormat::Text,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +269,13 @@ pub struct ReconcileArgs {
     /// Serve /metrics (Prometheus), /healthz and /readyz here, e.g. 127.0.0.1:9090.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// How the loop writes what it does.
+    #[arg(long, value_enum, default_value_t = crate::reconcile::event::LogFormat::Text)]
+    pub log_format: crate::reconcile::event::LogFormat,
+    /// POST a Slack-compatible message ({"text": ...}) here when the loop corrects drift, when an object
+    /// fails or its backoff grows, when it recovers, and when passes start or stop failing.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -17,7 +17,7 @@ use crate::lock::{self, Holder, JournalEntry, LockDoc, ago};
 use crate::model::Fleet;
 
 /// The person and process asking for the lock.
-fn holder() -> Holder {
+pub(super) fn holder() -> Holder {
     let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| {
         // SAFETY: getuid has no preconditions.
         format!("uid {}", unsafe { libc::getuid() })

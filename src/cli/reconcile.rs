@@ -1,5 +1,6 @@
 //! `converge reconcile`: the CLI's reconciler for the library's loop.
 
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,10 +17,10 @@ use crate::aws::{Aws, AwsExecutor};
 use crate::error::{Class, Classify};
 use crate::model::Fleet;
 use crate::reconcile;
+use crate::reconcile::chat::{self, Chat};
+use crate::reconcile::event::{Event, LogFormat, PassSummary};
 use crate::reconcile::metrics::{Metrics, State};
-use crate::reconcile::queue::Backoffs;
-use crate::render;
-use crate::render::report_text;
+use crate::reconcile::queue::{Backoffs, Schedule};
 use crate::resource::Address;
 
 /// Why a pass failed, with the class the loop's error policy decides on.
@@ -47,6 +48,39 @@ impl Classify for PassError {
     }
 }
 
+/// Writes the loop's events in its log format, and posts its chat messages.
+struct Log {
+    format: LogFormat,
+    fleet: String,
+    webhook: Option<String>,
+}
+
+impl Log {
+    fn emit(&self, event: Event<'_>) {
+        let ts = if self.format == LogFormat::Json {
+            aws_smithy_types::DateTime::from(std::time::SystemTime::now()).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        for line in event.lines(self.format, &ts, &self.fleet) {
+            if line.stderr {
+                eprintln!("{}", line.text);
+            } else {
+                println!("{}", line.text);
+            }
+        }
+    }
+
+    /// Posts `message` to the webhook, if there is one and something to say; a failure is logged, and
+    /// changes nothing of the pass.
+    async fn post(&self, message: Option<String>) {
+        let (Some(url), Some(text)) = (&self.webhook, message) else { return };
+        if let Err(e) = super::webhook::post_text(url, &text).await {
+            self.emit(Event::WebhookFailed { error: &e.to_string() });
+        }
+    }
+}
+
 /// One reconcile pass: plan, then apply (with --apply) or report.
 struct FleetLoop<'a> {
     fleet: &'a Fleet,
@@ -54,21 +88,55 @@ struct FleetLoop<'a> {
     args: &'a ReconcileArgs,
     stop: tokio::sync::watch::Receiver<bool>,
     /// Objects whose change failed, each waiting out its own backoff (the loop's clock: `started`).
-    backoffs: std::cell::RefCell<Backoffs>,
+    backoffs: RefCell<Backoffs>,
+    /// Objects with a `reconcile_every`, and when each was last reconciled.
+    schedule: RefCell<Schedule>,
     started: Instant,
     metrics: Arc<Metrics>,
-    jitter: std::cell::RefCell<reconcile::Jitter>,
+    jitter: RefCell<reconcile::Jitter>,
+    log: Log,
+    chat: RefCell<Chat>,
+    /// The person and machine running the loop, for chat messages.
+    by: String,
+    /// The account, once a pass has learned it.
+    account: RefCell<String>,
+    /// The current pass's number and what it did.
+    pass: Cell<u64>,
+    summary: Cell<PassSummary>,
 }
 
 impl FleetLoop<'_> {
-    /// One pass, measured: its result, duration and AWS calls go to the metrics.
+    fn who(&self) -> (String, String) {
+        (self.account.borrow().clone(), self.by.clone())
+    }
+
+    /// One pass, measured: its result, duration and AWS calls go to the metrics; a run of failed passes
+    /// is said in chat when it starts and when it ends.
     async fn measured_pass(&self) -> Result<reconcile::Action, PassError> {
         let started = Instant::now();
+        self.pass.set(self.pass.get() + 1);
+        self.summary.set(PassSummary::default());
+        self.log.emit(Event::PassStarted { pass: self.pass.get() });
         let result = self.pass().await;
         let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         self.metrics.pass(result.is_ok(), started.elapsed(), Instant::now(), unix);
         let calls = self.aws.stats.counts().into_iter().map(|c| (c.service.to_string(), c.operation.to_string(), c.calls));
         self.metrics.aws(calls, self.aws.stats.failed().throttled);
+        self.summary.set(PassSummary { calls: self.aws.stats.total(), elapsed: started.elapsed(), ..self.summary.get() });
+        let (account, by) = self.who();
+        let who = chat::Who {
+            command: "reconcile",
+            fleet: &self.fleet.settings.name,
+            account: &account,
+            region: &self.aws.region,
+            by: &by,
+            caller: self.aws.caller(),
+        };
+        let message = match &result {
+            Ok(_) => self.chat.borrow_mut().pass_ok(&who),
+            Err(e) => self.chat.borrow_mut().pass_failed(&who, e.class, &e.message),
+        };
+        self.log.post(message).await;
         result
     }
 
@@ -111,6 +179,7 @@ impl FleetLoop<'_> {
             None => lock::journal(self.fleet, &self.aws).await,
         };
         let mut planned = crate::planner::plan(&self.aws, self.fleet, &options).await.map_err(|e| PassError::new(e.class(), e))?;
+        self.account.replace(planned.account.clone());
         let now = self.started.elapsed();
         let conflicted: BTreeSet<Address> = planned.plan.conflicts.iter().filter_map(|c| c.address.clone()).collect();
         if self.args.apply {
@@ -118,38 +187,33 @@ impl FleetLoop<'_> {
         }
         self.record_objects(&planned, &conflicted, &BTreeSet::new(), now);
         let plan = &planned.plan;
+        self.summary.set(PassSummary { changes: plan.changes.len(), held: plan.held.len(), conflicts: plan.conflicts.len(), ..self.summary.get() });
         // The next pass comes at the interval (less up to 10%, so that the loops of many fleets started
-        // together spread out), or sooner when an object's backoff ends first.
+        // together spread out), or sooner when an object's backoff ends or its `reconcile_every` comes round.
         let interval = self.args.interval.mul_f64(1.0 - 0.1 * self.jitter.borrow_mut().sample());
-        let next = |backoffs: &Backoffs| {
-            let due = backoffs.next_due(self.started.elapsed()).map_or(interval, |d| d.min(interval));
-            reconcile::Action::requeue(due)
+        let next = || {
+            let now = self.started.elapsed();
+            let due = [self.backoffs.borrow().next_due(now), self.schedule.borrow().next_due(now)].into_iter().flatten().min();
+            reconcile::Action::requeue(due.map_or(interval, |d| d.min(interval)))
         };
         let calls = self.aws.stats.total();
-        if !plan.held.is_empty() {
-            let held: Vec<String> = plan.held.iter().map(|h| format!("{} ({})", h.change.address, h.reason)).collect();
-            println!("{} change(s) held by a management policy, never applied: {}", plan.held.len(), held.join(", "));
-        }
+        self.log.emit(Event::Held { held: &plan.held });
         if !plan.conflicts.is_empty() {
-            // Not transient: waiting the interval is right, backing off is not.
-            println!("{} conflict(s) block the plan ({calls} calls); nothing applied:", plan.conflicts.len());
-            for c in &plan.conflicts {
-                println!("  ! {}", c.message);
-            }
-            return Ok(next(&self.backoffs.borrow()));
+            self.log.emit(Event::Blocked { conflicts: &plan.conflicts, calls });
+            return Ok(next());
         }
+        let unchanged = |a: &Address| plan.change(a).is_none() && !plan.held.iter().any(|h| &h.change.address == a);
         if plan.is_empty() {
             if let Some(guard) = guard.filter(|_| !plan.journal_settled.is_empty()) {
                 apply::Journal::begin(guard, &plan.journal_settled, Vec::new()).await.map_err(|e| PassError::new(e.class, e.message))?;
             }
-            println!("no changes to apply ({calls} calls, {:.1}s)", started.elapsed().as_secs_f64());
-            return Ok(next(&self.backoffs.borrow()));
+            self.log.emit(Event::NoChanges { calls, elapsed: started.elapsed() });
+            self.schedule.borrow_mut().reconciled(planned.desired.keys().filter(|a| unchanged(a)), now);
+            return Ok(next());
         }
-        let addresses: Vec<String> = plan.changes.iter().map(|c| c.address.to_string()).collect();
-        println!("{} ({calls} calls): {}", render::summary_line(plan), addresses.join(", "));
+        self.log.emit(Event::Planned { plan, calls, applying: self.args.apply });
         if !self.args.apply {
-            println!("  not applied: run with --apply to converge");
-            return Ok(next(&self.backoffs.borrow()));
+            return Ok(next());
         }
         // A pass never blocks on a rolling refresh: the next pass sees it running (observed) until it ends.
         let executor = AwsExecutor::new(self.aws.clone(), &planned.live, &planned.plan).no_wait();
@@ -172,24 +236,39 @@ impl FleetLoop<'_> {
             None => apply::apply(plan, &executor, self.args.parallelism.into(), stopped, |_| {}).await,
         }
         .map_err(|e| PassError::new(e.class(), e))?;
-        print!("{}", report_text(plan, &report));
+        self.log.emit(Event::Applied { plan, report: &report });
+        self.summary.set(PassSummary { applied: report.applied.len(), failed: report.failed.len(), ..self.summary.get() });
         // A failed object waits out its own backoff; the others converged (or wait for it).
-        let mut backoffs = self.backoffs.borrow_mut();
         let now = self.started.elapsed();
-        for a in &report.applied {
-            backoffs.succeeded(a);
-            self.metrics.reconciled(a.kind, None);
+        {
+            let mut backoffs = self.backoffs.borrow_mut();
+            for a in &report.applied {
+                backoffs.succeeded(a);
+                self.metrics.reconciled(a.kind, None);
+            }
+            for (a, e) in &report.failed {
+                self.metrics.reconciled(a.kind, Some(e.class()));
+                let wait = backoffs.failed(a, e.class(), now);
+                let failures = backoffs.get(a).map_or(1, |b| b.failures);
+                self.log.emit(Event::Backoff { address: a, wait, failures, class: e.class() });
+            }
         }
-        for (a, e) in &report.failed {
-            self.metrics.reconciled(a.kind, Some(e.class()));
-            let wait = backoffs.failed(a, e.class(), now);
-            let failures = backoffs.get(a).map_or(1, |b| b.failures);
-            println!("  {a}: backing off {:.1}s after {failures} failure(s) ({})", wait.as_secs_f64(), e.class());
-        }
-        drop(backoffs);
+        let reconciled = planned.desired.keys().filter(|a| unchanged(a)).chain(&report.applied);
+        self.schedule.borrow_mut().reconciled(reconciled, now);
         // The pass's end state: what it applied converged, what failed waits out its backoff.
         self.record_objects(&planned, &conflicted, &report.applied.iter().cloned().collect(), now);
-        Ok(next(&self.backoffs.borrow()))
+        let (account, by) = self.who();
+        let who = chat::Who {
+            command: "reconcile",
+            fleet: &self.fleet.settings.name,
+            account: &account,
+            region: &self.aws.region,
+            by: &by,
+            caller: self.aws.caller(),
+        };
+        let message = self.chat.borrow_mut().pass(&who, plan, &report, &self.backoffs.borrow());
+        self.log.post(message).await;
+        Ok(next())
     }
 
     /// Each object's state at the end of the plan, by kind, for `converge_objects`.
@@ -218,16 +297,22 @@ impl FleetLoop<'_> {
     }
 
     /// Contains what cannot be applied now to itself and what depends on it: the objects of conflicts
-    /// (reported every pass until resolved) and those in backoff are held, so that everything else
-    /// converges. A conflict of the whole plan (the delete limit) still blocks the pass.
+    /// (reported every pass until resolved), those in backoff and those whose `reconcile_every` has not come
+    /// round are held, so that everything else converges. A conflict of the whole plan (the delete limit)
+    /// still blocks the pass.
     fn contain(&self, planned: &mut crate::planner::Planned, now: Duration) {
         let plan = &mut planned.plan;
         let mut reasons: BTreeMap<Address, String> =
             plan.conflicts.iter().filter_map(|c| Some((c.address.clone()?, format!("conflict: {}", c.message)))).collect();
         let changed: BTreeSet<&Address> = plan.changes.iter().map(|c| &c.address).collect();
         reasons.extend(self.backoffs.borrow().waiting(now).into_iter().filter(|(a, _)| changed.contains(a)));
-        for c in plan.conflicts.iter().filter(|c| c.address.is_some()) {
-            println!("conflict, held until resolved: {}: {}", c.address.as_ref().map(ToString::to_string).unwrap_or_default(), c.message);
+        for (a, why) in self.schedule.borrow().not_due(now) {
+            if changed.contains(&a) {
+                reasons.entry(a).or_insert(why);
+            }
+        }
+        for conflict in plan.conflicts.iter().filter(|c| c.address.is_some()) {
+            self.log.emit(Event::ConflictHeld { conflict });
         }
         crate::plan::withhold(plan, &planned.desired, reasons);
         plan.conflicts.retain(|c| c.address.is_none());
@@ -243,9 +328,12 @@ impl reconcile::Reconcile for FleetLoop<'_> {
 
 pub(super) async fn reconcile(fleet: &Fleet, args: ReconcileArgs) -> Result<ExitCode> {
     let aws = Aws::connect(&fleet.settings.region).await?;
+    let log = Log { format: args.log_format, fleet: fleet.settings.name.clone(), webhook: args.webhook.clone() };
     let (tx, rx) = tokio::sync::watch::channel(false);
     // SIGTERM (a service manager's stop) and Ctrl-C alike: the changes running finish, nothing new starts,
     // and the loop ends after the pass.
+    let format = args.log_format;
+    let name = fleet.settings.name.clone();
     tokio::spawn(async move {
         let terminate = async {
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -257,37 +345,46 @@ pub(super) async fn reconcile(fleet: &Fleet, args: ReconcileArgs) -> Result<Exit
             r = tokio::signal::ctrl_c() => if r.is_err() { return },
             () = terminate => {}
         }
-        eprintln!("Stop requested: the changes running finish, then the loop stops.");
+        Log { format, fleet: name, webhook: None }.emit(Event::Stopping);
         let _ = tx.send(true);
     });
-    let mode = if args.apply { "converging" } else { "reporting" };
-    println!("reconciling fleet {} every {}s ({mode}); SIGTERM or Ctrl-C stops after the current pass", fleet.settings.name, args.interval.as_secs());
+    log.emit(Event::Started { interval: args.interval, applying: args.apply });
     // Throttled or transient: back off from 5 s; anything else waits the regular interval.
     let policy = reconcile::ErrorPolicy { base: Duration::from_secs(5), max: args.interval, interval: args.interval };
     // Each object backs off on its own, from 1 s up to the interval (at most a minute).
     let per_object = reconcile::ErrorPolicy { base: Duration::from_secs(1), max: args.interval.min(Duration::from_secs(60)), interval: args.interval };
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
-    let backoffs = std::cell::RefCell::new(Backoffs::new(per_object, seed));
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = &args.listen {
         let bound = super::serve::serve(addr, metrics.clone(), args.interval).await?;
-        println!("serving /metrics, /healthz and /readyz on http://{bound}");
+        log.emit(Event::Listening { addr: bound.to_string() });
     }
-    let jitter = std::cell::RefCell::new(reconcile::Jitter::new(seed.rotate_left(17)));
-    let this = FleetLoop { fleet, aws, args: &args, stop: rx.clone(), backoffs, started: Instant::now(), metrics, jitter };
+    let holder = lock::holder();
+    let this = FleetLoop {
+        fleet,
+        aws,
+        args: &args,
+        stop: rx.clone(),
+        backoffs: RefCell::new(Backoffs::new(per_object, seed)),
+        schedule: RefCell::new(Schedule::new(crate::resource::policies(fleet).reconcile_every)),
+        started: Instant::now(),
+        metrics,
+        jitter: RefCell::new(reconcile::Jitter::new(seed.rotate_left(17))),
+        log,
+        chat: RefCell::new(Chat::default()),
+        by: format!("{}@{}", holder.user, holder.host),
+        account: RefCell::new(String::new()),
+        pass: Cell::new(0),
+        summary: Cell::new(PassSummary::default()),
+    };
     let mut stop = rx;
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
     reconcile::run(&this, policy, stopped, |pass| match pass {
-        reconcile::Pass::Done { next } => println!("  next pass in {}s", next.as_secs()),
+        reconcile::Pass::Done { next } => this.log.emit(Event::PassEnded { pass: this.pass.get(), summary: this.summary.get(), next: *next }),
         reconcile::Pass::Failed { error, class, failures, next } => {
-            eprintln!("pass failed ({failures} in a row, {class}): {error}");
-            if class.retryable() {
-                eprintln!("  retrying in {:.1}s", next.as_secs_f64());
-            } else {
-                eprintln!("  not retryable: next pass in {:.1}s", next.as_secs_f64());
-            }
+            this.log.emit(Event::PassFailed { pass: this.pass.get(), error, class: *class, failures: *failures, next: *next })
         }
     })
     .await;

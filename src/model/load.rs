@@ -499,7 +499,23 @@ fn tags_at(w: &mut Walker<'_>, f: &Fields<'_, '_>, key: &str, rules: TagRules, o
 
 /// `adopt` and `manage`: how converge takes the entity's objects.
 fn policy(w: &mut Walker<'_>, f: &Fields<'_, '_>) -> Policy {
-    Policy { adopt: w.opt_bool(f, "adopt").unwrap_or(false), manage: manage(w, f.get("manage"), &f.field("manage")) }
+    Policy { adopt: w.opt_bool(f, "adopt").unwrap_or(false), manage: manage(w, f.get("manage"), &f.field("manage")), reconcile_every: reconcile_every(w, f) }
+}
+
+/// `reconcile_every = "1h"`: how often the loop acts on the entity's objects (default: every pass).
+fn reconcile_every(w: &mut Walker<'_>, f: &Fields<'_, '_>) -> Option<std::time::Duration> {
+    let every = w.opt_string(f, "reconcile_every")?;
+    match crate::lock::parse_duration(&every.value) {
+        Ok(d) if !d.is_zero() => Some(d),
+        Ok(_) => {
+            w.error(every.loc, f.field("reconcile_every"), "`0s` is no period").set_help("leave it out to reconcile at every pass of the loop");
+            None
+        }
+        Err(e) => {
+            w.error(every.loc, f.field("reconcile_every"), e).set_help("write it as 90s, 30m or 6h");
+            None
+        }
+    }
 }
 
 /// A management policy: `full`, `observe` or `no-delete`.
@@ -523,7 +539,7 @@ fn written(f: &Fields<'_, '_>, key: &str) -> bool {
 }
 
 fn read_security_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<SecurityGroup> {
-    let f = w.fields(v, &e.path, &["name", "description", "ingress", "egress", "tags", "adopt", "manage"])?;
+    let f = w.fields(v, &e.path, &["name", "description", "ingress", "egress", "tags", "adopt", "manage", "reconcile_every"])?;
     let name = w.opt_string(&f, "name");
     if let Some(n) = &name {
         aws_rule(w, n, &f.field("name"), "security group name", constraints::security_group_name(n));
@@ -693,6 +709,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
             "instance_tags",
             "adopt",
             "manage",
+            "reconcile_every",
         ],
     )?;
     let aws_name = |w: &mut Walker<'_>, key: &str, what: &str| {
@@ -808,6 +825,7 @@ fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut 
             "tags",
             "adopt",
             "manage",
+            "reconcile_every",
         ],
     )?;
     let name = w.opt_string(&f, "name");
@@ -991,7 +1009,7 @@ fn read_listener(w: &mut Walker<'_>, v: &Value<'_>, path: &str, seen: &mut Seen)
 }
 
 fn read_db_parameter_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<DbParameterGroup> {
-    let f = w.fields(v, &e.path, &["name", "family", "description", "parameters", "tags", "adopt", "manage"])?;
+    let f = w.fields(v, &e.path, &["name", "family", "description", "parameters", "tags", "adopt", "manage", "reconcile_every"])?;
     let name = w.opt_string(&f, "name");
     if let Some(n) = &name {
         aws_rule(w, n, &f.field("name"), "DB parameter group name", constraints::db_parameter_group_name(n));
@@ -1043,6 +1061,7 @@ fn read_database(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen)
             "tags",
             "adopt",
             "manage",
+            "reconcile_every",
         ],
     )?;
     let name = w.opt_string(&f, "name");
@@ -1163,8 +1182,11 @@ fn read_database(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen)
 }
 
 fn read_site(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<Site> {
-    let f =
-        w.fields(v, &e.path, &["domain", "aliases", "pool", "load_balancer", "repo", "branch", "commit", "dns", "media_bucket", "notify", "adopt", "manage"])?;
+    let f = w.fields(
+        v,
+        &e.path,
+        &["domain", "aliases", "pool", "load_balancer", "repo", "branch", "commit", "dns", "media_bucket", "notify", "adopt", "manage", "reconcile_every"],
+    )?;
     let dns = match w.opt_string(&f, "dns") {
         None => DnsMode::Client,
         Some(d) if d.value == "client" => DnsMode::Client,

@@ -93,12 +93,13 @@ impl Manage {
 }
 
 /// What a declaration says of how converge takes its objects: `adopt = true` (an untagged look-alike with
-/// its AWS name becomes the fleet's) and `manage` (`None`: the table's default in `[fleet] manage`, else
-/// full).
+/// its AWS name becomes the fleet's), `manage` (`None`: the table's default in `[fleet] manage`, else
+/// full) and `reconcile_every` (the loop acts on its objects at most this often; `None`: every pass).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Policy {
     pub adopt: bool,
     pub manage: Option<Manage>,
+    pub reconcile_every: Option<std::time::Duration>,
 }
 
 /// The tables whose entities take a management policy, as `[fleet] manage` names them.

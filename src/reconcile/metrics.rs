@@ -110,7 +110,7 @@ impl Metrics {
         let result = if failed.is_some() { "failed" } else { "applied" };
         self.reconciles.get_or_create(&vec![("kind", kind.as_str().to_string()), ("result", result.to_string())]).inc();
         if let Some(class) = failed {
-            self.errors.get_or_create(&vec![("kind", kind.as_str().to_string()), ("class", class.to_string())]).inc();
+            self.errors.get_or_create(&vec![("kind", kind.as_str().to_string()), ("class", class.as_str().to_string())]).inc();
         }
     }
 

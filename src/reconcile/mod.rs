@@ -5,6 +5,8 @@
 //! fixed by trying again soon, and waits the normal interval. One loop owns the whole fleet, so two
 //! reconciles of the same object never run at once.
 
+pub mod chat;
+pub mod event;
 pub mod metrics;
 pub mod queue;
 

@@ -63,8 +63,64 @@ impl Backoffs {
         self.entries.values().filter(|e| e.until > now).map(|e| e.until - now).min()
     }
 
+    /// The backoff step `address` is on: its wait without jitter, which stops growing at the cap.
+    pub fn step(&self, address: &Address) -> Option<Duration> {
+        self.entries.get(address).map(|e| self.policy.backoff(e.failures, 0.0))
+    }
+
     pub fn get(&self, address: &Address) -> Option<&Entry> {
         self.entries.get(address)
+    }
+}
+
+/// `reconcile_every`: objects the loop acts on at most so often. An object is due at the first pass, then
+/// again once its period has passed since the pass that last reconciled it (found it converged, or applied
+/// its change); until then a change of it is held back, and found drift waits. A failed or held object
+/// stays due (its backoff or its conflict decides). Objects without a period are due at every pass.
+#[derive(Debug, Clone, Default)]
+pub struct Schedule {
+    every: BTreeMap<Address, Duration>,
+    last: BTreeMap<Address, Duration>,
+}
+
+impl Schedule {
+    pub fn new(every: BTreeMap<Address, Duration>) -> Schedule {
+        Schedule { every, last: BTreeMap::new() }
+    }
+
+    fn due_at(&self, address: &Address) -> Option<Duration> {
+        Some(*self.last.get(address)? + *self.every.get(address)?)
+    }
+
+    /// Objects not due at `now`, each with why: what the pass holds back.
+    pub fn not_due(&self, now: Duration) -> BTreeMap<Address, String> {
+        self.every
+            .iter()
+            .filter_map(|(a, every)| {
+                let due = self.due_at(a).filter(|due| *due > now)?;
+                let left = crate::lock::ago((due - now).as_secs());
+                Some((a.clone(), format!("reconcile_every {}: next in {left}", crate::lock::ago(every.as_secs()))))
+            })
+            .collect()
+    }
+
+    /// The pass at `now` reconciled these objects: those with a period, due at `now`, are next due a period
+    /// later.
+    pub fn reconciled<'a>(&mut self, addresses: impl IntoIterator<Item = &'a Address>, now: Duration) {
+        for a in addresses {
+            if self.every.contains_key(a) && self.due_at(a).is_none_or(|due| due <= now) {
+                self.last.insert(a.clone(), now);
+            }
+        }
+    }
+
+    /// How long until the next object with a period is due, once reconciled.
+    pub fn next_due(&self, now: Duration) -> Option<Duration> {
+        self.every.keys().filter_map(|a| self.due_at(a)).filter(|due| *due > now).map(|due| due - now).min()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.every.is_empty()
     }
 }
 
@@ -72,6 +128,26 @@ impl Backoffs {
 mod tests {
     use super::*;
     use crate::reconcile::ErrorPolicy;
+
+    #[test]
+    fn an_object_with_a_period_is_due_at_the_first_pass_then_once_per_period() {
+        let db: Address = "load_balancer.shared".parse().unwrap();
+        let web: Address = "security_group.web".parse().unwrap();
+        let mut s = Schedule::new([(db.clone(), Duration::from_secs(3600))].into());
+        let min = |m: u64| Duration::from_secs(60 * m);
+        assert!(s.not_due(min(0)).is_empty(), "due at the first pass");
+        assert_eq!(s.next_due(min(0)), None);
+        s.reconciled([&db, &web], min(0));
+        assert_eq!(s.not_due(min(5))[&db], "reconcile_every 1h: next in 55m");
+        assert_eq!(s.next_due(min(5)), Some(min(55)));
+        // A pass while it is not due reconciles nothing of it: its period runs from the last reconcile.
+        s.reconciled([&db], min(30));
+        assert_eq!(s.next_due(min(30)), Some(min(30)));
+        assert!(s.not_due(min(60)).is_empty(), "due again after its period");
+        s.reconciled([&db], min(61));
+        assert_eq!(s.next_due(min(61)), Some(min(60)));
+        assert!(!s.not_due(min(61)).contains_key(&web), "objects without a period are always due");
+    }
 
     fn policy() -> ErrorPolicy {
         ErrorPolicy { base: Duration::from_secs(1), max: Duration::from_secs(60), interval: Duration::from_secs(300) }

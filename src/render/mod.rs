@@ -8,7 +8,7 @@ pub mod text;
 
 pub use json::{Target, apply_json, diagnostics_json, plan_json};
 pub use markdown::{COMMENT_LIMIT, plan_markdown};
-pub use report::{event_line, report_text};
+pub use report::{applied_counts, event_line, report_text};
 pub use text::{diff_text, drift_line, names, plan_by_site, plan_text, sites_line, summary_line};
 
 #[cfg(test)]

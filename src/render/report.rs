@@ -27,10 +27,9 @@ pub fn event_line(e: Event) -> String {
     }
 }
 
-/// What an apply did, for people: the counts, each failure with its class and how far it got, what was
-/// not attempted and why.
-pub fn report_text(plan: &Plan, report: &Report) -> String {
-    use std::fmt::Write as _;
+/// What an apply did, counted: `1 added, 0 changed, 0 destroyed`, led by adoptions and forgets when there
+/// are any.
+pub fn applied_counts(plan: &Plan, report: &Report) -> String {
     let done = |a: Action| report.applied.iter().filter(|x| plan.change(x).is_some_and(|c| c.action == a)).count();
     let (added, changed, destroyed) = (done(Action::Create) + done(Action::Replace), done(Action::Update), done(Action::Delete) + done(Action::Replace));
     let adopted = match (done(Action::Forget), done(Action::Adopt)) {
@@ -39,13 +38,21 @@ pub fn report_text(plan: &Plan, report: &Report) -> String {
         (f, 0) => format!("{f} forgotten, "),
         (f, n) => format!("{f} forgotten, {n} adopted, "),
     };
+    format!("{adopted}{added} added, {changed} changed, {destroyed} destroyed")
+}
+
+/// What an apply did, for people: the counts, each failure with its class and how far it got, what was
+/// not attempted and why.
+pub fn report_text(plan: &Plan, report: &Report) -> String {
+    use std::fmt::Write as _;
+    let counts = applied_counts(plan, report);
     let mut out = String::from("\n");
     if report.ok() {
-        let _ = writeln!(out, "Apply complete! Resources: {adopted}{added} added, {changed} changed, {destroyed} destroyed.");
+        let _ = writeln!(out, "Apply complete! Resources: {counts}.");
         return out;
     }
     let what = if report.failed.is_empty() { "stopped" } else { "failed" };
-    let _ = writeln!(out, "Apply {what}. Applied: {adopted}{added} added, {changed} changed, {destroyed} destroyed.");
+    let _ = writeln!(out, "Apply {what}. Applied: {counts}.");
     for (address, e) in &report.failed {
         let partial = if e.done > 0 { format!(" ({} of {} operations had been applied)", e.done, e.total) } else { String::new() };
         let _ = writeln!(out, "  failed: {address} ({}){partial}: {}", e.error.class, e.error);

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use crate::plan::{Action, Change, Plan};
 use crate::resource::FieldChange;
 
-fn symbol(action: Action) -> &'static str {
+pub fn symbol(action: Action) -> &'static str {
     match action {
         Action::Adopt => " <-",
         Action::Create => "  +",

@@ -199,6 +199,8 @@ pub struct Policies {
     /// Management policies declared for a whole table (`[fleet] manage`): they also cover objects no longer
     /// declared, which only their kind names.
     pub by_kind: BTreeMap<Kind, crate::model::Manage>,
+    /// `reconcile_every` declared on an entity: the loop acts on its objects at most this often.
+    pub reconcile_every: BTreeMap<Address, std::time::Duration>,
 }
 
 impl Policies {

@@ -256,6 +256,9 @@ macro_rules! registry {
                     if p.adopt {
                         out.adopt.insert(address.clone());
                     }
+                    if let Some(every) = p.reconcile_every {
+                        out.reconcile_every.insert(address.clone(), every);
+                    }
                     if let Some(m) = p.manage {
                         out.manage.insert(address, m);
                     }

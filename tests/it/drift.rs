@@ -1,9 +1,5 @@
 //! `converge drift` for cron: exit codes, the one-line summary, unmanaged objects and the webhook.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::mpsc;
-
 use crate::support::*;
 
 const OBJECTS: &str = r#"
@@ -26,35 +22,6 @@ load_balancer = "shared"
 repo = "git@git.agency.net:sites/acme.git"
 commit = "4f2a9c1e0b"
 "#;
-
-/// A one-request HTTP server on loopback: hands over the body it received, answers 200.
-fn webhook_receiver() -> (String, mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hooks/drift", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line == "\r\n" || line.is_empty() {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let mut stream = stream;
-            stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").unwrap();
-            let _ = tx.send(String::from_utf8(body).unwrap());
-        }
-    });
-    (url, rx)
-}
 
 #[tokio::test]
 async fn a_listener_changed_by_hand_is_drift_and_the_webhook_hears_of_it_once() {

@@ -344,6 +344,59 @@ async fn a_reconcile_pass_that_finds_the_lock_held_applies_nothing() {
     held.release().await.unwrap();
 }
 
+/// The loop and an engineer's apply, started together: each waits for the lock the other holds, so one
+/// converges the fleet and the other, planning only once it holds the lock, finds nothing left to do. Had
+/// they interleaved, both would have planned the group's creation.
+#[tokio::test]
+async fn a_loop_and_an_apply_started_together_never_interleave() {
+    use std::io::BufRead;
+    let m = Moto::start();
+    bucket(&m).await;
+    let dir = FleetDir::new(&[("fleet.toml", LOCKED_FLEET)]);
+    let mut looping = converge_command(dir.path(), &["reconcile", "--apply", "--interval", "1h", "--lock-timeout", "60s"], Some(&m.endpoint))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let applying = converge_command(dir.path(), &["apply", "--auto-approve", "--lock-timeout", "60s"], Some(&m.endpoint))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = looping.stdout.take().unwrap();
+    let first_pass = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let end = line.starts_with("  next pass in");
+            seen.push(line);
+            if end {
+                break;
+            }
+        }
+        seen.join("\n")
+    });
+    let applied = finish(applying);
+    let looped = tokio::task::spawn_blocking(move || first_pass.join().unwrap()).await.unwrap();
+    std::process::Command::new("kill").args(["-TERM", &looping.id().to_string()]).status().unwrap();
+    let stopped = finish(looping);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    assert_eq!(stopped.code, 0, "{stopped:?}");
+    assert!(!stopped.stderr.contains("pass failed"), "the loop waited for the lock: {stopped:?}");
+    let apply_created = applied.stdout.contains("Apply complete! Resources: 1 added, 0 changed, 0 destroyed.");
+    let loop_created = looped.contains("Apply complete! Resources: 1 added, 0 changed, 0 destroyed.");
+    assert!(apply_created != loop_created, "exactly one of them creates the group:\napply: {applied:?}\nloop: {looped}");
+    if apply_created {
+        assert!(looped.contains("no changes to apply"), "{looped}");
+    } else {
+        assert!(applied.stdout.contains("No changes. Live AWS matches the desired state."), "{applied:?}");
+    }
+    let groups = m.ec2().describe_security_groups().send().await.unwrap();
+    assert_eq!(groups.security_groups().iter().filter(|g| g.group_name() == Some("agency-web")).count(), 1);
+    assert!(object(&m).await.is_none_or(|(doc, _)| doc.expired(now())), "both released the lock");
+}
+
 #[test]
 fn a_local_lock_left_by_a_dead_process_is_taken_over_with_its_journal() {
     let m = Moto::start();
