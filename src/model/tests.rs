@@ -553,3 +553,15 @@ fn management_policies_are_read_per_entity_and_per_table_and_a_wrong_one_is_name
     );
     assert!(text.contains("fleet.manage.sites"), "{text}");
 }
+
+#[test]
+fn reconcile_every_is_a_duration_on_an_entity_and_a_wrong_one_is_named() {
+    let text = "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\n[security_group.lb]\ningress = []\nreconcile_every = \"6h\"\n";
+    let fleet = load(&[("f.toml", text)]).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(fleet.security_groups["lb"].policy.reconcile_every, Some(std::time::Duration::from_secs(6 * 3600)));
+    let policies = crate::resource::policies(&fleet);
+    assert_eq!(policies.reconcile_every.len(), 1, "{policies:?}");
+    let text = errors(&[("f.toml", "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\n[security_group.lb]\ningress = []\nreconcile_every = \"daily\"\n")]);
+    assert!(text.contains("f.toml:6:19: error: security_group.lb.reconcile_every: `daily` is not a duration such as 90s, 5m or 1h"), "{text}");
+    assert!(text.contains("help: write it as 90s, 30m or 6h"), "{text}");
+}

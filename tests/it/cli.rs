@@ -123,9 +123,17 @@ fn the_example_fleet_applies_and_then_plans_no_changes() {
     });
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state");
     assert_eq!(run_converge(&example, &["validate"], Some(NO_AWS), None).code, 0);
-    let run = moto.converge_with(&example, &["apply", "--auto-approve"], &[("SITES_DB_PASSWORD", "example-only")]);
+    let (url, said) = webhook_receiver();
+    let run = moto.converge_with(&example, &["apply", "--auto-approve", "--webhook", &url], &[("SITES_DB_PASSWORD", "example-only")]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("Apply complete!"), "{run:?}");
+    // The team's chat hears what was applied, for which sites, by whom; never a secret.
+    let message: serde_json::Value = serde_json::from_str(&said.recv_timeout(std::time::Duration::from_secs(5)).unwrap()).unwrap();
+    let text = message["text"].as_str().unwrap();
+    assert!(text.starts_with("converge apply: fleet agency (account 123456789012, eu-west-1), by "), "{text}");
+    assert!(text.contains(" as arn:aws:sts::123456789012:") || text.contains(" as arn:aws:iam::123456789012:"), "the AWS identity: {text}");
+    assert!(text.contains("\nApplied: ") && text.contains(" added, 0 changed, 0 destroyed, for site(s) acme, globex, initech"), "{text}");
+    assert!(text.contains("\n  + db_instance.sites\n") && !text.contains("example-only"), "{text}");
     let run = moto.converge(&example, &["plan", "--detailed-exitcode"]);
     assert_eq!(run.code, 0, "{run:?}");
 }

@@ -121,8 +121,9 @@ async fn an_object_whose_api_always_fails_is_retried_with_growing_gaps_while_the
     let moto = Moto::start();
     let proxy = Proxy::start(&moto.endpoint, Faults { always: vec![("ConfigureHealthCheck", Fault::Unavailable)], ..Faults::default() }).await;
     let dir = FleetDir::new(&[("fleet.toml", FLEET)]);
+    let (url, said) = webhook_receiver();
     // One attempt per call: the SDK's retries would only slow the test down.
-    let (child, rx) = start(dir.path(), &proxy.endpoint, &["--interval", "1h"], &[("AWS_MAX_ATTEMPTS", "1")]);
+    let (child, rx) = start(dir.path(), &proxy.endpoint, &["--interval", "1h", "--webhook", &url], &[("AWS_MAX_ATTEMPTS", "1")]);
     let started = Instant::now();
     let seen = read_until(&rx, Duration::from_secs(90), |s| s.iter().any(|l| l.contains("after 4 failure(s)")));
     let elapsed = started.elapsed();
@@ -154,6 +155,16 @@ async fn an_object_whose_api_always_fails_is_retried_with_growing_gaps_while_the
         assert_eq!(found.security_groups()[0].tags().len(), 2, "{name} is ours");
     }
     assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
+    // Chat hears of the failing object once per backoff step (1, 2, 4, 8 s: each longer), with its class.
+    let messages: Vec<String> = std::iter::from_fn(|| said.recv_timeout(Duration::from_secs(2)).ok())
+        .map(|m| serde_json::from_str::<serde_json::Value>(&m).unwrap()["text"].as_str().unwrap().to_string())
+        .collect();
+    let failing: Vec<&String> =
+        messages.iter().filter(|m| m.contains("Failed: load_balancer.shared (transient, elasticloadbalancing:ConfigureHealthCheck)")).collect();
+    assert_eq!(failing.len(), 4, "{messages:#?}");
+    for (i, m) in failing.iter().enumerate() {
+        assert!(m.contains(&format!("after {} failure(s)", i + 1)), "{m}");
+    }
 }
 
 /// Events of the loop's JSON log, each line parsed; a line that is not one JSON object fails the test.
