@@ -81,6 +81,9 @@ pub enum AwsError {
     /// converge stopped waiting; what it waited for goes on in AWS.
     #[error("{address}: {waiting} after {minutes} minutes{then}")]
     WaitTimedOut { address: String, waiting: String, minutes: u64, then: &'static str },
+    /// A hostname is pointed only at an instance that is available and takes writes.
+    #[error("record {record}: database {identifier} is {state}; the hostname is moved only to an available instance that stands alone")]
+    DbNotReady { record: String, identifier: String, state: String },
 }
 
 /// What the desired state relies on and the account lacks.
@@ -92,6 +95,8 @@ pub enum Missing {
     FleetZone { zone: String },
     #[error("site.{site} (dns = \"managed\"): this account has no hosted zone for {domain}; create the client's zone, or set dns = \"client\"")]
     SiteZone { site: String, domain: String },
+    #[error("database.{database}: this account has no hosted zone for its hostname {hostname}; create the zone (a private one works), or correct hostname")]
+    HostnameZone { database: String, hostname: String },
     #[error("image.{name} (owners {owners}, name {pattern}): no available image matches in {region}; check the pattern and owners, or give `id`")]
     NoImageMatches { name: String, owners: String, pattern: String, region: String },
     #[error("image.{name}: image {id} does not exist in {region} (or is not shared with this account)")]
@@ -99,6 +104,9 @@ pub enum Missing {
     /// A record's load balancer, created in this apply, is not found when its DNS name is read.
     #[error("record {record}: load balancer {name} not found")]
     TargetLoadBalancer { record: String, name: String },
+    /// A hostname's database is not found when its endpoint is read.
+    #[error("record {record}: database {identifier} not found")]
+    TargetDatabase { record: String, identifier: String },
 }
 
 /// What an apply step needed from an earlier one (an id, a version, a DNS name) and did not find.
@@ -132,7 +140,7 @@ impl Classify for AwsError {
             AwsError::NoETag { .. } | AwsError::LockFile { .. } => Class::Internal,
             AwsError::LockUnreadable { .. } | AwsError::Setting { .. } => Class::Invalid,
             AwsError::LockLost { .. } => Class::PreconditionFailed,
-            AwsError::Taken { .. } => Class::Conflict,
+            AwsError::Taken { .. } | AwsError::DbNotReady { .. } => Class::Conflict,
         }
     }
 }
@@ -170,8 +178,10 @@ impl AwsError {
                 Missing::DefaultVpc { region } => format!("region {region}"),
                 Missing::FleetZone { zone } => zone.clone(),
                 Missing::SiteZone { domain, .. } => domain.clone(),
+                Missing::HostnameZone { hostname, .. } => hostname.clone(),
                 Missing::NoImageMatches { name, .. } | Missing::Image { name, .. } => format!("image.{name}"),
                 Missing::TargetLoadBalancer { name, .. } => name.clone(),
+                Missing::TargetDatabase { record, .. } => record.clone(),
             },
             AwsError::Unresolved(u) => match u {
                 Unresolved::Group { name } => format!("security_group.{name}"),
@@ -180,7 +190,7 @@ impl AwsError {
                 Unresolved::DnsName { record, .. } => record.clone(),
             },
             AwsError::NoVersionReturned { template } => template.clone(),
-            AwsError::NoElbZone { record, .. } => record.clone(),
+            AwsError::NoElbZone { record, .. } | AwsError::DbNotReady { record, .. } => record.clone(),
             AwsError::NoPasswordEnv { address }
             | AwsError::PasswordUnset { address, .. }
             | AwsError::RefreshEnded { address, .. }

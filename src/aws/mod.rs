@@ -381,6 +381,7 @@ impl Aws {
         let group_ids = groups.names(&env.vpc_id);
         let security_groups = groups.found(&env.vpc_id, &group_ids);
         env.balancer_dns = balancers.dns_names();
+        env.db_endpoints = rds.endpoints();
         let balancer_names = balancers.names();
         let load_balancers = balancers.found(&group_ids);
         // The second round, concurrently: names of the images live templates use (those the fleet resolved
@@ -388,10 +389,7 @@ impl Aws {
         let known: BTreeMap<String, String> = env.images.values().filter_map(|i| Some((i.id.clone(), i.name.clone()?))).collect();
         let unknown = pools.image_ids().into_iter().filter(|id| !known.contains_key(id)).collect();
         let records = async {
-            match &fleet.settings.dns_zone {
-                Some(_) => self.read_zones(&env.hosted_zones).await.map(Some),
-                None => Ok(None),
-            }
+            if fleet.settings.dns_zone.is_some() || fleet.has_hostnames() { self.read_zones(&env.hosted_zones).await.map(Some) } else { Ok(None) }
         };
         let (mut names, static_parameters, records) =
             tokio::try_join!(self.image_names(unknown), self.static_parameters(rds.families_to_change(fleet)), records)?;
@@ -431,15 +429,24 @@ impl Aws {
         };
         let zones = async { if needs_zones { self.zones().await } else { Ok(Vec::new()) } };
         let hosted = async {
-            let Some(zone) = &fleet.settings.dns_zone else { return Ok(Default::default()) };
-            let zones = self.hosted_zones().await?;
+            if fleet.settings.dns_zone.is_none() && !fleet.has_hostnames() {
+                return Ok(Default::default());
+            }
+            let (zones, private) = self.hosted_zones().await?;
+            let within = |name: &str| zones.keys().any(|z| name == z || name.ends_with(&format!(".{z}")));
+            for (database, db) in &fleet.databases {
+                if let Some(h) = db.hostname.as_ref().filter(|h| !within(&h.value)) {
+                    return Err(Missing::HostnameZone { database: database.clone(), hostname: h.value.clone() }.into());
+                }
+            }
+            let Some(zone) = &fleet.settings.dns_zone else { return Ok(zones) };
             let zone = zone.trim_end_matches('.').to_ascii_lowercase();
-            if !zones.contains_key(&zone) {
+            if !zones.contains_key(&zone) || private.contains(&zone) {
                 return Err(Missing::FleetZone { zone }.into());
             }
             for (name, site) in fleet.sites.iter().filter(|(_, s)| s.dns == crate::model::DnsMode::Managed) {
                 let domain = site.domain.trim_end_matches('.').to_ascii_lowercase();
-                if !zones.keys().any(|z| domain == *z || domain.ends_with(&format!(".{z}"))) {
+                if !within(&domain) {
                     return Err(Missing::SiteZone { site: name.clone(), domain }.into());
                 }
             }

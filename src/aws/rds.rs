@@ -56,6 +56,14 @@ fn pending(db: &DbInstance) -> BTreeMap<String, String> {
 }
 
 impl RdsRead {
+    /// The instances' endpoints, by identifier: where their hostnames point.
+    pub(crate) fn endpoints(&self) -> BTreeMap<String, String> {
+        self.instances
+            .iter()
+            .filter_map(|(_, db)| Some((db.db_instance_identifier()?.to_string(), db.endpoint()?.address()?.trim_end_matches('.').to_ascii_lowercase())))
+            .collect()
+    }
+
     /// Parameter groups and instances as specs; `group_ids` names the fleet's security groups by id.
     pub(crate) fn found(self, group_ids: &BTreeMap<String, String>) -> (Found<DbParameterGroupSpec>, Found<DbInstanceSpec>) {
         let mut groups = Found { foreign: unread(self.foreign_groups), ..Found::default() };

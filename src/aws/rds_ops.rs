@@ -30,6 +30,9 @@ fn tags(tags: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
 /// What an instance is waited for.
 enum Until {
     Available,
+    /// Available and no longer a replica: what a promotion waits for (right after PromoteReadReplica an
+    /// instance may still answer `available` with its source, before it starts modifying).
+    StandsAlone,
     Gone,
 }
 
@@ -215,7 +218,7 @@ impl AwsExecutor {
                     .send()
                     .await
                     .map_err(call("rds", "PromoteReadReplica", address))?;
-                self.wait_db(change, Until::Available).await?;
+                self.wait_db(change, Until::StandsAlone).await?;
             }
             DbOp::AddTags { arn, tags } => self.add_tags(change, arn, tags).await?,
             DbOp::RemoveTags { arn, keys } => self.remove_tags(change, arn, keys).await?,
@@ -275,12 +278,15 @@ impl AwsExecutor {
         let mut last = String::new();
         loop {
             let out = self.aws.rds.describe_db_instances().db_instance_identifier(&change.name).send().await;
-            let status = match out {
-                Ok(out) => out.db_instances().first().and_then(|d| d.db_instance_status()).map(str::to_string),
+            let (status, replica) = match out {
+                Ok(out) => {
+                    let db = out.db_instances().first();
+                    (db.and_then(|d| d.db_instance_status()).map(str::to_string), db.is_some_and(|d| d.read_replica_source_db_instance_identifier().is_some()))
+                }
                 Err(e) => {
                     let e = call("rds", "DescribeDBInstances", address)(e);
                     if e.class() == Class::NotFound {
-                        None
+                        (None, false)
                     } else {
                         return Err(e);
                     }
@@ -292,7 +298,11 @@ impl AwsExecutor {
                     self.report(address, "available");
                     return Ok(());
                 }
-                (Until::Available, None) => return Err(AwsError::DbVanished { address: address.to_string(), identifier: change.name.clone() }),
+                (Until::StandsAlone, Some("available")) if !replica => {
+                    self.report(address, "available, no longer a replica");
+                    return Ok(());
+                }
+                (Until::Available | Until::StandsAlone, None) => return Err(AwsError::DbVanished { address: address.to_string(), identifier: change.name.clone() }),
                 (_, Some(s)) if FAILED.contains(&s) => {
                     return Err(AwsError::DbFailed { address: address.to_string(), identifier: change.name.clone(), status: s.to_string() });
                 }

@@ -86,18 +86,23 @@ impl ZonesRead {
 }
 
 impl Aws {
-    /// Every hosted zone of the account: name -> id (ListHostedZones pages of 100).
-    pub(crate) async fn hosted_zones(&self) -> Result<BTreeMap<String, String>, AwsError> {
+    /// Every hosted zone of the account: name -> id (ListHostedZones pages of 100), and which of them are
+    /// private (a database's hostname may be in one). A private zone with the name of a public one (split
+    /// horizon) is left out: records are known by name.
+    pub(crate) async fn hosted_zones(&self) -> Result<(BTreeMap<String, String>, std::collections::BTreeSet<String>), AwsError> {
         let mut pages = self.route53.list_hosted_zones().into_paginator().send();
-        let mut out = BTreeMap::new();
+        let (mut public, mut private) = (BTreeMap::new(), BTreeMap::new());
         while let Some(page) = pages.next().await {
             for z in page.map_err(call("route53", "ListHostedZones", "the account's hosted zones"))?.hosted_zones() {
-                if !z.config().is_some_and(|c| c.private_zone()) {
-                    out.insert(bare(z.name()), z.id().trim_start_matches("/hostedzone/").to_string());
-                }
+                let zones = if z.config().is_some_and(|c| c.private_zone()) { &mut private } else { &mut public };
+                zones.insert(bare(z.name()), z.id().trim_start_matches("/hostedzone/").to_string());
             }
         }
-        Ok(out)
+        let private_names = private.keys().filter(|n| !public.contains_key(*n)).cloned().collect();
+        for (name, id) in private {
+            public.entry(name).or_insert(id);
+        }
+        Ok((public, private_names))
     }
 
     /// The records of every hosted zone (the agency's and its managed clients').
@@ -151,6 +156,7 @@ fn record_set(c: &RecordChange, target: &Target, region: &str) -> Result<Resourc
             build(ResourceRecordSet::builder().name(name).r#type(RrType::A).alias_target(alias))
         }
         Target::LoadBalancer { name: lb, .. } => Err(Unresolved::DnsName { record: name.to_string(), name: lb.clone(), region: region.to_string() }.into()),
+        Target::Database { identifier, .. } => Err(Missing::TargetDatabase { record: name.to_string(), identifier: identifier.clone() }.into()),
     }
 }
 
@@ -192,12 +198,48 @@ impl AwsExecutor {
             .collect())
     }
 
+    /// Databases a hostname points at: their endpoints, read now (one call for all), each only if the
+    /// instance is available and stands alone (not a replica): a hostname is never moved to an instance
+    /// that cannot take the sites' writes yet.
+    async fn resolve_databases(&self, changes: &[RecordChange]) -> Result<BTreeMap<String, String>, AwsError> {
+        let wanted: BTreeMap<&str, &str> = changes
+            .iter()
+            .filter(|c| !c.delete)
+            .filter_map(|c| match &c.target {
+                Target::Database { identifier, .. } => Some((identifier.as_str(), c.name.as_str())),
+                _ => None,
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let ids: Vec<String> = wanted.keys().map(|id| id.to_string()).collect();
+        let filter = aws_sdk_rds::types::Filter::builder().name("db-instance-id").set_values(Some(ids.clone())).build();
+        let out = self.aws.rds.describe_db_instances().filters(filter).send().await.map_err(call("rds", "DescribeDBInstances", ids.join(", ")))?;
+        let mut endpoints = BTreeMap::new();
+        for db in out.db_instances() {
+            let id = db.db_instance_identifier().unwrap_or_default();
+            let Some(record) = wanted.get(id) else { continue };
+            let status = db.db_instance_status().unwrap_or("in an unknown state");
+            let not_ready = |state: String| AwsError::DbNotReady { record: record.to_string(), identifier: id.to_string(), state };
+            if status != "available" {
+                return Err(not_ready(format!("`{status}`")));
+            }
+            if let Some(source) = db.read_replica_source_db_instance_identifier() {
+                return Err(not_ready(format!("still a replica of {source}")));
+            }
+            let endpoint = db.endpoint().and_then(|e| e.address()).ok_or_else(|| not_ready("without an endpoint".into()))?;
+            endpoints.insert(id.to_string(), bare(endpoint));
+        }
+        Ok(endpoints)
+    }
+
     pub(super) async fn run_dns(&self, change: &crate::plan::Change, op: &DnsOp) -> Result<(), AwsError> {
         let (zone_id, changes) = match op {
             DnsOp::Change { zone_id, change } => (zone_id, std::slice::from_ref(change)),
             DnsOp::Batch { zone_id, changes } => (zone_id, changes.as_slice()),
         };
-        let dns = self.resolve_targets(changes).await?;
+        let (dns, endpoints) = tokio::try_join!(self.resolve_targets(changes), self.resolve_databases(changes))?;
         let region = &self.aws.region;
         let mut sdk = Vec::new();
         for c in changes {
@@ -212,6 +254,10 @@ impl AwsExecutor {
                         Target::Cname(dns_name)
                     }
                 }
+                Target::Database { identifier, endpoint, .. } => match endpoints.get(identifier).or(endpoint.as_ref().filter(|_| c.delete)) {
+                    Some(e) => Target::Cname(e.clone()),
+                    None => return Err(Missing::TargetDatabase { record: c.name.clone(), identifier: identifier.clone() }.into()),
+                },
                 other => other.clone(),
             };
             let action = if c.delete { ChangeAction::Delete } else { ChangeAction::Upsert };

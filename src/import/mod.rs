@@ -254,7 +254,7 @@ fn sites(opts: &Options, env: &Environment, objects: &BTreeMap<Kind, Vec<Object<
     let points_at = |r: &DnsRecordSpec| match &r.target {
         Target::Cname(v) => Some(bare(v)),
         Target::Alias { dns_name, .. } => Some(bare(dns_name)),
-        Target::LoadBalancer { .. } => None,
+        Target::LoadBalancer { .. } | Target::Database { .. } => None,
     };
     for (r, ours) in records.iter().filter(|(r, _)| r.zone == zone) {
         let Some(label) = r.name.strip_suffix(&format!(".{zone}")).filter(|l| !l.contains('.')) else { continue };

@@ -502,6 +502,13 @@ fn policy(w: &mut Walker<'_>, f: &Fields<'_, '_>) -> Policy {
     Policy { adopt: w.opt_bool(f, "adopt").unwrap_or(false), manage: manage(w, f.get("manage"), &f.field("manage")), reconcile_every: reconcile_every(w, f) }
 }
 
+/// `hostname = "db.sites.internal"`: the name every site reaches the database by, lower case.
+fn hostname(w: &mut Walker<'_>, f: &Fields<'_, '_>) -> Option<Located<String>> {
+    let h = w.opt_string(f, "hostname")?;
+    let ok = aws_rule(w, &h, &f.field("hostname"), "DNS name", constraints::dns_name(&h.value, Wildcard::Refused("a database has one hostname")));
+    ok.then(|| Located { value: h.value.trim_end_matches('.').to_ascii_lowercase(), loc: h.loc })
+}
+
 /// `reconcile_every = "1h"`: how often the loop acts on the entity's objects (default: every pass).
 fn reconcile_every(w: &mut Walker<'_>, f: &Fields<'_, '_>) -> Option<std::time::Duration> {
     let every = w.opt_string(f, "reconcile_every")?;
@@ -1058,6 +1065,8 @@ fn read_database(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen)
             "apply_immediately",
             "allow_major_version_upgrade",
             "promote",
+            "hostname",
+            "hostname_ttl",
             "tags",
             "adopt",
             "manage",
@@ -1175,6 +1184,8 @@ fn read_database(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen)
         apply_immediately: w.opt_bool(&f, "apply_immediately").unwrap_or(false),
         allow_major_version_upgrade: w.opt_bool(&f, "allow_major_version_upgrade").unwrap_or(false),
         promote: w.opt_bool(&f, "promote").unwrap_or(false),
+        hostname: hostname(w, &f),
+        hostname_ttl: u32_of(w.opt_int(&f, "hostname_ttl", 0..=172_800)).unwrap_or(super::DB_HOSTNAME_TTL),
         tags: tags(w, &f, TagRules::Restricted, 2),
         policy: policy(w, &f),
     };

@@ -285,9 +285,16 @@ pub struct Database {
     pub apply_immediately: bool,
     pub allow_major_version_upgrade: bool,
     pub promote: bool,
+    /// A CNAME converge owns, to the instance's endpoint: the name every site uses.
+    pub hostname: Option<Located<String>>,
+    /// Its TTL, seconds (default [`DB_HOSTNAME_TTL`]).
+    pub hostname_ttl: u32,
     pub tags: Tags,
     pub policy: Policy,
 }
+
+/// The TTL of a database's hostname: short, so that a cut-over reaches every site within a minute.
+pub const DB_HOSTNAME_TTL: u32 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DnsMode {
@@ -356,6 +363,11 @@ impl Fleet {
     }
 
     /// The RDS identifier of a database of this fleet.
+    /// Whether a database declares a hostname (a record converge owns, outside the sites' zone perhaps).
+    pub fn has_hostnames(&self) -> bool {
+        self.databases.values().any(|d| d.hostname.is_some())
+    }
+
     pub fn database_identifier(&self, name: &str) -> String {
         self.databases.get(name).and_then(|d| d.name.clone()).unwrap_or_else(|| format!("{}-{name}", self.settings.name))
     }

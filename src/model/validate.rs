@@ -118,6 +118,26 @@ fn references(seen: &Seen, diags: &mut Vec<Diagnostic>) {
 }
 
 fn databases(fleet: &Fleet, seen: &Seen, diags: &mut Vec<Diagnostic>) {
+    // One hostname names one database: a cut-over moves it.
+    let mut hostnames: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for (name, db) in &fleet.databases {
+        let Some(h) = &db.hostname else { continue };
+        if let Some(first) = hostnames.insert(&h.value, name) {
+            diags.push(
+                Diagnostic::new(h.loc.clone(), format!("database.{name}.hostname"), format!("`{}` is database.{first}'s hostname already", h.value))
+                    .help("a hostname names one database: to cut over to a replica, move the hostname to it and set promote = true there"),
+            );
+        }
+        if db.replica_of.is_some() && !db.promote {
+            diags.push(
+                Diagnostic::new(h.loc.clone(), format!("database.{name}.hostname"), "a replica is read-only: the hostname the sites write through moves to it only with its promotion")
+                    .help("set promote = true on this replica (the cut-over), or keep the hostname on its primary"),
+            );
+        }
+        if fleet.sites.keys().any(|s| fleet.settings.dns_zone.as_deref().is_some_and(|z| h.value == format!("{s}.{}", z.trim_end_matches('.').to_ascii_lowercase()))) {
+            diags.push(Diagnostic::new(h.loc.clone(), format!("database.{name}.hostname"), format!("`{}` is a site's record", h.value)));
+        }
+    }
     for (name, db) in &fleet.databases {
         let me = (Table::Database, name.clone());
         let primary = seen.reference_of(&me, "replica_of").map(|r| &r.target);

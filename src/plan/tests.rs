@@ -504,3 +504,25 @@ fn no_delete_holds_a_deletion_refuses_a_replacement_and_lets_the_rest_through() 
     let p = plan("agency", &desired_of(&certificate), &live_of(FLEET), &with_policies(&certificate));
     assert_eq!(p.summary().change, 1, "an update goes through");
 }
+
+#[test]
+fn a_cut_over_promotes_the_replica_then_moves_the_hostname_in_one_plan() {
+    let db = "engine = \"mysql\"\nversion = \"8.0.39\"\nclass = \"db.r6g.large\"\nstorage_gb = 200\nusername = \"admin\"\npassword_env = \"P\"\n";
+    let before = format!(
+        "{FLEET}\n[database.sites]\n{db}hostname = \"db.sites.internal\"\n[database.sites-replica]\nreplica_of = \"sites\"\nclass = \"db.r6g.large\"\n"
+    );
+    let after = format!(
+        "{FLEET}\n[database.sites]\n{db}\n[database.sites-replica]\nreplica_of = \"sites\"\nclass = \"db.r6g.large\"\npromote = true\nhostname = \"db.sites.internal\"\nhostname_ttl = 30\n"
+    );
+    let p = plan_of(&after, &live_of(&before));
+    let record: Address = "dns_record.db.sites.internal".parse().unwrap();
+    let replica: Address = "db_instance.sites-replica".parse().unwrap();
+    assert_eq!(p.changes.iter().map(|c| c.address.to_string()).collect::<Vec<_>>(), vec![replica.to_string(), record.to_string()], "{}", plan_text(&p));
+    let moved = p.change(&record).unwrap();
+    assert!(moved.after.contains(&replica), "the hostname moves once the promotion is done: {moved:?}");
+    let text = plan_text(&p);
+    assert!(text.contains("CNAME database.sites-replica (its endpoint, once it is available)"), "{text}");
+    assert!(text.contains("ttl") && text.contains("60") && text.contains("30"), "the TTL is shown: {text}");
+    // Applied, both read back: nothing left.
+    assert!(plan_of(&after, &live_of(&after)).is_empty());
+}

@@ -68,13 +68,22 @@ pub enum Target {
         balancer: String,
         alias: bool,
     },
+    /// Desired only: a database's endpoint (a CNAME), by its identifier and its name in the fleet; the
+    /// endpoint as last read, when the instance exists. The change waits for the database's own (a
+    /// promotion, a creation), and apply reads the endpoint again, refusing an instance not available.
+    Database {
+        identifier: String,
+        database: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+    },
 }
 
 impl Target {
     /// The record type Route 53 keeps it as.
     pub fn record_type(&self) -> &'static str {
         match self {
-            Target::Cname(_) | Target::LoadBalancer { alias: false, .. } => "CNAME",
+            Target::Cname(_) | Target::LoadBalancer { alias: false, .. } | Target::Database { .. } => "CNAME",
             Target::Alias { .. } | Target::LoadBalancer { alias: true, .. } => "A",
         }
     }
@@ -87,6 +96,7 @@ impl Target {
             Target::Alias { dns_name, hosted_zone_id } => {
                 Target::Alias { dns_name: n(dns_name).trim_start_matches("dualstack.").to_string(), hosted_zone_id: hosted_zone_id.clone() }
             }
+            Target::Database { endpoint: Some(e), .. } => Target::Cname(n(e)),
             other => other.clone(),
         }
     }
@@ -100,6 +110,8 @@ impl fmt::Display for Target {
             Target::LoadBalancer { name, alias, .. } => {
                 write!(f, "{} load balancer {name} (its DNS name, once it exists)", if *alias { "A alias" } else { "CNAME" })
             }
+            Target::Database { database, endpoint: Some(e), .. } => write!(f, "CNAME {e} (database.{database})"),
+            Target::Database { database, .. } => write!(f, "CNAME database.{database} (its endpoint, once it is available)"),
         }
     }
 }
@@ -182,8 +194,10 @@ impl ResourceKind for DnsRecordSpec {
     }
 
     fn policies(fleet: &Fleet) -> Vec<(String, crate::model::Policy)> {
-        // A site's records: the one in the fleet's zone and, with managed DNS, its own names.
-        fleet.sites.iter().flat_map(|(n, s)| Self::on_site_path(fleet, n, s).into_iter().map(|r| (r, s.policy))).collect()
+        // A site's records: the one in the fleet's zone and, with managed DNS, its own names; a database's
+        // hostname goes with its database.
+        let sites = fleet.sites.iter().flat_map(|(n, s)| Self::on_site_path(fleet, n, s).into_iter().map(|r| (r, s.policy)));
+        sites.chain(fleet.databases.values().filter_map(|d| Some((d.hostname.as_ref()?.value.clone(), d.policy)))).collect()
     }
 
     fn tag_command(name: &str, _id: &str, tags: &[(&str, &str)]) -> String {
@@ -227,16 +241,29 @@ impl ResourceKind for DnsRecordSpec {
         vec![DnsOp::Batch { zone_id: zone_id.to_string(), changes }]
     }
 
-    /// A load balancer created in the same apply: the record waits for it.
+    /// A load balancer created in the same apply, a database's change (its creation, its promotion): the
+    /// record waits for it.
     fn references(&self) -> BTreeSet<Address> {
         match &self.target {
             Target::LoadBalancer { balancer, .. } => BTreeSet::from([Address::new(Kind::LoadBalancer, balancer)]),
+            Target::Database { database, .. } => BTreeSet::from([Address::new(Kind::DbInstance, database)]),
             _ => BTreeSet::new(),
         }
     }
 
+    /// A hostname moves to its database once that database's change is done: after a promotion, never
+    /// before (references cover only creations).
+    fn waits_for_changes(&self) -> BTreeSet<Address> {
+        self.references().into_iter().filter(|a| a.kind == Kind::DbInstance).collect()
+    }
+
     fn describe(&self) -> Vec<(String, String)> {
-        vec![("name".into(), self.name.clone()), ("zone".into(), self.zone.clone()), ("target".into(), self.target.to_string())]
+        let mut out = vec![("name".into(), self.name.clone()), ("zone".into(), self.zone.clone()), ("target".into(), self.target.to_string())];
+        // A TTL other than the default is shown (a database's hostname has a short one).
+        if let Some(ttl) = self.ttl.filter(|t| *t != TTL) {
+            out.push(("ttl".into(), ttl.to_string()));
+        }
+        out
     }
 
     fn create_ops(&self) -> Vec<Op> {
@@ -333,11 +360,22 @@ pub fn defaults(target: &Target) -> (Option<i64>, Option<bool>) {
     }
 }
 
-/// Every record the fleet's sites need, by address.
+/// Every record the fleet's sites and databases need, by address.
 fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, DnsRecordSpec)> {
-    let Some(dns_zone) = fleet.settings.dns_zone.as_deref() else { return Vec::new() };
-    let dns_zone = dns_zone.trim_end_matches('.').to_ascii_lowercase();
     let mut out = Vec::new();
+    // Each database's hostname: a CNAME to its endpoint, in whichever hosted zone holds the name.
+    for (database, db) in &fleet.databases {
+        let Some(hostname) = &db.hostname else { continue };
+        let name = hostname.value.clone();
+        let (zone, zone_id) = zone_of(&name, std::slice::from_ref(&name), env);
+        let identifier = fleet.database_identifier(database);
+        let target = Target::Database { endpoint: env.db_endpoints.get(&identifier).cloned(), identifier, database: database.clone() };
+        let owner = owner_value(&fleet.settings.name, &name);
+        let spec = DnsRecordSpec { name: name.clone(), zone, zone_id, target, ttl: Some(i64::from(db.hostname_ttl)), evaluate_target_health: None, owner };
+        out.push((name, spec));
+    }
+    let Some(dns_zone) = fleet.settings.dns_zone.as_deref() else { return out };
+    let dns_zone = dns_zone.trim_end_matches('.').to_ascii_lowercase();
     let mut push = |name: String, zone: (String, String), target: Target| {
         let owner = owner_value(&fleet.settings.name, &name);
         let (ttl, evaluate_target_health) = defaults(&target);

@@ -153,6 +153,8 @@ pub struct Environment {
     pub hosted_zones: BTreeMap<String, String>,
     /// Load balancers' DNS names, by AWS name (for the records pointing at them).
     pub balancer_dns: BTreeMap<String, String>,
+    /// Database instances' endpoints, by identifier (for their hostnames).
+    pub db_endpoints: BTreeMap<String, String>,
     pub region: String,
 }
 

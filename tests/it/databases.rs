@@ -365,3 +365,63 @@ async fn omitted_fields_settle_on_their_defaults_and_backups_disabled_by_hand_ar
     assert_eq!(described("agency-sites").await.backup_retention_period(), Some(1));
     assert!(plan(&aws, &dir.load()).await.plan.is_empty());
 }
+
+/// The one hostname every site uses: a CNAME converge owns, in a private zone here, that follows the
+/// database through a cut-over.
+#[tokio::test]
+async fn the_hostname_points_at_the_primary_and_a_cut_over_moves_it_only_once_the_promotion_is_done() {
+    let moto = Moto::start();
+    let vpc = moto.ec2().describe_vpcs().send().await.unwrap().vpcs()[0].vpc_id().unwrap().to_string();
+    let private = aws_sdk_route53::types::HostedZoneConfig::builder().private_zone(true).build();
+    let in_vpc = aws_sdk_route53::types::Vpc::builder().vpc_id(vpc).vpc_region(aws_sdk_route53::types::VpcRegion::EuWest1).build();
+    let zone = moto.route53().create_hosted_zone().name("sites.internal").caller_reference("internal").hosted_zone_config(private).vpc(in_vpc).send().await.unwrap();
+    let zone_id = zone.hosted_zone().unwrap().id().trim_start_matches("/hostedzone/").to_string();
+    let on_primary = DATABASE.replace("maintenance_window = \"sun:05:00-sun:06:00\"\n", "maintenance_window = \"sun:05:00-sun:06:00\"\nhostname = \"db.sites.internal\"\n");
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("database.toml", &on_primary)]);
+    create(&moto, &dir);
+    let endpoint = |id: &'static str| {
+        let rds = moto.rds();
+        async move {
+            let out = rds.describe_db_instances().db_instance_identifier(id).send().await.unwrap();
+            out.db_instances()[0].endpoint().unwrap().address().unwrap().to_ascii_lowercase()
+        }
+    };
+    let record = || {
+        let route53 = moto.route53();
+        let zone_id = zone_id.clone();
+        async move {
+            let sets = route53.list_resource_record_sets().hosted_zone_id(zone_id).send().await.unwrap();
+            let set = sets.resource_record_sets().iter().find(|s| s.name() == "db.sites.internal." && s.r#type().as_str() == "CNAME").cloned().unwrap();
+            let owner = sets.resource_record_sets().iter().any(|s| s.name() == "_converge.db.sites.internal.");
+            (set.resource_records()[0].value().trim_end_matches('.').to_string(), set.ttl(), owner)
+        }
+    };
+    assert_eq!(record().await, (endpoint("agency-sites").await, Some(60), true), "a CNAME to the primary, with its ownership");
+    let run = moto.converge(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{run:?}");
+
+    // The cut-over: the replica is promoted and takes the hostname, in one plan.
+    let moved = on_primary.replace("hostname = \"db.sites.internal\"\n", "").replace(
+        "replica_of = \"sites\"\n",
+        "replica_of = \"sites\"\npromote = true\nhostname = \"db.sites.internal\"\nhostname_ttl = 30\n",
+    );
+    dir.write("database.toml", &moved);
+    let run = moto.converge(dir.path(), &["plan"]);
+    assert!(run.stdout.contains("CNAME database.sites-replica") || run.stdout.contains("(database.sites-replica)"), "{run:?}");
+    let proxy = crate::proxy::Proxy::start(&moto.endpoint, crate::proxy::Faults::default()).await;
+    let aws = converge::aws::Aws::from_conf(&moto.sdk_config().into_builder().endpoint_url(&proxy.endpoint).build(), REGION);
+    let report = converge(&aws, &dir.load()).await;
+    assert!(report.ok(), "{report:?}");
+    let calls = proxy.calls.lock().unwrap().clone();
+    let at = |call: &str| calls.iter().position(|c| c.as_str() == call).unwrap_or_else(|| panic!("no {call}: {calls:#?}"));
+    let promote = at("PromoteReadReplica");
+    let moved_at = calls.iter().rposition(|c| c.starts_with("POST ") && c.ends_with("/rrset")).expect("the record moved");
+    assert!(promote < moved_at, "promoted first: {calls:#?}");
+    // Between them: the promotion's wait, until the instance is available and no longer a replica; then
+    // the endpoint read again, refused unless the instance is available and alone.
+    let describes = calls[promote..moved_at].iter().filter(|c| *c == "DescribeDBInstances").count();
+    assert!(describes >= 2, "the promotion waited for, then the endpoint read: {calls:#?}");
+    assert_eq!(record().await, (endpoint("agency-sites-replica").await, Some(30), true), "the hostname now names the promoted replica");
+    let run = moto.converge(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}

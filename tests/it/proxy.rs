@@ -62,6 +62,9 @@ pub struct Proxy {
     pub lost: Arc<AtomicUsize>,
     /// Notified once the write `hold_write` names has been done.
     pub held: Arc<tokio::sync::Notify>,
+    /// Every request in the order it arrived: the query services' action, or a REST request's method and
+    /// path (`POST /2013-04-01/hostedzone/Z1/rrset`).
+    pub calls: Arc<Mutex<Vec<String>>>,
     seen: Arc<Mutex<HashMap<Vec<u8>, usize>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -75,6 +78,7 @@ struct Counters {
     held: Arc<tokio::sync::Notify>,
     held_once: AtomicUsize,
     lost_first: AtomicUsize,
+    calls: Arc<Mutex<Vec<String>>>,
     /// The emulated limit's bucket: tokens, and when they were counted.
     bucket: Mutex<Option<(f64, std::time::Instant)>>,
 }
@@ -98,6 +102,7 @@ impl Proxy {
             held: Arc::default(),
             held_once: AtomicUsize::new(0),
             lost_first: AtomicUsize::new(0),
+            calls: Arc::default(),
             bucket: Mutex::new(None),
         });
         let seen = Arc::new(Mutex::new(HashMap::new()));
@@ -112,8 +117,8 @@ impl Proxy {
                 });
             }
         });
-        let Counters { injected, writes, lost, held, .. } = &*counters;
-        Proxy { endpoint, injected: injected.clone(), writes: writes.clone(), lost: lost.clone(), held: held.clone(), seen, task }
+        let Counters { injected, writes, lost, held, calls, .. } = &*counters;
+        Proxy { endpoint, injected: injected.clone(), writes: writes.clone(), lost: lost.clone(), held: held.clone(), calls: calls.clone(), seen, task }
     }
 
     /// Forgets the requests seen: with `first_attempt`, each gets its fault once more.
@@ -207,6 +212,8 @@ async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mu
     let action = action(&body);
     // A request is its request line and body (REST services put the operation in the path).
     let request_line = head.lines().next().unwrap_or_default();
+    let call = if action.is_empty() { request_line.rsplit_once(' ').map_or(request_line, |(r, _)| r).to_string() } else { action.clone() };
+    counters.calls.lock().unwrap().push(call);
     let first = {
         let mut seen = seen.lock().unwrap();
         let attempts = seen.entry([request_line.as_bytes(), &body].concat()).or_insert(0);
