@@ -30,6 +30,9 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     if let Some(targets) = &opts.targets {
         plan = plan::restrict(&plan, &desired, &live, targets);
     }
+    if let Some(extra) = &opts.contain {
+        plan::contain(&mut plan, &desired, &live, extra);
+    }
     plan::batch(&mut plan);
     plan::mark_affected_sites(fleet, &mut plan);
     plan.certificate_gaps = crate::plan::coverage::check(fleet, &certificates, now());

@@ -388,9 +388,8 @@ impl Aws {
         // are known already), the engine defaults of parameter groups with changes, the hosted zones' records.
         let known: BTreeMap<String, String> = env.images.values().filter_map(|i| Some((i.id.clone(), i.name.clone()?))).collect();
         let unknown = pools.image_ids().into_iter().filter(|id| !known.contains_key(id)).collect();
-        let records = async {
-            if fleet.settings.dns_zone.is_some() || fleet.has_hostnames() { self.read_zones(&env.hosted_zones).await.map(Some) } else { Ok(None) }
-        };
+        let records =
+            async { if fleet.settings.dns_zone.is_some() || fleet.has_hostnames() { self.read_zones(&env.hosted_zones).await.map(Some) } else { Ok(None) } };
         let (mut names, static_parameters, records) =
             tokio::try_join!(self.image_names(unknown), self.static_parameters(rds.families_to_change(fleet)), records)?;
         names.extend(known);

@@ -302,7 +302,9 @@ impl AwsExecutor {
                     self.report(address, "available, no longer a replica");
                     return Ok(());
                 }
-                (Until::Available | Until::StandsAlone, None) => return Err(AwsError::DbVanished { address: address.to_string(), identifier: change.name.clone() }),
+                (Until::Available | Until::StandsAlone, None) => {
+                    return Err(AwsError::DbVanished { address: address.to_string(), identifier: change.name.clone() });
+                }
                 (_, Some(s)) if FAILED.contains(&s) => {
                     return Err(AwsError::DbFailed { address: address.to_string(), identifier: change.name.clone(), status: s.to_string() });
                 }

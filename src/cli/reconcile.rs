@@ -174,16 +174,29 @@ impl FleetLoop<'_> {
         let started = Instant::now();
         // A --target that matches nothing stays so until the desired state changes.
         let mut options = options(self.fleet, &self.args.common).map_err(|e| PassError::new(Class::Invalid, format!("{e:#}")))?;
+        // Applying, what cannot be applied now holds back only itself and what needs it: conflicts of one
+        // object, objects in backoff, objects whose `reconcile_every` has not come round.
+        let now = self.started.elapsed();
+        if self.args.apply {
+            let mut held = self.backoffs.borrow().waiting(now);
+            for (a, why) in self.schedule.borrow().not_due(now) {
+                held.entry(a).or_insert(why);
+            }
+            options.contain = Some(held);
+        }
         options.journal = match guard {
             Some(guard) => guard.journal().await,
             None => lock::journal(self.fleet, &self.aws).await,
         };
         let mut planned = crate::planner::plan(&self.aws, self.fleet, &options).await.map_err(|e| PassError::new(e.class(), e))?;
         self.account.replace(planned.account.clone());
-        let now = self.started.elapsed();
         let conflicted: BTreeSet<Address> = planned.plan.conflicts.iter().filter_map(|c| c.address.clone()).collect();
         if self.args.apply {
-            self.contain(&mut planned, now);
+            // Held by the plan (with what needs them): reported every pass until resolved.
+            for conflict in planned.plan.conflicts.iter().filter(|c| c.address.is_some()) {
+                self.log.emit(Event::ConflictHeld { conflict });
+            }
+            planned.plan.conflicts.retain(|c| c.address.is_none());
         }
         self.record_objects(&planned, &conflicted, &BTreeSet::new(), now);
         let plan = &planned.plan;
@@ -294,28 +307,6 @@ impl FleetLoop<'_> {
             *counts.entry((a.kind, state)).or_default() += 1;
         }
         self.metrics.objects(&counts, plan.changes.len());
-    }
-
-    /// Contains what cannot be applied now to itself and what depends on it: the objects of conflicts
-    /// (reported every pass until resolved), those in backoff and those whose `reconcile_every` has not come
-    /// round are held, so that everything else converges. A conflict of the whole plan (the delete limit)
-    /// still blocks the pass.
-    fn contain(&self, planned: &mut crate::planner::Planned, now: Duration) {
-        let plan = &mut planned.plan;
-        let mut reasons: BTreeMap<Address, String> =
-            plan.conflicts.iter().filter_map(|c| Some((c.address.clone()?, format!("conflict: {}", c.message)))).collect();
-        let changed: BTreeSet<&Address> = plan.changes.iter().map(|c| &c.address).collect();
-        reasons.extend(self.backoffs.borrow().waiting(now).into_iter().filter(|(a, _)| changed.contains(a)));
-        for (a, why) in self.schedule.borrow().not_due(now) {
-            if changed.contains(&a) {
-                reasons.entry(a).or_insert(why);
-            }
-        }
-        for conflict in plan.conflicts.iter().filter(|c| c.address.is_some()) {
-            self.log.emit(Event::ConflictHeld { conflict });
-        }
-        crate::plan::withhold(plan, &planned.desired, reasons);
-        plan.conflicts.retain(|c| c.address.is_none());
     }
 }
 

@@ -67,7 +67,8 @@ pub enum Manage {
     Full,
     /// Read and report drift; never write.
     Observe,
-    /// Create and update; never delete (a removal from the desired state, or a replacement, is held).
+    /// Create and update; never delete: a replacement is a conflict and, as a table's default (which also
+    /// covers what is no longer declared), a removal from the desired state is held.
     NoDelete,
 }
 

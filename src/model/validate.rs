@@ -130,11 +130,19 @@ fn databases(fleet: &Fleet, seen: &Seen, diags: &mut Vec<Diagnostic>) {
         }
         if db.replica_of.is_some() && !db.promote {
             diags.push(
-                Diagnostic::new(h.loc.clone(), format!("database.{name}.hostname"), "a replica is read-only: the hostname the sites write through moves to it only with its promotion")
-                    .help("set promote = true on this replica (the cut-over), or keep the hostname on its primary"),
+                Diagnostic::new(
+                    h.loc.clone(),
+                    format!("database.{name}.hostname"),
+                    "a replica is read-only: the hostname the sites write through moves to it only with its promotion",
+                )
+                .help("set promote = true on this replica (the cut-over), or keep the hostname on its primary"),
             );
         }
-        if fleet.sites.keys().any(|s| fleet.settings.dns_zone.as_deref().is_some_and(|z| h.value == format!("{s}.{}", z.trim_end_matches('.').to_ascii_lowercase()))) {
+        if fleet
+            .sites
+            .keys()
+            .any(|s| fleet.settings.dns_zone.as_deref().is_some_and(|z| h.value == format!("{s}.{}", z.trim_end_matches('.').to_ascii_lowercase())))
+        {
             diags.push(Diagnostic::new(h.loc.clone(), format!("database.{name}.hostname"), format!("`{}` is a site's record", h.value)));
         }
     }

@@ -172,6 +172,9 @@ pub struct PlanOptions {
     /// What the declarations say ([`resource::policies`]): which untagged look-alikes to adopt (`adopt =
     /// true`), and each object's management policy, which holds changes back ([`Plan::held`]).
     pub policies: resource::Policies,
+    /// The reconcile loop's containment ([`contain`]): `Some` with the objects it holds back this pass
+    /// (in backoff, not due) and why; `None` for `plan` and `apply`, where a conflict blocks the plan.
+    pub contain: Option<BTreeMap<Address, String>>,
 }
 
 impl Default for PlanOptions {
@@ -184,6 +187,7 @@ impl Default for PlanOptions {
             apply_immediately: false,
             journal: Vec::new(),
             policies: resource::Policies::default(),
+            contain: None,
         }
     }
 }
@@ -315,7 +319,7 @@ pub fn plan(fleet: &str, desired: &Desired, live: &Live, opts: &PlanOptions) -> 
     p.observed.sort();
     p.journal_settled = settled(&opts.journal, desired, live);
     order(&mut p, desired, live);
-    hold(&mut p, desired, &opts.policies);
+    hold(&mut p, desired, live, &opts.policies);
     let deletes = p.changes.iter().filter(|c| matches!(c.action, Action::Delete | Action::Replace)).count();
     if deletes > opts.max_deletes {
         p.conflicts.push(Conflict {
@@ -366,7 +370,7 @@ pub fn forget(fleet: &str, live: &Live, addresses: &BTreeSet<Address>) -> Plan {
 /// Moves the changes the management policies forbid to [`Plan::held`] ([`withhold`]): every change to an
 /// object under `observe`, and the deletion of one under `no-delete` (its replacement is a conflict: the
 /// new object could not take its name).
-fn hold(p: &mut Plan, desired: &Desired, policies: &resource::Policies) {
+fn hold(p: &mut Plan, desired: &Desired, live: &Live, policies: &resource::Policies) {
     use crate::model::Manage;
     let mut reasons: BTreeMap<Address, String> = BTreeMap::new();
     for c in &p.changes {
@@ -385,18 +389,31 @@ fn hold(p: &mut Plan, desired: &Desired, policies: &resource::Policies) {
             _ => {}
         }
     }
-    withhold(p, desired, reasons);
+    withhold(p, desired, live, reasons);
+}
+
+/// The reconcile loop's containment, before the plan is batched: each conflict of one object holds back
+/// only that object and what needs it (the conflicts stay in the plan, for the loop to report), and the
+/// changes of `extra`'s objects (in backoff, not due) are held with their reasons, with what needs them.
+pub fn contain(p: &mut Plan, desired: &Desired, live: &Live, extra: &BTreeMap<Address, String>) {
+    let mut reasons: BTreeMap<Address, String> = p.conflicts.iter().filter_map(|c| Some((c.address.clone()?, format!("conflict: {}", c.message)))).collect();
+    for (a, why) in extra {
+        if p.change(a).is_some() {
+            reasons.entry(a.clone()).or_insert_with(|| why.clone());
+        }
+    }
+    withhold(p, desired, live, reasons);
 }
 
 /// Holds back the changes of `reasons` (address -> why), and then every change that would run without
-/// what it needs: one that waits for a held change, or refers to a held address that will not exist (its
-/// create is held, or it has no change at all: a conflict's). They move to [`Plan::held`], where they are
-/// shown and never applied. `desired` gives what each object refers to (a reference to an object whose
-/// create is not in the plan has no edge). The reconcile loop contains conflicts and objects in backoff
-/// this way, so that they block only themselves and their dependents.
-pub fn withhold(p: &mut Plan, desired: &Desired, mut reasons: BTreeMap<Address, String>) {
+/// what it needs: one that waits for a held change, or refers to a held address that is not this fleet's
+/// object in AWS (its create or adoption is held, or it is a conflict's). They move to [`Plan::held`],
+/// where they are shown and never applied. `desired` gives what each object refers to (a reference to an
+/// object whose create is not in the plan has no edge). Runs before [`batch`]: a held change's operations
+/// never travel in another change's batch.
+fn withhold(p: &mut Plan, desired: &Desired, live: &Live, mut reasons: BTreeMap<Address, String>) {
     let actions: BTreeMap<Address, Action> = p.changes.iter().map(|c| (c.address.clone(), c.action)).collect();
-    let absent = |a: &Address| !matches!(actions.get(a), Some(Action::Update | Action::Adopt | Action::Delete | Action::Forget));
+    let absent = |a: &Address| live.spec(a).is_none() || matches!(actions.get(a), Some(Action::Create | Action::Replace));
     loop {
         let waiting: Vec<(Address, String)> = p
             .changes

@@ -526,3 +526,71 @@ fn a_cut_over_promotes_the_replica_then_moves_the_hostname_in_one_plan() {
     // Applied, both read back: nothing left.
     assert!(plan_of(&after, &live_of(&after)).is_empty());
 }
+
+/// The loop holds what cannot be applied before the plan is batched: a held record's operations never
+/// travel in its zone's batch, and holding the first record of a zone does not hold the others.
+#[test]
+fn a_record_held_by_the_loop_stays_out_of_its_zones_batch() {
+    use crate::resource::DnsOp;
+    let sites = "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\ndns_zone = \"sites.agency.net\"\n\
+                 [security_group.lb]\n[load_balancer.shared]\nsecurity_groups = [\"lb\"]\nlisteners = [{ port = 80, protocol = \"http\", instance_port = 80 }]\n\
+                 [pool.web]\nimage = \"nightly\"\ninstance_type = \"t3.large\"\nmin = 1\nmax = 2\n[image.nightly]\nid = \"ami-12345678\"\n\
+                 [site.a]\ndomain = \"a.example\"\npool = \"web\"\nload_balancer = \"shared\"\n\
+                 [site.b]\ndomain = \"b.example\"\npool = \"web\"\nload_balancer = \"shared\"\n\
+                 [site.c]\ndomain = \"c.example\"\npool = \"web\"\nload_balancer = \"shared\"\n";
+    let desired = desired_of(sites);
+    let mut live = live_of(sites);
+    for s in ["a", "b", "c"] {
+        live.objects.remove(&format!("dns_record.{s}.sites.agency.net").parse::<Address>().unwrap());
+    }
+    for held in ["a", "b"] {
+        let mut p = plan("agency", &desired, &live, &PlanOptions::default());
+        let address: Address = format!("dns_record.{held}.sites.agency.net").parse().unwrap();
+        contain(&mut p, &desired, &live, &BTreeMap::from([(address.clone(), "in backoff".to_string())]));
+        batch(&mut p);
+        assert_eq!(p.held.iter().map(|h| h.change.address.clone()).collect::<Vec<_>>(), vec![address.clone()], "only itself");
+        let batched: Vec<String> = p
+            .changes
+            .iter()
+            .flat_map(|c| &c.ops)
+            .flat_map(|op| match op {
+                Op::DnsRecord(DnsOp::Batch { changes, .. }) => changes.iter().map(|c| c.name.clone()).collect(),
+                Op::DnsRecord(DnsOp::Change { change, .. }) => vec![change.name.clone()],
+                _ => vec![],
+            })
+            .collect();
+        assert_eq!(batched.len(), 2, "{batched:?}");
+        assert!(!batched.contains(&format!("{held}.sites.agency.net")), "the held record is not written: {batched:?}");
+    }
+}
+
+/// An object whose adoption is held is not the fleet's: what refers to it waits with it.
+#[test]
+fn what_refers_to_an_object_whose_adoption_is_held_is_held_with_it() {
+    let text = "[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\n\
+                [security_group.lb]\nadopt = true\nmanage = \"observe\"\n\
+                [load_balancer.shared]\nsecurity_groups = [\"lb\"]\nlisteners = [{ port = 80, protocol = \"http\", instance_port = 80 }]\n";
+    let fleet = crate::testing::fleet_of(text);
+    let desired = desired_of(text);
+    let mut live = live_of(text);
+    let group: Address = "security_group.lb".parse().unwrap();
+    let lb: Address = "load_balancer.shared".parse().unwrap();
+    let mut by_hand = live.objects.remove(&group).unwrap().remove(0);
+    live.objects.remove(&lb);
+    if let crate::resource::Spec::SecurityGroup(g) = &mut by_hand.spec {
+        g.tags.clear();
+    }
+    live.foreign.push(crate::live::Foreign { kind: Kind::SecurityGroup, name: "agency-lb".into(), id: by_hand.id, fleet: None, spec: Some(by_hand.spec) });
+    let p = plan("agency", &desired, &live, &PlanOptions { policies: crate::resource::policies(&fleet), ..PlanOptions::default() });
+    let held: Vec<(String, String)> = p.held.iter().map(|h| (h.change.address.to_string(), h.reason.clone())).collect();
+    assert_eq!(
+        held,
+        vec![
+            ("security_group.lb".to_string(), "manage = \"observe\": read and reported, never written".to_string()),
+            ("load_balancer.shared".to_string(), "waits for security_group.lb, which is held".to_string())
+        ],
+        "{}",
+        plan_text(&p)
+    );
+    assert!(p.changes.is_empty());
+}

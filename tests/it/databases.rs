@@ -374,9 +374,11 @@ async fn the_hostname_points_at_the_primary_and_a_cut_over_moves_it_only_once_th
     let vpc = moto.ec2().describe_vpcs().send().await.unwrap().vpcs()[0].vpc_id().unwrap().to_string();
     let private = aws_sdk_route53::types::HostedZoneConfig::builder().private_zone(true).build();
     let in_vpc = aws_sdk_route53::types::Vpc::builder().vpc_id(vpc).vpc_region(aws_sdk_route53::types::VpcRegion::EuWest1).build();
-    let zone = moto.route53().create_hosted_zone().name("sites.internal").caller_reference("internal").hosted_zone_config(private).vpc(in_vpc).send().await.unwrap();
+    let zone =
+        moto.route53().create_hosted_zone().name("sites.internal").caller_reference("internal").hosted_zone_config(private).vpc(in_vpc).send().await.unwrap();
     let zone_id = zone.hosted_zone().unwrap().id().trim_start_matches("/hostedzone/").to_string();
-    let on_primary = DATABASE.replace("maintenance_window = \"sun:05:00-sun:06:00\"\n", "maintenance_window = \"sun:05:00-sun:06:00\"\nhostname = \"db.sites.internal\"\n");
+    let on_primary =
+        DATABASE.replace("maintenance_window = \"sun:05:00-sun:06:00\"\n", "maintenance_window = \"sun:05:00-sun:06:00\"\nhostname = \"db.sites.internal\"\n");
     let dir = FleetDir::new(&[("fleet.toml", FLEET), ("database.toml", &on_primary)]);
     create(&moto, &dir);
     let endpoint = |id: &'static str| {
@@ -401,10 +403,9 @@ async fn the_hostname_points_at_the_primary_and_a_cut_over_moves_it_only_once_th
     assert_eq!(run.code, 0, "{run:?}");
 
     // The cut-over: the replica is promoted and takes the hostname, in one plan.
-    let moved = on_primary.replace("hostname = \"db.sites.internal\"\n", "").replace(
-        "replica_of = \"sites\"\n",
-        "replica_of = \"sites\"\npromote = true\nhostname = \"db.sites.internal\"\nhostname_ttl = 30\n",
-    );
+    let moved = on_primary
+        .replace("hostname = \"db.sites.internal\"\n", "")
+        .replace("replica_of = \"sites\"\n", "replica_of = \"sites\"\npromote = true\nhostname = \"db.sites.internal\"\nhostname_ttl = 30\n");
     dir.write("database.toml", &moved);
     let run = moto.converge(dir.path(), &["plan"]);
     assert!(run.stdout.contains("CNAME database.sites-replica") || run.stdout.contains("(database.sites-replica)"), "{run:?}");
