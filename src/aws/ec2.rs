@@ -45,8 +45,10 @@ impl GroupsRead {
     pub(crate) fn names(&self, vpc_id: &str) -> BTreeMap<String, String> {
         self.owners(vpc_id)
             .filter_map(|(g, owner)| match owner {
-                Owner::Us(a) | Owner::Unowned(a) => Some((g.group_id()?.to_string(), a.name)),
-                Owner::Other(_) => None,
+                Owner::Us(a) => Some((g.group_id()?.to_string(), a.name)),
+                // The VPC's default group is AWS's: named by its id, never as a group of the fleet.
+                Owner::Unowned(a) if g.group_name() != Some("default") => Some((g.group_id()?.to_string(), a.name)),
+                Owner::Unowned(_) | Owner::Other(_) => None,
             })
             .collect()
     }

@@ -182,8 +182,17 @@ pub fn import(opts: &Options, env: &Environment, live: &Live) -> Imported {
     for (lb, ours) in specs!(objects, LoadBalancer) {
         let a = address(Kind::LoadBalancer, &lb.name);
         // A load balancer a pool serves from is in scope with its pool.
-        let served = sel.pools.values().any(|(g, _, _)| g.load_balancers.contains_key(&lb.name));
-        if in_scope(opts, &Spec::LoadBalancer(lb.clone()), &a) || (served && opts.only.is_empty()) {
+        let serving: Vec<&str> = sel.pools.iter().filter(|(_, (g, _, _))| g.load_balancers.contains_key(&lb.name)).map(|(p, _)| p.as_str()).collect();
+        if serving.len() > 1 {
+            // A fleet's load balancer serves one pool: adopting it would detach it from the others.
+            sel.notes.push(format!(
+                "load balancer {}: attached to several pools ({}), and a load balancer of the fleet serves one; not imported, nor its sites (adopting it would detach it from the others; the pools keep it, as attached by hand)",
+                lb.name,
+                serving.join(", ")
+            ));
+            continue;
+        }
+        if in_scope(opts, &Spec::LoadBalancer(lb.clone()), &a) || (!serving.is_empty() && opts.only.is_empty()) {
             sel.balancer_names.insert(lb.name.clone(), a.name.clone());
             sel.balancers.insert(a.name, (lb, ours));
         }
@@ -200,6 +209,20 @@ pub fn import(opts: &Options, env: &Environment, live: &Live) -> Imported {
         if in_scope(opts, &Spec::DbInstance(db.clone()), &a) {
             sel.database_names.insert(db.identifier.clone(), a.name.clone());
             sel.databases.insert(a.name, (db, ours));
+        }
+    }
+    // A replica is declared by its primary's name: one whose primary is not imported is not either.
+    let orphans: Vec<(String, String)> = sel
+        .databases
+        .iter()
+        .filter_map(|(name, (db, _))| {
+            db.replica_of.as_ref().filter(|(_, source)| !sel.database_names.contains_key(source)).map(|(_, s)| (name.clone(), s.clone()))
+        })
+        .collect();
+    for (name, source) in orphans {
+        sel.notes.push(format!("database {name}: a replica of {source}, which is not imported; not imported either (import its primary with it)"));
+        if let Some((db, _)) = sel.databases.remove(&name) {
+            sel.database_names.remove(&db.identifier);
         }
     }
     // Security groups: those in scope, and those the imported objects refer to (a declaration names a group
@@ -278,6 +301,21 @@ fn sites(opts: &Options, env: &Environment, objects: &BTreeMap<Kind, Vec<Object<
         let mut all: Vec<String> = names.iter().map(|(o, _)| o.name.clone()).collect();
         let domain = all.iter().position(|n| n.starts_with("www.")).or_else(|| (!all.is_empty()).then_some(0)).map(|i| all.remove(i));
         let ours_all = *ours && names.iter().all(|(_, o)| *o);
+        // What the schema cannot say: the adoption converges it to converge's own, which the plan shows.
+        for (o, _) in std::iter::once(&(*r, *ours)).chain(&names) {
+            if matches!(o.target, Target::Alias { .. }) && o.name == r.name {
+                sel.notes.push(format!(
+                    "record {}: an alias A record; converge keeps a site's record as a CNAME, and the adoption replaces it by one (in one batch)",
+                    o.name
+                ));
+            }
+            if let Some(ttl) = o.ttl.filter(|t| *t != crate::resource::dns_record::TTL) {
+                sel.notes.push(format!("record {}: TTL {ttl}; converge's records have {}, which the adoption sets", o.name, crate::resource::dns_record::TTL));
+            }
+            if o.evaluate_target_health == Some(true) {
+                sel.notes.push(format!("record {}: evaluates target health; converge's aliases do not, which the adoption sets", o.name));
+            }
+        }
         sel.sites.insert(
             site.clone(),
             write::SiteOut {

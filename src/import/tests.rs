@@ -60,3 +60,31 @@ fn only_narrows_the_import_to_an_object_and_the_groups_it_refers_to() {
     let by_tag = Options { tags: vec![("team".into(), "none".into())], ..opts() };
     assert_eq!(import(&by_tag, &env(), &live).files.keys().collect::<Vec<_>>(), vec!["fleet.toml"], "nothing carries the tag");
 }
+
+#[test]
+fn a_load_balancer_two_pools_use_and_a_replica_without_its_primary_are_left_out_with_a_note() {
+    let text = format!(
+        "{FLEET}\n[load_balancer.shared]\npool = \"a\"\n[pool.a]\nimage = \"i\"\ninstance_type = \"t3.large\"\nmin = 1\nmax = 2\n\
+         [pool.b]\nimage = \"i\"\ninstance_type = \"t3.large\"\nmin = 1\nmax = 2\n[image.i]\nid = \"ami-12345678\"\n\
+         [database.main]\nengine = \"mysql\"\nversion = \"8.0.39\"\nclass = \"db.r6g.large\"\nstorage_gb = 20\nusername = \"admin\"\npassword_env = \"P\"\n\
+         [database.copy]\nreplica_of = \"main\"\nclass = \"db.r6g.large\"\n"
+    )
+    .replacen("[load_balancer.shared]\nsecurity_groups", "[load_balancer.shared-old]\nsecurity_groups", 1)
+    .replace(
+        "[load_balancer.shared]\npool = \"a\"\n",
+        "[load_balancer.shared]\npool = \"a\"\nsecurity_groups = [\"lb\"]\nlisteners = [{ port = 80, protocol = \"http\", instance_port = 80 }]\n",
+    );
+    let mut live = live_of(&text);
+    // Pool b's group uses the load balancer too (attached by hand); the primary is out of scope.
+    let b: Address = "auto_scaling_group.b".parse().unwrap();
+    if let Spec::AutoScalingGroup(g) = &mut live.objects.get_mut(&b).unwrap()[0].spec {
+        g.load_balancers.insert("agency-shared".into(), None);
+    }
+    live.objects.remove(&"db_instance.main".parse::<Address>().unwrap());
+    let imported = import(&opts(), &env(), &live);
+    let notes = imported.notes.join("\n");
+    assert!(notes.contains("load balancer agency-shared: attached to several pools (a, b)"), "{notes}");
+    assert!(!imported.files["load-balancers.toml"].contains("[load_balancer.shared]"), "{}", imported.files["load-balancers.toml"]);
+    assert!(notes.contains("database agency-copy") || notes.contains("database copy"), "{notes}");
+    assert!(!imported.files.get("database.toml").is_some_and(|d| d.contains("replica_of")), "{:?}", imported.files.get("database.toml"));
+}

@@ -75,7 +75,7 @@ pub(super) fn files(opts: &Options, env: &Environment, sel: &Selection<'_>, out:
         out.files.insert("security-groups.toml".into(), text);
     }
     if !sel.balancers.is_empty() {
-        let text = load_balancers(opts, sel, &mut out.notes);
+        let text = load_balancers(opts, sel);
         out.files.insert("load-balancers.toml".into(), text);
     }
     if !sel.pools.is_empty() {
@@ -220,7 +220,7 @@ fn groups_list(groups: &BTreeSet<GroupRef>) -> String {
     list(&names)
 }
 
-fn load_balancers(opts: &Options, sel: &Selection<'_>, notes: &mut Vec<String>) -> String {
+fn load_balancers(opts: &Options, sel: &Selection<'_>) -> String {
     let mut out = String::from(HEADER);
     for (name, (lb, ours)) in &sel.balancers {
         let _ = writeln!(out, "\n[load_balancer.{name}]");
@@ -229,14 +229,9 @@ fn load_balancers(opts: &Options, sel: &Selection<'_>, notes: &mut Vec<String>) 
             out.push_str("scheme = \"internal\"\n");
         }
         let pools: Vec<&String> = sel.pools.iter().filter(|(_, (g, _, _))| g.load_balancers.contains_key(&lb.name)).map(|(p, _)| p).collect();
+        // One at most: a load balancer several pools use is not imported.
         if let Some(first) = pools.first() {
             let _ = writeln!(out, "pool = {}", q(first));
-        }
-        if pools.len() > 1 {
-            notes.push(format!(
-                "load_balancer.{name}: served by several pools ({}); it declares the first",
-                pools.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
-            ));
         }
         let _ = writeln!(out, "security_groups = {}", groups_list(&lb.security_groups));
         let listeners: Vec<String> = lb
@@ -381,12 +376,10 @@ fn database(opts: &Options, sel: &Selection<'_>, notes: &mut Vec<String>) -> Str
         let _ = writeln!(out, "\n[database.{name}]");
         put_name(&mut out, "name", opts, name, &db.identifier);
         match &db.replica_of {
-            Some((_, source)) => match sel.database_names.get(source) {
-                Some(primary) => {
-                    let _ = writeln!(out, "replica_of = {}", q(primary));
-                }
-                None => notes.push(format!("database.{name}: a replica of {source}, which is not imported")),
-            },
+            // Only replicas whose primary is imported are selected.
+            Some((_, source)) => {
+                let _ = writeln!(out, "replica_of = {}", q(&sel.database_names[source]));
+            }
             None => {
                 let show = |v: &Option<String>| q(v.as_deref().unwrap_or_default());
                 let _ = writeln!(out, "engine = {}\nversion = {}", show(&db.engine), show(&db.version));
