@@ -117,9 +117,7 @@ fn the_example_fleet_applies_and_then_plans_no_changes() {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         moto.nightly_image("sites-nightly-2026-11-25").await;
         // The agency's zone, and acme's (its DNS is managed).
-        for (i, zone) in ["sites.agency.net", "acme.co.uk"].iter().enumerate() {
-            moto.route53().create_hosted_zone().name(*zone).caller_reference(format!("zone-{i}")).send().await.unwrap();
-        }
+        moto.example_zones().await;
     });
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state");
     assert_eq!(run_converge(&example, &["validate"], Some(NO_AWS), None).code, 0);

@@ -18,9 +18,7 @@ const PASSWORD: (&str, &str) = ("SITES_DB_PASSWORD", "example-only");
 /// image and the hosted zones.
 async fn example_fleet(moto: &Moto, lock: Option<&str>) -> tempfile::TempDir {
     moto.nightly_image("sites-nightly-2026-11-25").await;
-    for (i, zone) in ["sites.agency.net", "acme.co.uk"].iter().enumerate() {
-        moto.route53().create_hosted_zone().name(*zone).caller_reference(format!("zone-{i}")).send().await.unwrap();
-    }
+    moto.example_zones().await;
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state"), dir.path());
     if let Some(bucket) = lock {

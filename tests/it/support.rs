@@ -62,6 +62,18 @@ impl Moto {
         Aws::from_conf(&self.sdk_config(), REGION)
     }
 
+    /// The hosted zones the example fleet (`desired-state/`) needs: the agency's, a client's whose DNS the
+    /// agency manages (acme), and the private zone of the database's hostname.
+    pub async fn example_zones(&self) {
+        for (i, zone) in ["sites.agency.net", "acme.co.uk"].iter().enumerate() {
+            self.route53().create_hosted_zone().name(*zone).caller_reference(format!("zone-{i}")).send().await.unwrap();
+        }
+        let vpc = self.ec2().describe_vpcs().send().await.unwrap().vpcs()[0].vpc_id().unwrap().to_string();
+        let private = aws_sdk_route53::types::HostedZoneConfig::builder().private_zone(true).build();
+        let in_vpc = aws_sdk_route53::types::Vpc::builder().vpc_id(vpc).vpc_region(aws_sdk_route53::types::VpcRegion::EuWest1).build();
+        self.route53().create_hosted_zone().name("sites.internal").caller_reference("zone-internal").hosted_zone_config(private).vpc(in_vpc).send().await.unwrap();
+    }
+
     /// An independent client, to check results and to change things by hand.
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::new(&self.sdk_config())
