@@ -9,6 +9,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // A shell asking for completions (`COMPLETE=bash converge -- ...`) is answered, and nothing else runs.
+    clap_complete::CompleteEnv::with_factory(<converge::cli::Cli as clap::CommandFactory>::command).var(converge::cli::COMPLETE_VAR).complete();
     let cli = converge::cli::Cli::parse();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CONVERGE_LOG").unwrap_or_else(|_| "warn".into()))

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCompleter;
 
 #[derive(Debug, Parser)]
 #[command(name = "converge", version, about = "Converge an AWS account to the fleet described in desired-state/")]
@@ -40,12 +41,20 @@ pub enum Command {
     /// Write a desired state into --dir for what the account already holds (objects of no fleet, and the
     /// fleet's own): its plan adopts each object with tags only.
     Import(ImportArgs),
+    /// Print the shell's completion registration: `source <(converge completions bash)`; addresses and
+    /// sites are completed from the desired state.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: super::complete::Shell,
 }
 
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
     /// The addresses to let go (`bucket.acme-media`, `dns_record.acme.sites.agency.net`).
-    #[arg(required = true, value_parser = parse_address)]
+    #[arg(required = true, value_parser = parse_address, add = ArgValueCompleter::new(super::complete::addresses))]
     pub addresses: Vec<crate::resource::Address>,
     /// Forget without asking for confirmation.
     #[arg(long)]
@@ -146,10 +155,10 @@ pub struct Common {
     #[arg(long)]
     pub max_deletes: Option<usize>,
     /// Only this and what it needs: site.NAME, pool.NAME or an address (repeatable).
-    #[arg(long, value_name = "TARGET")]
+    #[arg(long, value_name = "TARGET", add = ArgValueCompleter::new(super::complete::targets))]
     pub target: Vec<String>,
     /// Replace this object even though nothing forces it (repeatable).
-    #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_address, add = ArgValueCompleter::new(super::complete::addresses))]
     pub replace: Vec<crate::resource::Address>,
     /// Allow deleting databases and media buckets removed from the desired state (a final snapshot is taken
     /// of a primary database; a bucket goes only when empty).

@@ -3,6 +3,7 @@
 
 mod apply;
 mod args;
+mod complete;
 mod import;
 mod lock;
 mod plan_file;
@@ -18,6 +19,7 @@ use anyhow::{Context, Result};
 
 pub use args::{Cli, Command, Format};
 use args::{Common, DiffArgs, DriftArgs, FailOn, PlanArgs, ValidateArgs};
+pub use complete::VAR as COMPLETE_VAR;
 use words::{inventory, print_stats, target_line};
 
 use crate::aws::Aws;
@@ -85,6 +87,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Diff(args) => return diff(&cli.dir, args),
         Command::Validate(args) => return validate(&cli.dir, &args),
         Command::Import(args) => return import::import(&cli.dir, &args),
+        Command::Completions(args) => {
+            complete::registration(args.shell, &mut std::io::stdout().lock())?;
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let fleet = match model::load_dir(&cli.dir) {
@@ -103,7 +109,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Drift(args) => runtime.block_on(drift(&fleet, args)),
         Command::Lock => runtime.block_on(lock::show(&fleet)),
         Command::Unlock(args) => runtime.block_on(lock::unlock(&fleet, &args)),
-        Command::Diff(_) | Command::Validate(_) | Command::Import(_) => unreachable!("handled above: they need no desired state"),
+        Command::Diff(_) | Command::Validate(_) | Command::Import(_) | Command::Completions(_) => unreachable!("handled above: they need no desired state"),
     }
 }
 

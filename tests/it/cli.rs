@@ -317,3 +317,27 @@ async fn every_example_scenario_converges_step_by_step() {
     let invalid = converge::model::load_dir(&examples.join("invalid")).unwrap_err();
     assert!(invalid.0.len() >= 5, "examples/invalid shows several mistakes: {invalid}");
 }
+
+/// `converge completions SHELL` registers the binary with the shell; the shell then asks the binary, which
+/// completes sites and addresses from the desired state of the command line's `--dir`.
+#[test]
+fn completions_register_with_the_shell_and_complete_sites_and_addresses_from_the_desired_state() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state");
+    for shell in ["bash", "zsh", "fish"] {
+        let run = run_converge(&example, &["completions", shell], Some(NO_AWS), None);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stdout.contains("COMPLETE") && run.stdout.contains("converge"), "{shell}: {run:?}");
+    }
+    let complete = |words: &[&str]| {
+        let dir = example.to_str().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+            .env("COMPLETE", "fish")
+            .args([&["--", "converge", "--dir", dir][..], words].concat())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').next().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(complete(&["plan", "--target", "site."]), vec!["site.acme", "site.globex", "site.initech"]);
+    assert_eq!(complete(&["forget", "bucket."]), vec!["bucket.agency-acme-media", "bucket.agency-globex-media"]);
+    assert!(complete(&["apply", "--replace", "db_instance."]).contains(&"db_instance.sites-replica".to_string()));
+}

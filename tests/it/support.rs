@@ -71,7 +71,15 @@ impl Moto {
         let vpc = self.ec2().describe_vpcs().send().await.unwrap().vpcs()[0].vpc_id().unwrap().to_string();
         let private = aws_sdk_route53::types::HostedZoneConfig::builder().private_zone(true).build();
         let in_vpc = aws_sdk_route53::types::Vpc::builder().vpc_id(vpc).vpc_region(aws_sdk_route53::types::VpcRegion::EuWest1).build();
-        self.route53().create_hosted_zone().name("sites.internal").caller_reference("zone-internal").hosted_zone_config(private).vpc(in_vpc).send().await.unwrap();
+        self.route53()
+            .create_hosted_zone()
+            .name("sites.internal")
+            .caller_reference("zone-internal")
+            .hosted_zone_config(private)
+            .vpc(in_vpc)
+            .send()
+            .await
+            .unwrap();
     }
 
     /// An independent client, to check results and to change things by hand.
