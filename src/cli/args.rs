@@ -41,9 +41,30 @@ pub enum Command {
     /// Write a desired state into --dir for what the account already holds (objects of no fleet, and the
     /// fleet's own): its plan adopts each object with tags only.
     Import(ImportArgs),
+    /// Pictures of the fleet: the desired state's dependency graph, a plan's order (--plan), or who can
+    /// reach whom on which ports (--reachability), as text, DOT or Mermaid.
+    Graph(GraphArgs),
     /// Print the shell's completion registration: `source <(converge completions bash)`; addresses and
     /// sites are completed from the desired state.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The plan's changes (read from AWS), each with an arrow to the changes that wait for it.
+    #[arg(long, conflicts_with = "reachability")]
+    pub plan: bool,
+    /// Who can reach whom on which ports (internet, load balancers, pools, databases), from the security
+    /// groups' ingress rules, with the paths the tiers do not need marked (offline).
+    #[arg(long)]
+    pub reachability: bool,
+    #[arg(long, value_enum, default_value_t = crate::render::graph::GraphFormat::Text)]
+    pub format: crate::render::graph::GraphFormat,
+    /// With --reachability: exit 2 when a path is marked (for CI).
+    #[arg(long, requires = "reachability")]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 #[derive(Debug, Args)]

@@ -107,6 +107,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Forget(args) => runtime.block_on(apply::forget(&fleet, args)),
         Command::Reconcile(args) => runtime.block_on(reconcile::reconcile(&fleet, args)),
         Command::Drift(args) => runtime.block_on(drift(&fleet, args)),
+        Command::Graph(args) => runtime.block_on(graph(&fleet, &args)),
         Command::Lock => runtime.block_on(lock::show(&fleet)),
         Command::Unlock(args) => runtime.block_on(lock::unlock(&fleet, &args)),
         Command::Diff(_) | Command::Validate(_) | Command::Import(_) | Command::Completions(_) => unreachable!("handled above: they need no desired state"),
@@ -188,6 +189,20 @@ async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `converge graph`: offline from the desired state, or from a plan (`--plan`, which reads AWS).
+async fn graph(fleet: &Fleet, args: &args::GraphArgs) -> Result<ExitCode> {
+    use crate::render::graph;
+    let picture = if args.plan {
+        graph::plan(&read_and_plan(fleet, &args.common).await?.plan)
+    } else {
+        let desired = crate::resource::desired(fleet, &Default::default());
+        if args.reachability { graph::reachability(&desired) } else { graph::dependencies(&desired) }
+    };
+    print!("{}", picture.render(args.format));
+    let marked = picture.edges.iter().any(|e| e.marked.is_some());
+    Ok(if args.detailed_exitcode && marked { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
 async fn drift(fleet: &Fleet, args: DriftArgs) -> Result<ExitCode> {

@@ -103,6 +103,9 @@ fn details(action: Action, diff: &str, changes: &[&Change]) -> String {
 }
 
 /// The comment body, within `limit` characters (GitHub's is [`COMMENT_LIMIT`]).
+/// At most so many changes are drawn (a bigger picture is no longer read).
+const MERMAID_CHANGES: usize = 25;
+
 pub fn plan_markdown(plan: &Plan, target: Option<Target<'_>>, limit: usize) -> String {
     let mut head = String::new();
     let _ = write!(head, "### converge plan for fleet {}", code(&plan.fleet));
@@ -175,6 +178,11 @@ pub fn plan_markdown(plan: &Plan, target: Option<Target<'_>>, limit: usize) -> S
             let _ = writeln!(head, "> - and {} more (see the details below)", risky.len() - 50);
         }
         head.push('\n');
+    }
+    // A small plan's order, as a picture GitHub draws: what changes, and what waits for what.
+    if plan.changes.len() <= MERMAID_CHANGES {
+        let picture = super::graph::plan(plan).render(super::graph::GraphFormat::Mermaid);
+        let _ = writeln!(head, "<details><summary>The order of the changes</summary>\n\n```mermaid\n{picture}```\n</details>\n");
     }
 
     let blocks: Vec<String> = groups(plan).iter().map(|(a, diff, cs)| details(*a, diff, cs)).collect();

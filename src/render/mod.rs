@@ -1,6 +1,7 @@
 //! Renderers of plans and applies for people and programs: text for terminals, markdown for pull requests,
 //! JSON for programs. Pure: they return strings.
 
+pub mod graph;
 pub mod json;
 pub mod markdown;
 pub mod report;
