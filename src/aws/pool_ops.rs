@@ -208,6 +208,22 @@ impl AwsExecutor {
                     .await
                     .map_err(call("autoscaling", "PutScalingPolicy", format!("{address} policy {name}")))?;
             }
+            AsgOp::PutNotifications { topic, types } => {
+                asg.put_notification_configuration()
+                    .auto_scaling_group_name(group)
+                    .topic_arn(topic)
+                    .set_notification_types(Some(types.clone()))
+                    .send()
+                    .await
+                    .map_err(call("autoscaling", "PutNotificationConfiguration", format!("{address} notifications to {topic}")))?;
+            }
+            AsgOp::DeleteNotifications { topic } => {
+                asg.delete_notification_configuration().auto_scaling_group_name(group).topic_arn(topic).send().await.map_err(call(
+                    "autoscaling",
+                    "DeleteNotificationConfiguration",
+                    format!("{address} notifications to {topic}"),
+                ))?;
+            }
             AsgOp::DeletePolicy { name } => {
                 asg.delete_policy().auto_scaling_group_name(group).policy_name(name).send().await.map_err(call(
                     "autoscaling",

@@ -57,6 +57,8 @@ struct GroupRead {
     group: AutoScalingGroup,
     cpu_target: Option<u32>,
     refreshing: Option<Running>,
+    /// Its notification configurations: topic -> types.
+    notifications: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// A refresh still running: its status (`InProgress, 40% done`) and what its desired configuration rolls
@@ -124,7 +126,7 @@ impl PoolsRead {
             };
             templates.file(owner, id, spec);
         }
-        for GroupRead { owner, group: g, cpu_target, refreshing } in self.groups {
+        for GroupRead { owner, group: g, cpu_target, refreshing, notifications } in self.groups {
             let pool = owner.address().map(|a| a.name.clone()).unwrap_or_default();
             let (template, version) = match g
                 .launch_template()
@@ -151,6 +153,7 @@ impl PoolsRead {
                 subnets: g.vpc_zone_identifier().unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
                 load_balancers: g.load_balancer_names().iter().map(|n| (n.clone(), balancers.get(n).cloned())).collect(),
                 cpu_target,
+                notifications,
                 tags,
                 refresh: None,
                 refreshing_to: refreshing.as_ref().and_then(|r| r.to.clone()),
@@ -360,16 +363,41 @@ impl Aws {
             })
             .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect::<BTreeMap<_, _>>();
-        let (targets, mut running) = tokio::try_join!(policies, refreshes)?;
+        let notifications = self.notifications(owned.iter().map(|(_, g)| g.auto_scaling_group_name().unwrap_or_default().to_string()).collect());
+        let (targets, mut running, mut notifications) = tokio::try_join!(policies, refreshes, notifications)?;
         let owned = owned
             .into_iter()
             .map(|(owner, group)| {
                 let name = group.auto_scaling_group_name().unwrap_or_default().to_string();
                 let cpu_target = targets.get(&policy_name(&name)).copied();
-                GroupRead { owner, group, cpu_target, refreshing: running.remove(&name).flatten() }
+                let notifications = notifications.remove(&name).unwrap_or_default();
+                GroupRead { owner, group, cpu_target, refreshing: running.remove(&name).flatten(), notifications }
             })
             .collect();
         Ok((owned, foreign))
+    }
+
+    /// The groups' notification configurations, by group: topic -> types. One call per 1600 groups (the
+    /// API's limit of names), paginated (one entry per topic and type).
+    async fn notifications(&self, groups: Vec<String>) -> Result<BTreeMap<String, BTreeMap<String, BTreeSet<String>>>, AwsError> {
+        let mut out: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+        for chunk in groups.chunks(1600) {
+            let mut pages = self
+                .autoscaling
+                .describe_notification_configurations()
+                .set_auto_scaling_group_names(Some(chunk.to_vec()))
+                .max_records(100)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(call("autoscaling", "DescribeNotificationConfigurations", format!("{} groups", chunk.len())))?;
+                for n in page.notification_configurations() {
+                    let (Some(group), Some(topic), Some(kind)) = (n.auto_scaling_group_name(), n.topic_arn(), n.notification_type()) else { continue };
+                    out.entry(group.to_string()).or_default().entry(topic.to_string()).or_default().insert(kind.to_string());
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Target CPU of the named target-tracking policies, by policy name: one call per 50 names.

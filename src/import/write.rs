@@ -320,6 +320,14 @@ fn pools(opts: &Options, sel: &Selection<'_>, out: &mut Imported) {
         }
         out.files.insert(script, d.user_data.clone());
         let _ = writeln!(text, "min = {}\nmax = {}\ndesired = {}", g.min, g.max, g.desired_capacity);
+        let all: std::collections::BTreeSet<String> = crate::resource::auto_scaling_group::NOTIFICATIONS.iter().map(|n| n.to_string()).collect();
+        match g.notifications.iter().collect::<Vec<_>>().as_slice() {
+            [] => {}
+            [(topic, types)] if **types == all => {
+                let _ = writeln!(text, "notify_topic = {}", q(topic));
+            }
+            _ => out.notes.push(format!("pool.{name}: its notifications are not one topic for launches and terminations; the plan sets notify_topic's (none)")),
+        }
         if let Some(c) = g.cpu_target {
             let _ = writeln!(text, "cpu_target = {c}");
         }

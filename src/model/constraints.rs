@@ -503,6 +503,36 @@ pub(super) fn certificate_arn(arn: &str) -> Result<CertificateArn, Broken> {
     }
 }
 
+/// An SNS topic: `arn:PARTITION:sns:REGION:ACCOUNT:NAME` (1 to 256 letters, digits, `-` and `_`; a FIFO
+/// topic's `.fifo`, which auto scaling and CloudWatch cannot publish to, is refused).
+pub(super) fn sns_topic_arn(arn: &str) -> Checked {
+    let help = "write the topic's ARN, arn:aws:sns:REGION:ACCOUNT:NAME, as `aws sns list-topics` shows it";
+    let fail = |why: &str| Err(Broken { why: why.into(), help: help.into() });
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", partition, service, arn_region, account, name] = parts.as_slice() else {
+        return fail("it is not an ARN (arn:PARTITION:sns:REGION:ACCOUNT:NAME)");
+    };
+    if !partition.starts_with("aws") {
+        return fail("its partition is not aws, aws-cn or aws-us-gov");
+    }
+    if *service != "sns" {
+        return fail(&format!("it is an ARN of {service}, not of an SNS topic"));
+    }
+    if region(arn_region).is_err() {
+        return fail("its region is not a region name");
+    }
+    if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+        return fail("its account is not 12 digits");
+    }
+    if name.ends_with(".fifo") {
+        return fail("a FIFO topic takes no notifications from auto scaling or CloudWatch");
+    }
+    if name.is_empty() || name.len() > 256 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return fail("its topic name is not 1 to 256 letters, digits, `-` and `_`");
+    }
+    Ok(())
+}
+
 /// An EC2 resource id: `ami-`, `vpc-`, `subnet-` and 8 or 17 hexadecimal digits.
 pub(super) fn resource_id(id: &str, prefix: &str, what: &str) -> Checked {
     let help = format!("{what} ids are {prefix}- and 8 or 17 lower-case hexadecimal digits");

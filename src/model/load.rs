@@ -502,6 +502,12 @@ fn policy(w: &mut Walker<'_>, f: &Fields<'_, '_>) -> Policy {
     Policy { adopt: w.opt_bool(f, "adopt").unwrap_or(false), manage: manage(w, f.get("manage"), &f.field("manage")), reconcile_every: reconcile_every(w, f) }
 }
 
+/// An SNS topic's ARN (`notify_topic`, an alarm's `topic`).
+fn sns_topic(w: &mut Walker<'_>, f: &Fields<'_, '_>, key: &str) -> Option<String> {
+    let t = w.opt_string(f, key)?;
+    aws_rule(w, &t, &f.field(key), "SNS topic ARN", constraints::sns_topic_arn(&t.value)).then_some(t.value)
+}
+
 /// `hostname = "db.sites.internal"`: the name every site reaches the database by, lower case.
 fn hostname(w: &mut Walker<'_>, f: &Fields<'_, '_>) -> Option<Located<String>> {
     let h = w.opt_string(f, "hostname")?;
@@ -708,6 +714,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
             "max",
             "desired",
             "cpu_target",
+            "notify_topic",
             "health_check",
             "refresh",
             "zones",
@@ -747,6 +754,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
     let max = w.req_int(&f, "max", 0..=10_000);
     let desired = w.opt_int(&f, "desired", 0..=10_000);
     let cpu_target = w.opt_int(&f, "cpu_target", 1..=100);
+    let notify_topic = sns_topic(w, &f, "notify_topic");
     let p = f.field("health_check");
     let health_check = match f.get("health_check").and_then(|v| w.fields(v, &p, &["type", "grace_seconds"])) {
         None => PoolHealthCheck { kind: "EC2".into(), grace_seconds: 300 },
@@ -803,6 +811,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
         max: u32_of(max).unwrap_or(0),
         desired: u32_of(desired),
         cpu_target: u32_of(cpu_target),
+        notify_topic,
         health_check,
         refresh,
         zones,

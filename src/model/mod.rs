@@ -185,6 +185,8 @@ pub struct Pool {
     pub max: u32,
     pub desired: Option<u32>,
     pub cpu_target: Option<u32>,
+    /// Auto-scaling notifications (launch, terminate, and their failures) go to this SNS topic.
+    pub notify_topic: Option<String>,
     pub health_check: PoolHealthCheck,
     pub refresh: Refresh,
     pub zones: Vec<String>,

@@ -63,6 +63,22 @@ impl fmt::Display for RefreshPrefs {
     }
 }
 
+/// What a pool's `notify_topic` hears of: instances launched and terminated, and launches and terminations
+/// that failed.
+pub const NOTIFICATIONS: [&str; 4] = [
+    "autoscaling:EC2_INSTANCE_LAUNCH",
+    "autoscaling:EC2_INSTANCE_LAUNCH_ERROR",
+    "autoscaling:EC2_INSTANCE_TERMINATE",
+    "autoscaling:EC2_INSTANCE_TERMINATE_ERROR",
+];
+
+/// Notification types as people read them: `launch, launch error, ...`.
+fn short_types(types: &BTreeSet<String>) -> String {
+    let words: Vec<String> =
+        types.iter().map(|t| t.trim_start_matches("autoscaling:").trim_start_matches("EC2_INSTANCE_").to_ascii_lowercase().replace('_', " ")).collect();
+    words.join(", ")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutoScalingGroupSpec {
     pub name: String,
@@ -86,6 +102,10 @@ pub struct AutoScalingGroupSpec {
     pub load_balancers: BTreeMap<String, Option<String>>,
     /// Target average CPU of the target-tracking policy.
     pub cpu_target: Option<u32>,
+    /// Notification configurations: SNS topic -> the notification types sent to it. Desired: the pool's
+    /// `notify_topic` with [`NOTIFICATIONS`], or none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notifications: BTreeMap<String, BTreeSet<String>>,
     pub tags: BTreeMap<String, String>,
     /// Desired only: how a new template version rolls out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +147,15 @@ pub enum AsgOp {
     },
     DeletePolicy {
         name: String,
+    },
+    /// PutNotificationConfiguration: these types to this topic (it replaces the topic's types).
+    PutNotifications {
+        topic: String,
+        types: Vec<String>,
+    },
+    /// DeleteNotificationConfiguration of one topic.
+    DeleteNotifications {
+        topic: String,
     },
     AddTags {
         tags: BTreeMap<String, String>,
@@ -262,6 +291,9 @@ impl ResourceKind for AutoScalingGroupSpec {
         if let Some(t) = self.cpu_target {
             out.push(("cpu_target".into(), format!("{t}%")));
         }
+        for (topic, types) in &self.notifications {
+            out.push(("notify_topic".into(), format!("{topic} ({})", short_types(types))));
+        }
         out.extend(self.tags.iter().map(|(k, v)| (format!("tags.{k}"), v.clone())));
         out
     }
@@ -270,6 +302,9 @@ impl ResourceKind for AutoScalingGroupSpec {
         let mut ops = vec![Op::AutoScalingGroup(AsgOp::Create { spec: self.clone() })];
         if let Some(target) = self.cpu_target {
             ops.push(Op::AutoScalingGroup(AsgOp::PutPolicy { name: self.policy_name(), target }));
+        }
+        for (topic, types) in &self.notifications {
+            ops.push(Op::AutoScalingGroup(AsgOp::PutNotifications { topic: topic.clone(), types: types.iter().cloned().collect() }));
         }
         ops
     }
@@ -354,6 +389,20 @@ impl ResourceKind for AutoScalingGroupSpec {
                 d.ops.push(Op::AutoScalingGroup(AsgOp::DeletePolicy { name: self.policy_name() }));
             }
             _ => {}
+        }
+        // Notifications: each topic's types as declared; a topic not declared (set by hand) goes.
+        for (topic, types) in &self.notifications {
+            if live.notifications.get(topic) != Some(types) {
+                d.fields.push(match live.notifications.get(topic) {
+                    Some(old) => FieldChange::changed("notify_topic", format!("{topic} ({})", short_types(old)), format!("{topic} ({})", short_types(types))),
+                    None => FieldChange::added("notify_topic", format!("{topic} ({})", short_types(types))),
+                });
+                d.ops.push(Op::AutoScalingGroup(AsgOp::PutNotifications { topic: topic.clone(), types: types.iter().cloned().collect() }));
+            }
+        }
+        for (topic, types) in live.notifications.iter().filter(|(t, _)| !self.notifications.contains_key(*t)) {
+            d.fields.push(FieldChange::removed("notify_topic", format!("{topic} ({})", short_types(types))));
+            d.ops.push(Op::AutoScalingGroup(AsgOp::DeleteNotifications { topic: topic.clone() }));
         }
         if let Some((add, remove)) = diff_tags(&self.tags, &live.tags, &mut d.fields) {
             if !add.is_empty() {
@@ -444,6 +493,7 @@ impl AutoScalingGroupSpec {
             subnets,
             load_balancers,
             cpu_target: p.cpu_target,
+            notifications: p.notify_topic.iter().map(|t| (t.clone(), NOTIFICATIONS.iter().map(|n| n.to_string()).collect())).collect(),
             tags: owned_tags(&fleet.settings.name, &address, &p.tags),
             refresh: Some(RefreshPrefs {
                 min_healthy_percent: p.refresh.min_healthy_percent,

@@ -408,3 +408,54 @@ async fn a_deploys_refresh_carries_the_version_as_its_desired_configuration_and_
     assert!(writes(&aws).is_empty(), "{:?}", writes(&aws));
     assert!(group(&moto, "agency-web").await.load_balancer_names().contains(&"hand-made".to_string()));
 }
+
+/// A pool's scaling notifications: set on create, drift by hand found and put back, removed when removed
+/// from the TOML.
+#[tokio::test]
+async fn scaling_notifications_go_to_the_pools_topic_and_follow_the_desired_state() {
+    const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:scaling";
+    let moto = Moto::start();
+    moto.nightly_image("sites-nightly-2026-11-25").await;
+    let dir = fleet_dir();
+    let with_topic = OBJECTS.replace("cpu_target = 60\n", &format!("cpu_target = 60\nnotify_topic = \"{TOPIC}\"\n"));
+    dir.write("objects.toml", &with_topic);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    let configured = || {
+        let asg = moto.autoscaling();
+        async move {
+            let out = asg.describe_notification_configurations().auto_scaling_group_names("agency-web").send().await.unwrap();
+            out.notification_configurations().iter().map(|n| format!("{} {}", n.topic_arn().unwrap(), n.notification_type().unwrap())).collect::<Vec<_>>()
+        }
+    };
+    let all: Vec<String> = ["LAUNCH", "LAUNCH_ERROR", "TERMINATE", "TERMINATE_ERROR"].iter().map(|t| format!("{TOPIC} autoscaling:EC2_INSTANCE_{t}")).collect();
+    assert_eq!(configured().await, all);
+    assert!(plan(&aws, &dir.load()).await.plan.is_empty());
+
+    // By hand: the terminations are no longer sent, and another topic hears launches.
+    let types = ["autoscaling:EC2_INSTANCE_LAUNCH".to_string()];
+    for topic in [TOPIC, "arn:aws:sns:eu-west-1:123456789012:other"] {
+        moto.autoscaling()
+            .put_notification_configuration()
+            .auto_scaling_group_name("agency-web")
+            .topic_arn(topic)
+            .set_notification_types(Some(types.to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let planned = plan(&aws, &dir.load()).await;
+    let text = converge::render::plan_text(&planned.plan);
+    assert!(text.contains(&format!("~ notify_topic = {TOPIC} (launch) -> {TOPIC} (launch, launch error, terminate, terminate error)")), "{text}");
+    assert!(text.contains("- notify_topic = arn:aws:sns:eu-west-1:123456789012:other (launch)"), "{text}");
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(writes(&aws), vec!["DeleteNotificationConfiguration x1", "PutNotificationConfiguration x1"]);
+    assert_eq!(configured().await, all);
+
+    // Removed from the TOML: removed from AWS.
+    dir.write("objects.toml", OBJECTS);
+    converge(&aws, &dir.load()).await;
+    assert!(configured().await.is_empty());
+    assert!(plan(&aws, &dir.load()).await.plan.is_empty());
+}

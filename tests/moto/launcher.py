@@ -16,6 +16,10 @@ Extensions (moto 5.2.5; each names the quirk it covers):
   configuration is refused (`ValidationError`), and the group takes the desired configuration (its launch
   template and version) when the refresh succeeds, not before; a cancelled one reads `Cancelled` and
   changes nothing. Instances are not replaced.
+- `PutNotificationConfiguration`, `DescribeNotificationConfigurations` and `DeleteNotificationConfiguration`
+  are missing (moto answers 500). Here a group keeps, per SNS topic, the notification types put for it (a put
+  replaces that topic's types; unknown types are refused, as in AWS), a describe lists one entry per group,
+  topic and type of the groups named (all when none is), and a group's configurations go with it.
 - `DeleteLaunchTemplateVersions` is missing. Here it deletes the versions named, refuses the default one
   (per-version error, as in AWS), and deleted versions no longer appear in `DescribeLaunchTemplateVersions`.
 - RDS instances are `available` the moment they are created or modified, and every modification is applied
@@ -217,6 +221,67 @@ def _cancel_instance_refresh(self):
             return ActionResult({"InstanceRefreshId": run["id"]})
     raise ValidationError("No in progress or pending Instance Refresh found")
 
+
+# --- Notification configurations (auto scaling) -------------------------------------------------------------
+# moto 5.2.5 answers PutNotificationConfiguration, DescribeNotificationConfigurations and
+# DeleteNotificationConfiguration with 500 (not implemented). AWS keeps, per group, the notification types
+# sent to each SNS topic: a put replaces the types of that topic; a describe lists one entry per group, topic
+# and type, of the groups named (every group when none is), sorted by group and topic; a delete removes one
+# topic's; a group's configurations go with the group.
+
+_NOTIFICATION_TYPES = {
+    "autoscaling:EC2_INSTANCE_LAUNCH",
+    "autoscaling:EC2_INSTANCE_LAUNCH_ERROR",
+    "autoscaling:EC2_INSTANCE_TERMINATE",
+    "autoscaling:EC2_INSTANCE_TERMINATE_ERROR",
+    "autoscaling:TEST_NOTIFICATION",
+}
+
+
+def _notifications(backend):
+    if not hasattr(backend, "_converge_notifications"):
+        backend._converge_notifications = {}
+    # A deleted group's configurations are gone with it.
+    for name in list(backend._converge_notifications):
+        if name not in backend.autoscaling_groups:
+            del backend._converge_notifications[name]
+    return backend._converge_notifications
+
+
+def _put_notification_configuration(self):
+    name = self._get_param("AutoScalingGroupName")
+    backend = self.autoscaling_backend
+    _group(backend, name)
+    topic = self._get_param("TopicARN")
+    types = self._get_param("NotificationTypes") or []
+    unknown = [t for t in types if t not in _NOTIFICATION_TYPES]
+    if unknown:
+        raise ValidationError(f"Notification type(s) not supported: {', '.join(unknown)}")
+    _notifications(backend).setdefault(name, {})[topic] = set(types)
+    return ActionResult({})
+
+
+def _describe_notification_configurations(self):
+    names = self._get_param("AutoScalingGroupNames") or []
+    stored = _notifications(self.autoscaling_backend)
+    out = []
+    for group in sorted(names or stored):
+        for topic, types in sorted(stored.get(group, {}).items()):
+            out.extend({"AutoScalingGroupName": group, "TopicARN": topic, "NotificationType": t} for t in sorted(types))
+    return ActionResult({"NotificationConfigurations": out})
+
+
+def _delete_notification_configuration(self):
+    name = self._get_param("AutoScalingGroupName")
+    backend = self.autoscaling_backend
+    _group(backend, name)
+    _notifications(backend).get(name, {}).pop(self._get_param("TopicARN"), None)
+    return ActionResult({})
+
+
+asg_responses.AutoScalingResponse.put_notification_configuration = _put_notification_configuration
+asg_responses.AutoScalingResponse.describe_notification_configurations = _describe_notification_configurations
+asg_responses.AutoScalingResponse.delete_notification_configuration = _delete_notification_configuration
 
 asg_responses.AutoScalingResponse.start_instance_refresh = _start_instance_refresh
 asg_responses.AutoScalingResponse.describe_instance_refreshes = _describe_instance_refreshes
