@@ -539,6 +539,7 @@ mod tests {
             subnets: BTreeSet::new(),
             load_balancers: BTreeMap::from([("agency-shared".to_string(), Some("shared".to_string()))]),
             cpu_target: Some(60),
+            notifications: BTreeMap::new(),
             tags: BTreeMap::new(),
             refresh: None,
             refreshing: None,
