@@ -89,6 +89,8 @@ pub fn defaults(service: &str) -> (Rate, Rate) {
         "route53" => (Rate::new(5, 5), Rate::new(5, 5)),
         "autoscaling" => (Rate::new(40, 10), Rate::new(20, 5)),
         "s3" => (Rate::new(200, 100), Rate::new(100, 50)),
+        // CloudWatch: DescribeAlarms and ListTagsForResource about 10 a second, PutMetricAlarm 3.
+        "monitoring" => (Rate::new(10, 9), Rate::new(3, 3)),
         _ => (Rate::new(20, 10), Rate::new(10, 5)),
     }
 }
@@ -104,6 +106,7 @@ pub fn shared(service: &str) -> bool {
 pub fn variable(service: &str, class: CallClass) -> String {
     let name = match service {
         "elasticloadbalancing" => "ELB".to_string(),
+        "monitoring" => "CLOUDWATCH".to_string(),
         s => s.to_ascii_uppercase(),
     };
     if shared(service) {
@@ -158,7 +161,7 @@ pub struct Waits {
 }
 
 /// The services converge calls, as their clients name them.
-pub const SERVICES: [&str; 9] = ["ec2", "elasticloadbalancing", "autoscaling", "rds", "route53", "s3", "acm", "iam", "sts"];
+pub const SERVICES: [&str; 10] = ["ec2", "elasticloadbalancing", "autoscaling", "rds", "route53", "s3", "acm", "iam", "sts", "monitoring"];
 
 /// Every service's rates (describe, mutate; `None`: no budget), chosen once per run.
 #[derive(Debug, Clone, PartialEq)]

@@ -77,6 +77,7 @@ impl AwsExecutor {
             Op::DbInstance(op) => self.run_db(change, op).await,
             Op::DnsRecord(op) => self.run_dns(change, op).await,
             Op::Bucket(op) => self.run_bucket(change, op).await,
+            Op::Alarm(op) => self.run_alarm(change, op).await,
         }
     }
 }

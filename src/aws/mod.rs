@@ -3,6 +3,7 @@
 
 pub mod budget;
 mod certs;
+mod cloudwatch;
 mod ec2;
 mod elb;
 mod errors;
@@ -253,6 +254,7 @@ pub struct Aws {
     pub(crate) acm: aws_sdk_acm::Client,
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) sts: aws_sdk_sts::Client,
+    pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
     pub stats: Stats,
     pub region: String,
     /// The attempt timeout the clients' HTTP connectors hold (see [`Aws::from_conf_with`]).
@@ -317,8 +319,9 @@ impl Aws {
         let acm = aws_sdk_acm::Client::from_conf(client!(aws_sdk_acm, "acm").build());
         let iam = aws_sdk_iam::Client::from_conf(client!(aws_sdk_iam, "iam").build());
         let sts = aws_sdk_sts::Client::from_conf(client!(aws_sdk_sts, "sts").build());
+        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(client!(aws_sdk_cloudwatch, "monitoring").build());
         let region = conf.region().map_or_else(|| default_region.to_string(), |r| r.to_string());
-        Aws { ec2, elb, autoscaling, rds, route53, s3, acm, iam, sts, stats, region, attempt_timeout: attempt, caller: Default::default() }
+        Aws { ec2, elb, autoscaling, rds, route53, s3, acm, iam, sts, cloudwatch, stats, region, attempt_timeout: attempt, caller: Default::default() }
     }
 
     /// The caller's ARN, once [`Aws::account`] has asked for it (no call of its own).
@@ -368,13 +371,14 @@ impl Aws {
             scope.map(|s| s.iter().filter(|(k, _)| *k == Kind::LoadBalancer).map(|(_, name)| name.clone()).collect());
         let load_balancers = load_balancers.as_ref();
         let name = &fleet.settings.name;
-        let (mut env, groups, balancers, pools, rds, buckets) = tokio::try_join!(
+        let (mut env, groups, balancers, pools, rds, buckets, alarms) = tokio::try_join!(
             self.environment(fleet),
             self.read_security_groups(name, wanted),
             self.read_load_balancers(name, wanted, load_balancers),
             self.read_pools(fleet, wanted),
             self.read_rds(fleet, wanted),
             self.read_buckets(fleet, wanted),
+            self.read_alarms(fleet, wanted),
         )?;
         // Objects name security groups by id and load balancers by AWS name: these say which are the fleet's
         // (ours, and look-alikes that may be adopted).
@@ -410,6 +414,7 @@ impl Aws {
             db_instance: db_instances,
             dns_record: dns_records,
             bucket: buckets.found(),
+            alarm: alarms,
         };
         Ok((env, Live::from(reads)))
     }

@@ -110,6 +110,7 @@ fn tags_of(spec: &Spec) -> &BTreeMap<String, String> {
         Spec::DbParameterGroup(s) => &s.tags,
         Spec::DbInstance(s) => &s.tags,
         Spec::Bucket(s) => &s.tags,
+        Spec::Alarm(s) => &s.tags,
         Spec::DnsRecord(_) => {
             static NONE: BTreeMap<String, String> = BTreeMap::new();
             &NONE

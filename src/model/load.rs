@@ -715,6 +715,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
             "desired",
             "cpu_target",
             "notify_topic",
+            "alarms",
             "health_check",
             "refresh",
             "zones",
@@ -755,6 +756,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
     let desired = w.opt_int(&f, "desired", 0..=10_000);
     let cpu_target = w.opt_int(&f, "cpu_target", 1..=100);
     let notify_topic = sns_topic(w, &f, "notify_topic");
+    let alarms = alarms(w, &f, "cpu_above");
     let p = f.field("health_check");
     let health_check = match f.get("health_check").and_then(|v| w.fields(v, &p, &["type", "grace_seconds"])) {
         None => PoolHealthCheck { kind: "EC2".into(), grace_seconds: 300 },
@@ -812,6 +814,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
         desired: u32_of(desired),
         cpu_target: u32_of(cpu_target),
         notify_topic,
+        alarms,
         health_check,
         refresh,
         zones,
@@ -839,6 +842,7 @@ fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut 
             "zones",
             "subnets",
             "tags",
+            "alarms",
             "adopt",
             "manage",
             "reconcile_every",
@@ -921,6 +925,7 @@ fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut 
         w.error(f.loc.clone(), &e.path, "give either `zones` or `subnets`, not both");
     }
     let tags = tags(w, &f, TagRules::Restricted, 2);
+    let alarms = alarms(w, &f, "unhealthy_hosts_above");
     Some(LoadBalancer {
         loc: f.loc.clone(),
         name,
@@ -935,7 +940,29 @@ fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut 
         zones,
         subnets,
         tags,
+        alarms,
         policy: policy(w, &f),
+    })
+}
+
+/// `alarms = { <threshold> = N, topic = "arn:aws:sns:..." }`: the one threshold the table's tier has.
+fn alarms(w: &mut Walker<'_>, f: &Fields<'_, '_>, threshold: &str) -> Option<super::Alarms> {
+    let v = f.get("alarms")?;
+    let a = w.fields(v, &f.field("alarms"), &[threshold, "topic"])?;
+    let topic = sns_topic(w, &a, "topic");
+    if topic.is_none() && a.get("topic").is_none() {
+        w.required(&a, "topic");
+    }
+    let range = if threshold == "cpu_above" { 1..=99 } else { 0..=1000 };
+    let limit = u32_of(w.opt_int(&a, threshold, range));
+    if limit.is_none() && a.get(threshold).is_none() {
+        w.error(a.loc.clone(), a.field(threshold), format!("alarms without `{threshold}` alarm on nothing"))
+            .set_help(format!("add {threshold} = N, or remove alarms"));
+    }
+    let topic = topic?;
+    Some(match threshold {
+        "cpu_above" => super::Alarms { cpu_above: limit, unhealthy_hosts_above: None, topic },
+        _ => super::Alarms { cpu_above: None, unhealthy_hosts_above: limit, topic },
     })
 }
 

@@ -104,7 +104,7 @@ pub struct Policy {
 }
 
 /// The tables whose entities take a management policy, as `[fleet] manage` names them.
-pub const MANAGED_TABLES: [&str; 6] = ["security_group", "load_balancer", "pool", "db_parameter_group", "database", "site"];
+pub const MANAGED_TABLES: [&str; 7] = ["security_group", "load_balancer", "pool", "db_parameter_group", "database", "site", "alarm"];
 
 /// `[fleet.lock]`: where the apply lock lives and how long its lease runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +187,8 @@ pub struct Pool {
     pub cpu_target: Option<u32>,
     /// Auto-scaling notifications (launch, terminate, and their failures) go to this SNS topic.
     pub notify_topic: Option<String>,
+    /// CloudWatch alarms on the pool's group: `cpu_above`.
+    pub alarms: Option<Alarms>,
     pub health_check: PoolHealthCheck,
     pub refresh: Refresh,
     pub zones: Vec<String>,
@@ -228,7 +230,21 @@ pub struct LoadBalancer {
     pub zones: Vec<String>,
     pub subnets: Vec<String>,
     pub tags: Tags,
+    /// CloudWatch alarms on the load balancer: `unhealthy_hosts_above`.
+    pub alarms: Option<Alarms>,
     pub policy: Policy,
+}
+
+/// `alarms = { cpu_above = 80, topic = "..." }` on a pool, `{ unhealthy_hosts_above = 0, topic = "..." }` on a
+/// load balancer: CloudWatch metric alarms converge owns, posting to the topic when they fire and when they
+/// clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarms {
+    /// A pool's group: average CPU above this percentage for two periods of five minutes.
+    pub cpu_above: Option<u32>,
+    /// A load balancer: more unhealthy instances than this for two periods of a minute.
+    pub unhealthy_hosts_above: Option<u32>,
+    pub topic: String,
 }
 
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 //! [`ResourceKind`] trait). The [registry](registry) lists the kinds once and generates every closed enum
 //! and dispatch from that list. Pure: no IO, no AWS types.
 
+pub mod alarm;
 pub mod auto_scaling_group;
 pub mod bucket;
 pub mod db_instance;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Fleet;
 
+pub use alarm::{AlarmOp, AlarmSpec};
 pub use auto_scaling_group::{AsgOp, AutoScalingGroupSpec, GroupUpdate, RefreshPrefs, TemplateVersion};
 pub use bucket::{BucketOp, BucketSpec};
 pub use db_instance::{DbInstanceSpec, DbModify, DbOp};

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::kind::{Context, Observation, Phases, Refusal, ResourceKind};
 use super::{Address, Desired, Diff, Environment, Policies};
-use super::{AutoScalingGroupSpec, BucketSpec, DbInstanceSpec, DbParameterGroupSpec, DnsRecordSpec, LaunchTemplateSpec, LoadBalancerSpec, SecurityGroupSpec};
+use super::{
+    AlarmSpec, AutoScalingGroupSpec, BucketSpec, DbInstanceSpec, DbParameterGroupSpec, DnsRecordSpec, LaunchTemplateSpec, LoadBalancerSpec, SecurityGroupSpec,
+};
 use crate::live::{Found, Live};
 use crate::model::{Fleet, Site};
 
@@ -299,4 +301,5 @@ registry! {
     DbInstance(DbInstanceSpec) as db_instance,
     DnsRecord(DnsRecordSpec) as dns_record,
     Bucket(BucketSpec) as bucket,
+    Alarm(AlarmSpec) as alarm,
 }

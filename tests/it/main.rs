@@ -6,6 +6,7 @@ mod support;
 
 mod accounts;
 mod adopt;
+mod alarms;
 mod buckets;
 mod certificates;
 mod cli;

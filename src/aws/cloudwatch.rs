@@ -1,0 +1,114 @@
+//! CloudWatch metric alarms: the reader (the fleet's alarms by their name prefix, one paginated
+//! DescribeAlarms, then each one's tags) and the writer (`PutMetricAlarm` whole, tags by ARN, `DeleteAlarms`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_cloudwatch::types::{AlarmType, ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use super::executor::AwsExecutor;
+use super::executor::idempotent;
+use super::{Aws, AwsError, Wanted, call};
+use crate::error::Class;
+use crate::live::Found;
+use crate::model::Fleet;
+use crate::plan::Change;
+use crate::resource::{AlarmOp, AlarmSpec, Kind};
+
+fn spec(a: &MetricAlarm, tags: BTreeMap<String, String>) -> AlarmSpec {
+    let set = |v: &[String]| v.iter().cloned().collect::<BTreeSet<String>>();
+    AlarmSpec {
+        name: a.alarm_name().unwrap_or_default().to_string(),
+        namespace: a.namespace().unwrap_or_default().to_string(),
+        metric: a.metric_name().unwrap_or_default().to_string(),
+        dimensions: a.dimensions().iter().map(|d| (d.name().unwrap_or_default().to_string(), d.value().unwrap_or_default().to_string())).collect(),
+        statistic: a.statistic().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        period: a.period().unwrap_or_default(),
+        evaluation_periods: a.evaluation_periods().unwrap_or_default(),
+        threshold: a.threshold().unwrap_or_default().round() as i64,
+        comparison: a.comparison_operator().map(|c| c.as_str().to_string()).unwrap_or_default(),
+        alarm_actions: set(a.alarm_actions()),
+        ok_actions: set(a.ok_actions()),
+        tags,
+        watches: None,
+        arn: a.alarm_arn().map(str::to_string),
+    }
+}
+
+fn cw_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+impl Aws {
+    /// The fleet's alarms: every metric alarm named `<fleet>-...` (one DescribeAlarms per 100), each with its
+    /// tags (one ListTagsForResource each, concurrently), filed by owner.
+    pub(crate) async fn read_alarms(&self, fleet: &Fleet, wanted: &Wanted) -> Result<Found<AlarmSpec>, AwsError> {
+        let cw = &self.cloudwatch;
+        let prefix = format!("{}-", fleet.settings.name);
+        let mut pages = cw.describe_alarms().alarm_name_prefix(&prefix).alarm_types(AlarmType::MetricAlarm).max_records(100).into_paginator().send();
+        let mut alarms = Vec::new();
+        while let Some(page) = pages.next().await {
+            alarms.extend(page.map_err(call("cloudwatch", "DescribeAlarms", format!("alarms named {prefix}*")))?.metric_alarms().iter().cloned());
+        }
+        let tagged: Vec<(MetricAlarm, BTreeMap<String, String>)> = stream::iter(alarms)
+            .map(|a| async move {
+                let arn = a.alarm_arn().unwrap_or_default().to_string();
+                let out = cw.list_tags_for_resource().resource_arn(&arn).send().await.map_err(call("cloudwatch", "ListTagsForResource", &arn))?;
+                let tags = out.tags().iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect();
+                Ok::<_, AwsError>((a, tags))
+            })
+            .buffer_unordered(super::READS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let mut found = Found::default();
+        for (a, tags) in tagged {
+            let name = a.alarm_name().unwrap_or_default().to_string();
+            let owner = wanted.owner(&fleet.settings.name, Kind::Alarm, &name, &tags);
+            found.file(owner, name, spec(&a, tags));
+        }
+        Ok(found)
+    }
+}
+
+impl AwsExecutor {
+    pub(super) async fn run_alarm(&self, change: &Change, op: &AlarmOp) -> Result<(), AwsError> {
+        let cw = &self.aws.cloudwatch;
+        let address = &change.address;
+        match op {
+            AlarmOp::Put { spec } => {
+                let dimensions = spec.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect::<Vec<_>>();
+                let tags = cw_tags(&spec.tags);
+                cw.put_metric_alarm()
+                    .alarm_name(&spec.name)
+                    .namespace(&spec.namespace)
+                    .metric_name(&spec.metric)
+                    .set_dimensions(Some(dimensions))
+                    .statistic(Statistic::from(spec.statistic.as_str()))
+                    .period(spec.period)
+                    .evaluation_periods(spec.evaluation_periods)
+                    .threshold(spec.threshold as f64)
+                    .comparison_operator(ComparisonOperator::from(spec.comparison.as_str()))
+                    .set_alarm_actions(Some(spec.alarm_actions.iter().cloned().collect()))
+                    .set_ok_actions(Some(spec.ok_actions.iter().cloned().collect()))
+                    // Only a create takes them (an update keeps the alarm's own): it is never untagged.
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map_err(call("cloudwatch", "PutMetricAlarm", address))?;
+            }
+            AlarmOp::AddTags { arn, tags } => {
+                let tags = cw_tags(tags);
+                cw.tag_resource().resource_arn(arn).set_tags(Some(tags)).send().await.map_err(call("cloudwatch", "TagResource", address))?;
+            }
+            AlarmOp::RemoveTags { arn, keys } => {
+                cw.untag_resource().resource_arn(arn).set_tag_keys(Some(keys.clone())).send().await.map_err(call("cloudwatch", "UntagResource", address))?;
+            }
+            AlarmOp::Delete { name } => {
+                // DeleteAlarms answers success for a name that does not exist.
+                let r = cw.delete_alarms().alarm_names(name).send().await;
+                idempotent(r.map(drop).map_err(call("cloudwatch", "DeleteAlarms", address)), Class::NotFound)?;
+            }
+        }
+        Ok(())
+    }
+}
