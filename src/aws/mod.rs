@@ -306,6 +306,9 @@ impl Aws {
                 let paced = budget::Paced::new(http.clone(), rates.budget($service, stats.budget_waits()), attempt);
                 let mut b = $krate::config::Builder::from(conf).retry_partition(retry_partition($service)).interceptor(stats.clone()).interceptor(budget::Tag);
                 b.set_timeout_config(timeouts.clone());
+                // Every client retries alike: an older client (CloudWatch's, pinned) takes no retries from a
+                // configuration that names none.
+                b.set_retry_config(Some(conf.retry_config().cloned().unwrap_or_else(aws_smithy_types::retry::RetryConfig::standard)));
                 b.stalled_stream_protection(stall.clone()).http_client(paced)
             }};
         }

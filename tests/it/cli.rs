@@ -341,3 +341,25 @@ fn completions_register_with_the_shell_and_complete_sites_and_addresses_from_the
     assert_eq!(complete(&["forget", "bucket."]), vec!["bucket.agency-acme-media", "bucket.agency-globex-media"]);
     assert!(complete(&["apply", "--replace", "db_instance."]).contains(&"db_instance.sites-replica".to_string()));
 }
+
+/// `converge graph` works offline: the reachability of the example fleet marks nothing; a rule that opens
+/// the database to the internet is marked, and `--detailed-exitcode` says so.
+#[test]
+fn graph_draws_reachability_offline_and_marks_a_database_open_to_the_internet() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state");
+    let run = run_converge(&example, &["graph", "--reachability", "--detailed-exitcode"], Some(NO_AWS), None);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("internet") && run.stdout.contains("-> load_balancer.shared") && !run.stdout.contains("not needed"), "{run:?}");
+    // By mistake, the database's group also takes MySQL from anywhere.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&example, dir.path());
+    let text = std::fs::read_to_string(dir.path().join("security-groups.toml")).unwrap();
+    let (head, tail) = text.split_at(text.find("[security_group.db]").unwrap());
+    let tail = tail.replacen("ingress = [", "ingress = [{ ports = \"3306\", cidr = \"0.0.0.0/0\" }, ", 1);
+    std::fs::write(dir.path().join("security-groups.toml"), format!("{head}{tail}")).unwrap();
+    let run = run_converge(dir.path(), &["graph", "--reachability", "--detailed-exitcode"], Some(NO_AWS), None);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("! internet") && run.stdout.contains("not needed: the internet needs to reach only the load balancers"), "{run:?}");
+    let run = run_converge(dir.path(), &["graph", "--reachability", "--format", "dot"], Some(NO_AWS), None);
+    assert!(run.stdout.starts_with("digraph converge {") && run.stdout.contains("color=red"), "{run:?}");
+}

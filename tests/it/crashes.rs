@@ -30,19 +30,6 @@ async fn example_fleet(moto: &Moto, lock: Option<&str>) -> tempfile::TempDir {
     dir
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else if entry.file_name() != ".converge.lock" {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 fn spawn_apply(dir: &Path, endpoint: &str, extra: &[&str]) -> Child {
     let mut args = vec!["apply", "--auto-approve"];
     args.extend_from_slice(extra);

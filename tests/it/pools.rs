@@ -459,3 +459,17 @@ async fn scaling_notifications_go_to_the_pools_topic_and_follow_the_desired_stat
     assert!(configured().await.is_empty());
     assert!(plan(&aws, &dir.load()).await.plan.is_empty());
 }
+
+/// A grace period of 0 is kept (as AWS does; see the launcher): apply, then the plan is empty.
+#[tokio::test]
+async fn a_health_check_grace_period_of_zero_is_applied_and_planned_again_as_zero() {
+    let moto = Moto::start();
+    moto.nightly_image("sites-nightly-2026-11-25").await;
+    let dir = fleet_dir();
+    dir.write("objects.toml", &OBJECTS.replace("grace_seconds = 120", "grace_seconds = 0"));
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(group(&moto, "agency-web").await.health_check_grace_period(), Some(0));
+    let planned = plan(&aws, &dir.load()).await;
+    assert!(planned.plan.is_empty(), "{}", converge::render::plan_text(&planned.plan));
+}

@@ -291,3 +291,17 @@ pub fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
     });
     (url, rx)
 }
+
+/// Copies a desired-state folder (without a local lock file).
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_name() != ".converge.lock" {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

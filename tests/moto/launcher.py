@@ -16,6 +16,7 @@ Extensions (moto 5.2.5; each names the quirk it covers):
   configuration is refused (`ValidationError`), and the group takes the desired configuration (its launch
   template and version) when the refresh succeeds, not before; a cancelled one reads `Cancelled` and
   changes nothing. Instances are not replaced.
+- `CreateAutoScalingGroup` turns a `HealthCheckGracePeriod` of 0 (or none) into 300. AWS keeps 0, its default.
 - `PutNotificationConfiguration`, `DescribeNotificationConfigurations` and `DeleteNotificationConfiguration`
   are missing (moto answers 500). Here a group keeps, per SNS topic, the notification types put for it (a put
   replaces that topic's types; unknown types are refused, as in AWS), a describe lists one entry per group,
@@ -278,6 +279,22 @@ def _delete_notification_configuration(self):
     _notifications(backend).get(name, {}).pop(self._get_param("TopicARN"), None)
     return ActionResult({})
 
+
+# --- A group's health-check grace period ---------------------------------------------------------------------
+# moto 5.2.5 creates a group given `HealthCheckGracePeriod=0` with 300 (and one given none with 300). AWS keeps
+# the 0 asked for, and its default (none given) is 0 too.
+
+_create_auto_scaling_group = asg_models.AutoScalingBackend.create_auto_scaling_group
+
+
+def _create_auto_scaling_group_keeping_its_grace(self, *args, **kwargs):
+    group = _create_auto_scaling_group(self, *args, **kwargs)
+    period = kwargs.get("health_check_period")
+    group.health_check_grace_period = int(period) if period is not None else 0
+    return group
+
+
+asg_models.AutoScalingBackend.create_auto_scaling_group = _create_auto_scaling_group_keeping_its_grace
 
 asg_responses.AutoScalingResponse.put_notification_configuration = _put_notification_configuration
 asg_responses.AutoScalingResponse.describe_notification_configurations = _describe_notification_configurations
