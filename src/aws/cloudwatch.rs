@@ -9,7 +9,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use super::executor::AwsExecutor;
 use super::executor::idempotent;
 use super::{Aws, AwsError, Wanted, call};
-use crate::error::Class;
+use crate::error::{Class, Classify};
 use crate::live::Found;
 use crate::model::Fleet;
 use crate::plan::Change;
@@ -29,6 +29,10 @@ fn spec(a: &MetricAlarm, tags: BTreeMap<String, String>) -> AlarmSpec {
         comparison: a.comparison_operator().map(|c| c.as_str().to_string()).unwrap_or_default(),
         alarm_actions: set(a.alarm_actions()),
         ok_actions: set(a.ok_actions()),
+        actions_enabled: a.actions_enabled().unwrap_or(true),
+        datapoints_to_alarm: a.datapoints_to_alarm(),
+        treat_missing_data: a.treat_missing_data().unwrap_or("missing").to_string(),
+        insufficient_data_actions: set(a.insufficient_data_actions()),
         tags,
         watches: None,
         arn: a.alarm_arn().map(str::to_string),
@@ -47,8 +51,17 @@ impl Aws {
         let prefix = format!("{}-", fleet.settings.name);
         let mut pages = cw.describe_alarms().alarm_name_prefix(&prefix).alarm_types(AlarmType::MetricAlarm).max_records(100).into_paginator().send();
         let mut alarms = Vec::new();
+        // A fleet that declares no alarm may run without CloudWatch permissions: it has none to read.
+        let declared = fleet.pools.values().any(|p| p.alarms.is_some()) || fleet.load_balancers.values().any(|l| l.alarms.is_some());
         while let Some(page) = pages.next().await {
-            alarms.extend(page.map_err(call("cloudwatch", "DescribeAlarms", format!("alarms named {prefix}*")))?.metric_alarms().iter().cloned());
+            match page.map_err(call("cloudwatch", "DescribeAlarms", format!("alarms named {prefix}*"))) {
+                Ok(page) => alarms.extend(page.metric_alarms().iter().cloned()),
+                Err(e) if !declared && !wanted.all() && e.class() == Class::Denied => {
+                    tracing::warn!("no alarm is declared and CloudWatch's alarms cannot be read ({e}): alarms made by this fleet before are not seen");
+                    return Ok(Found::default());
+                }
+                Err(e) => return Err(e),
+            }
         }
         let tagged: Vec<(MetricAlarm, BTreeMap<String, String>)> = stream::iter(alarms)
             .map(|a| async move {
@@ -90,6 +103,10 @@ impl AwsExecutor {
                     .comparison_operator(ComparisonOperator::from(spec.comparison.as_str()))
                     .set_alarm_actions(Some(spec.alarm_actions.iter().cloned().collect()))
                     .set_ok_actions(Some(spec.ok_actions.iter().cloned().collect()))
+                    .set_insufficient_data_actions(Some(spec.insufficient_data_actions.iter().cloned().collect()))
+                    .actions_enabled(spec.actions_enabled)
+                    .set_datapoints_to_alarm(spec.datapoints_to_alarm)
+                    .treat_missing_data(&spec.treat_missing_data)
                     // Only a create takes them (an update keeps the alarm's own): it is never untagged.
                     .set_tags(Some(tags))
                     .send()

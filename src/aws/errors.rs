@@ -82,7 +82,9 @@ pub enum AwsError {
     #[error("{address}: {waiting} after {minutes} minutes{then}")]
     WaitTimedOut { address: String, waiting: String, minutes: u64, then: &'static str },
     /// A hostname is pointed only at an instance that is available and takes writes.
-    #[error("record {record}: database {identifier} is {state}; the hostname is moved only to an available instance that stands alone")]
+    #[error(
+        "record {record}: database {identifier} is {state}; the hostname is moved only to an instance that takes writes (available, or backing up or modifying) and is no replica"
+    )]
     DbNotReady { record: String, identifier: String, state: String },
 }
 

@@ -395,8 +395,8 @@ impl Aws {
         // are known already), the engine defaults of parameter groups with changes, the hosted zones' records.
         let known: BTreeMap<String, String> = env.images.values().filter_map(|i| Some((i.id.clone(), i.name.clone()?))).collect();
         let unknown = pools.image_ids().into_iter().filter(|id| !known.contains_key(id)).collect();
-        let records =
-            async { if fleet.settings.dns_zone.is_some() || fleet.has_hostnames() { self.read_zones(&env.hosted_zones).await.map(Some) } else { Ok(None) } };
+        let zones: Vec<(String, String)> = env.hosted_zones.iter().chain(&env.private_zones).map(|(n, id)| (n.clone(), id.clone())).collect();
+        let records = async { if fleet.settings.dns_zone.is_some() || fleet.has_hostnames() { self.read_zones(zones).await.map(Some) } else { Ok(None) } };
         let (mut names, static_parameters, records) =
             tokio::try_join!(self.image_names(unknown), self.static_parameters(rds.families_to_change(fleet)), records)?;
         names.extend(known);
@@ -428,27 +428,25 @@ impl Aws {
             && fleet.network.subnets.is_empty()
             && (fleet.load_balancers.values().any(|lb| lb.zones.is_empty() && lb.subnets.is_empty())
                 || fleet.pools.values().any(|p| p.zones.is_empty() && p.subnets.is_empty()));
+        // The VPC, then (with database hostnames) the private zones associated with it.
         let vpc = async {
-            match &fleet.network.vpc {
-                Some(v) => Ok(v.clone()),
-                None => self.default_vpc().await,
-            }
+            let vpc = match &fleet.network.vpc {
+                Some(v) => v.clone(),
+                None => self.default_vpc().await?,
+            };
+            let private = if fleet.has_hostnames() { self.private_zones(&vpc).await? } else { BTreeMap::new() };
+            Ok::<_, AwsError>((vpc, private))
         };
         let zones = async { if needs_zones { self.zones().await } else { Ok(Vec::new()) } };
         let hosted = async {
             if fleet.settings.dns_zone.is_none() && !fleet.has_hostnames() {
                 return Ok(Default::default());
             }
-            let (zones, private) = self.hosted_zones().await?;
+            let zones = self.hosted_zones().await?;
             let within = |name: &str| zones.keys().any(|z| name == z || name.ends_with(&format!(".{z}")));
-            for (database, db) in &fleet.databases {
-                if let Some(h) = db.hostname.as_ref().filter(|h| !within(&h.value)) {
-                    return Err(Missing::HostnameZone { database: database.clone(), hostname: h.value.clone() }.into());
-                }
-            }
             let Some(zone) = &fleet.settings.dns_zone else { return Ok(zones) };
             let zone = zone.trim_end_matches('.').to_ascii_lowercase();
-            if !zones.contains_key(&zone) || private.contains(&zone) {
+            if !zones.contains_key(&zone) {
                 return Err(Missing::FleetZone { zone }.into());
             }
             for (name, site) in fleet.sites.iter().filter(|(_, s)| s.dns == crate::model::DnsMode::Managed) {
@@ -459,8 +457,15 @@ impl Aws {
             }
             Ok(zones)
         };
-        let (vpc_id, zones, images, hosted_zones) = tokio::try_join!(vpc, zones, self.resolve_images(fleet), hosted)?;
-        Ok(Environment { vpc_id, zones, images, hosted_zones, region: self.region.clone(), ..Environment::default() })
+        let ((vpc_id, private_zones), zones, images, hosted_zones) = tokio::try_join!(vpc, zones, self.resolve_images(fleet), hosted)?;
+        // A hostname is in a private zone of the VPC, else in a public zone.
+        let within = |zones: &BTreeMap<String, String>, name: &str| zones.keys().any(|z| name == z || name.ends_with(&format!(".{z}")));
+        for (database, db) in &fleet.databases {
+            if let Some(h) = db.hostname.as_ref().filter(|h| !within(&private_zones, &h.value) && !within(&hosted_zones, &h.value)) {
+                return Err(Missing::HostnameZone { database: database.clone(), hostname: h.value.clone() }.into());
+            }
+        }
+        Ok(Environment { vpc_id, zones, images, hosted_zones, private_zones, region: self.region.clone(), ..Environment::default() })
     }
 }
 

@@ -86,28 +86,47 @@ impl ZonesRead {
 }
 
 impl Aws {
-    /// Every hosted zone of the account: name -> id (ListHostedZones pages of 100), and which of them are
-    /// private (a database's hostname may be in one). A private zone with the name of a public one (split
-    /// horizon) is left out: records are known by name.
-    pub(crate) async fn hosted_zones(&self) -> Result<(BTreeMap<String, String>, std::collections::BTreeSet<String>), AwsError> {
+    /// Every public hosted zone of the account: name -> id (ListHostedZones pages of 100).
+    pub(crate) async fn hosted_zones(&self) -> Result<BTreeMap<String, String>, AwsError> {
         let mut pages = self.route53.list_hosted_zones().into_paginator().send();
-        let (mut public, mut private) = (BTreeMap::new(), BTreeMap::new());
+        let mut out = BTreeMap::new();
         while let Some(page) = pages.next().await {
             for z in page.map_err(call("route53", "ListHostedZones", "the account's hosted zones"))?.hosted_zones() {
-                let zones = if z.config().is_some_and(|c| c.private_zone()) { &mut private } else { &mut public };
-                zones.insert(bare(z.name()), z.id().trim_start_matches("/hostedzone/").to_string());
+                if !z.config().is_some_and(|c| c.private_zone()) {
+                    out.insert(bare(z.name()), z.id().trim_start_matches("/hostedzone/").to_string());
+                }
             }
         }
-        let private_names = private.keys().filter(|n| !public.contains_key(*n)).cloned().collect();
-        for (name, id) in private {
-            public.entry(name).or_insert(id);
-        }
-        Ok((public, private_names))
+        Ok(out)
     }
 
-    /// The records of every hosted zone (the agency's and its managed clients').
-    pub(crate) async fn read_zones(&self, zones: &BTreeMap<String, String>) -> Result<ZonesRead, AwsError> {
-        let records = stream::iter(zones.clone())
+    /// The private hosted zones associated with the fleet's VPC (where its database hostnames may be):
+    /// name -> id. A VPC takes at most one private zone of a name, so another VPC's namesake is never chosen.
+    pub(crate) async fn private_zones(&self, vpc_id: &str) -> Result<BTreeMap<String, String>, AwsError> {
+        let region = aws_sdk_route53::types::VpcRegion::from(self.region.as_str());
+        let mut out = BTreeMap::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page =
+                self.route53.list_hosted_zones_by_vpc().vpc_id(vpc_id).vpc_region(region.clone()).set_next_token(next.take()).send().await.map_err(call(
+                    "route53",
+                    "ListHostedZonesByVPC",
+                    format!("the private zones of {vpc_id}"),
+                ))?;
+            for z in page.hosted_zone_summaries() {
+                out.insert(bare(z.name()), z.hosted_zone_id().trim_start_matches("/hostedzone/").to_string());
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// The records of these hosted zones, (name, id): the public ones (the agency's and its managed
+    /// clients'), and the private ones of the fleet's VPC.
+    pub(crate) async fn read_zones(&self, zones: Vec<(String, String)>) -> Result<ZonesRead, AwsError> {
+        let records = stream::iter(zones)
             .map(|(zone, id)| async move {
                 // Pages continue from the next (name, type), not a token: the SDK has no paginator for it.
                 let mut sets = Vec::new();
@@ -132,6 +151,9 @@ impl Aws {
         Ok(ZonesRead { records })
     }
 }
+
+/// The statuses of an instance that takes writes: what a hostname may be moved to (with no replica source).
+const SERVING: [&str; 5] = ["available", "backing-up", "modifying", "storage-optimization", "configuring-enhanced-monitoring"];
 
 /// The record set of a change, its target resolved: a CNAME with its TTL, an alias with its
 /// EvaluateTargetHealth (the defaults when the change does not say, as in plans saved before them).
@@ -222,7 +244,9 @@ impl AwsExecutor {
             let Some(record) = wanted.get(id) else { continue };
             let status = db.db_instance_status().unwrap_or("in an unknown state");
             let not_ready = |state: String| AwsError::DbNotReady { record: record.to_string(), identifier: id.to_string(), state };
-            if status != "available" {
+            // Serving: available, or busy with something that keeps it taking writes (a backup, which follows
+            // a promotion, or a change applied now).
+            if !SERVING.contains(&status) {
                 return Err(not_ready(format!("`{status}`")));
             }
             if let Some(source) = db.read_replica_source_db_instance_identifier() {

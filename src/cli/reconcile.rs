@@ -106,8 +106,19 @@ struct FleetLoop<'a> {
 }
 
 impl FleetLoop<'_> {
-    fn who(&self) -> (String, String) {
-        (self.account.borrow().clone(), self.by.clone())
+    /// Posts what `say` has to say to the webhook (if any): who acts, on which fleet, is the first line.
+    async fn tell(&self, say: impl FnOnce(&mut Chat, &chat::Who<'_>) -> Option<String>) {
+        let account = self.account.borrow().clone();
+        let who = chat::Who {
+            command: "reconcile",
+            fleet: &self.fleet.settings.name,
+            account: &account,
+            region: &self.aws.region,
+            by: &self.by,
+            caller: self.aws.caller(),
+        };
+        let message = say(&mut self.chat.borrow_mut(), &who);
+        self.log.post(message).await;
     }
 
     /// One pass, measured: its result, duration and AWS calls go to the metrics; a run of failed passes
@@ -123,20 +134,10 @@ impl FleetLoop<'_> {
         let calls = self.aws.stats.counts().into_iter().map(|c| (c.service.to_string(), c.operation.to_string(), c.calls));
         self.metrics.aws(calls, self.aws.stats.failed().throttled);
         self.summary.set(PassSummary { calls: self.aws.stats.total(), elapsed: started.elapsed(), ..self.summary.get() });
-        let (account, by) = self.who();
-        let who = chat::Who {
-            command: "reconcile",
-            fleet: &self.fleet.settings.name,
-            account: &account,
-            region: &self.aws.region,
-            by: &by,
-            caller: self.aws.caller(),
-        };
-        let message = match &result {
-            Ok(_) => self.chat.borrow_mut().pass_ok(&who),
-            Err(e) => self.chat.borrow_mut().pass_failed(&who, e.class, &e.message),
-        };
-        self.log.post(message).await;
+        match &result {
+            Ok(_) => self.tell(|chat, who| chat.pass_ok(who)).await,
+            Err(e) => self.tell(|chat, who| chat.pass_failed(who, e.class, &e.message)).await,
+        }
         result
     }
 
@@ -215,7 +216,17 @@ impl FleetLoop<'_> {
             self.log.emit(Event::Blocked { conflicts: &plan.conflicts, calls });
             return Ok(next());
         }
-        let unchanged = |a: &Address| plan.change(a).is_none() && !plan.held.iter().any(|h| &h.change.address == a);
+        // Converged this pass: no change, none held, no conflict.
+        let unchanged = |a: &Address| plan.change(a).is_none() && !plan.held.iter().any(|h| &h.change.address == a) && !conflicted.contains(a);
+        // An object in backoff that has converged since (fixed by hand, or its change left the plan) is
+        // out of its backoff; chat hears it recovered.
+        let settled: Vec<Address> = self.backoffs.borrow().addresses().filter(|a| unchanged(a)).cloned().collect();
+        if !settled.is_empty() {
+            for a in &settled {
+                self.backoffs.borrow_mut().succeeded(a);
+            }
+            self.tell(|chat, who| chat.settled(who, &settled)).await;
+        }
         if plan.is_empty() {
             if let Some(guard) = guard.filter(|_| !plan.journal_settled.is_empty()) {
                 apply::Journal::begin(guard, &plan.journal_settled, Vec::new()).await.map_err(|e| PassError::new(e.class, e.message))?;
@@ -270,17 +281,7 @@ impl FleetLoop<'_> {
         self.schedule.borrow_mut().reconciled(reconciled, now);
         // The pass's end state: what it applied converged, what failed waits out its backoff.
         self.record_objects(&planned, &conflicted, &report.applied.iter().cloned().collect(), now);
-        let (account, by) = self.who();
-        let who = chat::Who {
-            command: "reconcile",
-            fleet: &self.fleet.settings.name,
-            account: &account,
-            region: &self.aws.region,
-            by: &by,
-            caller: self.aws.caller(),
-        };
-        let message = self.chat.borrow_mut().pass(&who, plan, &report, &self.backoffs.borrow());
-        self.log.post(message).await;
+        self.tell(|chat, who| chat.pass(who, plan, &report, &self.backoffs.borrow())).await;
         Ok(next())
     }
 

@@ -212,18 +212,24 @@ pub fn import(opts: &Options, env: &Environment, live: &Live) -> Imported {
             sel.databases.insert(a.name, (db, ours));
         }
     }
-    // A replica is declared by its primary's name: one whose primary is not imported is not either.
-    let orphans: Vec<(String, String)> = sel
-        .databases
-        .iter()
-        .filter_map(|(name, (db, _))| {
-            db.replica_of.as_ref().filter(|(_, source)| !sel.database_names.contains_key(source)).map(|(_, s)| (name.clone(), s.clone()))
-        })
-        .collect();
-    for (name, source) in orphans {
-        sel.notes.push(format!("database {name}: a replica of {source}, which is not imported; not imported either (import its primary with it)"));
-        if let Some((db, _)) = sel.databases.remove(&name) {
-            sel.database_names.remove(&db.identifier);
+    // A replica is declared by its primary's name: one whose primary is not imported is not either (nor,
+    // then, a replica of it).
+    loop {
+        let orphans: Vec<(String, String)> = sel
+            .databases
+            .iter()
+            .filter_map(|(name, (db, _))| {
+                db.replica_of.as_ref().filter(|(_, source)| !sel.database_names.contains_key(source)).map(|(_, s)| (name.clone(), s.clone()))
+            })
+            .collect();
+        if orphans.is_empty() {
+            break;
+        }
+        for (name, source) in orphans {
+            sel.notes.push(format!("database {name}: a replica of {source}, which is not imported; not imported either (import its primary with it)"));
+            if let Some((db, _)) = sel.databases.remove(&name) {
+                sel.database_names.remove(&db.identifier);
+            }
         }
     }
     // Security groups: those in scope, and those the imported objects refer to (a declaration names a group

@@ -138,12 +138,15 @@ fn databases(fleet: &Fleet, seen: &Seen, diags: &mut Vec<Diagnostic>) {
                 .help("set promote = true on this replica (the cut-over), or keep the hostname on its primary"),
             );
         }
-        if fleet
-            .sites
-            .keys()
-            .any(|s| fleet.settings.dns_zone.as_deref().is_some_and(|z| h.value == format!("{s}.{}", z.trim_end_matches('.').to_ascii_lowercase())))
-        {
-            diags.push(Diagnostic::new(h.loc.clone(), format!("database.{name}.hostname"), format!("`{}` is a site's record", h.value)));
+        // Not a name a site's records take (its record in the fleet's zone, its own names when managed).
+        let zone = fleet.settings.dns_zone.as_deref().map(|z| z.trim_end_matches('.').to_ascii_lowercase());
+        let taken = fleet.sites.iter().find(|(s, site)| {
+            zone.as_ref().is_some_and(|z| h.value == format!("{s}.{z}"))
+                || (site.dns == super::DnsMode::Managed
+                    && std::iter::once(&site.domain).chain(&site.aliases).any(|n| n.trim_end_matches('.').eq_ignore_ascii_case(&h.value)))
+        });
+        if let Some((site, _)) = taken {
+            diags.push(Diagnostic::new(h.loc.clone(), format!("database.{name}.hostname"), format!("`{}` is a record of site.{site}", h.value)));
         }
     }
     for (name, db) in &fleet.databases {

@@ -413,7 +413,8 @@ pub fn contain(p: &mut Plan, desired: &Desired, live: &Live, extra: &BTreeMap<Ad
 /// never travel in another change's batch.
 fn withhold(p: &mut Plan, desired: &Desired, live: &Live, mut reasons: BTreeMap<Address, String>) {
     let actions: BTreeMap<Address, Action> = p.changes.iter().map(|c| (c.address.clone(), c.action)).collect();
-    let absent = |a: &Address| live.spec(a).is_none() || matches!(actions.get(a), Some(Action::Create | Action::Replace));
+    // Not one object of the fleet's (none, or several claiming the address), or one being created.
+    let absent = |a: &Address| live.objects.get(a).is_none_or(|o| o.len() != 1) || matches!(actions.get(a), Some(Action::Create | Action::Replace));
     loop {
         let waiting: Vec<(Address, String)> = p
             .changes

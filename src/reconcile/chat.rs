@@ -118,6 +118,18 @@ impl Chat {
         self.message(who, body)
     }
 
+    /// Objects that were failing and have converged without a change of the loop's (fixed by hand, or
+    /// their change left the plan): they are said to have recovered.
+    pub fn settled(&mut self, who: &Who<'_>, addresses: &[Address]) -> Option<String> {
+        let mut body = String::new();
+        for a in addresses {
+            if self.announced.remove(a).is_some() {
+                let _ = writeln!(body, "Recovered: {a} (converged: nothing left to apply)");
+            }
+        }
+        self.message(who, body)
+    }
+
     /// A pass that failed as a whole: said when the passes start failing, not at every retry.
     pub fn pass_failed(&mut self, who: &Who<'_>, class: Class, error: &str) -> Option<String> {
         let first = self.pass_failing.is_none();

@@ -206,7 +206,10 @@ impl Event<'_> {
                     json!({ "address": conflict.address.as_ref().map(ToString::to_string), "message": conflict.message, "help": conflict.help }),
                 )]
             }
-            Event::Blocked { conflicts, .. } => conflicts.iter().map(|c| ("warn", "blocked", json!({ "message": c.message, "help": c.help }))).collect(),
+            Event::Blocked { conflicts, .. } => conflicts
+                .iter()
+                .map(|c| ("warn", "blocked", json!({ "address": c.address.as_ref().map(ToString::to_string), "message": c.message, "help": c.help })))
+                .collect(),
             Event::NoChanges { .. } => vec![("info", "planned", json!({ "changes": 0 }))],
             Event::Planned { plan, applying, .. } => {
                 let changes: Vec<Value> =

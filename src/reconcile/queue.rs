@@ -68,6 +68,11 @@ impl Backoffs {
         self.entries.get(address).map(|e| self.policy.backoff(e.failures, 0.0))
     }
 
+    /// The objects in backoff (waiting or due).
+    pub fn addresses(&self) -> impl Iterator<Item = &Address> {
+        self.entries.keys()
+    }
+
     pub fn get(&self, address: &Address) -> Option<&Entry> {
         self.entries.get(address)
     }

@@ -111,7 +111,12 @@ fn targets(desired: &Desired) -> Vec<Target> {
     for (a, spec) in desired {
         match spec {
             Spec::LoadBalancer(lb) => {
-                instance_ports.insert(lb.name.clone(), lb.listeners.values().map(|l| i32::from(l.instance_port)).collect());
+                // Its instances are reached on the listeners' instance ports and the health check's
+                // (`HTTP:8080/health`).
+                let mut ports: BTreeSet<i32> = lb.listeners.values().map(|l| i32::from(l.instance_port)).collect();
+                let check = lb.health_check.target.split_once(':').map(|(_, rest)| rest.split('/').next().unwrap_or(rest));
+                ports.extend(check.and_then(|p| p.parse::<i32>().ok()));
+                instance_ports.insert(lb.name.clone(), ports);
                 out.push(Target {
                     name: a.to_string(),
                     tier: Tier::LoadBalancer,
@@ -191,7 +196,7 @@ fn unneeded(source: (Tier, &str), target: &Target, rule: &RuleSpec) -> Option<St
         (Tier::Pool, Tier::Database) if !more => None,
         (Tier::Pool, Tier::Database) => Some("a pool needs only the database's port".into()),
         // A tier reaching itself (instances of one pool, a replica and its primary) is its own business.
-        (s, t) if s == t && source.1 == target.name => None,
+        (s, t) if s == t && (source.1 == target.name || s == Tier::Database) => None,
         (Tier::LoadBalancer | Tier::Pool | Tier::Database, _) => Some("not a path between adjacent tiers (internet, load balancer, pool, database)".into()),
         // A private network or another group: shown, not judged.
         _ => None,
@@ -305,15 +310,18 @@ impl Graph {
         for (id, text) in &self.nodes {
             let _ = writeln!(out, "  {}[\"{}\"]", ids[id.as_str()], label(text));
         }
+        // linkStyle counts the links written, in order.
         let mut marked = Vec::new();
-        for (i, e) in self.edges.iter().enumerate() {
+        let mut written = 0;
+        for e in &self.edges {
             let (Some(from), Some(to)) = (ids.get(e.from.as_str()), ids.get(e.to.as_str())) else { continue };
             let arrow = if e.marked.is_some() { "-.->" } else { "-->" };
             let text = if e.label.is_empty() { String::new() } else { format!("|\"{}\"|", label(&e.label)) };
             let _ = writeln!(out, "  {from} {arrow}{text} {to}");
             if e.marked.is_some() {
-                marked.push(i.to_string());
+                marked.push(written.to_string());
             }
+            written += 1;
         }
         if !marked.is_empty() {
             let _ = writeln!(out, "  linkStyle {} stroke:#d00,color:#d00", marked.join(","));

@@ -15,6 +15,14 @@ use crate::model::Fleet;
 /// Periods in breach before an alarm fires.
 pub const EVALUATION_PERIODS: i32 = 2;
 
+fn yes() -> bool {
+    true
+}
+
+fn missing() -> String {
+    "missing".into()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlarmSpec {
     pub name: String,
@@ -31,6 +39,16 @@ pub struct AlarmSpec {
     /// The SNS topics told when it fires, and when it clears.
     pub alarm_actions: BTreeSet<String>,
     pub ok_actions: BTreeSet<String>,
+    /// What silences an alarm, set by hand: converge's are on, count every evaluation period, treat missing
+    /// data as missing (AWS's default) and tell no one of insufficient data.
+    #[serde(default = "yes")]
+    pub actions_enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datapoints_to_alarm: Option<i32>,
+    #[serde(default = "missing")]
+    pub treat_missing_data: String,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub insufficient_data_actions: BTreeSet<String>,
     pub tags: BTreeMap<String, String>,
     /// What the alarm watches, in the fleet: `auto_scaling_group.web`, `load_balancer.shared`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,6 +147,10 @@ impl ResourceKind for AlarmSpec {
                     comparison: "GreaterThanThreshold".into(),
                     alarm_actions: topics.clone(),
                     ok_actions: topics,
+                    actions_enabled: true,
+                    datapoints_to_alarm: None,
+                    treat_missing_data: missing(),
+                    insufficient_data_actions: BTreeSet::new(),
                     tags: owned_tags(&fleet.settings.name, &a, &BTreeMap::new()),
                     watches: Some(watches),
                     arn: None,
@@ -207,6 +229,20 @@ impl ResourceKind for AlarmSpec {
         }
         if self.ok_actions != live.ok_actions {
             d.fields.push(FieldChange::changed("ok_actions", list(&live.ok_actions), list(&self.ok_actions)));
+        }
+        if self.actions_enabled != live.actions_enabled {
+            d.fields.push(FieldChange::changed("actions_enabled", live.actions_enabled.to_string(), self.actions_enabled.to_string()));
+        }
+        // Unset is every evaluation period.
+        let datapoints = |s: &AlarmSpec| s.datapoints_to_alarm.unwrap_or(s.evaluation_periods);
+        if datapoints(self) != datapoints(live) {
+            d.fields.push(FieldChange::changed("datapoints_to_alarm", datapoints(live).to_string(), datapoints(self).to_string()));
+        }
+        if self.treat_missing_data != live.treat_missing_data {
+            d.fields.push(FieldChange::changed("treat_missing_data", &live.treat_missing_data, &self.treat_missing_data));
+        }
+        if self.insufficient_data_actions != live.insufficient_data_actions {
+            d.fields.push(FieldChange::changed("insufficient_data_actions", list(&live.insufficient_data_actions), list(&self.insufficient_data_actions)));
         }
         if !d.fields.is_empty() {
             d.ops.push(self.put());

@@ -223,9 +223,12 @@ impl ResourceKind for DnsRecordSpec {
         out
     }
 
-    /// Route 53 applies a batch atomically, and each call counts: a zone's changes go out together.
+    /// Route 53 applies a batch atomically, and each call counts: a zone's changes go out together. A
+    /// database's hostname goes alone: it waits for its database (a promotion), which the zone's other
+    /// records must not wait for, and its endpoint check must not fail them.
     fn batch_key(op: &DnsOp) -> Option<&str> {
         match op {
+            DnsOp::Change { change, .. } if matches!(change.target, Target::Database { .. }) => None,
             DnsOp::Change { zone_id, .. } | DnsOp::Batch { zone_id, .. } => Some(zone_id),
         }
     }
@@ -367,7 +370,13 @@ fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, DnsRecordSpec)> {
     for (database, db) in &fleet.databases {
         let Some(hostname) = &db.hostname else { continue };
         let name = hostname.value.clone();
-        let (zone, zone_id) = zone_of(&name, std::slice::from_ref(&name), env);
+        // A private zone of the fleet's VPC first: a database's name is for the instances.
+        let private = Environment { hosted_zones: env.private_zones.clone(), ..Environment::default() };
+        let (zone, zone_id) = if private.hosted_zones.keys().any(|z| name == *z || name.ends_with(&format!(".{z}"))) {
+            zone_of(&name, std::slice::from_ref(&name), &private)
+        } else {
+            zone_of(&name, std::slice::from_ref(&name), env)
+        };
         let identifier = fleet.database_identifier(database);
         let target = Target::Database { endpoint: env.db_endpoints.get(&identifier).cloned(), identifier, database: database.clone() };
         let owner = owner_value(&fleet.settings.name, &name);

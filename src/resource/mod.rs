@@ -151,8 +151,10 @@ pub struct Environment {
     /// Per parameter group family, the engine's parameters and whether each is static (applies only at a
     /// reboot); read only for families with parameters to change.
     pub static_parameters: BTreeMap<String, BTreeMap<String, bool>>,
-    /// The account's hosted zones: name (lower case, no trailing dot) -> id.
+    /// The account's public hosted zones: name (lower case, no trailing dot) -> id.
     pub hosted_zones: BTreeMap<String, String>,
+    /// The private hosted zones of the fleet's VPC (read when a database has a hostname): name -> id.
+    pub private_zones: BTreeMap<String, String>,
     /// Load balancers' DNS names, by AWS name (for the records pointing at them).
     pub balancer_dns: BTreeMap<String, String>,
     /// Database instances' endpoints, by identifier (for their hostnames).

@@ -95,6 +95,13 @@ async fn alarms_are_created_tagged_put_back_after_a_change_by_hand_and_deleted_w
     assert_eq!(aws.stats.calls("PutMetricAlarm"), 1);
     assert_eq!(alarms(&moto).await.iter().find(|a| a.alarm_name() == Some("agency-web-cpu-high")).unwrap().threshold(), Some(80.0));
 
+    // Silenced by hand: drift too.
+    cw.disable_alarm_actions().alarm_names("agency-shared-unhealthy-hosts").send().await.unwrap();
+    let text = converge::render::plan_text(&plan(&aws, &dir.load()).await.plan);
+    assert!(text.contains("~ actions_enabled = false -> true"), "{text}");
+    converge(&aws, &dir.load()).await;
+    assert!(plan(&aws, &dir.load()).await.plan.is_empty());
+
     // Removed from the TOML: deleted; the hand-made one stays.
     dir.write("objects.toml", &objects(80).replace(&format!("alarms = {{ cpu_above = 80, topic = \"{TOPIC}\" }}\n"), ""));
     converge(&aws, &dir.load()).await;
