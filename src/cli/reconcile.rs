@@ -199,7 +199,6 @@ impl FleetLoop<'_> {
             }
             planned.plan.conflicts.retain(|c| c.address.is_none());
         }
-        self.record_objects(&planned, &conflicted, &BTreeSet::new(), now);
         let plan = &planned.plan;
         self.summary.set(PassSummary { changes: plan.changes.len(), held: plan.held.len(), conflicts: plan.conflicts.len(), ..self.summary.get() });
         // The next pass comes at the interval (less up to 10%, so that the loops of many fleets started
@@ -213,6 +212,7 @@ impl FleetLoop<'_> {
         let calls = self.aws.stats.total();
         self.log.emit(Event::Held { held: &plan.held });
         if !plan.conflicts.is_empty() {
+            self.record_objects(&planned, &conflicted, &BTreeSet::new(), now);
             self.log.emit(Event::Blocked { conflicts: &plan.conflicts, calls });
             return Ok(next());
         }
@@ -227,6 +227,7 @@ impl FleetLoop<'_> {
             }
             self.tell(|chat, who| chat.settled(who, &settled)).await;
         }
+        self.record_objects(&planned, &conflicted, &BTreeSet::new(), now);
         if plan.is_empty() {
             if let Some(guard) = guard.filter(|_| !plan.journal_settled.is_empty()) {
                 apply::Journal::begin(guard, &plan.journal_settled, Vec::new()).await.map_err(|e| PassError::new(e.class, e.message))?;
