@@ -41,12 +41,31 @@ pub enum Command {
     /// Write a desired state into --dir for what the account already holds (objects of no fleet, and the
     /// fleet's own): its plan adopts each object with tags only.
     Import(ImportArgs),
+    /// The migration sheet, live: one row per site (names, record, DNS control, pool and load balancer, the
+    /// commit deployed against the desired one, media bucket, certificate, integrations) and what is left.
+    Sites(SitesArgs),
     /// Pictures of the fleet: the desired state's dependency graph, a plan's order (--plan), or who can
     /// reach whom on which ports (--reachability), as text, DOT or Mermaid.
     Graph(GraphArgs),
     /// Print the shell's completion registration: `source <(converge completions bash)`; addresses and
     /// sites are completed from the desired state.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SitesArgs {
+    #[arg(long, value_enum, default_value_t = crate::render::sites::SheetFormat::Text)]
+    pub format: crate::render::sites::SheetFormat,
+    /// `pending`: only the sites with something left to do.
+    #[arg(long, value_enum)]
+    pub only: Option<Only>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    Pending,
 }
 
 #[derive(Debug, Args)]

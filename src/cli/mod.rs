@@ -108,6 +108,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reconcile(args) => runtime.block_on(reconcile::reconcile(&fleet, args)),
         Command::Drift(args) => runtime.block_on(drift(&fleet, args)),
         Command::Graph(args) => runtime.block_on(graph(&fleet, &args)),
+        Command::Sites(args) => runtime.block_on(sites(&fleet, &args)),
         Command::Lock => runtime.block_on(lock::show(&fleet)),
         Command::Unlock(args) => runtime.block_on(lock::unlock(&fleet, &args)),
         Command::Diff(_) | Command::Validate(_) | Command::Import(_) | Command::Completions(_) => unreachable!("handled above: they need no desired state"),
@@ -189,6 +190,17 @@ async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `converge sites`: the sheet, from a plan (which reads AWS).
+async fn sites(fleet: &Fleet, args: &args::SitesArgs) -> Result<ExitCode> {
+    let planned = read_and_plan(fleet, &args.common).await?;
+    let mut rows = render::sites::rows(fleet, &planned.plan, &planned.live);
+    if args.only == Some(args::Only::Pending) {
+        rows.retain(|r| r.pending);
+    }
+    print!("{}", render::sites::render(&rows, args.format));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `converge graph`: offline from the desired state, or from a plan (`--plan`, which reads AWS).

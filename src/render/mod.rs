@@ -5,6 +5,7 @@ pub mod graph;
 pub mod json;
 pub mod markdown;
 pub mod report;
+pub mod sites;
 pub mod text;
 
 pub use json::{Target, apply_json, diagnostics_json, plan_json};

@@ -134,6 +134,17 @@ fn the_example_fleet_applies_and_then_plans_no_changes() {
     assert!(text.contains("\n  + db_instance.sites\n") && !text.contains("example-only"), "{text}");
     let run = moto.converge(&example, &["plan", "--detailed-exitcode"]);
     assert_eq!(run.code, 0, "{run:?}");
+    // The sheet: every site deployed at its commit, nothing to apply (the emulator holds no IAM certificate:
+    // that is all that is left).
+    let run = moto.converge(&example, &["sites", "--format", "csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and three sites: {run:?}");
+    assert!(lines[1].starts_with("acme,www.acme.co.uk,") && lines[1].contains(",managed,web,acme,"), "{}", lines[1]);
+    assert!(lines.iter().skip(1).all(|l| !l.contains("change(s) to apply") && !l.contains("deploy pending")), "{run:?}");
+    let pending = moto.converge(&example, &["sites", "--only", "pending", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&pending.stdout).unwrap();
+    assert!(rows.as_array().unwrap().iter().all(|r| r["status"].as_str().unwrap().contains("certificate")), "{rows}");
 }
 
 #[test]
