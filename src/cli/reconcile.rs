@@ -265,6 +265,7 @@ impl FleetLoop<'_> {
         self.summary.set(PassSummary { applied: report.applied.len(), failed: report.failed.len(), ..self.summary.get() });
         // A failed object waits out its own backoff; the others converged (or wait for it).
         let now = self.started.elapsed();
+        let mut waits = Vec::new();
         {
             let mut backoffs = self.backoffs.borrow_mut();
             for a in &report.applied {
@@ -274,14 +275,17 @@ impl FleetLoop<'_> {
             for (a, e) in &report.failed {
                 self.metrics.reconciled(a.kind, Some(e.class()));
                 let wait = backoffs.failed(a, e.class(), now);
-                let failures = backoffs.get(a).map_or(1, |b| b.failures);
-                self.log.emit(Event::Backoff { address: a, wait, failures, class: e.class() });
+                waits.push((a, wait, backoffs.get(a).map_or(1, |b| b.failures), e.class()));
             }
         }
         let reconciled = planned.desired.keys().filter(|a| unchanged(a)).chain(&report.applied);
         self.schedule.borrow_mut().reconciled(reconciled, now);
-        // The pass's end state: what it applied converged, what failed waits out its backoff.
+        // The pass's end state (what it applied converged, what failed waits out its backoff), in the
+        // metrics before the log says it.
         self.record_objects(&planned, &conflicted, &report.applied.iter().cloned().collect(), now);
+        for (address, wait, failures, class) in waits {
+            self.log.emit(Event::Backoff { address, wait, failures, class });
+        }
         self.tell(|chat, who| chat.pass(who, plan, &report, &self.backoffs.borrow())).await;
         Ok(next())
     }
