@@ -443,7 +443,7 @@ impl Aws {
                 return Ok(Default::default());
             }
             let zones = self.hosted_zones().await?;
-            let within = |name: &str| zones.keys().any(|z| name == z || name.ends_with(&format!(".{z}")));
+            let within = |name: &str| zones.keys().any(|z| crate::resource::dns_record::in_zone(name, z));
             let Some(zone) = &fleet.settings.dns_zone else { return Ok(zones) };
             let zone = zone.trim_end_matches('.').to_ascii_lowercase();
             if !zones.contains_key(&zone) {
@@ -459,7 +459,7 @@ impl Aws {
         };
         let ((vpc_id, private_zones), zones, images, hosted_zones) = tokio::try_join!(vpc, zones, self.resolve_images(fleet), hosted)?;
         // A hostname is in a private zone of the VPC, else in a public zone.
-        let within = |zones: &BTreeMap<String, String>, name: &str| zones.keys().any(|z| name == z || name.ends_with(&format!(".{z}")));
+        let within = |zones: &BTreeMap<String, String>, name: &str| zones.keys().any(|z| crate::resource::dns_record::in_zone(name, z));
         for (database, db) in &fleet.databases {
             if let Some(h) = db.hostname.as_ref().filter(|h| !within(&private_zones, &h.value) && !within(&hosted_zones, &h.value)) {
                 return Err(Missing::HostnameZone { database: database.clone(), hostname: h.value.clone() }.into());

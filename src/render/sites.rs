@@ -131,10 +131,7 @@ fn cells(r: &Row) -> [String; 12] {
         r.pool.clone(),
         or(&r.load_balancer),
         commit,
-        match (&r.bucket, &r.bucket.is_some()) {
-            (Some(b), _) => b.clone(),
-            _ => "-".into(),
-        },
+        or(&r.bucket),
         r.certificate.clone(),
         list(&r.notify),
         r.status.clone(),

@@ -341,17 +341,23 @@ impl DnsRecordSpec {
     }
 }
 
-/// The hosted zone (name, id) a name belongs to: the longest zone name it ends with. Offline (no zones
-/// read), the shortest of `names` stands in for the zone.
+/// Whether `name` is in the zone named `zone` (the zone's apex, or a name below it).
+pub fn in_zone(name: &str, zone: &str) -> bool {
+    name == zone || name.strip_suffix(zone).is_some_and(|head| head.ends_with('.'))
+}
+
+/// The zone of `zones` (name -> id) that holds `name`: the longest one, if any.
+fn zone_in(name: &str, zones: &std::collections::BTreeMap<String, String>) -> Option<(String, String)> {
+    zones.iter().filter(|(zone, _)| in_zone(name, zone)).max_by_key(|(zone, _)| zone.len()).map(|(z, id)| (z.clone(), id.clone()))
+}
+
+/// The public hosted zone (name, id) a name belongs to: the longest zone name it ends with. Offline (no
+/// zones read), the shortest of `names` stands in for the zone.
 fn zone_of(name: &str, names: &[String], env: &super::Environment) -> (String, String) {
-    let found = env.hosted_zones.iter().filter(|(zone, _)| name == zone.as_str() || name.ends_with(&format!(".{zone}"))).max_by_key(|(zone, _)| zone.len());
-    match found {
-        Some((zone, id)) => (zone.clone(), id.clone()),
-        None => {
-            let zone = names.iter().min_by_key(|n| n.len()).cloned().unwrap_or_else(|| name.to_string());
-            (zone.clone(), format!("(hosted zone {zone})"))
-        }
-    }
+    zone_in(name, &env.hosted_zones).unwrap_or_else(|| {
+        let zone = names.iter().min_by_key(|n| n.len()).cloned().unwrap_or_else(|| name.to_string());
+        (zone.clone(), format!("(hosted zone {zone})"))
+    })
 }
 
 /// A record's TTL and EvaluateTargetHealth, as converge writes them for its type: (Some(300), None) for a
@@ -371,12 +377,7 @@ fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, DnsRecordSpec)> {
         let Some(hostname) = &db.hostname else { continue };
         let name = hostname.value.clone();
         // A private zone of the fleet's VPC first: a database's name is for the instances.
-        let private = Environment { hosted_zones: env.private_zones.clone(), ..Environment::default() };
-        let (zone, zone_id) = if private.hosted_zones.keys().any(|z| name == *z || name.ends_with(&format!(".{z}"))) {
-            zone_of(&name, std::slice::from_ref(&name), &private)
-        } else {
-            zone_of(&name, std::slice::from_ref(&name), env)
-        };
+        let (zone, zone_id) = zone_in(&name, &env.private_zones).unwrap_or_else(|| zone_of(&name, std::slice::from_ref(&name), env));
         let identifier = fleet.database_identifier(database);
         let target = Target::Database { endpoint: env.db_endpoints.get(&identifier).cloned(), identifier, database: database.clone() };
         let owner = owner_value(&fleet.settings.name, &name);
