@@ -59,6 +59,10 @@ pub struct SitesArgs {
     /// `pending`: only the sites with something left to do.
     #[arg(long, value_enum)]
     pub only: Option<Only>,
+    /// Where the sites' public names are looked up: `system` (/etc/resolv.conf), a server (`IP` or
+    /// `IP:PORT`, nothing else asked), or `none` (no lookups: the resolves column is left empty).
+    #[arg(long, default_value = "system", value_name = "system|none|ADDR")]
+    pub resolver: super::resolve::Choice,
     #[command(flatten)]
     pub common: Common,
 }

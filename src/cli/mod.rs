@@ -8,6 +8,7 @@ mod import;
 mod lock;
 mod plan_file;
 mod reconcile;
+mod resolve;
 mod serve;
 mod webhook;
 mod words;
@@ -195,7 +196,11 @@ async fn plan(fleet: &Fleet, args: PlanArgs) -> Result<ExitCode> {
 /// `converge sites`: the sheet, from a plan (which reads AWS).
 async fn sites(fleet: &Fleet, args: &args::SitesArgs) -> Result<ExitCode> {
     let planned = read_and_plan(fleet, &args.common).await?;
-    let mut rows = render::sites::rows(fleet, &planned.plan, &planned.live);
+    let balancer_dns = &planned.env.balancer_dns;
+    let names = render::sites::names_to_look_up(fleet, &planned.live, balancer_dns);
+    let lookups = resolve::look_up(names, args.resolver).await?;
+    let resolution = lookups.as_ref().map(|lookups| render::sites::Resolution { lookups, balancer_dns });
+    let mut rows = render::sites::rows(fleet, &planned.plan, &planned.live, resolution);
     if args.only == Some(args::Only::Pending) {
         rows.retain(|r| r.pending);
     }

@@ -1,5 +1,6 @@
 //! Webhooks: one JSON POST to a Slack-compatible incoming webhook (`{"text": ...}`), over HTTP or HTTPS
-//! with the system's roots. The only network call converge makes that is not to AWS.
+//! with the system's roots. With the sheet's DNS lookups (`resolve`), the only network calls converge makes
+//! that are not to AWS.
 
 use std::time::Duration;
 

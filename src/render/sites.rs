@@ -1,16 +1,62 @@
 //! `converge sites`: the migration sheet, live. One row per site: its names, its record, who controls its
-//! DNS, its pool and load balancer, the commit its pool's live launch template deploys against the desired
-//! one, its media bucket, its certificate, the integrations to tell, and a status that says what is left
-//! to do. Pure: from the fleet, a plan and what was read.
+//! DNS, where its public names resolve, its pool and load balancer, the commit its pool's live launch
+//! template deploys against the desired one, its media bucket, its certificate, its alarms, the
+//! integrations to tell, and a status that says what is left to do. Pure: from the fleet, a plan, what was
+//! read and what the DNS answered (the lookups are the CLI's).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use serde::Serialize;
 
 use crate::live::Live;
 use crate::model::{DnsMode, Fleet};
 use crate::plan::Plan;
-use crate::resource::{Address, Kind, Spec};
+use crate::resource::{Address, Kind, Spec, alarm};
+
+/// What a DNS lookup of one name answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum Lookup {
+    /// The names the answer passed through (CNAME targets: lower case, no trailing dot), and its addresses.
+    Found { via: Vec<String>, addresses: BTreeSet<IpAddr> },
+    /// No such name, or no address for it.
+    NotFound,
+    /// No answer (a time-out, a refusal, a server failure): where the name points is not known.
+    Failed { error: String },
+}
+
+/// Lookups by name (lower case, no trailing dot).
+pub type Lookups = BTreeMap<String, Lookup>;
+
+/// What the sheet needs to say where a site's names resolve.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolution<'a> {
+    pub lookups: &'a Lookups,
+    /// Load balancers' DNS names, by their AWS names.
+    pub balancer_dns: &'a BTreeMap<String, String>,
+}
+
+/// Whether one public name reaches the site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Points {
+    /// Through the site's record or its load balancer's name, or to their addresses.
+    Here,
+    Elsewhere,
+    NotFound,
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NameCheck {
+    pub name: String,
+    pub points: Points,
+    /// Where it points instead (`CNAME old.host.net`, `203.0.113.7`), or why it is not known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
 
 /// How the sheet is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,6 +76,8 @@ pub struct Row {
     pub record: Option<String>,
     /// `client` or `managed`.
     pub dns: &'static str,
+    /// Each public name's lookup; `None` when nothing was looked up (`--resolver none`).
+    pub resolves: Option<Vec<NameCheck>>,
     pub pool: String,
     pub load_balancer: Option<String>,
     /// The commit the pool's live launch template deploys (`None`: not deployed yet).
@@ -39,6 +87,9 @@ pub struct Row {
     pub bucket: Option<String>,
     /// `ok`, or what is wrong with the listener's certificate for the site's names.
     pub certificate: String,
+    /// The alarms on its pool and load balancer (their names in the fleet), and those missing from AWS.
+    pub alarms: Vec<String>,
+    pub alarms_missing: Vec<String>,
     pub notify: Vec<String>,
     /// What is left: `done`, or each thing pending.
     pub status: String,
@@ -54,11 +105,81 @@ fn deployed_commit(user_data: &str, site: &str) -> Option<String> {
     })
 }
 
-pub fn rows(fleet: &Fleet, plan: &Plan, live: &Live) -> Vec<Row> {
-    let zone = fleet.settings.dns_zone.as_deref().map(|z| z.trim_end_matches('.').to_ascii_lowercase());
+/// The site's record, when the fleet has a zone and the site a load balancer.
+fn record_of(fleet: &Fleet, site: &str) -> Option<String> {
+    let zone = fleet.settings.dns_zone.as_deref()?.trim_end_matches('.').to_ascii_lowercase();
+    fleet.sites[site].load_balancer.as_ref().map(|_| format!("{site}.{zone}"))
+}
+
+/// What a public name of the site may resolve through: its record, and its load balancer's DNS name.
+fn targets(fleet: &Fleet, live: &Live, balancer_dns: &BTreeMap<String, String>, site: &str) -> Vec<String> {
+    let balancer = fleet.sites[site].load_balancer.as_ref().and_then(|lb| match live.spec(&Address::new(Kind::LoadBalancer, &lb.value)) {
+        Some(Spec::LoadBalancer(spec)) => balancer_dns.get(&spec.name).map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
+        _ => None,
+    });
+    record_of(fleet, site).into_iter().chain(balancer).collect()
+}
+
+fn public_names(fleet: &Fleet, site: &str) -> Vec<String> {
+    let s = &fleet.sites[site];
+    std::iter::once(&s.domain).chain(&s.aliases).map(|n| n.trim_end_matches('.').to_ascii_lowercase()).collect()
+}
+
+/// Every name the sheet looks up: each site's public names, its record and its load balancer's name.
+pub fn names_to_look_up(fleet: &Fleet, live: &Live, balancer_dns: &BTreeMap<String, String>) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for site in fleet.sites.keys() {
+        names.extend(public_names(fleet, site));
+        names.extend(targets(fleet, live, balancer_dns, site));
+    }
+    names
+}
+
+/// Where one public name points, against the names and addresses that reach the site.
+fn check(name: &str, targets: &[String], lookups: &Lookups) -> NameCheck {
+    let target_addresses: BTreeSet<&IpAddr> = targets
+        .iter()
+        .filter_map(|t| match lookups.get(t) {
+            Some(Lookup::Found { addresses, .. }) => Some(addresses),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let (points, detail) = match lookups.get(name) {
+        Some(Lookup::Found { via, addresses }) => {
+            if targets.iter().any(|t| t == name || via.contains(t)) || addresses.iter().all(|a| target_addresses.contains(a)) {
+                (Points::Here, None)
+            } else if let Some(last) = via.last() {
+                (Points::Elsewhere, Some(format!("CNAME {last}")))
+            } else {
+                (Points::Elsewhere, Some(addresses.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(" ")))
+            }
+        }
+        Some(Lookup::NotFound) => (Points::NotFound, None),
+        Some(Lookup::Failed { error }) => (Points::Unknown, Some(error.clone())),
+        None => (Points::Unknown, Some("not looked up".into())),
+    };
+    NameCheck { name: name.to_string(), points, detail }
+}
+
+pub fn rows(fleet: &Fleet, plan: &Plan, live: &Live, resolution: Option<Resolution>) -> Vec<Row> {
     let mut out = Vec::new();
     for (name, s) in &fleet.sites {
-        let record = zone.as_ref().filter(|_| s.load_balancer.is_some()).map(|z| format!("{name}.{z}"));
+        let record = record_of(fleet, name);
+        let resolves = resolution.map(|r| {
+            let targets = targets(fleet, live, r.balancer_dns, name);
+            public_names(fleet, name).iter().map(|n| check(n, &targets, r.lookups)).collect::<Vec<_>>()
+        });
+        let alarms: Vec<String> = [
+            fleet.pools.get(&s.pool.value).and_then(|p| p.alarms.as_ref()?.cpu_above).map(|_| alarm::cpu_alarm(&s.pool.value)),
+            s.load_balancer
+                .as_ref()
+                .and_then(|lb| fleet.load_balancers.get(&lb.value)?.alarms.as_ref()?.unhealthy_hosts_above.map(|_| alarm::hosts_alarm(&lb.value))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let alarms_missing: Vec<String> = alarms.iter().filter(|a| live.spec(&Address::new(Kind::Alarm, a.as_str())).is_none()).cloned().collect();
         let template = match live.spec(&Address::new(Kind::LaunchTemplate, &s.pool.value)) {
             Some(Spec::LaunchTemplate(t)) => Some(t),
             _ => None,
@@ -90,6 +211,12 @@ pub fn rows(fleet: &Fleet, plan: &Plan, live: &Live) -> Vec<Row> {
         if bucket.as_deref().is_some_and(|b| b != "versioned") {
             left.push("media bucket".to_string());
         }
+        let not_here: Vec<&str> =
+            resolves.iter().flatten().filter(|c| matches!(c.points, Points::Elsewhere | Points::NotFound)).map(|c| c.name.as_str()).collect();
+        if !not_here.is_empty() {
+            let who = if s.dns == DnsMode::Managed { "DNS not resolving yet" } else { "client to point DNS" };
+            left.push(format!("{who}: {}", not_here.join(" ")));
+        }
         let pending = !left.is_empty();
         out.push(Row {
             site: name.clone(),
@@ -97,12 +224,15 @@ pub fn rows(fleet: &Fleet, plan: &Plan, live: &Live) -> Vec<Row> {
             aliases: s.aliases.clone(),
             record,
             dns: if s.dns == DnsMode::Managed { "managed" } else { "client" },
+            resolves,
             pool: s.pool.value.clone(),
             load_balancer: s.load_balancer.as_ref().map(|l| l.value.clone()),
             deployed,
             desired,
             bucket,
             certificate,
+            alarms,
+            alarms_missing,
             notify: s.notify.clone(),
             status: if pending { left.join(", ") } else { "done".to_string() },
             pending,
@@ -111,10 +241,31 @@ pub fn rows(fleet: &Fleet, plan: &Plan, live: &Live) -> Vec<Row> {
     out
 }
 
-const HEADERS: [&str; 12] =
-    ["site", "domain", "aliases", "record", "dns", "pool", "load balancer", "commit", "media bucket", "certificate", "notify", "status"];
+const COLUMNS: usize = 14;
+const HEADERS: [&str; COLUMNS] =
+    ["site", "domain", "aliases", "record", "dns", "resolves", "pool", "load balancer", "commit", "media bucket", "certificate", "alarms", "notify", "status"];
 
-fn cells(r: &Row) -> [String; 12] {
+/// `yes` when every public name reaches the site, else each name that does not, and where it goes.
+fn resolves_cell(checks: &[NameCheck]) -> String {
+    if checks.iter().all(|c| c.points == Points::Here) {
+        return "yes".into();
+    }
+    let say = |c: &NameCheck| {
+        let what = match c.points {
+            Points::Here => return None,
+            Points::Elsewhere => "elsewhere",
+            Points::NotFound => "not found",
+            Points::Unknown => "unknown",
+        };
+        Some(match &c.detail {
+            Some(d) => format!("{}: {what} ({d})", c.name),
+            None => format!("{}: {what}", c.name),
+        })
+    };
+    checks.iter().filter_map(say).collect::<Vec<_>>().join("; ")
+}
+
+fn cells(r: &Row) -> [String; COLUMNS] {
     let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let commit = match (&r.deployed, &r.desired) {
         (_, None) => "-".to_string(),
@@ -128,11 +279,13 @@ fn cells(r: &Row) -> [String; 12] {
         list(&r.aliases),
         or(&r.record),
         r.dns.to_string(),
+        r.resolves.as_deref().map(resolves_cell).unwrap_or_else(|| "-".into()),
         r.pool.clone(),
         or(&r.load_balancer),
         commit,
         or(&r.bucket),
         r.certificate.clone(),
+        list(&r.alarms.iter().map(|a| if r.alarms_missing.contains(a) { format!("{a} (missing)") } else { a.clone() }).collect::<Vec<_>>()),
         list(&r.notify),
         r.status.clone(),
     ]
@@ -143,7 +296,7 @@ fn csv_cell(s: &str) -> String {
 }
 
 pub fn render(rows: &[Row], format: SheetFormat) -> String {
-    let table: Vec<[String; 12]> = rows.iter().map(cells).collect();
+    let table: Vec<[String; COLUMNS]> = rows.iter().map(cells).collect();
     let mut out = String::new();
     match format {
         SheetFormat::Json => {
@@ -206,6 +359,7 @@ image = "nightly"
 instance_type = "t3.large"
 min = 1
 max = 2
+alarms = { cpu_above = 80, topic = "arn:aws:sns:eu-west-1:123456789012:ops" }
 [image.nightly]
 id = "ami-12345678"
 
@@ -228,15 +382,77 @@ repo = "git@git.agency.net:sites/globex.git"
 commit = "1111111"
 "#;
 
+    const LB_DNS: &str = "agency-shared-1234.eu-west-1.elb.amazonaws.com";
+
+    fn balancer_dns() -> BTreeMap<String, String> {
+        BTreeMap::from([("agency-shared".to_string(), format!("{LB_DNS}."))])
+    }
+
+    fn found(via: &[&str], addresses: &[&str]) -> Lookup {
+        Lookup::Found { via: via.iter().map(|v| v.to_string()).collect(), addresses: addresses.iter().map(|a| a.parse().unwrap()).collect() }
+    }
+
+    /// The DNS once every site has moved: `www` names through the site's record, apexes to the load
+    /// balancer's addresses (an alias answers with addresses only).
+    fn moved() -> Lookups {
+        Lookups::from([
+            ("www.acme.example".into(), found(&["acme.sites.agency.net", LB_DNS], &["192.0.2.10"])),
+            ("acme.example".into(), found(&[], &["192.0.2.10"])),
+            ("acme.sites.agency.net".into(), found(&[LB_DNS], &["192.0.2.10"])),
+            ("www.globex.example".into(), found(&[LB_DNS], &["192.0.2.10"])),
+            ("globex.sites.agency.net".into(), found(&[LB_DNS], &["192.0.2.10"])),
+            (LB_DNS.into(), found(&[], &["192.0.2.10"])),
+        ])
+    }
+
+    #[test]
+    fn the_names_looked_up_are_the_sites_names_records_and_load_balancers() {
+        let live = live_of(SITES);
+        let names = names_to_look_up(&fleet_of(SITES), &live, &balancer_dns());
+        assert_eq!(names, moved().into_keys().collect::<BTreeSet<_>>());
+    }
+
+    #[test]
+    fn a_name_reaches_the_site_through_its_record_its_load_balancer_or_their_addresses() {
+        let targets = ["acme.sites.agency.net".to_string(), LB_DNS.to_string()];
+        let mut lookups = moved();
+        let points = |lookups: &Lookups, name: &str| {
+            let c = check(name, &targets, lookups);
+            (c.points, c.detail)
+        };
+        assert_eq!(points(&lookups, "www.acme.example"), (Points::Here, None));
+        assert_eq!(points(&lookups, "acme.example"), (Points::Here, None), "an alias: by the load balancer's addresses");
+        lookups.insert("acme.example".into(), found(&[], &["192.0.2.10", "203.0.113.7"]));
+        assert_eq!(points(&lookups, "acme.example"), (Points::Elsewhere, Some("192.0.2.10 203.0.113.7".into())), "one address elsewhere");
+        lookups.insert("www.acme.example".into(), found(&["old-host.example.net"], &["203.0.113.7"]));
+        assert_eq!(points(&lookups, "www.acme.example"), (Points::Elsewhere, Some("CNAME old-host.example.net".into())));
+        lookups.insert("www.acme.example".into(), Lookup::NotFound);
+        assert_eq!(points(&lookups, "www.acme.example"), (Points::NotFound, None));
+        lookups.insert("www.acme.example".into(), Lookup::Failed { error: "request timed out".into() });
+        assert_eq!(points(&lookups, "www.acme.example"), (Points::Unknown, Some("request timed out".into())));
+        // The load balancer's name unknown to the resolver: the record's addresses still decide.
+        lookups.remove(LB_DNS);
+        assert_eq!(points(&lookups, "acme.example").0, Points::Elsewhere);
+        lookups.insert("acme.example".into(), found(&[], &["192.0.2.10"]));
+        assert_eq!(points(&lookups, "acme.example").0, Points::Here);
+    }
+
     #[test]
     fn the_sheet_says_what_is_left_per_site_in_each_format() {
-        // Live: globex still on its old commit; acme's bucket not there yet.
+        // Live: globex still on its old commit, its DNS at the old host; acme's bucket and the pool's alarm
+        // not there yet, acme's apex not found.
         let before = SITES.replace("commit = \"1111111\"", "commit = \"0000000\"");
         let mut live = live_of(&before);
         live.objects.remove(&"bucket.agency-acme-media".parse::<Address>().unwrap());
+        live.objects.remove(&"alarm.web-cpu-high".parse::<Address>().unwrap());
         let mut plan = plan_of(SITES, &live);
         crate::plan::mark_affected_sites(&fleet_of(SITES), &mut plan);
-        let rows = rows(&fleet_of(SITES), &plan, &live);
+        let mut lookups = moved();
+        lookups.insert("www.globex.example".into(), found(&["old-host.example.net"], &["203.0.113.7"]));
+        lookups.insert("acme.example".into(), Lookup::NotFound);
+        let balancer_dns = balancer_dns();
+        let resolution = Resolution { lookups: &lookups, balancer_dns: &balancer_dns };
+        let rows = rows(&fleet_of(SITES), &plan, &live, Some(resolution));
         insta::assert_snapshot!("sheet_text", render(&rows, SheetFormat::Text));
         insta::assert_snapshot!("sheet_csv", render(&rows, SheetFormat::Csv));
         let md = render(&rows, SheetFormat::Markdown);
@@ -244,6 +460,10 @@ commit = "1111111"
         let json: serde_json::Value = serde_json::from_str(&render(&rows, SheetFormat::Json)).unwrap();
         assert_eq!(json[1]["deployed"], "0000000");
         assert_eq!(json[1]["desired"], "1111111");
+        assert_eq!(json[1]["resolves"][0], serde_json::json!({ "name": "www.globex.example", "points": "elsewhere", "detail": "CNAME old-host.example.net" }));
+        // Without lookups, the column is empty and says nothing is left for DNS.
+        let unresolved = super::rows(&fleet_of(SITES), &plan, &live, None);
+        assert!(unresolved.iter().all(|r| r.resolves.is_none() && !r.status.contains("DNS")), "{unresolved:#?}");
         // Once applied, nothing is left.
         let done = rows_of_applied();
         assert!(done.iter().all(|r| r.status == "done" && !r.pending), "{done:#?}");
@@ -251,6 +471,7 @@ commit = "1111111"
 
     fn rows_of_applied() -> Vec<Row> {
         let live = live_of(SITES);
-        rows(&fleet_of(SITES), &plan_of(SITES, &live), &live)
+        let (lookups, balancer_dns) = (moved(), balancer_dns());
+        rows(&fleet_of(SITES), &plan_of(SITES, &live), &live, Some(Resolution { lookups: &lookups, balancer_dns: &balancer_dns }))
     }
 }

@@ -15,6 +15,16 @@ use crate::model::Fleet;
 /// Periods in breach before an alarm fires.
 pub const EVALUATION_PERIODS: i32 = 2;
 
+/// The name in the fleet (and address) of a pool's CPU alarm.
+pub fn cpu_alarm(pool: &str) -> String {
+    format!("{pool}-cpu-high")
+}
+
+/// The name in the fleet (and address) of a load balancer's unhealthy-hosts alarm.
+pub fn hosts_alarm(load_balancer: &str) -> String {
+    format!("{load_balancer}-unhealthy-hosts")
+}
+
 fn yes() -> bool {
     true
 }
@@ -162,7 +172,7 @@ impl ResourceKind for AlarmSpec {
                 && let Some(cpu) = a.cpu_above
             {
                 let group = ("AutoScalingGroupName", fleet.pool_name(pool));
-                push(format!("{pool}-cpu-high"), Address::new(Kind::AutoScalingGroup, pool), "AWS/EC2", "CPUUtilization", group, "Average", 300, cpu, &a.topic);
+                push(cpu_alarm(pool), Address::new(Kind::AutoScalingGroup, pool), "AWS/EC2", "CPUUtilization", group, "Average", 300, cpu, &a.topic);
             }
         }
         for (name, lb) in &fleet.load_balancers {
@@ -171,15 +181,15 @@ impl ResourceKind for AlarmSpec {
             {
                 let balancer = ("LoadBalancerName", fleet.load_balancer_name(name));
                 let watches = Address::new(Kind::LoadBalancer, name);
-                push(format!("{name}-unhealthy-hosts"), watches, "AWS/ELB", "UnHealthyHostCount", balancer, "Maximum", 60, hosts, &a.topic);
+                push(hosts_alarm(name), watches, "AWS/ELB", "UnHealthyHostCount", balancer, "Maximum", 60, hosts, &a.topic);
             }
         }
         out
     }
 
     fn policies(fleet: &Fleet) -> Vec<(String, crate::model::Policy)> {
-        let pools = fleet.pools.iter().filter(|(_, p)| p.alarms.is_some()).map(|(n, p)| (format!("{n}-cpu-high"), p.policy));
-        let lbs = fleet.load_balancers.iter().filter(|(_, l)| l.alarms.is_some()).map(|(n, l)| (format!("{n}-unhealthy-hosts"), l.policy));
+        let pools = fleet.pools.iter().filter(|(_, p)| p.alarms.is_some()).map(|(n, p)| (cpu_alarm(n), p.policy));
+        let lbs = fleet.load_balancers.iter().filter(|(_, l)| l.alarms.is_some()).map(|(n, l)| (hosts_alarm(n), l.policy));
         pools.chain(lbs).collect()
     }
 

@@ -136,13 +136,37 @@ fn the_example_fleet_applies_and_then_plans_no_changes() {
     assert_eq!(run.code, 0, "{run:?}");
     // The sheet: every site deployed at its commit, nothing to apply (the emulator holds no IAM certificate:
     // that is all that is left).
-    let run = moto.converge(&example, &["sites", "--format", "csv"]);
+    let run = moto.converge(&example, &["sites", "--format", "csv", "--resolver", "none"]);
     assert_eq!(run.code, 0, "{run:?}");
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 4, "a header and three sites: {run:?}");
-    assert!(lines[1].starts_with("acme,www.acme.co.uk,") && lines[1].contains(",managed,web,acme,"), "{}", lines[1]);
+    assert!(lines[1].starts_with("acme,www.acme.co.uk,") && lines[1].contains(",managed,-,web,acme,"), "{}", lines[1]);
+    assert!(lines[1].contains(",web-cpu-high,"), "the alarm of its pool: {}", lines[1]);
+    assert!(lines[2].contains(",web-cpu-high shared-unhealthy-hosts,"), "the alarms of its pool and load balancer: {}", lines[2]);
     assert!(lines.iter().skip(1).all(|l| !l.contains("change(s) to apply") && !l.contains("deploy pending")), "{run:?}");
-    let pending = moto.converge(&example, &["sites", "--only", "pending", "--format", "json"]);
+    // Where the public names resolve, asked of a DNS server on loopback: acme's through its record and to
+    // its addresses; globex's `www` at its old host and its apex gone; initech's unknown (refused).
+    let resolver = dns_server(
+        &[("www.acme.co.uk", "acme.sites.agency.net")],
+        &[("acme.sites.agency.net", "192.0.2.10"), ("acme.co.uk", "192.0.2.10"), ("www.globex.com", "203.0.113.7")],
+        &["globex.com"],
+    );
+    let run = moto.converge(&example, &["sites", "--format", "json", "--resolver", &resolver]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let points = |site: usize| -> Vec<(String, String)> {
+        let checks = rows[site]["resolves"].as_array().unwrap_or_else(|| panic!("{rows}"));
+        checks.iter().map(|c| (c["name"].as_str().unwrap().to_string(), c["points"].as_str().unwrap().to_string())).collect()
+    };
+    let pair = |n: &str, p: &str| (n.to_string(), p.to_string());
+    assert_eq!(points(0), [pair("www.acme.co.uk", "here"), pair("acme.co.uk", "here")], "{rows}");
+    assert_eq!(points(1), [pair("www.globex.com", "elsewhere"), pair("globex.com", "not_found")], "{rows}");
+    assert_eq!(rows[1]["resolves"][0]["detail"], "203.0.113.7");
+    assert_eq!(points(2), [pair("initech.example", "unknown")], "{rows}");
+    let status = |site: usize| rows[site]["status"].as_str().unwrap().to_string();
+    assert!(!status(0).contains("DNS") && !status(2).contains("DNS"), "{rows}");
+    assert!(status(1).contains("client to point DNS: www.globex.com globex.com"), "{rows}");
+    let pending = moto.converge(&example, &["sites", "--only", "pending", "--format", "json", "--resolver", &resolver]);
     let rows: serde_json::Value = serde_json::from_str(&pending.stdout).unwrap();
     assert!(rows.as_array().unwrap().iter().all(|r| r["status"].as_str().unwrap().contains("certificate")), "{rows}");
 }

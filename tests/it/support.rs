@@ -292,6 +292,52 @@ pub fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
     (url, rx)
 }
 
+/// A DNS server on loopback (UDP), as a recursive resolver answers: a name in `cnames` answers with its
+/// CNAME chain and the addresses at its end (`addresses`), a name in `addresses` with them; a name in
+/// `missing` does not exist (NXDOMAIN); any other name is refused (the lookup fails). Returns `IP:PORT`.
+pub fn dns_server(cnames: &[(&str, &str)], addresses: &[(&str, &str)], missing: &[&str]) -> String {
+    use hickory_resolver::proto::op::{Message, ResponseCode};
+    use hickory_resolver::proto::rr::rdata::{A, CNAME};
+    use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap().to_string();
+    let name = |n: &str| Name::from_ascii(format!("{n}.")).unwrap();
+    let key = |n: &Name| n.to_ascii().trim_end_matches('.').to_ascii_lowercase();
+    let cnames: std::collections::BTreeMap<String, String> = cnames.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+    let mut ips: std::collections::BTreeMap<String, Vec<std::net::Ipv4Addr>> = Default::default();
+    for (n, ip) in addresses {
+        ips.entry(n.to_string()).or_default().push(ip.parse().unwrap());
+    }
+    let missing: Vec<String> = missing.iter().map(|m| m.to_string()).collect();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let Ok(query) = Message::from_vec(&buf[..n]) else { continue };
+            let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
+            reply.metadata.recursion_desired = query.metadata.recursion_desired;
+            reply.metadata.recursion_available = true;
+            reply.add_queries(query.queries.clone());
+            let question = &query.queries[0];
+            let mut at = key(question.name());
+            if !cnames.contains_key(&at) && !ips.contains_key(&at) {
+                reply.metadata.response_code = if missing.contains(&at) { ResponseCode::NXDomain } else { ResponseCode::Refused };
+            }
+            while let Some(target) = cnames.get(&at) {
+                reply.add_answer(Record::from_rdata(name(&at), 60, RData::CNAME(CNAME(name(target)))));
+                at = target.clone();
+            }
+            if question.query_type() == RecordType::A {
+                for ip in ips.get(&at).into_iter().flatten() {
+                    reply.add_answer(Record::from_rdata(name(&at), 60, RData::A(A(*ip))));
+                }
+            }
+            let _ = socket.send_to(&reply.to_vec().unwrap(), from);
+        }
+    });
+    addr
+}
+
 /// Copies a desired-state folder (without a local lock file).
 pub fn copy_dir(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
