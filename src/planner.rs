@@ -15,6 +15,8 @@ pub struct Planned {
     pub env: Environment,
     /// The desired specs the plan was made from (what each object refers to).
     pub desired: resource::Desired,
+    /// Days until each site's soonest certificate expiry (`plan::coverage::days_left`).
+    pub certificate_days: std::collections::BTreeMap<String, i64>,
 }
 
 /// Learns the account (refusing a wrong one when `fleet.account` is set) before reading anything, then
@@ -35,8 +37,10 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     }
     plan::batch(&mut plan);
     plan::mark_affected_sites(fleet, &mut plan);
-    plan.certificate_gaps = crate::plan::coverage::check(fleet, &certificates, now());
-    Ok(Planned { account, region: aws.region.clone(), plan, live, env, desired })
+    let now = now();
+    plan.certificate_gaps = crate::plan::coverage::check(fleet, &certificates, now);
+    let certificate_days = crate::plan::coverage::days_left(fleet, &certificates, now);
+    Ok(Planned { account, region: aws.region.clone(), plan, live, env, desired, certificate_days })
 }
 
 /// `converge forget`: the account check, the read, and the plan that lets `addresses` go (see
@@ -47,7 +51,7 @@ pub async fn forget(aws: &Aws, fleet: &Fleet, addresses: &std::collections::BTre
     let mut plan = plan::forget(&fleet.settings.name, &live, addresses);
     plan::mark_affected_sites(fleet, &mut plan);
     let desired = resource::desired(fleet, &env);
-    Ok(Planned { account, region: aws.region.clone(), plan, live, env, desired })
+    Ok(Planned { account, region: aws.region.clone(), plan, live, env, desired, certificate_days: Default::default() })
 }
 
 /// Seconds since the Unix epoch.

@@ -200,7 +200,7 @@ async fn sites(fleet: &Fleet, args: &args::SitesArgs) -> Result<ExitCode> {
     let names = render::sites::names_to_look_up(fleet, &planned.live, balancer_dns);
     let lookups = resolve::look_up(names, args.resolver).await?;
     let resolution = lookups.as_ref().map(|lookups| render::sites::Resolution { lookups, balancer_dns });
-    let mut rows = render::sites::rows(fleet, &planned.plan, &planned.live, resolution);
+    let mut rows = render::sites::rows(fleet, &planned.plan, &planned.live, &planned.certificate_days, resolution);
     if args.only == Some(args::Only::Pending) {
         rows.retain(|r| r.pending);
     }

@@ -47,37 +47,55 @@ pub fn certificates_in_use(fleet: &Fleet) -> Vec<String> {
     out
 }
 
+/// Each site with the certificate of each of its load balancer's listeners that names one.
+fn site_certificates(fleet: &Fleet) -> impl Iterator<Item = (&String, &crate::model::Site, &String)> {
+    fleet.sites.iter().flat_map(move |(site, s)| {
+        let lb = s.load_balancer.as_ref().and_then(|lb| fleet.load_balancers.get(&lb.value));
+        lb.into_iter().flat_map(|lb| &lb.listeners).filter_map(move |l| Some((site, s, l.certificate.as_ref()?)))
+    })
+}
+
+/// Whole days until the soonest expiry among the certificates each site's listeners use (negative once
+/// expired), by site; a site without a certificate that could be read is not in it.
+pub fn days_left(fleet: &Fleet, certificates: &BTreeMap<String, Result<Certificate, String>>, now: i64) -> BTreeMap<String, i64> {
+    let mut out: BTreeMap<String, i64> = BTreeMap::new();
+    for (site, _, arn) in site_certificates(fleet) {
+        if let Some(Ok(cert)) = certificates.get(arn) {
+            let days = (cert.not_after - now).div_euclid(86_400);
+            out.entry(site.clone()).and_modify(|d| *d = (*d).min(days)).or_insert(days);
+        }
+    }
+    out
+}
+
 /// The gaps, by site: names no certificate of the site's listeners covers, certificates expiring within
 /// `fleet.certificate_horizon_days` of `now`, certificates that could not be read.
 pub fn check(fleet: &Fleet, certificates: &BTreeMap<String, Result<Certificate, String>>, now: i64) -> Vec<Gap> {
     let horizon = i64::from(fleet.settings.certificate_horizon_days) * 86_400;
     let mut gaps = Vec::new();
-    for (site, s) in &fleet.sites {
-        let Some(lb) = s.load_balancer.as_ref().and_then(|lb| fleet.load_balancers.get(&lb.value)) else { continue };
-        for arn in lb.listeners.iter().filter_map(|l| l.certificate.as_ref()) {
-            let gap = |message: String| Gap { site: site.clone(), certificate: arn.clone(), message };
-            let cert = match certificates.get(arn) {
-                Some(Ok(cert)) => cert,
-                Some(Err(why)) => {
-                    gaps.push(gap(format!("the certificate could not be read: {why}")));
-                    continue;
-                }
-                None => {
-                    gaps.push(gap("the certificate could not be read".into()));
-                    continue;
-                }
-            };
-            for name in std::iter::once(&s.domain).chain(&s.aliases) {
-                if !cert.names.iter().any(|p| covers(p, name)) {
-                    gaps.push(gap(format!("{name} is not covered (the certificate names {})", cert.names.join(", "))));
-                }
+    for (site, s, arn) in site_certificates(fleet) {
+        let gap = |message: String| Gap { site: site.clone(), certificate: arn.clone(), message };
+        let cert = match certificates.get(arn) {
+            Some(Ok(cert)) => cert,
+            Some(Err(why)) => {
+                gaps.push(gap(format!("the certificate could not be read: {why}")));
+                continue;
             }
-            let days = (cert.not_after - now).div_euclid(86_400);
-            if cert.not_after <= now {
-                gaps.push(gap(format!("the certificate expired {} day(s) ago", -days)));
-            } else if cert.not_after - now < horizon {
-                gaps.push(gap(format!("the certificate expires in {days} day(s), within the {}-day horizon", fleet.settings.certificate_horizon_days)));
+            None => {
+                gaps.push(gap("the certificate could not be read".into()));
+                continue;
             }
+        };
+        for name in std::iter::once(&s.domain).chain(&s.aliases) {
+            if !cert.names.iter().any(|p| covers(p, name)) {
+                gaps.push(gap(format!("{name} is not covered (the certificate names {})", cert.names.join(", "))));
+            }
+        }
+        let days = (cert.not_after - now).div_euclid(86_400);
+        if cert.not_after <= now {
+            gaps.push(gap(format!("the certificate expired {} day(s) ago", -days)));
+        } else if cert.not_after - now < horizon {
+            gaps.push(gap(format!("the certificate expires in {days} day(s), within the {}-day horizon", fleet.settings.certificate_horizon_days)));
         }
     }
     gaps.sort();

@@ -85,8 +85,10 @@ pub struct Row {
     pub desired: Option<String>,
     /// `versioned`, `not versioned`, `missing`, or none declared.
     pub bucket: Option<String>,
-    /// `ok`, or what is wrong with the listener's certificate for the site's names.
+    /// `ok`, or what is wrong with the listener's certificate for the site's names; `-` without one.
     pub certificate: String,
+    /// Days until its soonest certificate expires.
+    pub certificate_days_left: Option<i64>,
     /// The alarms on its pool and load balancer (their names in the fleet), and those missing from AWS.
     pub alarms: Vec<String>,
     pub alarms_missing: Vec<String>,
@@ -162,7 +164,9 @@ fn check(name: &str, targets: &[String], lookups: &Lookups) -> NameCheck {
     NameCheck { name: name.to_string(), points, detail }
 }
 
-pub fn rows(fleet: &Fleet, plan: &Plan, live: &Live, resolution: Option<Resolution>) -> Vec<Row> {
+/// The rows, from the plan, what was read, the days each site's certificate has left
+/// (`plan::coverage::days_left`) and, when names were looked up, their answers.
+pub fn rows(fleet: &Fleet, plan: &Plan, live: &Live, certificate_days: &BTreeMap<String, i64>, resolution: Option<Resolution>) -> Vec<Row> {
     let mut out = Vec::new();
     for (name, s) in &fleet.sites {
         let record = record_of(fleet, name);
@@ -192,7 +196,12 @@ pub fn rows(fleet: &Fleet, plan: &Plan, live: &Live, resolution: Option<Resoluti
             _ => "missing".to_string(),
         });
         let gaps: Vec<&str> = plan.certificate_gaps.iter().filter(|g| &g.site == name).map(|g| g.message.as_str()).collect();
-        let certificate = if gaps.is_empty() { "ok".to_string() } else { gaps.join("; ") };
+        let certificate_days_left = certificate_days.get(name).copied();
+        let certificate = match certificate_days_left {
+            _ if !gaps.is_empty() => gaps.join("; "),
+            Some(days) => format!("ok, {days} day(s) left"),
+            None => "-".to_string(),
+        };
         let mut left = Vec::new();
         let changes = plan.changes.iter().filter(|c| c.sites.contains(name)).count();
         if changes > 0 {
@@ -231,6 +240,7 @@ pub fn rows(fleet: &Fleet, plan: &Plan, live: &Live, resolution: Option<Resoluti
             desired,
             bucket,
             certificate,
+            certificate_days_left,
             alarms,
             alarms_missing,
             notify: s.notify.clone(),
@@ -352,7 +362,10 @@ dns_zone = "sites.agency.net"
 [security_group.lb]
 [load_balancer.shared]
 security_groups = ["lb"]
-listeners = [{ port = 80, protocol = "http", instance_port = 80 }]
+listeners = [
+  { port = 80, protocol = "http", instance_port = 80 },
+  { port = 443, protocol = "https", instance_port = 80, certificate = "arn:aws:iam::123456789012:server-certificate/sites" },
+]
 
 [pool.web]
 image = "nightly"
@@ -452,7 +465,8 @@ commit = "1111111"
         lookups.insert("acme.example".into(), Lookup::NotFound);
         let balancer_dns = balancer_dns();
         let resolution = Resolution { lookups: &lookups, balancer_dns: &balancer_dns };
-        let rows = rows(&fleet_of(SITES), &plan, &live, Some(resolution));
+        let days = BTreeMap::from([("acme".to_string(), 45), ("globex".to_string(), 45)]);
+        let rows = rows(&fleet_of(SITES), &plan, &live, &days, Some(resolution));
         insta::assert_snapshot!("sheet_text", render(&rows, SheetFormat::Text));
         insta::assert_snapshot!("sheet_csv", render(&rows, SheetFormat::Csv));
         let md = render(&rows, SheetFormat::Markdown);
@@ -462,7 +476,7 @@ commit = "1111111"
         assert_eq!(json[1]["desired"], "1111111");
         assert_eq!(json[1]["resolves"][0], serde_json::json!({ "name": "www.globex.example", "points": "elsewhere", "detail": "CNAME old-host.example.net" }));
         // Without lookups, the column is empty and says nothing is left for DNS.
-        let unresolved = super::rows(&fleet_of(SITES), &plan, &live, None);
+        let unresolved = super::rows(&fleet_of(SITES), &plan, &live, &days, None);
         assert!(unresolved.iter().all(|r| r.resolves.is_none() && !r.status.contains("DNS")), "{unresolved:#?}");
         // Once applied, nothing is left.
         let done = rows_of_applied();
@@ -472,6 +486,7 @@ commit = "1111111"
     fn rows_of_applied() -> Vec<Row> {
         let live = live_of(SITES);
         let (lookups, balancer_dns) = (moved(), balancer_dns());
-        rows(&fleet_of(SITES), &plan_of(SITES, &live), &live, Some(Resolution { lookups: &lookups, balancer_dns: &balancer_dns }))
+        let resolution = Resolution { lookups: &lookups, balancer_dns: &balancer_dns };
+        rows(&fleet_of(SITES), &plan_of(SITES, &live), &live, &BTreeMap::new(), Some(resolution))
     }
 }

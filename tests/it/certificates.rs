@@ -1,5 +1,6 @@
 //! Certificate coverage against the emulator: an ACM certificate (imported, so it has names and an end)
-//! that misses one of a site's aliases is named in the plan and fails `validate --online`.
+//! that misses one of a site's aliases is named in the plan and fails `validate --online`; one that covers
+//! them shows its days left in the sites sheet.
 
 use crate::support::*;
 
@@ -44,6 +45,11 @@ async fn a_certificate_missing_one_alias_is_reported_with_that_alias() {
         FleetDir::new(&[("fleet.toml", FLEET), ("pool.toml", NIGHTLY_POOL), ("objects.toml", &objects(&arn, "\"acme.co.uk\", \"eu.shop.acme.co.uk\""))]);
     let run = moto.converge(covered.path(), &["validate", "--online"]);
     assert_eq!(run.code, 0, "{run:?}");
+    // The sheet says how long the certificate has left (it ends on 2036-11-23).
+    let run = moto.converge(covered.path(), &["sites", "--format", "json", "--resolver", "none"]);
+    let rows: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run:?}"));
+    let days = rows[0]["certificate_days_left"].as_i64().unwrap();
+    assert!(days > 3000 && rows[0]["certificate"] == format!("ok, {days} day(s) left").as_str(), "{rows}");
 
     let dir = FleetDir::new(&[("fleet.toml", FLEET), ("pool.toml", NIGHTLY_POOL), ("objects.toml", &objects(&arn, "\"acme.co.uk\", \"acme.com\""))]);
     let run = moto.converge(dir.path(), &["plan"]);
