@@ -16,9 +16,10 @@
 //! | Auto Scaling  | 40 / 10   | 20 / 5   | not published: chosen below EC2's                              |
 //! | S3 (buckets)  | 200 / 100 | 100 / 50 | not published for bucket configuration calls (objects: 3,500 writes and 5,500 reads per second per prefix): chosen well below |
 //! | IAM, ACM, STS | 20 / 10   | 10 / 5   | not published as buckets; ACM's is 10-20 per second            |
+//! | Tagging API   | 20 / 10   | 10 / 5   | not published: the default (converge only reads, one `GetResources` per 100 objects) |
 //!
 //! `CONVERGE_RATE_<SERVICE>_<CLASS>` (`CONVERGE_RATE_EC2_DESCRIBE=200/40`; services `EC2`, `ELB`,
-//! `AUTOSCALING`, `S3`, `IAM`, `ACM`, `STS`), or `CONVERGE_RATE_ROUTE53` / `CONVERGE_RATE_RDS` for the
+//! `AUTOSCALING`, `S3`, `IAM`, `ACM`, `STS`, `CLOUDWATCH`, `TAGGING`), or `CONVERGE_RATE_ROUTE53` / `CONVERGE_RATE_RDS` for the
 //! services with one bucket, overrides one; `0` turns a budget off.
 
 use std::sync::Arc;
@@ -161,7 +162,7 @@ pub struct Waits {
 }
 
 /// The services converge calls, as their clients name them.
-pub const SERVICES: [&str; 10] = ["ec2", "elasticloadbalancing", "autoscaling", "rds", "route53", "s3", "acm", "iam", "sts", "monitoring"];
+pub const SERVICES: [&str; 11] = ["ec2", "elasticloadbalancing", "autoscaling", "rds", "route53", "s3", "acm", "iam", "sts", "monitoring", "tagging"];
 
 /// Every service's rates (describe, mutate; `None`: no budget), chosen once per run.
 #[derive(Debug, Clone, PartialEq)]

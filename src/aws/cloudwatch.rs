@@ -1,5 +1,5 @@
 //! CloudWatch metric alarms: the reader (the fleet's alarms by their name prefix, one paginated
-//! DescribeAlarms, then each one's tags) and the writer (`PutMetricAlarm` whole, tags by ARN, `DeleteAlarms`).
+//! DescribeAlarms, their tags from the tag index, `tagging`) and the writer (`PutMetricAlarm` whole, tags by ARN, `DeleteAlarms`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,6 +8,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::executor::AwsExecutor;
 use super::executor::idempotent;
+use super::tagging::SharedIndex;
 use super::{Aws, AwsError, Wanted, call};
 use crate::error::{Class, Classify};
 use crate::live::Found;
@@ -44,9 +45,11 @@ fn cw_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 }
 
 impl Aws {
-    /// The fleet's alarms: every metric alarm named `<fleet>-...` (one DescribeAlarms per 100), each with its
-    /// tags (one ListTagsForResource each, concurrently), filed by owner.
-    pub(crate) async fn read_alarms(&self, fleet: &Fleet, wanted: &Wanted) -> Result<Found<AlarmSpec>, AwsError> {
+    /// The fleet's alarms: every metric alarm named `<fleet>-...` (one DescribeAlarms per 100) with its tags
+    /// from the index; one ListTagsForResource only for an alarm the index does not hold whose name the
+    /// fleet wants (for an import: for every one), concurrently; filed by owner. An alarm neither in the
+    /// index nor wanted (one made by hand with the prefix) is not the fleet's, and is left alone.
+    pub(crate) async fn read_alarms(&self, fleet: &Fleet, wanted: &Wanted, index: SharedIndex<'_>) -> Result<Found<AlarmSpec>, AwsError> {
         let cw = &self.cloudwatch;
         let prefix = format!("{}-", fleet.settings.name);
         let mut pages = cw.describe_alarms().alarm_name_prefix(&prefix).alarm_types(AlarmType::MetricAlarm).max_records(100).into_paginator().send();
@@ -63,7 +66,21 @@ impl Aws {
                 Err(e) => return Err(e),
             }
         }
-        let tagged: Vec<(MetricAlarm, BTreeMap<String, String>)> = stream::iter(alarms)
+        let (mut tagged, ask) = if alarms.is_empty() || wanted.all() {
+            (Vec::new(), alarms)
+        } else {
+            let index = index.await?;
+            let (mut known, mut ask) = (Vec::new(), Vec::new());
+            for a in alarms {
+                match index.by_arn(a.alarm_arn().unwrap_or_default()) {
+                    Some(tags) => known.push((a, tags.clone())),
+                    None if wanted.contains(Kind::Alarm, a.alarm_name().unwrap_or_default()) => ask.push(a),
+                    None => {}
+                }
+            }
+            (known, ask)
+        };
+        let asked: Vec<(MetricAlarm, BTreeMap<String, String>)> = stream::iter(ask)
             .map(|a| async move {
                 let arn = a.alarm_arn().unwrap_or_default().to_string();
                 let out = cw.list_tags_for_resource().resource_arn(&arn).send().await.map_err(call("cloudwatch", "ListTagsForResource", &arn))?;
@@ -73,6 +90,7 @@ impl Aws {
             .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
+        tagged.extend(asked);
         let mut found = Found::default();
         for (a, tags) in tagged {
             let name = a.alarm_name().unwrap_or_default().to_string();

@@ -16,6 +16,7 @@ mod rds_ops;
 mod route53;
 mod s3;
 mod stats;
+mod tagging;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -255,6 +256,7 @@ pub struct Aws {
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) sts: aws_sdk_sts::Client,
     pub(crate) cloudwatch: aws_sdk_cloudwatch::Client,
+    pub(crate) tagging: aws_sdk_resourcegroupstagging::Client,
     pub stats: Stats,
     pub region: String,
     /// The attempt timeout the clients' HTTP connectors hold (see [`Aws::from_conf_with`]).
@@ -323,8 +325,9 @@ impl Aws {
         let iam = aws_sdk_iam::Client::from_conf(client!(aws_sdk_iam, "iam").build());
         let sts = aws_sdk_sts::Client::from_conf(client!(aws_sdk_sts, "sts").build());
         let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(client!(aws_sdk_cloudwatch, "monitoring").build());
+        let tagging = aws_sdk_resourcegroupstagging::Client::from_conf(client!(aws_sdk_resourcegroupstagging, "tagging").build());
         let region = conf.region().map_or_else(|| default_region.to_string(), |r| r.to_string());
-        Aws { ec2, elb, autoscaling, rds, route53, s3, acm, iam, sts, cloudwatch, stats, region, attempt_timeout: attempt, caller: Default::default() }
+        Aws { ec2, elb, autoscaling, rds, route53, s3, acm, iam, sts, cloudwatch, tagging, stats, region, attempt_timeout: attempt, caller: Default::default() }
     }
 
     /// The caller's ARN, once [`Aws::account`] has asked for it (no call of its own).
@@ -374,14 +377,15 @@ impl Aws {
             scope.map(|s| s.iter().filter(|(k, _)| *k == Kind::LoadBalancer).map(|(_, name)| name.clone()).collect());
         let load_balancers = load_balancers.as_ref();
         let name = &fleet.settings.name;
+        let index = self.tag_index(name);
         let (mut env, groups, balancers, pools, rds, buckets, alarms) = tokio::try_join!(
             self.environment(fleet),
             self.read_security_groups(name, wanted),
             self.read_load_balancers(name, wanted, load_balancers),
             self.read_pools(fleet, wanted),
             self.read_rds(fleet, wanted),
-            self.read_buckets(fleet, wanted),
-            self.read_alarms(fleet, wanted),
+            self.read_buckets(fleet, wanted, index.clone()),
+            self.read_alarms(fleet, wanted, index),
         )?;
         // Objects name security groups by id and load balancers by AWS name: these say which are the fleet's
         // (ours, and look-alikes that may be adopted).

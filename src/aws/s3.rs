@@ -1,8 +1,10 @@
-//! S3 media buckets. S3 has no batch read: ListBuckets once (in the fleet's region), GetBucketTagging per
-//! bucket to find ours, then per owned bucket its versioning, policy, public access block and ownership
-//! controls, one call each (S3 answers each configuration only on its own), and, for one no longer desired,
-//! whether it is empty, concurrently. Against an emulator endpoint, addressing is
-//! path-style (see `Aws::from_conf`).
+//! S3 media buckets. ListBuckets once (the fleet's region's buckets) and, concurrently, the tag index
+//! (`tagging`: the fleet's buckets with their tags, in one call); GetBucketTagging only for a bucket with a
+//! desired name the index does not hold; then, S3 having no batch read, per bucket of ours (or look-alike)
+//! its versioning, policy, public access block and ownership controls, one call each, and, for one no
+//! longer desired, whether it is empty, concurrently. Other buckets in the account are never read. An
+//! import (every bucket of no fleet) reads every bucket's tags instead. Against an emulator endpoint,
+//! addressing is path-style (see `Aws::from_conf`).
 
 use std::collections::BTreeMap;
 
@@ -13,6 +15,7 @@ use aws_sdk_s3::types::{
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::executor::{Answer, AwsExecutor, created, idempotent};
+use super::tagging::SharedIndex;
 use super::{Aws, AwsError, Owner, Wanted, built, call};
 use crate::error::{Class, Classify};
 use crate::live::{Found, Look};
@@ -47,14 +50,33 @@ impl BucketsRead {
 }
 
 impl Aws {
-    pub(crate) async fn read_buckets(&self, fleet: &Fleet, wanted: &Wanted) -> Result<BucketsRead, AwsError> {
+    pub(crate) async fn read_buckets(&self, fleet: &Fleet, wanted: &Wanted, index: SharedIndex<'_>) -> Result<BucketsRead, AwsError> {
         let s3 = &self.s3;
-        let mut names = Vec::new();
-        let mut pages = s3.list_buckets().bucket_region(&self.region).max_buckets(1000).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            names.extend(page.map_err(call("s3", "ListBuckets", "the account's buckets"))?.buckets().iter().filter_map(|b| b.name()).map(str::to_string));
-        }
-        let tagged: Vec<(String, BTreeMap<String, String>)> = stream::iter(names)
+        let list = async {
+            let mut names = Vec::new();
+            let mut pages = s3.list_buckets().bucket_region(&self.region).max_buckets(1000).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(call("s3", "ListBuckets", "the account's buckets"))?;
+                names.extend(page.buckets().iter().filter_map(|b| b.name()).map(str::to_string));
+            }
+            Ok::<_, AwsError>(names)
+        };
+        // The region's buckets the index holds are the fleet's (a bucket elsewhere is not, whatever its tags).
+        let (mut tagged, ask) = if wanted.all() {
+            (Vec::new(), list.await?)
+        } else {
+            let (names, index) = tokio::try_join!(list, index)?;
+            let (mut known, mut ask) = (Vec::new(), Vec::new());
+            for name in names {
+                match index.bucket(&name) {
+                    Some(tags) => known.push((name, tags.clone())),
+                    None if wanted.contains(Kind::Bucket, &name) => ask.push(name),
+                    None => {}
+                }
+            }
+            (known, ask)
+        };
+        let asked: Vec<(String, BTreeMap<String, String>)> = stream::iter(ask)
             .map(|name| async move {
                 let tags = absent(s3.get_bucket_tagging().bucket(&name).send().await.map_err(call("s3", "GetBucketTagging", &name)))?;
                 let tags = tags.map(|t| t.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()).unwrap_or_default();
@@ -63,6 +85,7 @@ impl Aws {
             .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
+        tagged.extend(asked);
         // Ours, and untagged look-alikes (which may be adopted: see `plan`), are read in full; another fleet's
         // look-alike only blocks.
         let mut read = Vec::new();

@@ -68,8 +68,12 @@ async fn alarms_are_created_tagged_put_back_after_a_change_by_hand_and_deleted_w
     assert_eq!((hosts.metric_name(), hosts.threshold(), hosts.dimensions()[0].value()), (Some("UnHealthyHostCount"), Some(0.0), Some("agency-shared")));
     let tags = cw.list_tags_for_resource().resource_arn(cpu.alarm_arn().unwrap()).send().await.unwrap();
     assert!(tags.tags().iter().any(|t| t.key() == Some("converge:address") && t.value() == Some("alarm.web-cpu-high")), "{tags:?}");
+    aws.stats.reset();
     let planned = plan(&aws, &dir.load()).await;
     assert!(planned.plan.is_empty(), "{}", converge::render::plan_text(&planned.plan));
+    // The fleet's alarms' tags come from the one index call (shared with the buckets' read); the hand-made
+    // one is never read.
+    assert_eq!((aws.stats.calls("GetResources"), aws.stats.calls("ListTagsForResource")), (1, 0));
     assert!(planned.plan.unmanaged.iter().all(|u| u.name != "agency-billing"), "not in the fleet's scope: {:?}", planned.plan.unmanaged);
 
     // By hand: a higher threshold. The plan shows it; apply puts it back with one PutMetricAlarm.

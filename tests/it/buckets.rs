@@ -131,3 +131,34 @@ async fn public_access_flags_and_object_ownership_changed_by_hand_are_drift_and_
     assert_eq!(ownership.ownership_controls().unwrap().rules()[0].object_ownership().as_str(), "BucketOwnerEnforced");
     assert!(plan(&aws, &dir.load()).await.plan.is_empty());
 }
+
+#[tokio::test]
+async fn the_fleets_buckets_are_found_by_their_tags_and_no_other_bucket_is_read() {
+    use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, Tag, Tagging};
+    let (moto, dir) = setup().await;
+    let s3 = moto.s3();
+    // The account's other buckets: a client's archive, another fleet's, and a look-alike with a name the
+    // fleet is about to want (made by hand, untagged).
+    for name in ["client-archive", "other-fleet-media", "agency-initech-media"] {
+        let here = CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::EuWest1).build();
+        s3.create_bucket().bucket(name).create_bucket_configuration(here).send().await.unwrap();
+    }
+    let theirs = Tagging::builder().tag_set(Tag::builder().key("converge:fleet").value("other").build().unwrap()).build().unwrap();
+    s3.put_bucket_tagging().bucket("other-fleet-media").tagging(theirs).send().await.unwrap();
+    let initech = "\n[site.initech]\ndomain = \"initech.example\"\npool = \"web\"\nrepo = \"git@x:initech.git\"\ncommit = \"abc0003\"\nmedia_bucket = \"agency-initech-media\"\n";
+    dir.write("objects.toml", &format!("{OBJECTS}{initech}"));
+    let aws = moto.aws();
+    let planned = plan(&aws, &dir.load()).await;
+    // One index call finds the fleet's two; only the look-alike's tags are read, to learn whose it is; the
+    // other buckets are never read.
+    assert_eq!((aws.stats.calls("ListBuckets"), aws.stats.calls("GetResources")), (1, 1));
+    assert_eq!(aws.stats.calls("GetBucketTagging"), 1);
+    assert_eq!(aws.stats.calls("GetBucketVersioning"), 3, "the fleet's two and the look-alike (which may be adopted)");
+    let conflicts: Vec<String> = planned.plan.conflicts.iter().filter_map(|c| c.address.as_ref().map(|a| a.to_string())).collect();
+    assert_eq!(conflicts, ["bucket.agency-initech-media"], "{:#?}", planned.plan.conflicts);
+    assert!(
+        planned.plan.changes.iter().all(|c| !c.address.to_string().contains("acme") && !c.address.to_string().contains("globex")),
+        "{:#?}",
+        planned.plan.changes
+    );
+}

@@ -48,6 +48,9 @@ Extensions (moto 5.2.5; each names the quirk it covers):
   first answer was lost creates a second template (refused: the name exists) or a second version. AWS
   answers a repeated token with what the first request created, and a token reused with other parameters
   with `IdempotentParameterMismatch`. Here too.
+- `GetResources` (Resource Groups Tagging API) without `TagsPerPage` still ends a page at 100 tags, so a
+  request for 100 resources a page gets 16 of a fleet whose objects carry 6 tags each. AWS applies a tag
+  limit only when `TagsPerPage` is given (it recommends `ResourcesPerPage` instead); here too.
 - `CreateLaunchTemplateVersion` keeps user data as a plain string, which moto's own auto-scaling code then
   rejects when it launches instances from that version; here it is kept base64-typed, as version 1 is.
 """
@@ -583,6 +586,31 @@ def _atomic_conditional(original):
 
 s3_responses.S3Response.put_object = _atomic_conditional(s3_responses.S3Response.put_object)
 s3_responses.S3Response.delete_object = _atomic_conditional(s3_responses.S3Response.delete_object)
+
+
+# --- Resource Groups Tagging API -----------------------------------------------------------------------------
+
+from moto.resourcegroupstaggingapi import models as tagging_models  # noqa: E402
+from moto.resourcegroupstaggingapi import responses as tagging_responses  # noqa: E402
+
+_tagging_request = threading.local()
+_original_get_resources_response = tagging_responses.ResourceGroupsTaggingAPIResponse.get_resources
+_original_get_resources = tagging_models.ResourceGroupsTaggingAPIBackend.get_resources
+
+
+def _get_resources_response(self):
+    _tagging_request.tags_per_page_given = self._get_param("TagsPerPage") is not None
+    return _original_get_resources_response(self)
+
+
+def _get_resources_by_resources_per_page(self, *args, **kwargs):
+    if not getattr(_tagging_request, "tags_per_page_given", True):
+        kwargs["tags_per_page"] = sys.maxsize
+    return _original_get_resources(self, *args, **kwargs)
+
+
+tagging_responses.ResourceGroupsTaggingAPIResponse.get_resources = _get_resources_response
+tagging_models.ResourceGroupsTaggingAPIBackend.get_resources = _get_resources_by_resources_per_page
 
 
 def _exit_when_parent_goes():

@@ -1,0 +1,92 @@
+//! The Resource Groups Tagging API, for the kinds whose own APIs read tags one object at a time (S3 buckets,
+//! CloudWatch alarms): one paginated `GetResources` (100 objects a page) filtered by the fleet's tag finds
+//! every object of theirs the fleet tagged, with its tags. Their readers then read tags themselves only for
+//! an object the index does not hold and whose name the fleet wants (a look-alike, or one tagged too
+//! recently for the index, which AWS updates a moment after the object's own API): objects that are neither
+//! are never read.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_sdk_resourcegroupstagging::types::TagFilter;
+use futures_util::future::{BoxFuture, FutureExt as _, Shared};
+
+use super::{Aws, AwsError, call};
+use crate::resource::FLEET_TAG;
+
+/// The resource types indexed (`service[:type]`, as in their ARNs).
+const TYPES: [&str; 2] = ["s3", "cloudwatch:alarm"];
+
+/// The fleet's tagged objects of [`TYPES`], by (service, the ARN's resource part).
+#[derive(Debug, Default)]
+pub(crate) struct TagIndex {
+    tags: BTreeMap<(String, String), BTreeMap<String, String>>,
+}
+
+/// The index, read at most once per run by whichever reader asks first, shared by all of them.
+pub(crate) type SharedIndex<'a> = Shared<BoxFuture<'a, Result<Arc<TagIndex>, AwsError>>>;
+
+/// `arn:partition:service:region:account:resource` as (service, resource).
+fn split(arn: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    (parts.len() == 6 && parts[0] == "arn").then(|| (parts[2].to_string(), parts[5].to_string()))
+}
+
+impl TagIndex {
+    /// A bucket's tags (`arn:aws:s3:::NAME`).
+    pub(crate) fn bucket(&self, name: &str) -> Option<&BTreeMap<String, String>> {
+        self.tags.get(&("s3".to_string(), name.to_string()))
+    }
+
+    /// An alarm's tags, by its ARN.
+    pub(crate) fn by_arn(&self, arn: &str) -> Option<&BTreeMap<String, String>> {
+        self.tags.get(&split(arn)?)
+    }
+}
+
+impl Aws {
+    /// The index, to be awaited by each reader that needs it (the call is made once, when first awaited).
+    pub(crate) fn tag_index(&self, fleet: &str) -> SharedIndex<'_> {
+        let fleet = fleet.to_string();
+        async move { self.read_tag_index(&fleet).await.map(Arc::new) }.boxed().shared()
+    }
+
+    async fn read_tag_index(&self, fleet: &str) -> Result<TagIndex, AwsError> {
+        let filter = TagFilter::builder().key(FLEET_TAG).values(fleet).build();
+        let mut pages = self
+            .tagging
+            .get_resources()
+            .tag_filters(filter)
+            .set_resource_type_filters(Some(TYPES.map(str::to_string).to_vec()))
+            .resources_per_page(100)
+            .into_paginator()
+            .send();
+        let mut index = TagIndex::default();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(call("tagging", "GetResources", format!("objects tagged {FLEET_TAG}={fleet}")))?;
+            for mapping in page.resource_tag_mapping_list() {
+                let Some(key) = mapping.resource_arn().and_then(split) else { continue };
+                index.tags.insert(key, mapping.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect());
+            }
+        }
+        Ok(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_found_by_the_resource_part_of_their_arn() {
+        let mut index = TagIndex::default();
+        for arn in ["arn:aws:s3:::agency-acme-media", "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:agency-web-cpu-high"] {
+            index.tags.insert(split(arn).unwrap(), BTreeMap::from([(FLEET_TAG.to_string(), "agency".to_string())]));
+        }
+        assert!(index.bucket("agency-acme-media").is_some());
+        assert!(index.bucket("agency-globex-media").is_none());
+        assert!(index.by_arn("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:agency-web-cpu-high").is_some());
+        assert!(index.by_arn("arn:aws-cn:s3:::agency-acme-media").is_some(), "any partition");
+        assert!(index.by_arn("not an arn").is_none());
+    }
+}
