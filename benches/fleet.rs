@@ -1,8 +1,19 @@
-//! Benchmark: plan and apply of a generated fleet against the emulator behind a proxy that adds a
-//! region-like round trip to every call. Reports wall time and API calls; it asserts nothing about time.
+//! Benchmark: plans of generated fleets against the emulator behind a proxy that adds a region-like round
+//! trip to every call. Reports calls, sequential round trips, wall time and peak memory; it asserts
+//! nothing about time.
 //!
 //!     scripts/setup-emulator && CONVERGE_MOTO_PYTHON=.venv/bin/python cargo bench --bench fleet
-//!     BENCH_BALANCERS=200 BENCH_LATENCY_MS=40 cargo bench --bench fleet
+//!     BENCH_FLEETS=200,500 BENCH_LATENCIES_MS=0,40 cargo bench --bench fleet
+//!
+//! The default scenario builds, per size in `BENCH_FLEETS`, a fleet with every kind (`full_fleet`: a pool
+//! per ten sites with scaling notifications and a CPU alarm, a load balancer per five with an
+//! unhealthy-hosts alarm, a record and a media bucket per site, a database with its replica and parameter
+//! group), applies it with the converge binary, then runs `converge plan --stats` (the binary, a process
+//! of its own) through the proxy at each latency of `BENCH_LATENCIES_MS`: its calls, the round trips it
+//! waited on, its wall time and its peak resident memory (the process's, from `wait4`).
+//!
+//! `BENCH_SCENARIO=balancers` is the earlier one: `BENCH_BALANCERS` load balancers (default 100), applied
+//! and planned in-process at `BENCH_LATENCY_MS` (default 20).
 //!
 //! `BENCH_SCENARIO=faults` instead measures the fault-safety work: an apply of a fleet of `BENCH_SITES`
 //! sites (default 200: a record and a media bucket each, a load balancer per five, one pool) with no faults
@@ -118,10 +129,114 @@ async fn faults() {
     }
 }
 
+/// Every kind, at `sites` sites: a pool per ten (notifications, a CPU alarm), a load balancer per five (an
+/// unhealthy-hosts alarm), a record and a media bucket per site, a database, its replica, their group.
+fn full_fleet(sites: u64) -> String {
+    const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ops";
+    let mut text = String::from(
+        "[fleet]\nname = \"bench\"\nregion = \"eu-west-1\"\ndns_zone = \"sites.bench.net\"\n[network]\nzones = [\"eu-west-1a\", \"eu-west-1b\"]\n",
+    );
+    text.push_str("[image.nightly]\nowners = [\"self\"]\nname = \"sites-nightly-*\"\n");
+    text.push_str("[security_group.lb]\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n");
+    text.push_str("[security_group.web]\ningress = [{ ports = \"80\", from = \"lb\" }]\n");
+    text.push_str("[security_group.db]\ningress = [{ ports = \"3306\", from = \"web\" }]\n");
+    let (pools, balancers) = (sites.div_ceil(10), sites.div_ceil(5));
+    for p in 0..pools {
+        text.push_str(&format!(
+            "[pool.p{p:03}]\nimage = \"nightly\"\ninstance_type = \"t3.small\"\nsecurity_groups = [\"web\"]\nmin = 1\nmax = 2\nnotify_topic = \"{TOPIC}\"\nalarms = {{ cpu_above = 80, topic = \"{TOPIC}\" }}\n"
+        ));
+    }
+    for b in 0..balancers {
+        text.push_str(&format!(
+            "[load_balancer.lb{b:03}]\npool = \"p{:03}\"\nsecurity_groups = [\"lb\"]\nlisteners = [{{ port = 80, protocol = \"http\", instance_port = 80 }}]\nalarms = {{ unhealthy_hosts_above = 0, topic = \"{TOPIC}\" }}\n",
+            b / 2
+        ));
+    }
+    for i in 0..sites {
+        text.push_str(&format!(
+            "[site.s{i:03}]\ndomain = \"www.s{i:03}.example\"\npool = \"p{:03}\"\nload_balancer = \"lb{:03}\"\nrepo = \"git@x:s{i:03}.git\"\ncommit = \"abc{i:04}\"\nmedia_bucket = \"bench-s{i:03}-media\"\n",
+            i / 10,
+            i / 5
+        ));
+    }
+    text.push_str("[db_parameter_group.sites]\nfamily = \"mysql8.0\"\nparameters = { max_connections = \"600\" }\n");
+    text.push_str("[database.sites]\nengine = \"mysql\"\nversion = \"8.0.39\"\nclass = \"db.r6g.large\"\nstorage_gb = 100\nparameter_group = \"sites\"\nsecurity_groups = [\"db\"]\nusername = \"admin\"\npassword_env = \"BENCH_DB_PASSWORD\"\n");
+    text.push_str("[database.sites-replica]\nreplica_of = \"sites\"\nclass = \"db.r6g.large\"\nparameter_group = \"sites\"\n");
+    text
+}
+
+/// One run of the converge binary: its exit code, stderr, and peak resident memory in MiB.
+// The child is reaped with `wait4` (which `Child` does not offer), for its resource usage.
+#[allow(clippy::zombie_processes)]
+fn run_measured(mut cmd: std::process::Command) -> (i32, String, f64) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("converge");
+    let mut stdout = child.stdout.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).unwrap();
+        s
+    });
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let _ = out.join();
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: waits for this child only, once; `status` and `usage` are plain out-parameters.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    (code, stderr, usage.ru_maxrss as f64 / 1024.0)
+}
+
+/// `AWS API calls: N in S.SSs` and `round trips waited on: K (...)` from `--stats`.
+fn parse_stats(stderr: &str) -> (u64, f64, u64) {
+    let line = stderr.lines().find_map(|l| l.strip_prefix("AWS API calls: ")).unwrap_or_else(|| panic!("no stats: {stderr}"));
+    let mut words = line.split_whitespace();
+    let calls = words.next().unwrap().parse().unwrap();
+    let secs = words.nth(1).unwrap().trim_end_matches('s').parse().unwrap();
+    let trips = stderr.lines().find_map(|l| l.trim().strip_prefix("round trips waited on: ")).and_then(|l| l.split_whitespace().next()?.parse().ok()).unwrap();
+    (calls, secs, trips)
+}
+
+fn list(name: &str, default: &str) -> Vec<u64> {
+    std::env::var(name).unwrap_or_else(|_| default.into()).split(',').map(|v| v.trim().parse().expect(name)).collect()
+}
+
+async fn fleets() {
+    println!("| fleet | added latency | calls | round trips | wall time | peak memory |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for sites in list("BENCH_FLEETS", "200,500") {
+        let moto = Moto::start();
+        moto.nightly_image("sites-nightly-1").await;
+        moto.route53().create_hosted_zone().name("sites.bench.net").caller_reference("bench").send().await.unwrap();
+        let dir = FleetDir::new(&[("fleet.toml", &full_fleet(sites))]);
+        let mut apply = support::converge_command(dir.path(), &["apply", "--auto-approve", "--no-wait"], Some(&moto.endpoint));
+        apply.env("BENCH_DB_PASSWORD", "bench-only");
+        let (code, stderr, _) = tokio::task::spawn_blocking(move || run_measured(apply)).await.unwrap();
+        assert_eq!(code, 0, "apply: {stderr}");
+        for latency in list("BENCH_LATENCIES_MS", "0,40") {
+            let faults = proxy::Faults { latency: Some(Duration::from_millis(latency)), ..Default::default() };
+            let proxy = proxy::Proxy::start(&moto.endpoint, faults).await;
+            let plan = support::converge_command(dir.path(), &["plan", "--stats", "--detailed-exitcode"], Some(&proxy.endpoint));
+            let (code, stderr, mib) = tokio::task::spawn_blocking(move || run_measured(plan)).await.unwrap();
+            // 0: no changes (a database still settling may leave some: 2).
+            assert!(code == 0 || code == 2, "plan: {stderr}");
+            let (calls, secs, trips) = parse_stats(&stderr);
+            println!("| {sites} sites | {latency} ms | {calls} | {trips} | {secs:.2} s | {mib:.0} MiB |");
+            if latency == 40 {
+                eprintln!("{sites} sites, 40 ms:\n{}", stderr.lines().filter(|l| l.starts_with("  ")).collect::<Vec<_>>().join("\n"));
+            }
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
-    if std::env::var("BENCH_SCENARIO").as_deref() == Ok("faults") {
-        return faults().await;
+    match std::env::var("BENCH_SCENARIO").as_deref() {
+        Ok("faults") => return faults().await,
+        Ok("balancers") => {}
+        _ => return fleets().await,
     }
     let balancers = env("BENCH_BALANCERS", 100);
     let latency = Duration::from_millis(env("BENCH_LATENCY_MS", 20));

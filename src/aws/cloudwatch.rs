@@ -8,7 +8,6 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::executor::AwsExecutor;
 use super::executor::idempotent;
-use super::tagging::SharedIndex;
 use super::{Aws, AwsError, Wanted, call};
 use crate::error::{Class, Classify};
 use crate::live::Found;
@@ -49,36 +48,50 @@ impl Aws {
     /// from the index; one ListTagsForResource only for an alarm the index does not hold whose name the
     /// fleet wants (for an import: for every one), concurrently; filed by owner. An alarm neither in the
     /// index nor wanted (one made by hand with the prefix) is not the fleet's, and is left alone.
-    pub(crate) async fn read_alarms(&self, fleet: &Fleet, wanted: &Wanted, index: SharedIndex<'_>) -> Result<Found<AlarmSpec>, AwsError> {
+    pub(crate) async fn read_alarms(&self, fleet: &Fleet, wanted: &Wanted) -> Result<Found<AlarmSpec>, AwsError> {
         let cw = &self.cloudwatch;
         let prefix = format!("{}-", fleet.settings.name);
-        let mut pages = cw.describe_alarms().alarm_name_prefix(&prefix).alarm_types(AlarmType::MetricAlarm).max_records(100).into_paginator().send();
-        let mut alarms = Vec::new();
         // A fleet that declares no alarm may run without CloudWatch permissions: it has none to read.
         let declared = fleet.pools.values().any(|p| p.alarms.is_some()) || fleet.load_balancers.values().any(|l| l.alarms.is_some());
-        while let Some(page) = pages.next().await {
-            match page.map_err(call("cloudwatch", "DescribeAlarms", format!("alarms named {prefix}*"))) {
-                Ok(page) => alarms.extend(page.metric_alarms().iter().cloned()),
-                Err(e) if !declared && !wanted.all() && e.class() == Class::Denied => {
-                    tracing::warn!("no alarm is declared and CloudWatch's alarms cannot be read ({e}): alarms made by this fleet before are not seen");
-                    return Ok(Found::default());
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let (mut tagged, ask) = if alarms.is_empty() || wanted.all() {
-            (Vec::new(), alarms)
-        } else {
-            let index = index.await?;
-            let (mut known, mut ask) = (Vec::new(), Vec::new());
-            for a in alarms {
-                match index.by_arn(a.alarm_arn().unwrap_or_default()) {
-                    Some(tags) => known.push((a, tags.clone())),
-                    None if wanted.contains(Kind::Alarm, a.alarm_name().unwrap_or_default()) => ask.push(a),
-                    None => {}
+        let describe = async {
+            let mut pages = cw.describe_alarms().alarm_name_prefix(&prefix).alarm_types(AlarmType::MetricAlarm).max_records(100).into_paginator().send();
+            let mut alarms = Vec::new();
+            while let Some(page) = pages.next().await {
+                match page.map_err(call("cloudwatch", "DescribeAlarms", format!("alarms named {prefix}*"))) {
+                    Ok(page) => alarms.extend(page.metric_alarms().iter().cloned()),
+                    Err(e) if !declared && !wanted.all() && e.class() == Class::Denied => {
+                        tracing::warn!("no alarm is declared and CloudWatch's alarms cannot be read ({e}): alarms made by this fleet before are not seen");
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e),
                 }
             }
-            (known, ask)
+            Ok(Some(alarms))
+        };
+        let index = || self.tag_index(&fleet.settings.name, super::tagging::ALARMS);
+        // The index beside the listing when the fleet declares alarms; else only once there are some.
+        let (alarms, index) = match (wanted.all(), declared) {
+            (true, _) => (describe.await?, None),
+            (false, true) => tokio::try_join!(describe, async { index().await.map(Some) })?,
+            (false, false) => match describe.await? {
+                Some(alarms) if !alarms.is_empty() => (Some(alarms), Some(index().await?)),
+                other => (other, None),
+            },
+        };
+        let Some(alarms) = alarms else { return Ok(Found::default()) };
+        let (mut tagged, ask) = match index {
+            None => (Vec::new(), alarms),
+            Some(index) => {
+                let (mut known, mut ask) = (Vec::new(), Vec::new());
+                for a in alarms {
+                    match index.by_arn(a.alarm_arn().unwrap_or_default()) {
+                        Some(tags) => known.push((a, tags.clone())),
+                        None if wanted.contains(Kind::Alarm, a.alarm_name().unwrap_or_default()) => ask.push(a),
+                        None => {}
+                    }
+                }
+                (known, ask)
+            }
         };
         let asked: Vec<(MetricAlarm, BTreeMap<String, String>)> = stream::iter(ask)
             .map(|a| async move {

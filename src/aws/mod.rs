@@ -377,15 +377,21 @@ impl Aws {
             scope.map(|s| s.iter().filter(|(k, _)| *k == Kind::LoadBalancer).map(|(_, name)| name.clone()).collect());
         let load_balancers = load_balancers.as_ref();
         let name = &fleet.settings.name;
-        let index = self.tag_index(name);
-        let (mut env, groups, balancers, pools, rds, buckets, alarms) = tokio::try_join!(
-            self.environment(fleet),
+        // The zones' records as soon as the environment names the zones, beside the other kinds' reads.
+        let env_and_records = async {
+            let env = self.environment(fleet).await?;
+            let zones: Vec<(String, String)> = env.hosted_zones.iter().chain(&env.private_zones).map(|(n, id)| (n.clone(), id.clone())).collect();
+            let records = if fleet.settings.dns_zone.is_some() || fleet.has_hostnames() { Some(self.read_zones(zones).await?) } else { None };
+            Ok::<_, AwsError>((env, records))
+        };
+        let ((mut env, records), groups, balancers, pools, rds, buckets, alarms) = tokio::try_join!(
+            env_and_records,
             self.read_security_groups(name, wanted),
             self.read_load_balancers(name, wanted, load_balancers),
             self.read_pools(fleet, wanted),
             self.read_rds(fleet, wanted),
-            self.read_buckets(fleet, wanted, index.clone()),
-            self.read_alarms(fleet, wanted, index),
+            self.read_buckets(fleet, wanted),
+            self.read_alarms(fleet, wanted),
         )?;
         // Objects name security groups by id and load balancers by AWS name: these say which are the fleet's
         // (ours, and look-alikes that may be adopted).
@@ -396,13 +402,10 @@ impl Aws {
         let balancer_names = balancers.names();
         let load_balancers = balancers.found(&group_ids);
         // The second round, concurrently: names of the images live templates use (those the fleet resolved
-        // are known already), the engine defaults of parameter groups with changes, the hosted zones' records.
+        // are known already), the engine defaults of parameter groups with changes.
         let known: BTreeMap<String, String> = env.images.values().filter_map(|i| Some((i.id.clone(), i.name.clone()?))).collect();
         let unknown = pools.image_ids().into_iter().filter(|id| !known.contains_key(id)).collect();
-        let zones: Vec<(String, String)> = env.hosted_zones.iter().chain(&env.private_zones).map(|(n, id)| (n.clone(), id.clone())).collect();
-        let records = async { if fleet.settings.dns_zone.is_some() || fleet.has_hostnames() { self.read_zones(zones).await.map(Some) } else { Ok(None) } };
-        let (mut names, static_parameters, records) =
-            tokio::try_join!(self.image_names(unknown), self.static_parameters(rds.families_to_change(fleet)), records)?;
+        let (mut names, static_parameters) = tokio::try_join!(self.image_names(unknown), self.static_parameters(rds.families_to_change(fleet)))?;
         names.extend(known);
         let (launch_templates, auto_scaling_groups) = pools.found(&names, &group_ids, &balancer_names);
         env.static_parameters = static_parameters;

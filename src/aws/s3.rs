@@ -15,7 +15,6 @@ use aws_sdk_s3::types::{
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::executor::{Answer, AwsExecutor, created, idempotent};
-use super::tagging::SharedIndex;
 use super::{Aws, AwsError, Owner, Wanted, built, call};
 use crate::error::{Class, Classify};
 use crate::live::{Found, Look};
@@ -50,7 +49,7 @@ impl BucketsRead {
 }
 
 impl Aws {
-    pub(crate) async fn read_buckets(&self, fleet: &Fleet, wanted: &Wanted, index: SharedIndex<'_>) -> Result<BucketsRead, AwsError> {
+    pub(crate) async fn read_buckets(&self, fleet: &Fleet, wanted: &Wanted) -> Result<BucketsRead, AwsError> {
         let s3 = &self.s3;
         let list = async {
             let mut names = Vec::new();
@@ -65,7 +64,7 @@ impl Aws {
         let (mut tagged, ask) = if wanted.all() {
             (Vec::new(), list.await?)
         } else {
-            let (names, index) = tokio::try_join!(list, index)?;
+            let (names, index) = tokio::try_join!(list, self.tag_index(&fleet.settings.name, super::tagging::BUCKETS))?;
             let (mut known, mut ask) = (Vec::new(), Vec::new());
             for name in names {
                 match index.bucket(&name) {

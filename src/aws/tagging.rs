@@ -1,30 +1,27 @@
 //! The Resource Groups Tagging API, for the kinds whose own APIs read tags one object at a time (S3 buckets,
-//! CloudWatch alarms): one paginated `GetResources` (100 objects a page) filtered by the fleet's tag finds
-//! every object of theirs the fleet tagged, with its tags. Their readers then read tags themselves only for
+//! CloudWatch alarms): one paginated `GetResources` per kind (100 objects a page, each kind's beside the
+//! other's, beside the kind's own listing) filtered by the fleet's tag finds every object of that kind the
+//! fleet tagged, with its tags. Their readers then read tags themselves only for
 //! an object the index does not hold and whose name the fleet wants (a look-alike, or one tagged too
 //! recently for the index, which AWS updates a moment after the object's own API): objects that are neither
 //! are never read.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use aws_sdk_resourcegroupstagging::types::TagFilter;
-use futures_util::future::{BoxFuture, FutureExt as _, Shared};
 
 use super::{Aws, AwsError, call};
 use crate::resource::FLEET_TAG;
 
-/// The resource types indexed (`service[:type]`, as in their ARNs).
-const TYPES: [&str; 2] = ["s3", "cloudwatch:alarm"];
+/// Buckets' resource type (`service[:type]`, as in their ARNs).
+pub(crate) const BUCKETS: &str = "s3";
+pub(crate) const ALARMS: &str = "cloudwatch:alarm";
 
-/// The fleet's tagged objects of [`TYPES`], by (service, the ARN's resource part).
+/// The fleet's tagged objects of one resource type, by (service, the ARN's resource part).
 #[derive(Debug, Default)]
 pub(crate) struct TagIndex {
     tags: BTreeMap<(String, String), BTreeMap<String, String>>,
 }
-
-/// The index, read at most once per run by whichever reader asks first, shared by all of them.
-pub(crate) type SharedIndex<'a> = Shared<BoxFuture<'a, Result<Arc<TagIndex>, AwsError>>>;
 
 /// `arn:partition:service:region:account:resource` as (service, resource).
 fn split(arn: &str) -> Option<(String, String)> {
@@ -45,25 +42,13 @@ impl TagIndex {
 }
 
 impl Aws {
-    /// The index, to be awaited by each reader that needs it (the call is made once, when first awaited).
-    pub(crate) fn tag_index(&self, fleet: &str) -> SharedIndex<'_> {
-        let fleet = fleet.to_string();
-        async move { self.read_tag_index(&fleet).await.map(Arc::new) }.boxed().shared()
-    }
-
-    async fn read_tag_index(&self, fleet: &str) -> Result<TagIndex, AwsError> {
+    /// The fleet's objects of `resource_type` ([`BUCKETS`], [`ALARMS`]) with their tags.
+    pub(crate) async fn tag_index(&self, fleet: &str, resource_type: &str) -> Result<TagIndex, AwsError> {
         let filter = TagFilter::builder().key(FLEET_TAG).values(fleet).build();
-        let mut pages = self
-            .tagging
-            .get_resources()
-            .tag_filters(filter)
-            .set_resource_type_filters(Some(TYPES.map(str::to_string).to_vec()))
-            .resources_per_page(100)
-            .into_paginator()
-            .send();
+        let mut pages = self.tagging.get_resources().tag_filters(filter).resource_type_filters(resource_type).resources_per_page(100).into_paginator().send();
         let mut index = TagIndex::default();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(call("tagging", "GetResources", format!("objects tagged {FLEET_TAG}={fleet}")))?;
+            let page = page.map_err(call("tagging", "GetResources", format!("{resource_type} tagged {FLEET_TAG}={fleet}")))?;
             for mapping in page.resource_tag_mapping_list() {
                 let Some(key) = mapping.resource_arn().and_then(split) else { continue };
                 index.tags.insert(key, mapping.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect());

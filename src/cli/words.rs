@@ -34,6 +34,8 @@ pub(super) fn print_stats(stats: &Stats, elapsed: Duration) {
     let counts = stats.counts();
     let width = counts.iter().map(|c| c.service.len() + c.operation.len() + 1).max().unwrap_or(0);
     eprintln!("AWS API calls: {} in {:.2}s (every HTTP attempt, retries included)", stats.total(), elapsed.as_secs_f64());
+    let trips = stats.round_trips();
+    eprintln!("  round trips waited on: {} ({})", trips.count(), trips.chain.join(" -> "));
     let failed = stats.failed();
     eprintln!("  attempts retried: {} throttled, {} failed transiently ({} timed out)", failed.throttled, failed.transient, failed.timed_out);
     let (waited, total) = stats.waited();

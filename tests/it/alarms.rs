@@ -71,9 +71,9 @@ async fn alarms_are_created_tagged_put_back_after_a_change_by_hand_and_deleted_w
     aws.stats.reset();
     let planned = plan(&aws, &dir.load()).await;
     assert!(planned.plan.is_empty(), "{}", converge::render::plan_text(&planned.plan));
-    // The fleet's alarms' tags come from the one index call (shared with the buckets' read); the hand-made
-    // one is never read.
-    assert_eq!((aws.stats.calls("GetResources"), aws.stats.calls("ListTagsForResource")), (1, 0));
+    // The fleet's alarms' tags come from one index call (the buckets' from another, beside it); the
+    // hand-made one is never read.
+    assert_eq!((aws.stats.calls("GetResources"), aws.stats.calls("ListTagsForResource")), (2, 0));
     assert!(planned.plan.unmanaged.iter().all(|u| u.name != "agency-billing"), "not in the fleet's scope: {:?}", planned.plan.unmanaged);
 
     // By hand: a higher threshold. The plan shows it; apply puts it back with one PutMetricAlarm.
