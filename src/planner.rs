@@ -19,13 +19,13 @@ pub struct Planned {
     pub certificate_days: std::collections::BTreeMap<String, i64>,
 }
 
-/// Learns the account while it reads every kind (reads change nothing: a wrong account, when
-/// `fleet.account` is set, is refused before anything is planned, so before anything is applied), and plans.
+/// Learns the account (refusing a wrong one when `fleet.account` is set) before reading anything, then
+/// reads every kind concurrently, and plans. (Reading beside the identity would save a round trip; a wrong
+/// account is read nothing of, on purpose.)
 pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planned, AwsError> {
+    let account = aws.account(fleet.settings.account.as_deref()).await?;
     let in_use = crate::plan::coverage::certificates_in_use(fleet);
-    let (account, read, certificates) = tokio::join!(aws.account(fleet.settings.account.as_deref()), aws.read(fleet), aws.certificates(&in_use));
-    // The account's refusal first: it explains a read that failed in the wrong account too.
-    let account = account?;
+    let (read, certificates) = tokio::join!(aws.read(fleet), aws.certificates(&in_use));
     let (env, live) = read?;
     let desired = resource::desired(fleet, &env);
     let opts = &PlanOptions { policies: resource::policies(fleet), ..opts.clone() };

@@ -170,9 +170,19 @@ enum Dialect {
     Query,
     /// S3's bare `<Error>`; it throttles with 503 SlowDown.
     S3,
+    /// The JSON services (`X-Amz-Target`: the Resource Groups Tagging API): `{"__type": ...}`.
+    Json,
 }
 
 fn fault_response(fault: Fault, dialect: Dialect) -> Vec<u8> {
+    if dialect == Dialect::Json {
+        let (status, body) = match fault {
+            Fault::Throttle => ("400 Bad Request", r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
+            _ => ("503 Service Unavailable", r#"{"__type":"ServiceUnavailable","message":"try again"}"#),
+        };
+        return format!("HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            .into_bytes();
+    }
     let (status, body) = match (fault, dialect) {
         (Fault::Throttle, Dialect::S3) => {
             ("503 Slow Down", "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault</RequestId></Error>")
@@ -250,6 +260,8 @@ async fn serve(mut client: TcpStream, upstream: &str, faults: &Faults, seen: &Mu
         if fault != Fault::Drop {
             let dialect = if String::from_utf8_lossy(&body).contains("Version=2016-11-15") {
                 Dialect::Ec2
+            } else if head.to_ascii_lowercase().contains("x-amz-target") {
+                Dialect::Json
             } else if head.to_ascii_lowercase().contains("x-amz-content-sha256") {
                 Dialect::S3
             } else {
