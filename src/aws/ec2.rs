@@ -55,7 +55,7 @@ impl GroupsRead {
 
     /// Owned groups become live objects, the others look-alikes (with their specs when they may be adopted);
     /// `names` is [`GroupsRead::names`].
-    pub(crate) fn found(self, vpc_id: &str, names: &BTreeMap<String, String>) -> Found<SecurityGroupSpec> {
+    pub(crate) fn found(self, vpc_id: &str, dual_stack: bool, names: &BTreeMap<String, String>) -> Found<SecurityGroupSpec> {
         let mut found = Found::default();
         for (g, owner) in self.owners(vpc_id) {
             let spec = SecurityGroupSpec {
@@ -65,6 +65,7 @@ impl GroupsRead {
                 ingress: rules(g.ip_permissions(), names),
                 egress: rules(g.ip_permissions_egress(), names),
                 tags: tag_map(g.tags()),
+                dual_stack,
             };
             found.file(owner, g.group_id().unwrap_or_default(), spec);
         }
@@ -111,10 +112,26 @@ pub(crate) fn tag_specification(resource: ResourceType, tags: &BTreeMap<String, 
     TagSpecification::builder().resource_type(resource).set_tags(Some(tags.collect())).build()
 }
 
+/// A VPC with an IPv6 block associated (or being associated): AWS gives its new groups an IPv6 default egress.
+fn dual_stack(vpc: &aws_sdk_ec2::types::Vpc) -> bool {
+    use aws_sdk_ec2::types::VpcCidrBlockStateCode as State;
+    vpc.ipv6_cidr_block_association_set()
+        .iter()
+        .any(|b| b.ipv6_cidr_block_state().and_then(|s| s.state()).is_some_and(|s| matches!(s, State::Associated | State::Associating)))
+}
+
 impl Aws {
-    pub(crate) async fn default_vpc(&self) -> Result<String, AwsError> {
+    /// The default VPC: its id and whether it has an IPv6 block.
+    pub(crate) async fn default_vpc(&self) -> Result<(String, bool), AwsError> {
         let out = self.ec2.describe_vpcs().filters(filter("is-default", ["true"])).send().await.map_err(call("ec2", "DescribeVpcs", "the default VPC"))?;
-        out.vpcs().iter().find_map(|v| v.vpc_id()).map(str::to_string).ok_or_else(|| super::Missing::DefaultVpc { region: self.region.clone() }.into())
+        let vpc = out.vpcs().iter().find(|v| v.vpc_id().is_some()).ok_or_else(|| super::Missing::DefaultVpc { region: self.region.clone() })?;
+        Ok((vpc.vpc_id().unwrap_or_default().to_string(), dual_stack(vpc)))
+    }
+
+    /// Whether a VPC named by its id has an IPv6 block.
+    pub(crate) async fn vpc_ipv6(&self, vpc_id: &str) -> Result<bool, AwsError> {
+        let out = self.ec2.describe_vpcs().vpc_ids(vpc_id).send().await.map_err(call("ec2", "DescribeVpcs", vpc_id))?;
+        Ok(out.vpcs().iter().any(dual_stack))
     }
 
     pub(crate) async fn zones(&self) -> Result<Vec<String>, AwsError> {

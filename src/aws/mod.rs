@@ -396,7 +396,7 @@ impl Aws {
         // Objects name security groups by id and load balancers by AWS name: these say which are the fleet's
         // (ours, and look-alikes that may be adopted).
         let group_ids = groups.names(&env.vpc_id);
-        let security_groups = groups.found(&env.vpc_id, &group_ids);
+        let security_groups = groups.found(&env.vpc_id, env.vpc_ipv6, &group_ids);
         env.balancer_dns = balancers.dns_names();
         env.db_endpoints = rds.endpoints();
         let balancer_names = balancers.names();
@@ -437,12 +437,24 @@ impl Aws {
                 || fleet.pools.values().any(|p| p.zones.is_empty() && p.subnets.is_empty()));
         // The VPC, then (with database hostnames) the private zones associated with it.
         let vpc = async {
-            let vpc = match &fleet.network.vpc {
-                Some(v) => v.clone(),
-                None => self.default_vpc().await?,
+            let (vpc, ipv6) = match &fleet.network.vpc {
+                Some(v) => (v.clone(), None),
+                None => {
+                    let (vpc, ipv6) = self.default_vpc().await?;
+                    (vpc, Some(ipv6))
+                }
             };
-            let private = if fleet.has_hostnames() { self.private_zones(&vpc).await? } else { BTreeMap::new() };
-            Ok::<_, AwsError>((vpc, private))
+            // A given VPC is described only for its security groups' default egress.
+            let ipv6 = async {
+                match ipv6 {
+                    Some(known) => Ok(known),
+                    None if !fleet.security_groups.is_empty() => self.vpc_ipv6(&vpc).await,
+                    None => Ok(false),
+                }
+            };
+            let private = async { if fleet.has_hostnames() { self.private_zones(&vpc).await } else { Ok(BTreeMap::new()) } };
+            let (ipv6, private) = tokio::try_join!(ipv6, private)?;
+            Ok::<_, AwsError>((vpc, ipv6, private))
         };
         let zones = async { if needs_zones { self.zones().await } else { Ok(Vec::new()) } };
         let hosted = async {
@@ -452,19 +464,19 @@ impl Aws {
             let zones = self.hosted_zones().await?;
             let within = |name: &str| zones.keys().any(|z| crate::resource::dns_record::in_zone(name, z));
             let Some(zone) = &fleet.settings.dns_zone else { return Ok(zones) };
-            let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+            let zone = crate::model::dns_name(zone);
             if !zones.contains_key(&zone) {
                 return Err(Missing::FleetZone { zone }.into());
             }
             for (name, site) in fleet.sites.iter().filter(|(_, s)| s.dns == crate::model::DnsMode::Managed) {
-                let domain = site.domain.trim_end_matches('.').to_ascii_lowercase();
+                let domain = crate::model::dns_name(&site.domain);
                 if !within(&domain) {
                     return Err(Missing::SiteZone { site: name.clone(), domain }.into());
                 }
             }
             Ok(zones)
         };
-        let ((vpc_id, private_zones), zones, images, hosted_zones) = tokio::try_join!(vpc, zones, self.resolve_images(fleet), hosted)?;
+        let ((vpc_id, vpc_ipv6, private_zones), zones, images, hosted_zones) = tokio::try_join!(vpc, zones, self.resolve_images(fleet), hosted)?;
         // A hostname is in a private zone of the VPC, else in a public zone.
         let within = |zones: &BTreeMap<String, String>, name: &str| zones.keys().any(|z| crate::resource::dns_record::in_zone(name, z));
         for (database, db) in &fleet.databases {
@@ -472,7 +484,7 @@ impl Aws {
                 return Err(Missing::HostnameZone { database: database.clone(), hostname: h.value.clone() }.into());
             }
         }
-        Ok(Environment { vpc_id, zones, images, hosted_zones, private_zones, region: self.region.clone(), ..Environment::default() })
+        Ok(Environment { vpc_id, vpc_ipv6, zones, images, hosted_zones, private_zones, region: self.region.clone(), ..Environment::default() })
     }
 }
 

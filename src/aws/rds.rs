@@ -28,13 +28,14 @@ pub(crate) struct RdsRead {
     foreign_groups: Vec<(String, String, Option<String>)>,
 }
 
-/// A parameter group read in full (ours, or a look-alike that may be adopted) with its tags and the values
-/// of its declared parameters.
+/// A parameter group read in full (ours, or a look-alike that may be adopted) with its tags and every
+/// parameter set in it, with whether each is static.
 struct GroupRead {
     owner: Owner,
     group: DbParameterGroup,
     tags: BTreeMap<String, String>,
     parameters: BTreeMap<String, String>,
+    static_parameters: BTreeMap<String, bool>,
 }
 
 /// `PendingModifiedValues`, by the field names of [`DbInstanceSpec`].
@@ -60,7 +61,7 @@ impl RdsRead {
     pub(crate) fn endpoints(&self) -> BTreeMap<String, String> {
         self.instances
             .iter()
-            .filter_map(|(_, db)| Some((db.db_instance_identifier()?.to_string(), db.endpoint()?.address()?.trim_end_matches('.').to_ascii_lowercase())))
+            .filter_map(|(_, db)| Some((db.db_instance_identifier()?.to_string(), crate::model::dns_name(db.endpoint()?.address()?))))
             .collect()
     }
 
@@ -75,14 +76,14 @@ impl RdsRead {
             .collect();
         let db_names: BTreeMap<String, String> =
             self.instances.iter().filter_map(|(o, d)| Some((d.db_instance_identifier().unwrap_or_default().to_string(), o.address()?.name.clone()))).collect();
-        for GroupRead { owner, group: g, tags, parameters } in self.groups {
+        for GroupRead { owner, group: g, tags, parameters, static_parameters } in self.groups {
             let spec = DbParameterGroupSpec {
                 name: g.db_parameter_group_name().unwrap_or_default().to_string(),
                 family: g.db_parameter_group_family().unwrap_or_default().to_string(),
                 description: g.description().unwrap_or_default().to_string(),
                 parameters,
                 tags,
-                static_parameters: BTreeMap::new(),
+                static_parameters,
                 arn: g.db_parameter_group_arn().map(str::to_string),
             };
             groups.file(owner, spec.name.clone(), spec);
@@ -189,23 +190,21 @@ impl Aws {
         }
         let groups = stream::iter(mine)
             .map(|(owner, g, tags)| async move {
-                let name = owner.address().map(|a| a.name.clone()).unwrap_or_default();
-                // Only what the fleet declares is read and compared: nobody else's tuning is touched. An import
-                // reads every parameter set by hand (source `user`).
-                let declared: Option<BTreeSet<String>> =
-                    (!wanted.all()).then(|| fleet.db_parameter_groups.get(&name).map(|d| d.parameters.keys().cloned().collect()).unwrap_or_default());
+                // Every parameter set in the group (source `user`): the group is the fleet's, so one it does not
+                // declare is drift. With each, whether it is static, for the apply method of its reset.
                 let pg = g.db_parameter_group_name().unwrap_or_default().to_string();
                 let mut pages = rds.describe_db_parameters().db_parameter_group_name(&pg).source("user").max_records(100).into_paginator().send();
-                let mut parameters = BTreeMap::new();
+                let (mut parameters, mut kinds) = (BTreeMap::new(), BTreeMap::new());
                 while let Some(page) = pages.next().await {
                     for p in page.map_err(call("rds", "DescribeDBParameters", &pg))?.parameters() {
-                        let key = p.parameter_name().unwrap_or_default();
-                        if declared.as_ref().is_none_or(|d| d.contains(key)) {
-                            parameters.insert(key.to_string(), p.parameter_value().unwrap_or_default().to_string());
+                        let key = p.parameter_name().unwrap_or_default().to_string();
+                        if let Some(kind) = p.apply_type() {
+                            kinds.insert(key.clone(), kind.eq_ignore_ascii_case("static"));
                         }
+                        parameters.insert(key, p.parameter_value().unwrap_or_default().to_string());
                     }
                 }
-                Ok::<_, AwsError>(GroupRead { owner, group: g, tags, parameters })
+                Ok::<_, AwsError>(GroupRead { owner, group: g, tags, parameters, static_parameters: kinds })
             })
             .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()

@@ -121,6 +121,18 @@ impl AwsExecutor {
                     address,
                 ))?;
             }
+            // A parameter reset already is at its default: resetting it again changes nothing, so a retry is safe.
+            PgOp::ResetParameters { parameters } => {
+                let parameters = parameters
+                    .iter()
+                    .map(|p| {
+                        let method = if p.at_reboot { ApplyMethod::PendingReboot } else { ApplyMethod::Immediate };
+                        Parameter::builder().parameter_name(&p.name).apply_method(method).build()
+                    })
+                    .collect();
+                let r = rds.reset_db_parameter_group().db_parameter_group_name(&change.name).set_parameters(Some(parameters)).send().await;
+                r.map_err(call("rds", "ResetDBParameterGroup", address))?;
+            }
             PgOp::AddTags { arn, tags } => self.add_tags(change, arn, tags).await?,
             PgOp::RemoveTags { arn, keys } => self.remove_tags(change, arn, keys).await?,
             PgOp::Delete { name } => {

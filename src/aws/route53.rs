@@ -22,10 +22,6 @@ use crate::resource::{Address, DnsOp, DnsRecordSpec, Kind, RecordChange};
 /// Route 53 counts as four of its 1,000.
 const BATCH: usize = 200;
 
-fn bare(name: &str) -> String {
-    name.trim_end_matches('.').to_ascii_lowercase()
-}
-
 pub(crate) struct ZonesRead {
     records: Vec<(String, String, Vec<ResourceRecordSet>)>,
 }
@@ -37,7 +33,7 @@ impl ZonesRead {
             let mut owners: BTreeMap<String, (String, Address)> = BTreeMap::new();
             let mut records: BTreeMap<String, &ResourceRecordSet> = BTreeMap::new();
             for set in &sets {
-                let name = bare(set.name());
+                let name = crate::model::dns_name(set.name());
                 match set.r#type() {
                     RrType::Txt => {
                         if let Some(owned) = name.strip_prefix(OWNERSHIP_PREFIX)
@@ -54,8 +50,8 @@ impl ZonesRead {
             }
             for (name, set) in records {
                 let target = match (set.r#type(), set.alias_target(), set.resource_records().first()) {
-                    (_, Some(a), _) => Target::Alias { dns_name: bare(a.dns_name()), hosted_zone_id: a.hosted_zone_id().to_string() },
-                    (RrType::Cname, None, Some(r)) => Target::Cname(bare(r.value())),
+                    (_, Some(a), _) => Target::Alias { dns_name: crate::model::dns_name(a.dns_name()), hosted_zone_id: a.hosted_zone_id().to_string() },
+                    (RrType::Cname, None, Some(r)) => Target::Cname(crate::model::dns_name(r.value())),
                     _ => continue, // a plain A record (an IP): never one of ours
                 };
                 // An alias has no TTL of its own; a CNAME no EvaluateTargetHealth.
@@ -93,7 +89,7 @@ impl Aws {
         while let Some(page) = pages.next().await {
             for z in page.map_err(call("route53", "ListHostedZones", "the account's hosted zones"))?.hosted_zones() {
                 if !z.config().is_some_and(|c| c.private_zone()) {
-                    out.insert(bare(z.name()), z.id().trim_start_matches("/hostedzone/").to_string());
+                    out.insert(crate::model::dns_name(z.name()), z.id().trim_start_matches("/hostedzone/").to_string());
                 }
             }
         }
@@ -114,7 +110,7 @@ impl Aws {
                     format!("the private zones of {vpc_id}"),
                 ))?;
             for z in page.hosted_zone_summaries() {
-                out.insert(bare(z.name()), z.hosted_zone_id().trim_start_matches("/hostedzone/").to_string());
+                out.insert(crate::model::dns_name(z.name()), z.hosted_zone_id().trim_start_matches("/hostedzone/").to_string());
             }
             match page.next_token() {
                 Some(t) if !t.is_empty() => next = Some(t.to_string()),
@@ -253,7 +249,7 @@ impl AwsExecutor {
                 return Err(not_ready(format!("still a replica of {source}")));
             }
             let endpoint = db.endpoint().and_then(|e| e.address()).ok_or_else(|| not_ready("without an endpoint".into()))?;
-            endpoints.insert(id.to_string(), bare(endpoint));
+            endpoints.insert(id.to_string(), crate::model::dns_name(endpoint));
         }
         Ok(endpoints)
     }

@@ -18,7 +18,7 @@ pub(super) fn import(dir: &Path, args: &ImportArgs) -> Result<ExitCode> {
             fleet: args.fleet.clone(),
             region: aws.region.clone(),
             account: Some(account),
-            dns_zone: args.dns_zone.as_ref().map(|z| z.trim_end_matches('.').to_ascii_lowercase()),
+            dns_zone: args.dns_zone.as_deref().map(crate::model::dns_name),
             name_prefixes: args.name_prefix.clone(),
             only: args.only.iter().cloned().collect(),
             tags: args.tag.clone(),

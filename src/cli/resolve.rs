@@ -89,7 +89,7 @@ pub async fn look_up(names: BTreeSet<String>, choice: Choice) -> Result<Option<L
                     let mut addresses = BTreeSet::new();
                     for record in found.as_lookup().answers() {
                         match &record.data {
-                            RData::CNAME(target) => via.push(bare(&target.0.to_ascii())),
+                            RData::CNAME(target) => via.push(crate::model::dns_name(&target.0.to_ascii())),
                             RData::A(a) => drop(addresses.insert(IpAddr::V4(a.0))),
                             RData::AAAA(a) => drop(addresses.insert(IpAddr::V6(a.0))),
                             _ => {}
@@ -106,10 +106,6 @@ pub async fn look_up(names: BTreeSet<String>, choice: Choice) -> Result<Option<L
         .collect::<BTreeMap<_, _>>()
         .await;
     Ok(Some(found))
-}
-
-fn bare(name: &str) -> String {
-    name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 #[cfg(test)]

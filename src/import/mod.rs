@@ -267,23 +267,19 @@ pub fn import(opts: &Options, env: &Environment, live: &Live) -> Imported {
     out
 }
 
-fn bare(name: &str) -> String {
-    name.trim_end_matches('.').trim_start_matches("dualstack.").to_ascii_lowercase()
-}
-
 /// Sites: a record `<site>.<dns_zone>` pointing at an imported load balancer that a pool serves. Its names
 /// are the records of other zones pointing at it (a CNAME to the site's record, or, at a zone's apex, an
 /// alias to its load balancer in a zone that also names the site): then the agency manages its DNS.
 /// Its media bucket is the one whose name carries the site's name.
 fn sites(opts: &Options, env: &Environment, objects: &BTreeMap<Kind, Vec<Object<'_>>>, sel: &mut Selection<'_>) {
-    let Some(zone) = opts.dns_zone.as_deref().map(bare) else { return };
+    let Some(zone) = opts.dns_zone.as_deref().map(crate::model::dns_name) else { return };
     let by_dns: BTreeMap<String, &String> =
-        env.balancer_dns.iter().filter(|(name, _)| sel.balancer_names.contains_key(*name)).map(|(n, d)| (bare(d), n)).collect();
+        env.balancer_dns.iter().filter(|(name, _)| sel.balancer_names.contains_key(*name)).map(|(n, d)| (crate::model::dns_name(d), n)).collect();
     let pool_of = |lb: &str| sel.pools.iter().find(|(_, (g, _, _))| g.load_balancers.contains_key(lb)).map(|(p, _)| p.clone());
     let records: Vec<(&DnsRecordSpec, bool)> = specs!(objects, DnsRecord).collect();
     let points_at = |r: &DnsRecordSpec| match &r.target {
-        Target::Cname(v) => Some(bare(v)),
-        Target::Alias { dns_name, .. } => Some(bare(dns_name)),
+        Target::Cname(v) => Some(crate::model::dns_name(v)),
+        Target::Alias { dns_name, .. } => Some(crate::model::dns_name(dns_name)),
         Target::LoadBalancer { .. } | Target::Database { .. } => None,
     };
     for (r, ours) in records.iter().filter(|(r, _)| r.zone == zone) {
@@ -301,7 +297,7 @@ fn sites(opts: &Options, env: &Environment, objects: &BTreeMap<Kind, Vec<Object<
         let mut names: Vec<(&DnsRecordSpec, bool)> =
             records.iter().filter(|(o, _)| o.zone != zone && points_at(o).as_deref() == Some(r.name.as_str())).copied().collect();
         let zones: BTreeSet<&str> = names.iter().map(|(o, _)| o.zone.as_str()).collect();
-        let lb_dns = env.balancer_dns.get(&lb).map(|d| bare(d));
+        let lb_dns = env.balancer_dns.get(&lb).map(|d| crate::model::dns_name(d));
         names.extend(records.iter().filter(|(o, _)| o.name == o.zone && zones.contains(o.zone.as_str()) && points_at(o) == lb_dns).copied());
         names.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         names.dedup_by(|a, b| a.0.name == b.0.name);

@@ -109,35 +109,25 @@ fn fleet(opts: &Options, env: &Environment) -> String {
     out
 }
 
-/// A rule's ports as the schema writes them, or `None` where it has none (all traffic).
-fn ports(r: &RuleSpec) -> Option<String> {
-    match (r.from_port, r.to_port) {
+/// A tcp or udp rule's port range as the schema writes it, or `None` for every port.
+fn ports(from: i32, to: i32) -> Option<String> {
+    match (from, to) {
         (-1, _) => None,
         (a, b) if a == b => Some(a.to_string()),
         (a, b) => Some(format!("{a}-{b}")),
     }
 }
 
-/// Rules grouped as a person writes them: one line per protocol and ports, with its CIDRs and groups.
-/// What the schema cannot say (a prefix list; an ICMP type; a protocol by number) is returned apart.
+/// Rules grouped as a person writes them: one line per protocol and ports (or ICMP type and code), with its
+/// CIDRs and groups. What the schema cannot say (a prefix list) is returned apart.
 fn rule_lines(rules: &BTreeSet<RuleSpec>, peer_key: &str) -> (Vec<String>, Vec<String>) {
     // (protocol, first port, last port) -> (CIDRs, groups), in port order.
     type Peers = (Vec<String>, Vec<String>);
     let mut grouped: BTreeMap<(String, i32, i32), Peers> = BTreeMap::new();
     let mut refused = Vec::new();
     for r in rules {
-        let protocol = match (r.protocol.as_str(), r.from_port) {
-            ("-1", _) => "all",
-            ("tcp", _) => "tcp",
-            ("udp", _) => "udp",
-            ("icmp", -1) => "icmp",
-            _ => {
-                refused.push(r.to_string());
-                continue;
-            }
-        };
-        let (from, to) = if matches!(protocol, "tcp" | "udp") { (r.from_port, r.to_port) } else { (-1, -1) };
-        let entry = grouped.entry((protocol.to_string(), from, to)).or_default();
+        let protocol = if r.protocol == "-1" { "all" } else { r.protocol.as_str() };
+        let entry = grouped.entry((protocol.to_string(), r.from_port, r.to_port)).or_default();
         match &r.peer {
             Peer::Cidr(c) => entry.0.push(c.clone()),
             Peer::Group(GroupRef::Fleet(g)) => entry.1.push(g.clone()),
@@ -148,11 +138,18 @@ fn rule_lines(rules: &BTreeSet<RuleSpec>, peer_key: &str) -> (Vec<String>, Vec<S
     let mut lines = Vec::new();
     for ((protocol, from, to), (cidrs, groups)) in grouped {
         let mut parts = Vec::new();
-        if let Some(p) = ports(&RuleSpec { protocol: protocol.clone(), from_port: from, to_port: to, peer: Peer::Cidr(String::new()) }) {
-            parts.push(format!("ports = {}", q(&p)));
+        match protocol.as_str() {
+            "tcp" | "udp" => parts.extend(ports(from, to).map(|p| format!("ports = {}", q(&p)))),
+            "icmp" | "icmpv6" => {
+                parts.extend((from >= 0).then(|| format!("icmp_type = {from}")));
+                parts.extend((from >= 0 && to >= 0).then(|| format!("icmp_code = {to}")));
+            }
+            _ => {}
         }
-        if protocol != "tcp" {
-            parts.push(format!("protocol = {}", q(&protocol)));
+        match protocol.as_str() {
+            "tcp" => {}
+            "udp" | "icmp" | "icmpv6" | "all" => parts.push(format!("protocol = {}", q(&protocol))),
+            number => parts.push(format!("protocol = {number}")),
         }
         // One peer is written as a string, several as a list.
         let one_or_list = |items: &[String]| if let [one] = items { q(one) } else { list(items) };
@@ -194,7 +191,7 @@ fn security_groups(opts: &Options, sel: &Selection<'_>, notes: &mut Vec<String>)
         let _ = writeln!(out, "description = {}", q(&g.description));
         let (ingress, mut refused) = rule_lines(&g.ingress, "from");
         put_rules(&mut out, "ingress", &ingress);
-        if g.egress != BTreeSet::from([RuleSpec::allow_all_egress()]) {
+        if g.egress != RuleSpec::default_egress(g.dual_stack) {
             let (egress, more) = rule_lines(&g.egress, "to");
             refused.extend(more);
             put_rules(&mut out, "egress", &egress);

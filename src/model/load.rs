@@ -512,7 +512,7 @@ fn sns_topic(w: &mut Walker<'_>, f: &Fields<'_, '_>, key: &str) -> Option<String
 fn hostname(w: &mut Walker<'_>, f: &Fields<'_, '_>) -> Option<Located<String>> {
     let h = w.opt_string(f, "hostname")?;
     let ok = aws_rule(w, &h, &f.field("hostname"), "DNS name", constraints::dns_name(&h.value, Wildcard::Refused("a database has one hostname")));
-    ok.then(|| Located { value: h.value.trim_end_matches('.').to_ascii_lowercase(), loc: h.loc })
+    ok.then(|| Located { value: super::dns_name(&h.value), loc: h.loc })
 }
 
 /// `reconcile_every = "1h"`: how often the loop acts on the entity's objects (default: every pass).
@@ -586,20 +586,12 @@ struct Peers {
 /// groups are recorded as references either way).
 fn read_rule(w: &mut Walker<'_>, v: &Value<'_>, path: &str, e: &Entity, peers: &Peers, seen: &mut Seen) -> Option<Rule> {
     let peer = peers.name;
-    let f = w.fields(v, path, &["ports", "protocol", "cidr", peer])?;
-    let protocol = match w.opt_string(&f, "protocol") {
+    let f = w.fields(v, path, &["ports", "protocol", "icmp_type", "icmp_code", "cidr", peer])?;
+    let protocol = match f.get("protocol") {
         None => Some(Protocol::Tcp),
-        Some(p) => match p.to_ascii_lowercase().as_str() {
-            "tcp" => Some(Protocol::Tcp),
-            "udp" => Some(Protocol::Udp),
-            "icmp" => Some(Protocol::Icmp),
-            "all" | "-1" => Some(Protocol::All),
-            other => {
-                w.error(p.loc.clone(), f.field("protocol"), format!("unknown protocol `{other}`: expected tcp, udp, icmp or all"));
-                None
-            }
-        },
+        Some(v) => read_protocol(w, v, &f.field("protocol")),
     };
+    let icmp = read_icmp(w, &f, protocol.as_ref());
     // `None`: a bad value (reported); `Some(None)`: not written.
     let ports = match f.get("ports") {
         None => Some(None),
@@ -611,8 +603,11 @@ fn read_rule(w: &mut Walker<'_>, v: &Value<'_>, path: &str, e: &Entity, peers: &
                 .set_help("write ports = \"443\", ports = \"8000-8100\" or ports = \"all\"");
             None
         }
-        (Some(Protocol::All | Protocol::Icmp), Some(Some(Some(_)))) => {
-            w.error(f.loc.clone(), f.field("ports"), "ports apply to tcp and udp rules only");
+        (Some(p), Some(Some(Some(_)))) if !matches!(p, Protocol::Tcp | Protocol::Udp) => {
+            let e = w.error(f.loc.clone(), f.field("ports"), "ports apply to tcp and udp rules only");
+            if matches!(p, Protocol::Icmp | Protocol::Icmpv6) {
+                e.set_help("an ICMP rule takes icmp_type and icmp_code");
+            }
             None
         }
         (Some(Protocol::Tcp | Protocol::Udp), Some(Some(None))) => Some(Some((0, 65535))),
@@ -644,7 +639,64 @@ fn read_rule(w: &mut Walker<'_>, v: &Value<'_>, path: &str, e: &Entity, peers: &
     if !written(&f, "cidr") && !written(&f, peer) {
         w.error(f.loc.clone(), path, format!("a rule needs `cidr` or `{peer}`"));
     }
-    Some(Rule { loc: f.loc.clone(), protocol: protocol?, ports: ports?, cidrs, groups })
+    Some(Rule { loc: f.loc.clone(), protocol: protocol?, ports: ports?, icmp: icmp?, cidrs, groups })
+}
+
+/// `tcp`, `udp`, `icmp`, `icmpv6`, `all` (or `-1`), or an IP protocol number, as a string or an integer.
+/// The numbers of the named protocols (6, 17, 1, 58) are those protocols, as AWS reports them.
+fn read_protocol(w: &mut Walker<'_>, v: &Value<'_>, field: &str) -> Option<Protocol> {
+    let loc = w.loc(v);
+    let text = match v.get_ref() {
+        toml::de::DeValue::Integer(i) => i.as_str().to_string(),
+        toml::de::DeValue::String(s) => s.to_ascii_lowercase(),
+        other => {
+            w.error(loc, field, format!("expected a protocol such as \"tcp\" or 50, found {}", other.type_str()));
+            return None;
+        }
+    };
+    let protocol = match text.as_str() {
+        "tcp" | "6" => Protocol::Tcp,
+        "udp" | "17" => Protocol::Udp,
+        "icmp" | "1" => Protocol::Icmp,
+        "icmpv6" | "58" => Protocol::Icmpv6,
+        "all" | "-1" => Protocol::All,
+        n => match n.parse::<u8>() {
+            Ok(n) if n.to_string() == text => Protocol::Number(n),
+            _ => {
+                w.error(loc, field, format!("unknown protocol `{text}`: expected tcp, udp, icmp, icmpv6, all or an IP protocol number (0-255)"));
+                return None;
+            }
+        },
+    };
+    Some(protocol)
+}
+
+/// An ICMP rule's `icmp_type` and `icmp_code` (each 0-255, or -1 for all, as EC2 writes it); `Some(None)` for
+/// every type. Every type takes every code; other protocols take neither.
+fn read_icmp(w: &mut Walker<'_>, f: &Fields<'_, '_>, protocol: Option<&Protocol>) -> Option<Option<(u8, Option<u8>)>> {
+    let icmp = matches!(protocol, Some(Protocol::Icmp | Protocol::Icmpv6));
+    let mut valid = true;
+    let mut read = |w: &mut Walker<'_>, key: &str| -> Option<Located<i64>> {
+        let v = f.get(key)?;
+        if protocol.is_some() && !icmp {
+            w.error(w.loc(v), f.field(key), format!("{key} applies to icmp and icmpv6 rules only"));
+            valid = false;
+            return None;
+        }
+        let n = w.int(v, &f.field(key), -1..=255);
+        valid &= n.is_some();
+        n.filter(|n| n.value >= 0)
+    };
+    let (kind, code) = (read(w, "icmp_type"), read(w, "icmp_code"));
+    let found = match (kind, code) {
+        (Some(t), code) => Some((t.value as u8, code.map(|c| c.value as u8))),
+        (None, Some(c)) => {
+            w.error(c.loc, f.field("icmp_code"), "an ICMP code belongs to one ICMP type").set_help("write icmp_type as well (every type takes every code)");
+            return None;
+        }
+        (None, None) => None,
+    };
+    valid.then_some(found)
 }
 
 /// `"80"`, `80`, `"8000-8100"` or `"all"` (`Some(None)`).
@@ -1246,7 +1298,7 @@ fn read_site(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
     let host = |w: &mut Walker<'_>, seen: &mut Seen, key: &str, name: &Located<String>, wildcard: Wildcard| {
         let field = f.field(key);
         if aws_rule(w, name, &field, "DNS name", constraints::dns_name(name, wildcard)) {
-            let normal = name.trim_end_matches('.').to_ascii_lowercase();
+            let normal = super::dns_name(name);
             seen.hosts.push((e.name().to_string(), field, Located { value: normal, loc: name.loc.clone() }));
         }
     };

@@ -145,7 +145,10 @@ pub enum Protocol {
     Tcp,
     Udp,
     Icmp,
+    Icmpv6,
     All,
+    /// Any other IP protocol, by number (50 is ESP): AWS allows it on every port.
+    Number(u8),
 }
 
 /// One rule as written: a port range over a protocol, from (or to) CIDRs and groups of this fleet.
@@ -153,8 +156,10 @@ pub enum Protocol {
 pub struct Rule {
     pub loc: Loc,
     pub protocol: Protocol,
-    /// Inclusive range; `None` for every port (protocol `all`, or icmp).
+    /// Inclusive range; `None` for every port (and for every protocol but tcp and udp).
     pub ports: Option<(u16, u16)>,
+    /// ICMP (or ICMPv6) type and, when one is written, code; `None` for every type.
+    pub icmp: Option<(u8, Option<u8>)>,
     pub cidrs: Vec<ipnet::IpNet>,
     /// Security groups of this fleet, by name (`from` for ingress, `to` for egress).
     pub groups: Vec<Located<String>>,
@@ -350,6 +355,12 @@ pub struct Deploy {
 /// fleet, referred to as it is, rather than one of the fleet's by name.
 pub fn is_group_id(name: &str) -> bool {
     constraints::resource_id(name, "sg", "security group").is_ok()
+}
+
+/// A DNS name as converge compares it: lower case, without the trailing dot of its fully qualified form
+/// (DNS names are case-insensitive; Route 53 answers with the dot, people write them without).
+pub fn dns_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 impl Fleet {

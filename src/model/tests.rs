@@ -45,6 +45,46 @@ fn ports_and_peers_take_the_forms_people_write() {
 }
 
 #[test]
+fn protocols_by_number_and_icmp_types_and_codes_are_read() {
+    let rules = "ingress = [{ protocol = 50, cidr = \"10.0.0.0/8\" }, { protocol = \"6\", ports = 22, cidr = \"10.0.0.0/8\" }, \
+        { protocol = \"icmp\", icmp_type = 3, icmp_code = 4, cidr = \"10.0.0.0/8\" }, { protocol = \"ICMPv6\", icmp_type = 128, cidr = \"::/0\" }, \
+        { protocol = \"icmp\", icmp_type = -1, cidr = \"10.0.0.0/8\" }]";
+    let fleet = load(&[("f.toml", &format!("{FLEET}[security_group.a]\n{rules}\n"))]).unwrap_or_else(|d| panic!("{d}"));
+    let got: Vec<_> = fleet.security_groups["a"].ingress.iter().map(|r| (r.protocol.clone(), r.ports, r.icmp)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Protocol::Number(50), None, None),
+            (Protocol::Tcp, Some((22, 22)), None),
+            (Protocol::Icmp, None, Some((3, Some(4)))),
+            (Protocol::Icmpv6, None, Some((128, None))),
+            (Protocol::Icmp, None, None),
+        ]
+    );
+}
+
+#[test]
+fn icmp_fields_belong_to_icmp_rules_and_a_code_to_a_type() {
+    let rules = "ingress = [{ protocol = 256, cidr = \"10.0.0.0/8\" }, { ports = 22, icmp_type = 8, cidr = \"10.0.0.0/8\" }, \
+        { protocol = \"icmp\", icmp_code = 1, cidr = \"10.0.0.0/8\" }, { protocol = \"icmp\", icmp_type = 300, cidr = \"10.0.0.0/8\" }, \
+        { protocol = \"icmp\", ports = 8, cidr = \"10.0.0.0/8\" }, { protocol = 50, ports = 500, cidr = \"10.0.0.0/8\" }]";
+    let text = errors(&[("f.toml", &format!("{FLEET}[security_group.a]\n{rules}\n"))]);
+    has_all(
+        &text,
+        &[
+            "f.toml:5:25: error: security_group.a.ingress[0].protocol: unknown protocol `256`: expected tcp, udp, icmp, icmpv6, all or an IP protocol number (0-255)",
+            "f.toml:5:79: error: security_group.a.ingress[1].icmp_type: icmp_type applies to icmp and icmpv6 rules only",
+            "f.toml:5:138: error: security_group.a.ingress[2].icmp_code: an ICMP code belongs to one ICMP type",
+            "  help: write icmp_type as well (every type takes every code)",
+            "f.toml:5:197: error: security_group.a.ingress[3].icmp_type: 300 is out of range: expected -1 to 255",
+            "f.toml:5:225: error: security_group.a.ingress[4].ports: ports apply to tcp and udp rules only",
+            "  help: an ICMP rule takes icmp_type and icmp_code",
+            "f.toml:5:280: error: security_group.a.ingress[5].ports: ports apply to tcp and udp rules only",
+        ],
+    );
+}
+
+#[test]
 fn a_replica_may_not_restate_what_it_takes_from_its_primary() {
     let text = errors(&[(
         "db.toml",
@@ -139,7 +179,7 @@ fn a_bad_port_does_not_hide_the_rest_of_its_rule() {
             "f.toml:5:22: error: security_group.a.ingress[0].ports: `99999` is not a port (1-65535) or a range `from-to`",
             "f.toml:5:39: error: security_group.a.ingress[0].cidr: `10.0.0.1/8` has host bits set",
             "f.toml:5:61: error: security_group.a.ingress.from: security_group.nope does not exist",
-            "f.toml:5:84: error: security_group.a.ingress[1].protocol: unknown protocol `tcpp`: expected tcp, udp, icmp or all",
+            "f.toml:5:84: error: security_group.a.ingress[1].protocol: unknown protocol `tcpp`: expected tcp, udp, icmp, icmpv6, all or an IP protocol number (0-255)",
             "f.toml:5:112: error: security_group.a.ingress.from: security_group.b does not exist",
         ],
     );

@@ -139,7 +139,7 @@ fn databases(fleet: &Fleet, seen: &Seen, diags: &mut Vec<Diagnostic>) {
             );
         }
         // Not a name a site's records take (its record in the fleet's zone, its own names when managed).
-        let zone = fleet.settings.dns_zone.as_deref().map(|z| z.trim_end_matches('.').to_ascii_lowercase());
+        let zone = fleet.settings.dns_zone.as_deref().map(super::dns_name);
         let taken = fleet.sites.iter().find(|(s, site)| {
             zone.as_ref().is_some_and(|z| h.value == format!("{s}.{z}"))
                 || (site.dns == super::DnsMode::Managed

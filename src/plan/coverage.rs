@@ -27,7 +27,7 @@ pub struct Gap {
 
 /// Whether `pattern` (a certificate name, maybe `*.x`) covers `name`: a wildcard stands for one label.
 pub fn covers(pattern: &str, name: &str) -> bool {
-    let (pattern, name) = (pattern.to_ascii_lowercase(), name.trim_end_matches('.').to_ascii_lowercase());
+    let (pattern, name) = (pattern.to_ascii_lowercase(), crate::model::dns_name(name));
     match pattern.strip_prefix("*.") {
         Some(rest) => name.split_once('.').is_some_and(|(label, tail)| !label.is_empty() && tail == rest),
         None => pattern == name,

@@ -166,16 +166,6 @@ fn targets(desired: &Desired) -> Vec<Target> {
     out
 }
 
-fn ports(rule: &RuleSpec) -> String {
-    match (rule.protocol.as_str(), rule.from_port, rule.to_port) {
-        ("-1", _, _) => "all traffic".to_string(),
-        ("icmp", _, _) => "icmp".to_string(),
-        (p, -1, _) | (p, 0, 65535) => format!("{p} all ports"),
-        (p, a, b) if a == b => format!("{p} {a}"),
-        (p, a, b) => format!("{p} {a}-{b}"),
-    }
-}
-
 /// Whether the rule opens a port outside `serves` (all traffic does).
 fn opens_more(rule: &RuleSpec, serves: &BTreeSet<i32>) -> bool {
     match rule.protocol.as_str() {
@@ -231,7 +221,7 @@ pub fn reachability(desired: &Desired) -> Graph {
                 for (tier, source) in sources {
                     nodes.entry(source.clone()).or_insert(tier);
                     let arrow = arrows.entry((source.clone(), target.name.clone())).or_default();
-                    arrow.0.insert(ports(rule));
+                    arrow.0.insert(rule.traffic());
                     if let Some(why) = unneeded((tier, &source), target, rule) {
                         arrow.1.insert(why);
                     }

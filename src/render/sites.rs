@@ -109,14 +109,14 @@ fn deployed_commit(user_data: &str, site: &str) -> Option<String> {
 
 /// The site's record, when the fleet has a zone and the site a load balancer.
 fn record_of(fleet: &Fleet, site: &str) -> Option<String> {
-    let zone = fleet.settings.dns_zone.as_deref()?.trim_end_matches('.').to_ascii_lowercase();
+    let zone = crate::model::dns_name(fleet.settings.dns_zone.as_deref()?);
     fleet.sites[site].load_balancer.as_ref().map(|_| format!("{site}.{zone}"))
 }
 
 /// What a public name of the site may resolve through: its record, and its load balancer's DNS name.
 fn targets(fleet: &Fleet, live: &Live, balancer_dns: &BTreeMap<String, String>, site: &str) -> Vec<String> {
     let balancer = fleet.sites[site].load_balancer.as_ref().and_then(|lb| match live.spec(&Address::new(Kind::LoadBalancer, &lb.value)) {
-        Some(Spec::LoadBalancer(spec)) => balancer_dns.get(&spec.name).map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
+        Some(Spec::LoadBalancer(spec)) => balancer_dns.get(&spec.name).map(|d| crate::model::dns_name(d)),
         _ => None,
     });
     record_of(fleet, site).into_iter().chain(balancer).collect()
@@ -124,7 +124,7 @@ fn targets(fleet: &Fleet, live: &Live, balancer_dns: &BTreeMap<String, String>, 
 
 fn public_names(fleet: &Fleet, site: &str) -> Vec<String> {
     let s = &fleet.sites[site];
-    std::iter::once(&s.domain).chain(&s.aliases).map(|n| n.trim_end_matches('.').to_ascii_lowercase()).collect()
+    std::iter::once(&s.domain).chain(&s.aliases).map(|n| crate::model::dns_name(n)).collect()
 }
 
 /// Every name the sheet looks up: each site's public names, its record and its load balancer's name.

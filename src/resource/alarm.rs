@@ -188,8 +188,11 @@ impl ResourceKind for AlarmSpec {
     }
 
     fn policies(fleet: &Fleet) -> Vec<(String, crate::model::Policy)> {
-        let pools = fleet.pools.iter().filter(|(_, p)| p.alarms.is_some()).map(|(n, p)| (cpu_alarm(n), p.policy));
-        let lbs = fleet.load_balancers.iter().filter(|(_, l)| l.alarms.is_some()).map(|(n, l)| (hosts_alarm(n), l.policy));
+        // The same alarms `desired` declares: a table with no threshold declares none.
+        let pools = fleet.pools.iter().filter(|(_, p)| p.alarms.as_ref().is_some_and(|a| a.cpu_above.is_some()));
+        let lbs = fleet.load_balancers.iter().filter(|(_, l)| l.alarms.as_ref().is_some_and(|a| a.unhealthy_hosts_above.is_some()));
+        let pools = pools.map(|(n, p)| (cpu_alarm(n), p.policy));
+        let lbs = lbs.map(|(n, l)| (hosts_alarm(n), l.policy));
         pools.chain(lbs).collect()
     }
 

@@ -1,6 +1,7 @@
-//! DB parameter groups: a family and the parameters this fleet declares. Only declared parameters are read
-//! and compared (nobody else's tuning is touched); a change modifies only the parameters that differ, at
-//! most [`PARAMETER_BATCH`] per call, `immediate` for dynamic parameters and `pending-reboot` for static ones.
+//! DB parameter groups: a family and the parameters this fleet declares. The group is the fleet's, so every
+//! parameter set in it (source `user`) is read: one the fleet does not declare is drift, reset to the engine's
+//! default. A change modifies (or resets) only the parameters that differ, at most [`PARAMETER_BATCH`] per
+//! call, `immediate` for dynamic parameters and `pending-reboot` for static ones.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{Address, Diff, Environment, FieldChange, Kind, Op, ResourceKind, diff_tags, owned_tags};
 use crate::model::Fleet;
 
-/// ModifyDBParameterGroup takes at most 20 parameters per call.
+/// ModifyDBParameterGroup and ResetDBParameterGroup take at most 20 parameters per call.
 pub const PARAMETER_BATCH: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,12 +18,12 @@ pub struct DbParameterGroupSpec {
     pub name: String,
     pub family: String,
     pub description: String,
-    /// Desired: what the fleet declares. Live: the same names as AWS holds them (others are not read).
+    /// Desired: what the fleet declares. Live: every parameter set in the group (source `user`).
     pub parameters: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
-    /// Desired only: for each declared parameter the engine's defaults list, whether it is static (applies
-    /// only at a reboot). One they do not list (or not read: offline) is sent as `pending-reboot`, which
-    /// AWS accepts for both kinds.
+    /// Whether a parameter is static (applies only at a reboot). Desired: for each declared parameter, as the
+    /// engine's defaults list it. Live: for each parameter read, as AWS reports it (what a reset needs). One
+    /// not known (or not read: offline) is sent as `pending-reboot`, which AWS accepts for both kinds.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub static_parameters: BTreeMap<String, bool>,
     /// Live only: the group's ARN (tags are set by ARN).
@@ -35,6 +36,14 @@ pub struct DbParameterGroupSpec {
 pub struct ParameterValue {
     pub name: String,
     pub value: String,
+    /// Takes effect at the next reboot (`pending-reboot`), else now (`immediate`).
+    pub at_reboot: bool,
+}
+
+/// One parameter as ResetDBParameterGroup takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParameterReset {
+    pub name: String,
     /// Takes effect at the next reboot (`pending-reboot`), else now (`immediate`).
     pub at_reboot: bool,
 }
@@ -52,6 +61,10 @@ pub enum PgOp {
     /// One ModifyDBParameterGroup call.
     ModifyParameters {
         parameters: Vec<ParameterValue>,
+    },
+    /// One ResetDBParameterGroup call: each parameter back to the engine's default.
+    ResetParameters {
+        parameters: Vec<ParameterReset>,
     },
     AddTags {
         arn: String,
@@ -137,22 +150,25 @@ impl ResourceKind for DbParameterGroupSpec {
                 continue;
             }
             let p = self.value(name, value);
-            let when = match self.static_parameters.get(name) {
-                Some(true) => "static: takes effect at the next reboot of each database using it",
-                Some(false) => "dynamic: takes effect now",
-                None => "not in the engine's defaults here: sent as pending-reboot, so it takes effect at the next reboot",
-            };
             let field = format!("parameters.{name}");
             d.fields.push(
                 match now {
                     Some(old) => FieldChange::changed(field, old, value),
                     None => FieldChange::added(field, value),
                 }
-                .note(when),
+                .note(when(self.static_parameters.get(name))),
             );
             changed.push(p);
         }
         d.ops.extend(self.modify_ops(changed));
+        // Set in the group but not declared: back to the engine's default, as AWS says the parameter applies.
+        let mut reset = Vec::new();
+        for (name, old) in live.parameters.iter().filter(|(name, _)| !self.parameters.contains_key(*name)) {
+            let kind = live.static_parameters.get(name);
+            d.fields.push(FieldChange::removed(format!("parameters.{name}"), old).note(format!("reset to the engine's default; {}", when(kind))));
+            reset.push(ParameterReset { name: name.clone(), at_reboot: kind.copied().unwrap_or(true) });
+        }
+        d.ops.extend(reset.chunks(PARAMETER_BATCH).map(|c| Op::DbParameterGroup(PgOp::ResetParameters { parameters: c.to_vec() })));
         if let Some((add, remove)) = diff_tags(&self.tags, &live.tags, &mut d.fields) {
             let arn = live.arn.clone().unwrap_or_default();
             if !add.is_empty() {
@@ -189,6 +205,15 @@ impl DbParameterGroupSpec {
 
     fn value(&self, name: &str, value: &str) -> ParameterValue {
         ParameterValue { name: name.to_string(), value: value.to_string(), at_reboot: self.static_parameters.get(name).copied().unwrap_or(true) }
+    }
+}
+
+/// When a change to a parameter takes effect, from whether it is static.
+fn when(is_static: Option<&bool>) -> &'static str {
+    match is_static {
+        Some(true) => "static: takes effect at the next reboot of each database using it",
+        Some(false) => "dynamic: takes effect now",
+        None => "not in the engine's defaults here: sent as pending-reboot, so it takes effect at the next reboot",
     }
 }
 
@@ -235,6 +260,27 @@ mod tests {
         );
         assert_eq!(d.fields[0].note.as_deref(), Some("static: takes effect at the next reboot of each database using it"));
         assert_eq!(d.fields[1].note.as_deref(), Some("dynamic: takes effect now"));
+    }
+
+    #[test]
+    fn a_parameter_set_in_the_group_but_not_declared_is_reset_as_it_applies() {
+        let want = spec(&[("max_connections", "800")]);
+        let mut live = spec(&[("max_connections", "800"), ("slow_query_log", "1"), ("innodb_log_file_size", "268435456")]);
+        live.static_parameters = BTreeMap::from([("slow_query_log".to_string(), false), ("innodb_log_file_size".to_string(), true)]);
+        let d = want.diff(&live);
+        assert_eq!(
+            d.ops,
+            vec![Op::DbParameterGroup(PgOp::ResetParameters {
+                parameters: vec![
+                    ParameterReset { name: "innodb_log_file_size".into(), at_reboot: true },
+                    ParameterReset { name: "slow_query_log".into(), at_reboot: false },
+                ]
+            })]
+        );
+        assert_eq!(d.fields[1], FieldChange::removed("parameters.slow_query_log", "1").note("reset to the engine's default; dynamic: takes effect now"));
+        let many: BTreeMap<String, String> = (0..21).map(|i| (format!("p{i:02}"), "1".to_string())).collect();
+        let d = spec(&[]).diff(&DbParameterGroupSpec { parameters: many, ..spec(&[]) });
+        assert_eq!(d.ops.len(), 2, "21 resets are two calls: {d:?}");
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl Target {
 
     /// For comparing: lower case, no trailing dot, no `dualstack.` (Route 53 adds it to ELB aliases).
     fn normalised(&self) -> Target {
-        let n = |s: &str| s.trim_end_matches('.').to_ascii_lowercase();
+        let n = crate::model::dns_name;
         match self {
             Target::Cname(v) => Target::Cname(n(v)),
             Target::Alias { dns_name, hosted_zone_id } => {
@@ -216,9 +216,9 @@ impl ResourceKind for DnsRecordSpec {
     /// The site's record in the fleet's zone and, when the agency manages its DNS, its own names.
     fn on_site_path(fleet: &Fleet, site: &str, s: &Site) -> Vec<String> {
         let (Some(zone), Some(_)) = (&fleet.settings.dns_zone, &s.load_balancer) else { return Vec::new() };
-        let mut out = vec![format!("{site}.{}", zone.trim_end_matches('.').to_ascii_lowercase())];
+        let mut out = vec![format!("{site}.{}", crate::model::dns_name(zone))];
         if s.dns == crate::model::DnsMode::Managed {
-            out.extend(std::iter::once(&s.domain).chain(&s.aliases).map(|n| n.trim_end_matches('.').to_ascii_lowercase()));
+            out.extend(std::iter::once(&s.domain).chain(&s.aliases).map(|n| crate::model::dns_name(n)));
         }
         out
     }
@@ -385,7 +385,7 @@ fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, DnsRecordSpec)> {
         out.push((name, spec));
     }
     let Some(dns_zone) = fleet.settings.dns_zone.as_deref() else { return out };
-    let dns_zone = dns_zone.trim_end_matches('.').to_ascii_lowercase();
+    let dns_zone = crate::model::dns_name(dns_zone);
     let mut push = |name: String, zone: (String, String), target: Target| {
         let owner = owner_value(&fleet.settings.name, &name);
         let (ttl, evaluate_target_health) = defaults(&target);
@@ -404,7 +404,7 @@ fn desired(fleet: &Fleet, env: &Environment) -> Vec<(String, DnsRecordSpec)> {
         let record = format!("{site_name}.{dns_zone}");
         push(record.clone(), zone_of(&record, std::slice::from_ref(&dns_zone), env), to_balancer(false));
         if site.dns == crate::model::DnsMode::Managed {
-            let names: Vec<String> = std::iter::once(&site.domain).chain(&site.aliases).map(|n| n.trim_end_matches('.').to_ascii_lowercase()).collect();
+            let names: Vec<String> = std::iter::once(&site.domain).chain(&site.aliases).map(|n| crate::model::dns_name(n)).collect();
             for name in &names {
                 let zone = zone_of(name, &names, env);
                 let target = if *name == zone.0 { to_balancer(true) } else { Target::Cname(record.clone()) };

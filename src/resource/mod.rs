@@ -145,6 +145,9 @@ impl Diff {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Environment {
     pub vpc_id: String,
+    /// Whether the VPC has an IPv6 block (AWS's default egress of a new group is then dual-stack); read
+    /// only when the fleet has security groups.
+    pub vpc_ipv6: bool,
     pub zones: Vec<String>,
     /// The fleet's images (`[image.NAME]`) as resolved: by id, or the newest matching image.
     pub images: BTreeMap<String, ImageRef>,

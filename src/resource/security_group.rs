@@ -19,6 +19,10 @@ pub struct SecurityGroupSpec {
     pub ingress: BTreeSet<RuleSpec>,
     pub egress: BTreeSet<RuleSpec>,
     pub tags: BTreeMap<String, String>,
+    /// Whether the VPC has an IPv6 block, so that AWS gives a new group an IPv6 default egress rule too: a
+    /// fact of the environment (live groups carry it as well), never compared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dual_stack: bool,
 }
 
 /// A security group as other objects refer to it: one of this fleet's by address, or any other by id.
@@ -69,7 +73,9 @@ pub enum Peer {
     PrefixList(String),
 }
 
-/// One permission atom. `protocol` is `tcp`, `udp`, `icmp` or `-1` (all); ports are -1 where they do not apply.
+/// One permission atom, as EC2 stores it. `protocol` is `tcp`, `udp`, `icmp`, `icmpv6`, `-1` (all) or another
+/// protocol's number; `from_port`/`to_port` are the port range (tcp, udp), the ICMP type and code (icmp,
+/// icmpv6), and -1 where they do not apply or mean every one.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RuleSpec {
     pub protocol: String,
@@ -79,22 +85,52 @@ pub struct RuleSpec {
 }
 
 impl RuleSpec {
-    /// Normalises a protocol and port range as EC2 reports them (numbers, `-1`, absent ports).
+    /// Normalises a protocol and port range as EC2 reports them: protocol names or numbers (EC2 answers with
+    /// the names of tcp, udp, icmp and icmpv6 however they were written), `-1`, absent ports. Protocols
+    /// other than those four have no ports (EC2 opens every one), and every ICMP type takes every code.
     pub fn new(protocol: &str, from: Option<i32>, to: Option<i32>, peer: Peer) -> Self {
         let protocol = match protocol.to_ascii_lowercase().as_str() {
             "6" | "tcp" => "tcp".to_string(),
             "17" | "udp" => "udp".to_string(),
             "1" | "icmp" => "icmp".to_string(),
+            "58" | "icmpv6" => "icmpv6".to_string(),
             "-1" | "all" => "-1".to_string(),
-            other => other.to_string(),
+            other => other.parse::<u8>().map_or_else(|_| other.to_string(), |n| n.to_string()),
         };
-        let (from_port, to_port) = if protocol == "-1" { (-1, -1) } else { (from.unwrap_or(-1), to.unwrap_or(-1)) };
+        let (from, to) = (from.unwrap_or(-1), to.unwrap_or(-1));
+        let (from_port, to_port) = match protocol.as_str() {
+            "tcp" | "udp" => (from, to),
+            "icmp" | "icmpv6" if from >= 0 => (from, to),
+            _ => (-1, -1),
+        };
         RuleSpec { protocol, from_port, to_port, peer }
     }
 
-    /// AWS's default egress rule of a new group: all traffic to anywhere (IPv4).
-    pub fn allow_all_egress() -> Self {
-        RuleSpec::new("-1", None, None, Peer::Cidr("0.0.0.0/0".into()))
+    /// AWS's default egress of a new group: all traffic to anywhere, over IPv4, and over IPv6 too in a VPC with
+    /// an IPv6 block.
+    pub fn default_egress(dual_stack: bool) -> BTreeSet<Self> {
+        let all = |cidr: &str| RuleSpec::new("-1", None, None, Peer::Cidr(cidr.into()));
+        std::iter::once(all("0.0.0.0/0")).chain(dual_stack.then(|| all("::/0"))).collect()
+    }
+
+    /// What traffic the rule lets through, without its peer: `all traffic`, `tcp 443`, `udp all ports`,
+    /// `icmp`, `icmp type 3 code 4`, `protocol 50`.
+    pub fn traffic(&self) -> String {
+        let (from, to) = (self.from_port, self.to_port);
+        match self.protocol.as_str() {
+            "-1" => "all traffic".to_string(),
+            p @ ("tcp" | "udp") => match (from, to) {
+                (-1, _) | (0, 65535) => format!("{p} all ports"),
+                (a, b) if a == b => format!("{p} {a}"),
+                (a, b) => format!("{p} {a}-{b}"),
+            },
+            p @ ("icmp" | "icmpv6") => match (from, to) {
+                (-1, _) => p.to_string(),
+                (t, -1) => format!("{p} type {t}"),
+                (t, c) => format!("{p} type {t} code {c}"),
+            },
+            n => format!("protocol {n}"),
+        }
     }
 
     pub fn group(&self) -> Option<&GroupRef> {
@@ -110,16 +146,7 @@ impl RuleSpec {
             Peer::Group(g) => g.to_string(),
             Peer::PrefixList(p) => p.clone(),
         };
-        let ports = match (self.from_port, self.to_port) {
-            (-1, _) | (0, 65535) => "all ports".to_string(),
-            (a, b) if a == b => a.to_string(),
-            (a, b) => format!("{a}-{b}"),
-        };
-        match self.protocol.as_str() {
-            "-1" => format!("all traffic {dir} {peer}"),
-            "icmp" => format!("icmp {dir} {peer}"),
-            p => format!("{p} {ports} {dir} {peer}"),
-        }
+        format!("{} {dir} {peer}", self.traffic())
     }
 }
 
@@ -150,18 +177,21 @@ fn expand(rules: &[model::Rule]) -> BTreeSet<RuleSpec> {
     let mut out = BTreeSet::new();
     for r in rules {
         let protocol = match r.protocol {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Icmp => "icmp",
-            Protocol::All => "-1",
+            Protocol::Tcp => "tcp".to_string(),
+            Protocol::Udp => "udp".to_string(),
+            Protocol::Icmp => "icmp".to_string(),
+            Protocol::Icmpv6 => "icmpv6".to_string(),
+            Protocol::All => "-1".to_string(),
+            Protocol::Number(n) => n.to_string(),
         };
-        let (from, to) = match r.ports {
-            Some((a, b)) => (Some(a as i32), Some(b as i32)),
-            None => (None, None),
+        let (from, to) = match (r.ports, r.icmp) {
+            (Some((a, b)), _) => (Some(i32::from(a)), Some(i32::from(b))),
+            (None, Some((kind, code))) => (Some(i32::from(kind)), code.map(i32::from)),
+            (None, None) => (None, None),
         };
         let peers = r.cidrs.iter().map(|c| Peer::Cidr(c.to_string()));
         let peers = peers.chain(r.groups.iter().map(|g| Peer::Group(GroupRef::declared(&g.value))));
-        out.extend(peers.map(|peer| RuleSpec::new(protocol, from, to, peer)));
+        out.extend(peers.map(|peer| RuleSpec::new(&protocol, from, to, peer)));
     }
     out
 }
@@ -238,7 +268,7 @@ impl ResourceKind for SecurityGroupSpec {
             vpc_id: self.vpc_id.clone(),
             tags: self.tags.clone(),
         })];
-        let fresh = SecurityGroupSpec { ingress: BTreeSet::new(), egress: BTreeSet::from([RuleSpec::allow_all_egress()]), ..self.clone() };
+        let fresh = SecurityGroupSpec { ingress: BTreeSet::new(), egress: RuleSpec::default_egress(self.dual_stack), ..self.clone() };
         let mut d = Diff::default();
         self.rule_delta(&fresh, &mut d);
         ops.extend(d.ops);
@@ -283,10 +313,11 @@ impl SecurityGroupSpec {
             vpc_id: env.vpc_id.clone(),
             ingress: expand(&sg.ingress),
             egress: match &sg.egress {
-                None => BTreeSet::from([RuleSpec::allow_all_egress()]),
+                None => RuleSpec::default_egress(env.vpc_ipv6),
                 Some(rules) => expand(rules),
             },
             tags: owned_tags(&fleet.settings.name, &address, &sg.tags),
+            dual_stack: env.vpc_ipv6,
         }
     }
 
@@ -380,8 +411,9 @@ mod tests {
             description: "web".into(),
             vpc_id: "vpc-1".into(),
             ingress: ingress.iter().cloned().collect(),
-            egress: BTreeSet::from([RuleSpec::allow_all_egress()]),
+            egress: RuleSpec::default_egress(false),
             tags: BTreeMap::from([("converge:address".into(), "security_group.web".into())]),
+            dual_stack: false,
         }
     }
 

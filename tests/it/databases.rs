@@ -174,6 +174,41 @@ async fn one_changed_parameter_is_one_call_with_that_parameter_alone() {
     assert_eq!(aws.stats.calls("ModifyDBInstance"), 0);
 }
 
+/// The group is the fleet's: a parameter set in it but not declared (taken out of the TOML, or set by hand) is
+/// drift, reset to the engine's default as the parameter applies, both in one call.
+#[tokio::test]
+async fn a_parameter_taken_out_of_the_toml_or_set_by_hand_is_reset_to_the_default() {
+    use aws_sdk_rds::types::{ApplyMethod, Parameter};
+    let moto = Moto::start();
+    let dir = fleet_dir();
+    create(&moto, &dir);
+    let aws = moto.aws();
+    let by_hand = Parameter::builder().parameter_name("long_query_time").parameter_value("5").apply_method(ApplyMethod::Immediate).build();
+    moto.rds().modify_db_parameter_group().db_parameter_group_name("agency-sites").parameters(by_hand).send().await.unwrap();
+
+    dir.write("database.toml", &DATABASE.replace(", innodb_log_file_size = \"268435456\"", ""));
+    let planned = plan(&aws, &dir.load()).await;
+    let text = converge::render::plan_text(&planned.plan);
+    for line in [
+        "- parameters.innodb_log_file_size = 268435456   # reset to the engine's default; static: takes effect at the next reboot of each database using it",
+        "- parameters.long_query_time      = 5   # reset to the engine's default; dynamic: takes effect now",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    let ops: Vec<&Op> = planned.plan.changes.iter().flat_map(|c| &c.ops).collect();
+    let reset = |name: &str, at_reboot| converge::resource::db_parameter_group::ParameterReset { name: name.into(), at_reboot };
+    let want = PgOp::ResetParameters { parameters: vec![reset("innodb_log_file_size", true), reset("long_query_time", false)] };
+    assert_eq!(ops, vec![&Op::DbParameterGroup(want)]);
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(aws.stats.calls("ResetDBParameterGroup"), 1);
+    assert_eq!(aws.stats.calls("ModifyDBParameterGroup"), 0);
+
+    let read = moto.rds().describe_db_parameters().db_parameter_group_name("agency-sites").source("user").send().await.unwrap();
+    let set: Vec<(&str, &str)> = read.parameters().iter().map(|p| (p.parameter_name().unwrap(), p.parameter_value().unwrap())).collect();
+    assert_eq!(set, vec![("max_connections", "600"), ("slow_query_log", "1")], "AWS holds what the TOML says, and only that");
+}
+
 #[tokio::test]
 async fn a_class_change_on_both_goes_to_the_replica_first_and_then_shows_as_pending() {
     let moto = Moto::start();

@@ -175,3 +175,109 @@ async fn a_namesake_in_another_vpc_is_no_conflict() {
     assert!(planned.plan.conflicts.is_empty(), "{:?}", planned.plan.conflicts);
     converge(&aws, &dir.load()).await;
 }
+
+/// In a VPC with an IPv6 block AWS gives a new group two default egress rules (to `0.0.0.0/0` and `::/0`):
+/// the default, `egress = []` and an IPv6 rule of one's own all converge in one apply, without a duplicate.
+#[tokio::test]
+async fn a_dual_stack_vpc_has_a_dual_stack_default_egress() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let vpc = ec2.create_vpc().cidr_block("10.20.0.0/16").amazon_provided_ipv6_cidr_block(true).send().await.unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    let fleet = format!("[fleet]\nname = \"agency\"\nregion = \"eu-west-1\"\n\n[network]\nvpc = \"{vpc}\"\nzones = [\"eu-west-1a\"]\n");
+    let groups = r#"
+[security_group.open]
+ingress = [{ ports = "443", cidr = ["0.0.0.0/0", "::/0"] }]
+
+[security_group.closed]
+ingress = []
+egress = []
+
+[security_group.v6]
+ingress = []
+egress = [{ protocol = "all", cidr = "::/0" }]
+"#;
+    let dir = FleetDir::new(&[("fleet.toml", &fleet), ("groups.toml", groups)]);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(aws.stats.calls("AuthorizeSecurityGroupEgress"), 0, "the IPv6 rule is the default already");
+    assert_eq!(aws.stats.calls("RevokeSecurityGroupEgress"), 2, "closed revokes both defaults, v6 the IPv4 one");
+
+    let egress = |g: aws_sdk_ec2::types::SecurityGroup| -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for p in g.ip_permissions_egress() {
+            let protocol = p.ip_protocol().unwrap_or_default().to_string();
+            out.extend(p.ip_ranges().iter().map(|r| (protocol.clone(), r.cidr_ip().unwrap().to_string())));
+            out.extend(p.ipv6_ranges().iter().map(|r| (protocol.clone(), r.cidr_ipv6().unwrap().to_string())));
+        }
+        out.sort();
+        out
+    };
+    let all = |cidr: &str| ("-1".to_string(), cidr.to_string());
+    assert_eq!(egress(group(&moto, "agency-open").await), vec![all("0.0.0.0/0"), all("::/0")]);
+    assert_eq!(egress(group(&moto, "agency-closed").await), vec![]);
+    assert_eq!(egress(group(&moto, "agency-v6").await), vec![all("::/0")]);
+
+    // Narrowing the default: exactly the two new rules and the two defaults, in one call each way.
+    dir.write(
+        "groups.toml",
+        &groups.replace(
+            "ingress = [{ ports = \"443\", cidr = [\"0.0.0.0/0\", \"::/0\"] }]",
+            "ingress = []\negress = [{ ports = \"443\", cidr = [\"0.0.0.0/0\", \"::/0\"] }]",
+        ),
+    );
+    let planned = plan(&aws, &dir.load()).await;
+    let fields: Vec<String> = planned.plan.changes.iter().flat_map(|c| &c.fields).map(|f| format!("{} {:?} {:?}", f.field, f.old, f.new)).collect();
+    assert_eq!(
+        fields,
+        vec![
+            "ingress Some(\"tcp 443 from 0.0.0.0/0\") None",
+            "ingress Some(\"tcp 443 from ::/0\") None",
+            "egress None Some(\"tcp 443 to 0.0.0.0/0\")",
+            "egress None Some(\"tcp 443 to ::/0\")",
+            "egress Some(\"all traffic to 0.0.0.0/0\") None",
+            "egress Some(\"all traffic to ::/0\") None",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>()
+    );
+    converge(&aws, &dir.load()).await;
+}
+
+/// Rules by protocol number and ICMP rules by type and code: applied as written, read back as AWS answers
+/// (names for the numbers of tcp, udp, icmp and icmpv6), and a changed code is exactly that change.
+#[tokio::test]
+async fn protocol_numbers_and_icmp_types_converge() {
+    let moto = Moto::start();
+    let groups = r#"
+[security_group.vpn]
+ingress = [
+  { protocol = 50, cidr = "10.0.0.0/8" },
+  { protocol = "17", ports = "500", cidr = "10.0.0.0/8" },
+  { protocol = "icmp", icmp_type = 8, icmp_code = 0, cidr = "10.0.0.0/8" },
+  { protocol = "icmp", icmp_type = 3, cidr = "10.0.0.0/8" },
+  { protocol = "icmpv6", icmp_type = 128, cidr = "::/0" },
+  { protocol = 58, cidr = "fd00::/8" },
+]
+"#;
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("groups.toml", groups)]);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    let g = group(&moto, "agency-vpn").await;
+    let mut read: Vec<(String, Option<i32>, Option<i32>)> =
+        g.ip_permissions().iter().map(|p| (p.ip_protocol().unwrap_or_default().to_string(), p.from_port(), p.to_port())).collect();
+    read.sort();
+    let rule = |p: &str, from: i32, to: i32| (p.to_string(), Some(from), Some(to));
+    let esp = read.iter().find(|r| r.0 == "50").expect("an ESP rule");
+    assert!(matches!((esp.1, esp.2), (None | Some(-1), None | Some(-1))), "ESP has no ports: {esp:?}");
+    for want in [rule("icmp", 3, -1), rule("icmp", 8, 0), rule("icmpv6", -1, -1), rule("icmpv6", 128, -1), rule("udp", 500, 500)] {
+        assert!(read.contains(&want), "{want:?} in {read:?}");
+    }
+
+    dir.write("groups.toml", &groups.replace("icmp_type = 8, icmp_code = 0,", "icmp_type = 8,"));
+    let planned = plan(&aws, &dir.load()).await;
+    let fields: Vec<String> = planned.plan.changes.iter().flat_map(|c| &c.fields).map(|f| format!("{} {:?} {:?}", f.field, f.old, f.new)).collect();
+    assert_eq!(fields, vec!["ingress None Some(\"icmp type 8 from 10.0.0.0/8\")", "ingress Some(\"icmp type 8 code 0 from 10.0.0.0/8\") None"]);
+    converge(&aws, &dir.load()).await;
+}

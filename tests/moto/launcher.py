@@ -31,6 +31,13 @@ Extensions (moto 5.2.5; each names the quirk it covers):
 - `DescribeEngineDefaultParameters` is missing: here it answers a short table of MySQL 8.0 parameters
   (which are static, which dynamic).
 - `DeleteDBParameterGroup` deletes a group still used by an instance; here it refuses, as AWS does.
+- `ResetDBParameterGroup` is missing. Here it resets the parameters named (or, with `ResetAllParameters`, every
+  one) to the engine's default, so they are no longer set in the group, and refuses `immediate` for a static
+  parameter (`InvalidParameterCombination`), as AWS does.
+- `DescribeDBParameters` ignores `Source` and answers the parameters set in the group (all it keeps) without
+  their `Source` or `ApplyType`. Here, with `Source=user` or none, it answers them as AWS does, each with
+  source `user` and, for the parameters of the engine-default table below, its apply type; any other source
+  answers none of them.
 - `PromoteReadReplica` leaves the promoted instance reporting its former source; here it stands alone. Without
   `BackupRetentionPeriod` it keeps the replica's retention; AWS's default for the promotion is 1 day, and here
   so is the emulator's.
@@ -403,6 +410,7 @@ lt_responses.LaunchTemplates.create_launch_template_version = _idempotent(
 
 from moto.rds import models as rds_models  # noqa: E402
 from moto.rds import responses as rds_responses  # noqa: E402
+from moto.rds import exceptions as rds_exceptions  # noqa: E402
 from moto.rds.exceptions import RDSClientError  # noqa: E402
 
 # The fields AWS holds for the maintenance window: moto's argument name -> PendingModifiedValues' member.
@@ -493,6 +501,46 @@ def _describe_engine_default_parameters(self):
 
 
 R.describe_engine_default_parameters = _describe_engine_default_parameters
+
+
+def _parameter_group(self, name):
+    groups = self.backend.describe_db_parameter_groups({"db_parameter_group_name": name})
+    if not groups:
+        raise rds_exceptions.DBParameterGroupNotFoundError(name)
+    return groups[0]
+
+
+def _apply_types(group):
+    return dict(_MYSQL80) if group.family == "mysql8.0" else {}
+
+
+def _describe_db_parameters_as_set(self):
+    group = _parameter_group(self, self.params.get("DBParameterGroupName"))
+    kinds = _apply_types(group)
+    parameters = []
+    if self.params.get("Source") in (None, "user"):
+        for name, p in group.parameters.items():
+            kind = {"ApplyType": kinds[name]} if name in kinds else {}
+            parameters.append({**p, "Source": "user", "IsModifiable": True, **kind})
+    return ActionResult({"Parameters": parameters})
+
+
+def _reset_db_parameter_group(self):
+    group = _parameter_group(self, self.params.get("DBParameterGroupName"))
+    named = [p.original_dict() if hasattr(p, "original_dict") else p for p in self.params.get("Parameters", [])]
+    kinds = _apply_types(group)
+    for p in named:
+        if p.get("ApplyMethod") == "immediate" and kinds.get(p["ParameterName"]) == "static":
+            raise RDSClientError("InvalidParameterCombination", f"cannot use immediate apply method for static parameter {p['ParameterName']}")
+    if self.params.get("ResetAllParameters"):
+        group.parameters.clear()
+    for p in named:
+        group.parameters.pop(p["ParameterName"], None)
+    return ActionResult({"DBParameterGroupName": group.name})
+
+
+R.describe_db_parameters = _describe_db_parameters_as_set
+R.reset_db_parameter_group = _reset_db_parameter_group
 
 _promote_read_replica = rds_models.RDSBackend.promote_read_replica
 
