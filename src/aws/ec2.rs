@@ -73,16 +73,16 @@ impl GroupsRead {
     }
 }
 
-/// EC2's permissions, split into one atom per peer.
+/// EC2's permissions, split into one atom per peer, each with its peer's description.
 fn rules(perms: &[IpPermission], ours: &BTreeMap<String, String>) -> BTreeSet<RuleSpec> {
     let mut out = BTreeSet::new();
     for p in perms {
         let proto = p.ip_protocol().unwrap_or("-1");
-        let atom = |peer| RuleSpec::new(proto, p.from_port(), p.to_port(), peer);
-        out.extend(p.ip_ranges().iter().filter_map(|r| r.cidr_ip()).map(|c| atom(Peer::Cidr(c.to_string()))));
-        out.extend(p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()).map(|c| atom(Peer::Cidr(c.to_string()))));
-        out.extend(p.user_id_group_pairs().iter().filter_map(|g| g.group_id()).map(|id| atom(Peer::Group(GroupRef::from_id(id, ours)))));
-        out.extend(p.prefix_list_ids().iter().filter_map(|l| l.prefix_list_id()).map(|id| atom(Peer::PrefixList(id.to_string()))));
+        let atom = |peer, description: Option<&str>| RuleSpec::new(proto, p.from_port(), p.to_port(), peer).described(description);
+        out.extend(p.ip_ranges().iter().filter_map(|r| Some(atom(Peer::Cidr(r.cidr_ip()?.to_string()), r.description()))));
+        out.extend(p.ipv6_ranges().iter().filter_map(|r| Some(atom(Peer::Cidr(r.cidr_ipv6()?.to_string()), r.description()))));
+        out.extend(p.user_id_group_pairs().iter().filter_map(|g| Some(atom(Peer::Group(GroupRef::from_id(g.group_id()?, ours)), g.description()))));
+        out.extend(p.prefix_list_ids().iter().filter_map(|l| Some(atom(Peer::PrefixList(l.prefix_list_id()?.to_string()), l.description()))));
     }
     out
 }
@@ -96,11 +96,12 @@ pub(crate) fn permissions(rules: &[RuleSpec], resolve: impl Fn(&GroupRef) -> Res
             if r.protocol != "-1" {
                 p = p.from_port(r.from_port).to_port(r.to_port);
             }
+            let d = r.description.clone();
             p = match &r.peer {
-                Peer::Cidr(c) if c.contains(':') => p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).build()),
-                Peer::Cidr(c) => p.ip_ranges(IpRange::builder().cidr_ip(c).build()),
-                Peer::Group(g) => p.user_id_group_pairs(UserIdGroupPair::builder().group_id(resolve(g)?).build()),
-                Peer::PrefixList(l) => p.prefix_list_ids(PrefixListId::builder().prefix_list_id(l).build()),
+                Peer::Cidr(c) if c.contains(':') => p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).set_description(d).build()),
+                Peer::Cidr(c) => p.ip_ranges(IpRange::builder().cidr_ip(c).set_description(d).build()),
+                Peer::Group(g) => p.user_id_group_pairs(UserIdGroupPair::builder().group_id(resolve(g)?).set_description(d).build()),
+                Peer::PrefixList(l) => p.prefix_list_ids(PrefixListId::builder().prefix_list_id(l).set_description(d).build()),
             };
             Ok(p.build())
         })
@@ -241,6 +242,21 @@ impl AwsExecutor {
             SgOp::RevokeIngress { rules } => rule_call!(revoke_security_group_ingress, "RevokeSecurityGroupIngress", rules, Class::NotFound),
             SgOp::AuthorizeEgress { rules } => rule_call!(authorize_security_group_egress, "AuthorizeSecurityGroupEgress", rules, Class::AlreadyExists),
             SgOp::RevokeEgress { rules } => rule_call!(revoke_security_group_egress, "RevokeSecurityGroupEgress", rules, Class::NotFound),
+            // A description is set, not added: sent again, it is the same.
+            SgOp::DescribeIngress { rules } => {
+                let r = ec2
+                    .update_security_group_rule_descriptions_ingress()
+                    .group_id(group()?)
+                    .set_ip_permissions(Some(permissions(rules, resolve)?))
+                    .send()
+                    .await;
+                r.map_err(call("ec2", "UpdateSecurityGroupRuleDescriptionsIngress", address))?;
+            }
+            SgOp::DescribeEgress { rules } => {
+                let r =
+                    ec2.update_security_group_rule_descriptions_egress().group_id(group()?).set_ip_permissions(Some(permissions(rules, resolve)?)).send().await;
+                r.map_err(call("ec2", "UpdateSecurityGroupRuleDescriptionsEgress", address))?;
+            }
             SgOp::AddTags { tags } => {
                 let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
                 ec2.create_tags().resources(group()?).set_tags(Some(tags.collect())).send().await.map_err(call("ec2", "CreateTags", address))?;

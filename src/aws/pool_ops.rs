@@ -176,6 +176,7 @@ impl AwsExecutor {
                     .set_desired_capacity(u.desired_capacity.map(|v| v as i32))
                     .set_health_check_type(u.health_check.clone())
                     .set_health_check_grace_period(u.grace_seconds.map(|v| v as i32))
+                    .set_termination_policies(u.termination_policies.clone())
                     .set_availability_zones(u.zones.clone())
                     .set_vpc_zone_identifier(u.subnets.as_ref().map(|s| s.join(",")))
                     .send()
@@ -267,6 +268,7 @@ impl AwsExecutor {
             .desired_capacity(spec.desired_capacity.clamp(spec.min, spec.max) as i32)
             .health_check_type(&spec.health_check)
             .health_check_grace_period(spec.grace_seconds as i32)
+            .set_termination_policies(Some(spec.termination_policies.clone()))
             .set_load_balancer_names(Some(spec.load_balancers.keys().cloned().collect()))
             .set_tags(Some(Self::asg_tags(&spec.name, &spec.tags)));
         req = if spec.subnets.is_empty() {

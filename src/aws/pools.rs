@@ -149,6 +149,10 @@ impl PoolsRead {
                 desired_capacity: g.desired_capacity().unwrap_or_default() as u32,
                 health_check: g.health_check_type().unwrap_or("EC2").to_string(),
                 grace_seconds: g.health_check_grace_period().unwrap_or_default() as u32,
+                termination_policies: match g.termination_policies() {
+                    [] => crate::resource::auto_scaling_group::default_termination(),
+                    named => named.to_vec(),
+                },
                 zones: g.availability_zones().iter().cloned().collect(),
                 subnets: g.vpc_zone_identifier().unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
                 load_balancers: g.load_balancer_names().iter().map(|n| (n.clone(), balancers.get(n).cloned())).collect(),

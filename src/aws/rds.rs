@@ -84,6 +84,7 @@ impl RdsRead {
                 parameters,
                 tags,
                 static_parameters,
+                at_reboot: BTreeSet::new(),
                 arn: g.db_parameter_group_arn().map(str::to_string),
             };
             groups.file(owner, spec.name.clone(), spec);

@@ -118,16 +118,16 @@ fn ports(from: i32, to: i32) -> Option<String> {
     }
 }
 
-/// Rules grouped as a person writes them: one line per protocol and ports (or ICMP type and code), with its
-/// CIDRs and groups. What the schema cannot say (a prefix list) is returned apart.
+/// Rules grouped as a person writes them: one line per protocol and ports (or ICMP type and code) and
+/// description, with its CIDRs and groups. What the schema cannot say (a prefix list) is returned apart.
 fn rule_lines(rules: &BTreeSet<RuleSpec>, peer_key: &str) -> (Vec<String>, Vec<String>) {
-    // (protocol, first port, last port) -> (CIDRs, groups), in port order.
+    // (protocol, first port, last port, description) -> (CIDRs, groups), in port order.
     type Peers = (Vec<String>, Vec<String>);
-    let mut grouped: BTreeMap<(String, i32, i32), Peers> = BTreeMap::new();
+    let mut grouped: BTreeMap<(String, i32, i32, Option<String>), Peers> = BTreeMap::new();
     let mut refused = Vec::new();
     for r in rules {
         let protocol = if r.protocol == "-1" { "all" } else { r.protocol.as_str() };
-        let entry = grouped.entry((protocol.to_string(), r.from_port, r.to_port)).or_default();
+        let entry = grouped.entry((protocol.to_string(), r.from_port, r.to_port, r.description.clone())).or_default();
         match &r.peer {
             Peer::Cidr(c) => entry.0.push(c.clone()),
             Peer::Group(GroupRef::Fleet(g)) => entry.1.push(g.clone()),
@@ -136,7 +136,7 @@ fn rule_lines(rules: &BTreeSet<RuleSpec>, peer_key: &str) -> (Vec<String>, Vec<S
         }
     }
     let mut lines = Vec::new();
-    for ((protocol, from, to), (cidrs, groups)) in grouped {
+    for ((protocol, from, to, description), (cidrs, groups)) in grouped {
         let mut parts = Vec::new();
         match protocol.as_str() {
             "tcp" | "udp" => parts.extend(ports(from, to).map(|p| format!("ports = {}", q(&p)))),
@@ -158,6 +158,9 @@ fn rule_lines(rules: &BTreeSet<RuleSpec>, peer_key: &str) -> (Vec<String>, Vec<S
         }
         if !groups.is_empty() {
             parts.push(format!("{peer_key} = {}", one_or_list(&groups)));
+        }
+        if let Some(d) = description {
+            parts.push(format!("description = {}", q(&d)));
         }
         lines.push(format!("{{ {} }}", parts.join(", ")));
     }
@@ -330,6 +333,9 @@ fn pools(opts: &Options, sel: &Selection<'_>, out: &mut Imported) {
         }
         if g.health_check != "EC2" || g.grace_seconds != 300 {
             let _ = writeln!(text, "health_check = {{ type = {}, grace_seconds = {} }}", q(&g.health_check), g.grace_seconds);
+        }
+        if g.termination_policies != crate::resource::auto_scaling_group::default_termination() {
+            let _ = writeln!(text, "termination_policies = {}", list(&g.termination_policies));
         }
         if g.subnets.is_empty() {
             let _ = writeln!(text, "zones = {}", list(&g.zones));

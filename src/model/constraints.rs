@@ -269,7 +269,15 @@ pub(super) fn security_group_name(name: &str) -> Checked {
 
 /// A security group's description in a VPC.
 pub(super) fn security_group_description(text: &str) -> Checked {
-    let help = "a security group description is at most 255 letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*";
+    described(text, "a security group description is at most 255 letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*")
+}
+
+/// A security group rule's description: as a group's.
+pub(super) fn rule_description(text: &str) -> Checked {
+    described(text, "a rule description is at most 255 letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*")
+}
+
+fn described(text: &str, help: &str) -> Checked {
     if text.len() > 255 {
         return broken(format!("it is {}, over 255", chars(text.len())), help);
     }

@@ -570,9 +570,38 @@ fn read_security_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut
     };
     let ingress = rules(w, "ingress", "from").unwrap_or_default();
     let egress = rules(w, "egress", "to");
+    one_description_per_peer(w, &ingress, &f.field("ingress"));
+    one_description_per_peer(w, egress.as_deref().unwrap_or_default(), &f.field("egress"));
     let tags = tags(w, &f, TagRules::Any, 2);
     let policy = policy(w, &f);
     Some(SecurityGroup { loc: f.loc.clone(), name: name.map(|n| n.value), description: description.map(|d| d.value), ingress, egress, tags, policy })
+}
+
+/// Two rules of a direction naming the same traffic and peer must agree on its description: EC2 keeps one
+/// per rule and peer.
+fn one_description_per_peer(w: &mut Walker<'_>, rules: &[Rule], field: &str) {
+    type Atom = (String, Option<(u16, u16)>, Option<(u8, Option<u8>)>, String);
+    let mut seen: BTreeMap<Atom, (usize, Option<&str>)> = BTreeMap::new();
+    for (i, r) in rules.iter().enumerate() {
+        let peers = r.cidrs.iter().map(|c| c.to_string()).chain(r.groups.iter().map(|g| g.value.clone()));
+        for peer in peers {
+            let atom = (format!("{:?}", r.protocol), r.ports, r.icmp, peer.clone());
+            match seen.get(&atom) {
+                Some(&(j, d)) if d != r.description.as_deref() => {
+                    let e = w.error(
+                        r.loc.clone(),
+                        format!("{field}[{i}]"),
+                        format!("`{peer}` is in {field}[{j}] too, for the same traffic, with another description"),
+                    );
+                    e.set_help("EC2 keeps one description per rule and peer: give both the same one, or write the peer once");
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(atom, (i, r.description.as_deref()));
+                }
+            }
+        }
+    }
 }
 
 /// A rule's peer groups: `from` (ingress) or `to` (egress), the reference's key and its field as shown.
@@ -586,7 +615,11 @@ struct Peers {
 /// groups are recorded as references either way).
 fn read_rule(w: &mut Walker<'_>, v: &Value<'_>, path: &str, e: &Entity, peers: &Peers, seen: &mut Seen) -> Option<Rule> {
     let peer = peers.name;
-    let f = w.fields(v, path, &["ports", "protocol", "icmp_type", "icmp_code", "cidr", peer])?;
+    let f = w.fields(v, path, &["ports", "protocol", "icmp_type", "icmp_code", "cidr", peer, "description"])?;
+    let description = w.opt_string(&f, "description");
+    if let Some(d) = &description {
+        aws_rule(w, d, &f.field("description"), "rule description", constraints::rule_description(d));
+    }
     let protocol = match f.get("protocol") {
         None => Some(Protocol::Tcp),
         Some(v) => read_protocol(w, v, &f.field("protocol")),
@@ -639,7 +672,7 @@ fn read_rule(w: &mut Walker<'_>, v: &Value<'_>, path: &str, e: &Entity, peers: &
     if !written(&f, "cidr") && !written(&f, peer) {
         w.error(f.loc.clone(), path, format!("a rule needs `cidr` or `{peer}`"));
     }
-    Some(Rule { loc: f.loc.clone(), protocol: protocol?, ports: ports?, icmp: icmp?, cidrs, groups })
+    Some(Rule { loc: f.loc.clone(), protocol: protocol?, ports: ports?, icmp: icmp?, cidrs, groups, description: description.map(|d| d.value) })
 }
 
 /// `tcp`, `udp`, `icmp`, `icmpv6`, `all` (or `-1`), or an IP protocol number, as a string or an integer.
@@ -769,6 +802,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
             "notify_topic",
             "alarms",
             "health_check",
+            "termination_policies",
             "refresh",
             "zones",
             "subnets",
@@ -824,6 +858,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
             PoolHealthCheck { kind, grace_seconds: u32_of(w.opt_int(&h, "grace_seconds", 0..=7200)).unwrap_or(300) }
         }
     };
+    let termination_policies = termination_policies(w, &f);
     let p = f.field("refresh");
     let refresh = match f.get("refresh").and_then(|v| w.fields(v, &p, &["min_healthy_percent", "warmup_seconds", "auto_rollback"])) {
         None => Refresh { min_healthy_percent: 90, warmup_seconds: None, auto_rollback: true },
@@ -868,6 +903,7 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
         notify_topic,
         alarms,
         health_check,
+        termination_policies,
         refresh,
         zones,
         subnets,
@@ -875,6 +911,30 @@ fn read_pool(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> 
         instance_tags,
         policy: policy(w, &f),
     })
+}
+
+/// The termination policies AWS names; a custom one is a Lambda function's ARN.
+const TERMINATION_POLICIES: &[&str] =
+    &["Default", "AllocationStrategy", "OldestLaunchTemplate", "OldestLaunchConfiguration", "ClosestToNextInstanceHour", "NewestInstance", "OldestInstance"];
+
+/// A pool's `termination_policies`: AWS's names (as AWS spells them) or Lambda ARNs, each once.
+fn termination_policies(w: &mut Walker<'_>, f: &Fields<'_, '_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in w.opt_strings(f, "termination_policies") {
+        let field = f.field("termination_policies");
+        if out.contains(&p.value) {
+            w.error(p.loc.clone(), field, format!("`{}` is listed twice", p.value));
+        } else if TERMINATION_POLICIES.contains(&p.value.as_str()) || p.value.starts_with("arn:aws:lambda:") {
+            out.push(p.value);
+        } else {
+            let e = w.error(p.loc.clone(), field, format!("`{}` is not a termination policy", p.value));
+            match did_you_mean(&p.value, TERMINATION_POLICIES.iter().copied()) {
+                Some(near) => e.set_help(format!("did you mean `{near}`?")),
+                None => e.set_help(format!("expected one of {}, or a Lambda function's ARN", TERMINATION_POLICIES.join(", "))),
+            };
+        }
+    }
+    out
 }
 
 fn read_load_balancer(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<LoadBalancer> {
@@ -1111,10 +1171,7 @@ fn read_db_parameter_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: 
     }
     let family = w.req_string(&f, "family");
     let description = w.opt_string(&f, "description").map(|d| d.value);
-    let parameters = match f.get("parameters") {
-        Some(v) => w.string_map(v, &f.field("parameters")).into_iter().map(|(k, v)| (k, v.value)).collect(),
-        None => BTreeMap::new(),
-    };
+    let (parameters, at_reboot) = parameters(w, &f);
     let tags = tags(w, &f, TagRules::Restricted, 2);
     let policy = policy(w, &f);
     Some(DbParameterGroup {
@@ -1123,9 +1180,44 @@ fn read_db_parameter_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: 
         family: placeholder(seen, e, &f, family).value,
         description,
         parameters,
+        at_reboot,
         tags,
         policy,
     })
+}
+
+/// A parameter group's `parameters`: name -> value (a string, or a number or boolean as written), or
+/// `{ value = ..., apply = "pending-reboot" }`, which holds a change for the next reboot; with the names of
+/// those held.
+fn parameters(w: &mut Walker<'_>, f: &Fields<'_, '_>) -> (BTreeMap<String, String>, std::collections::BTreeSet<String>) {
+    let (mut values, mut at_reboot) = (BTreeMap::new(), std::collections::BTreeSet::new());
+    let Some(v) = f.get("parameters") else { return (values, at_reboot) };
+    let field = f.field("parameters");
+    let Some(table) = v.get_ref().as_table() else {
+        w.string_map(v, &field);
+        return (values, at_reboot);
+    };
+    for (k, item) in table.iter() {
+        let (key, path) = (k.get_ref().to_string(), format!("{field}.{}", k.get_ref()));
+        if !item.get_ref().is_table() {
+            values.extend(w.scalar(item, &path).map(|value| (key, value.value)));
+            continue;
+        }
+        let Some(p) = w.fields(item, &path, &["value", "apply"]) else { continue };
+        let value = w.required(&p, "value").and_then(|v| w.scalar(v, &p.field("value")));
+        match w.opt_string(&p, "apply") {
+            None => {}
+            Some(a) if a.value == "pending-reboot" => {
+                at_reboot.insert(key.clone());
+            }
+            Some(a) => {
+                let e = w.error(a.loc.clone(), p.field("apply"), format!("`{}` is not an apply method converge can be told", a.value));
+                e.set_help("write apply = \"pending-reboot\" to hold a change for the next reboot; converge applies dynamic parameters immediately and static ones at the reboot AWS requires");
+            }
+        }
+        values.extend(value.map(|v| (key, v.value)));
+    }
+    (values, at_reboot)
 }
 
 fn read_database(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut Seen) -> Option<Database> {

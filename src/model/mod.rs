@@ -163,6 +163,8 @@ pub struct Rule {
     pub cidrs: Vec<ipnet::IpNet>,
     /// Security groups of this fleet, by name (`from` for ingress, `to` for egress).
     pub groups: Vec<Located<String>>,
+    /// What the rule is for: EC2 keeps it beside each of its peers.
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +197,9 @@ pub struct Pool {
     /// CloudWatch alarms on the pool's group: `cpu_above`.
     pub alarms: Option<Alarms>,
     pub health_check: PoolHealthCheck,
+    /// Which instances a scale-in terminates first, in order (AWS's names, or Lambda function ARNs); empty:
+    /// AWS's `Default`.
+    pub termination_policies: Vec<String>,
     pub refresh: Refresh,
     pub zones: Vec<String>,
     pub subnets: Vec<String>,
@@ -280,6 +285,8 @@ pub struct DbParameterGroup {
     pub family: String,
     pub description: Option<String>,
     pub parameters: BTreeMap<String, String>,
+    /// Parameters declared `apply = "pending-reboot"`: changed at the next reboot even where AWS could now.
+    pub at_reboot: std::collections::BTreeSet<String>,
     pub tags: Tags,
     pub policy: Policy,
 }

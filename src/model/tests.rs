@@ -64,6 +64,22 @@ fn protocols_by_number_and_icmp_types_and_codes_are_read() {
 }
 
 #[test]
+fn a_peer_has_one_description_per_rule() {
+    let rules = "ingress = [{ ports = 22, cidr = \"10.0.0.0/8\", description = \"office\" }, \
+        { ports = 22, cidr = [\"10.0.0.0/8\", \"10.1.0.0/16\"], description = \"VPN\" }, { ports = 22, cidr = \"10.1.0.0/16\", description = \"VPN\" }]";
+    let text = errors(&[("f.toml", &format!("{FLEET}[security_group.a]\n{rules}\n"))]);
+    has_all(
+        &text,
+        &[
+            "f.toml:5:73: error: security_group.a.ingress[1]: `10.0.0.0/8` is in security_group.a.ingress[0] too, for the same traffic, with another description",
+        ],
+    );
+    assert_eq!(text.matches("error:").count(), 1, "the same description twice is no conflict: {text}");
+    let bad = errors(&[("f.toml", &format!("{FLEET}[security_group.a]\ningress = [{{ ports = 22, cidr = \"10.0.0.0/8\", description = \"caf\u{e9}\" }}]\n"))]);
+    assert!(bad.contains("security_group.a.ingress[0].description"), "{bad}");
+}
+
+#[test]
 fn icmp_fields_belong_to_icmp_rules_and_a_code_to_a_type() {
     let rules = "ingress = [{ protocol = 256, cidr = \"10.0.0.0/8\" }, { ports = 22, icmp_type = 8, cidr = \"10.0.0.0/8\" }, \
         { protocol = \"icmp\", icmp_code = 1, cidr = \"10.0.0.0/8\" }, { protocol = \"icmp\", icmp_type = 300, cidr = \"10.0.0.0/8\" }, \
@@ -181,6 +197,44 @@ fn a_bad_port_does_not_hide_the_rest_of_its_rule() {
             "f.toml:5:61: error: security_group.a.ingress.from: security_group.nope does not exist",
             "f.toml:5:84: error: security_group.a.ingress[1].protocol: unknown protocol `tcpp`: expected tcp, udp, icmp, icmpv6, all or an IP protocol number (0-255)",
             "f.toml:5:112: error: security_group.a.ingress.from: security_group.b does not exist",
+        ],
+    );
+}
+
+#[test]
+fn a_parameter_may_be_held_for_the_next_reboot() {
+    let group = "[db_parameter_group.sites]\nfamily = \"mysql8.0\"\n[db_parameter_group.sites.parameters]\nmax_connections = 600\n";
+    let held = format!("{FLEET}{group}long_query_time = {{ value = \"2\", apply = \"pending-reboot\" }}\n");
+    let fleet = load(&[("f.toml", &held)]).unwrap_or_else(|d| panic!("{d}"));
+    let g = &fleet.db_parameter_groups["sites"];
+    assert_eq!(g.parameters, BTreeMap::from([("long_query_time".to_string(), "2".to_string()), ("max_connections".to_string(), "600".to_string())]));
+    assert_eq!(g.at_reboot, std::collections::BTreeSet::from(["long_query_time".to_string()]));
+    let text = errors(&[(
+        "f.toml",
+        &format!("{FLEET}{group}long_query_time = {{ value = \"2\", apply = \"immediate\" }}\nslow_query_log = {{ apply = \"pending-reboot\" }}\n"),
+    )]);
+    has_all(
+        &text,
+        &[
+            "f.toml:8:42: error: db_parameter_group.sites.parameters.long_query_time.apply: `immediate` is not an apply method converge can be told",
+            "f.toml:9:18: error: db_parameter_group.sites.parameters.slow_query_log.value: missing required field",
+        ],
+    );
+}
+
+#[test]
+fn termination_policies_are_aws_names_or_lambda_arns_each_once() {
+    let pool = "[image.nightly]\nid = \"ami-0123456789abcdef0\"\n[pool.web]\nimage = \"nightly\"\ninstance_type = \"t3.large\"\nmin = 1\nmax = 2\n";
+    let ok = format!("{FLEET}{pool}termination_policies = [\"OldestLaunchTemplate\", \"arn:aws:lambda:eu-west-1:123456789012:function:pick\"]\n");
+    let fleet = load(&[("f.toml", &ok)]).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(fleet.pools["web"].termination_policies, ["OldestLaunchTemplate", "arn:aws:lambda:eu-west-1:123456789012:function:pick"]);
+    let text = errors(&[("f.toml", &format!("{FLEET}{pool}termination_policies = [\"OldestInstanse\", \"Default\", \"Default\"]\n"))]);
+    has_all(
+        &text,
+        &[
+            "f.toml:11:25: error: pool.web.termination_policies: `OldestInstanse` is not a termination policy",
+            "  help: did you mean `OldestInstance`?",
+            "f.toml:11:54: error: pool.web.termination_policies: `Default` is listed twice",
         ],
     );
 }

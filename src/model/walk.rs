@@ -198,19 +198,25 @@ impl<'s> Walker<'s> {
         };
         for (k, item) in table.iter() {
             let key = k.get_ref().to_string();
-            let loc = self.loc(item);
-            let value = match item.get_ref() {
-                DeValue::String(s) => s.to_string(),
-                DeValue::Integer(i) => i.as_str().to_string(),
-                DeValue::Boolean(b) => b.to_string(),
-                DeValue::Float(x) => x.as_str().to_string(),
-                _ => {
-                    self.wrong_type(item, &format!("{field}.{key}"), "a string");
-                    continue;
-                }
-            };
-            out.insert(key, Located { value, loc });
+            if let Some(value) = self.scalar(item, &format!("{field}.{key}")) {
+                out.insert(key, value);
+            }
         }
         out
+    }
+
+    /// A string, or an integer, boolean or float kept as written.
+    pub fn scalar(&mut self, v: &Value<'_>, field: &str) -> Option<Located<String>> {
+        let value = match v.get_ref() {
+            DeValue::String(s) => s.to_string(),
+            DeValue::Integer(i) => i.as_str().to_string(),
+            DeValue::Boolean(b) => b.to_string(),
+            DeValue::Float(x) => x.as_str().to_string(),
+            _ => {
+                self.wrong_type(v, field, "a string");
+                return None;
+            }
+        };
+        Some(Located { value, loc: self.loc(v) })
     }
 }

@@ -94,6 +94,9 @@ pub struct AutoScalingGroupSpec {
     /// `EC2` or `ELB`.
     pub health_check: String,
     pub grace_seconds: u32,
+    /// Which instances a scale-in terminates first, in order; AWS's `Default` unless declared.
+    #[serde(default = "default_termination")]
+    pub termination_policies: Vec<String>,
     /// Zones of the default VPC, used when `subnets` is empty.
     pub zones: BTreeSet<String>,
     pub subnets: BTreeSet<String>,
@@ -192,9 +195,16 @@ pub struct GroupUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grace_seconds: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_policies: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zones: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnets: Option<Vec<String>>,
+}
+
+/// AWS's termination policy of a group that names none.
+pub fn default_termination() -> Vec<String> {
+    vec!["Default".to_string()]
 }
 
 /// The name of the target-tracking policy converge manages on the group named `group`.
@@ -285,6 +295,9 @@ impl ResourceKind for AutoScalingGroupSpec {
             ("desired_capacity".to_string(), self.desired_capacity.to_string()),
             ("health_check".to_string(), format!("{}, grace {}s", self.health_check, self.grace_seconds)),
         ];
+        if self.termination_policies != default_termination() {
+            out.push(("termination_policies".into(), self.termination_policies.join(", ")));
+        }
         let (key, values) = self.placement_parts();
         out.push((key.into(), list(values)));
         out.push(("load_balancers".into(), list(self.load_balancers.keys())));
@@ -349,6 +362,10 @@ impl ResourceKind for AutoScalingGroupSpec {
         if self.grace_seconds != live.grace_seconds {
             d.fields.push(FieldChange::changed("grace_seconds", live.grace_seconds, self.grace_seconds));
             update.grace_seconds = Some(self.grace_seconds);
+        }
+        if self.termination_policies != live.termination_policies {
+            d.fields.push(FieldChange::changed("termination_policies", live.termination_policies.join(", "), self.termination_policies.join(", ")));
+            update.termination_policies = Some(self.termination_policies.clone());
         }
         let (key, want) = self.placement_parts();
         let have = if self.subnets.is_empty() { &live.zones } else { &live.subnets };
@@ -489,6 +506,7 @@ impl AutoScalingGroupSpec {
             desired_capacity: p.desired.unwrap_or(p.min),
             health_check: p.health_check.kind.clone(),
             grace_seconds: p.health_check.grace_seconds,
+            termination_policies: if p.termination_policies.is_empty() { default_termination() } else { p.termination_policies.clone() },
             zones,
             subnets,
             load_balancers,
@@ -535,6 +553,7 @@ mod tests {
             desired_capacity: 2,
             health_check: "ELB".into(),
             grace_seconds: 120,
+            termination_policies: default_termination(),
             zones: BTreeSet::from(["eu-west-1a".to_string()]),
             subnets: BTreeSet::new(),
             load_balancers: BTreeMap::from([("agency-shared".to_string(), Some("shared".to_string()))]),

@@ -3,7 +3,7 @@
 //! default. A change modifies (or resets) only the parameters that differ, at most [`PARAMETER_BATCH`] per
 //! call, `immediate` for dynamic parameters and `pending-reboot` for static ones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,10 @@ pub struct DbParameterGroupSpec {
     /// not known (or not read: offline) is sent as `pending-reboot`, which AWS accepts for both kinds.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub static_parameters: BTreeMap<String, bool>,
+    /// Desired only: parameters declared `apply = "pending-reboot"`, changed at the next reboot even when
+    /// they are dynamic.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub at_reboot: BTreeSet<String>,
     /// Live only: the group's ARN (tags are set by ARN).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
@@ -156,7 +160,11 @@ impl ResourceKind for DbParameterGroupSpec {
                     Some(old) => FieldChange::changed(field, old, value),
                     None => FieldChange::added(field, value),
                 }
-                .note(when(self.static_parameters.get(name))),
+                .note(if self.at_reboot.contains(name) {
+                    "apply = \"pending-reboot\": takes effect at the next reboot of each database using it"
+                } else {
+                    when(self.static_parameters.get(name))
+                }),
             );
             changed.push(p);
         }
@@ -195,6 +203,7 @@ impl DbParameterGroupSpec {
             parameters: g.parameters.clone(),
             tags: owned_tags(&fleet.settings.name, &address, &g.tags),
             static_parameters,
+            at_reboot: g.at_reboot.clone(),
             arn: None,
         }
     }
@@ -204,7 +213,8 @@ impl DbParameterGroupSpec {
     }
 
     fn value(&self, name: &str, value: &str) -> ParameterValue {
-        ParameterValue { name: name.to_string(), value: value.to_string(), at_reboot: self.static_parameters.get(name).copied().unwrap_or(true) }
+        let at_reboot = self.at_reboot.contains(name) || self.static_parameters.get(name).copied().unwrap_or(true);
+        ParameterValue { name: name.to_string(), value: value.to_string(), at_reboot }
     }
 }
 
@@ -240,6 +250,7 @@ mod tests {
             parameters: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             tags: BTreeMap::new(),
             static_parameters: BTreeMap::from([("innodb_log_file_size".to_string(), true), ("max_connections".to_string(), false)]),
+            at_reboot: BTreeSet::new(),
             arn: Some("arn:aws:rds:eu-west-1:123456789012:pg:agency-sites".into()),
         }
     }
@@ -281,6 +292,15 @@ mod tests {
         let many: BTreeMap<String, String> = (0..21).map(|i| (format!("p{i:02}"), "1".to_string())).collect();
         let d = spec(&[]).diff(&DbParameterGroupSpec { parameters: many, ..spec(&[]) });
         assert_eq!(d.ops.len(), 2, "21 resets are two calls: {d:?}");
+    }
+
+    #[test]
+    fn a_dynamic_parameter_declared_pending_reboot_waits_for_the_reboot() {
+        let want = DbParameterGroupSpec { at_reboot: BTreeSet::from(["max_connections".to_string()]), ..spec(&[("max_connections", "800")]) };
+        let d = want.diff(&spec(&[("max_connections", "600")]));
+        let held = ParameterValue { name: "max_connections".into(), value: "800".into(), at_reboot: true };
+        assert_eq!(d.ops, vec![Op::DbParameterGroup(PgOp::ModifyParameters { parameters: vec![held] })]);
+        assert_eq!(d.fields[0].note.as_deref(), Some("apply = \"pending-reboot\": takes effect at the next reboot of each database using it"));
     }
 
     #[test]

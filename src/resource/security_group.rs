@@ -82,6 +82,10 @@ pub struct RuleSpec {
     pub from_port: i32,
     pub to_port: i32,
     pub peer: Peer,
+    /// What the rule is for, kept by EC2 beside the peer. Not part of what the rule is: a new description
+    /// is updated in place, the rule kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 impl RuleSpec {
@@ -103,7 +107,17 @@ impl RuleSpec {
             "icmp" | "icmpv6" if from >= 0 => (from, to),
             _ => (-1, -1),
         };
-        RuleSpec { protocol, from_port, to_port, peer }
+        RuleSpec { protocol, from_port, to_port, peer, description: None }
+    }
+
+    /// The rule with a description (an empty one is none, as EC2 reads).
+    pub fn described(self, description: Option<&str>) -> Self {
+        RuleSpec { description: description.filter(|d| !d.is_empty()).map(str::to_string), ..self }
+    }
+
+    /// What the rule is, without its description: the key rules are matched by.
+    fn atom(&self) -> RuleSpec {
+        RuleSpec { description: None, ..self.clone() }
     }
 
     /// AWS's default egress of a new group: all traffic to anywhere, over IPv4, and over IPv6 too in a VPC with
@@ -146,7 +160,10 @@ impl RuleSpec {
             Peer::Group(g) => g.to_string(),
             Peer::PrefixList(p) => p.clone(),
         };
-        format!("{} {dir} {peer}", self.traffic())
+        match &self.description {
+            Some(d) => format!("{} {dir} {peer} ({d:?})", self.traffic()),
+            None => format!("{} {dir} {peer}", self.traffic()),
+        }
     }
 }
 
@@ -163,14 +180,40 @@ pub type MakeRuleOp = fn(Vec<RuleSpec>) -> SgOp;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum SgOp {
-    Create { name: String, description: String, vpc_id: String, tags: BTreeMap<String, String> },
-    AuthorizeIngress { rules: Vec<RuleSpec> },
-    RevokeIngress { rules: Vec<RuleSpec> },
-    AuthorizeEgress { rules: Vec<RuleSpec> },
-    RevokeEgress { rules: Vec<RuleSpec> },
-    AddTags { tags: BTreeMap<String, String> },
-    RemoveTags { keys: Vec<String> },
-    Delete { id: String },
+    Create {
+        name: String,
+        description: String,
+        vpc_id: String,
+        tags: BTreeMap<String, String>,
+    },
+    AuthorizeIngress {
+        rules: Vec<RuleSpec>,
+    },
+    RevokeIngress {
+        rules: Vec<RuleSpec>,
+    },
+    AuthorizeEgress {
+        rules: Vec<RuleSpec>,
+    },
+    RevokeEgress {
+        rules: Vec<RuleSpec>,
+    },
+    /// UpdateSecurityGroupRuleDescriptionsIngress: rules kept, with these descriptions (none removes one).
+    DescribeIngress {
+        rules: Vec<RuleSpec>,
+    },
+    DescribeEgress {
+        rules: Vec<RuleSpec>,
+    },
+    AddTags {
+        tags: BTreeMap<String, String>,
+    },
+    RemoveTags {
+        keys: Vec<String>,
+    },
+    Delete {
+        id: String,
+    },
 }
 
 fn expand(rules: &[model::Rule]) -> BTreeSet<RuleSpec> {
@@ -191,7 +234,7 @@ fn expand(rules: &[model::Rule]) -> BTreeSet<RuleSpec> {
         };
         let peers = r.cidrs.iter().map(|c| Peer::Cidr(c.to_string()));
         let peers = peers.chain(r.groups.iter().map(|g| Peer::Group(GroupRef::declared(&g.value))));
-        out.extend(peers.map(|peer| RuleSpec::new(&protocol, from, to, peer)));
+        out.extend(peers.map(|peer| RuleSpec::new(&protocol, from, to, peer).described(r.description.as_deref())));
     }
     out
 }
@@ -321,24 +364,42 @@ impl SecurityGroupSpec {
         }
     }
 
-    /// Rules change by delta: one authorize call for all added rules of a direction, one revoke for removed ones.
+    /// Rules change by delta, matched without their descriptions: one authorize call for all added rules of a
+    /// direction, one description update for the rules kept whose description changed, one revoke for
+    /// removed ones.
     fn rule_delta(&self, live: &SecurityGroupSpec, d: &mut Diff) {
-        type Direction<'a> = (&'a str, &'a str, &'a BTreeSet<RuleSpec>, &'a BTreeSet<RuleSpec>, MakeRuleOp, MakeRuleOp);
+        type Direction<'a> = (&'a str, &'a str, &'a BTreeSet<RuleSpec>, &'a BTreeSet<RuleSpec>, [MakeRuleOp; 3]);
         let dirs: [Direction<'_>; 2] = [
-            ("ingress", "from", &self.ingress, &live.ingress, |rules| SgOp::AuthorizeIngress { rules }, |rules| SgOp::RevokeIngress { rules }),
-            ("egress", "to", &self.egress, &live.egress, |rules| SgOp::AuthorizeEgress { rules }, |rules| SgOp::RevokeEgress { rules }),
+            (
+                "ingress",
+                "from",
+                &self.ingress,
+                &live.ingress,
+                [|rules| SgOp::AuthorizeIngress { rules }, |rules| SgOp::DescribeIngress { rules }, |rules| SgOp::RevokeIngress { rules }],
+            ),
+            (
+                "egress",
+                "to",
+                &self.egress,
+                &live.egress,
+                [|rules| SgOp::AuthorizeEgress { rules }, |rules| SgOp::DescribeEgress { rules }, |rules| SgOp::RevokeEgress { rules }],
+            ),
         ];
-        for (field, dir, want, have, authorize, revoke) in dirs {
-            let added: Vec<RuleSpec> = want.difference(have).cloned().collect();
-            let removed: Vec<RuleSpec> = have.difference(want).cloned().collect();
+        for (field, dir, want, have, [authorize, describe, revoke]) in dirs {
+            let by_atom = |rules: &BTreeSet<RuleSpec>| rules.iter().map(|r| (r.atom(), r.clone())).collect::<BTreeMap<_, _>>();
+            let (want, have) = (by_atom(want), by_atom(have));
+            let added: Vec<RuleSpec> = want.iter().filter(|(a, _)| !have.contains_key(*a)).map(|(_, r)| r.clone()).collect();
+            let removed: Vec<RuleSpec> = have.iter().filter(|(a, _)| !want.contains_key(*a)).map(|(_, r)| r.clone()).collect();
+            let redescribed: Vec<(&RuleSpec, &RuleSpec)> =
+                want.iter().filter_map(|(a, r)| Some((have.get(a)?, r))).filter(|(old, new)| old.description != new.description).collect();
             d.fields.extend(added.iter().map(|r| FieldChange::added(field, r.display(dir))));
+            d.fields.extend(redescribed.iter().map(|(old, new)| FieldChange::changed(field, old.display(dir), new.display(dir))));
             d.fields.extend(removed.iter().map(|r| FieldChange::removed(field, r.display(dir))));
             // Authorize before revoke: a rule being rewritten never leaves a moment with neither.
-            if !added.is_empty() {
-                d.ops.push(Op::SecurityGroup(authorize(added)));
-            }
-            if !removed.is_empty() {
-                d.ops.push(Op::SecurityGroup(revoke(removed)));
+            for (rules, make) in [(added, authorize), (redescribed.into_iter().map(|(_, r)| r.clone()).collect(), describe), (removed, revoke)] {
+                if !rules.is_empty() {
+                    d.ops.push(Op::SecurityGroup(make(rules)));
+                }
             }
         }
     }
@@ -359,6 +420,8 @@ pub fn split_rule_ops(ops: Vec<Op>, pending: &BTreeSet<String>) -> (Vec<Op>, Vec
             SgOp::RevokeIngress { rules } => (rules, |rules| SgOp::RevokeIngress { rules }),
             SgOp::AuthorizeEgress { rules } => (rules, |rules| SgOp::AuthorizeEgress { rules }),
             SgOp::RevokeEgress { rules } => (rules, |rules| SgOp::RevokeEgress { rules }),
+            SgOp::DescribeIngress { rules } => (rules, |rules| SgOp::DescribeIngress { rules }),
+            SgOp::DescribeEgress { rules } => (rules, |rules| SgOp::DescribeEgress { rules }),
             other => {
                 now.push(Op::SecurityGroup(other));
                 continue;
@@ -379,7 +442,12 @@ pub fn split_rule_ops(ops: Vec<Op>, pending: &BTreeSet<String>) -> (Vec<Op>, Vec
 pub fn referenced_groups(op: &Op) -> Vec<Address> {
     match op {
         Op::SecurityGroup(
-            SgOp::AuthorizeIngress { rules } | SgOp::RevokeIngress { rules } | SgOp::AuthorizeEgress { rules } | SgOp::RevokeEgress { rules },
+            SgOp::AuthorizeIngress { rules }
+            | SgOp::RevokeIngress { rules }
+            | SgOp::AuthorizeEgress { rules }
+            | SgOp::RevokeEgress { rules }
+            | SgOp::DescribeIngress { rules }
+            | SgOp::DescribeEgress { rules },
         ) => rules.iter().filter_map(|r| r.group()?.address()).collect(),
         _ => Vec::new(),
     }
@@ -441,6 +509,17 @@ mod tests {
         let live = spec(&[tcp(80, "0.0.0.0/0"), tcp(443, "0.0.0.0/0")]);
         let desired = spec(&[tcp(443, "0.0.0.0/0")]);
         assert_eq!(desired.diff(&live).ops, vec![Op::SecurityGroup(SgOp::RevokeIngress { rules: vec![tcp(80, "0.0.0.0/0")] })]);
+    }
+
+    #[test]
+    fn a_new_rule_description_is_one_update_and_the_rule_is_kept() {
+        let live = spec(&[tcp(22, "203.0.113.7/32").described(Some("office"))]);
+        let desired = spec(&[tcp(22, "203.0.113.7/32").described(Some("office VPN"))]);
+        let d = desired.diff(&live);
+        assert_eq!(d.ops, vec![Op::SecurityGroup(SgOp::DescribeIngress { rules: vec![tcp(22, "203.0.113.7/32").described(Some("office VPN"))] })]);
+        assert_eq!(d.fields, vec![FieldChange::changed("ingress", "tcp 22 from 203.0.113.7/32 (\"office\")", "tcp 22 from 203.0.113.7/32 (\"office VPN\")")]);
+        let undescribed = spec(&[tcp(22, "203.0.113.7/32")]).diff(&live);
+        assert_eq!(undescribed.ops, vec![Op::SecurityGroup(SgOp::DescribeIngress { rules: vec![tcp(22, "203.0.113.7/32")] })], "none removes it");
     }
 
     #[test]

@@ -209,6 +209,22 @@ async fn a_parameter_taken_out_of_the_toml_or_set_by_hand_is_reset_to_the_defaul
     assert_eq!(set, vec![("max_connections", "600"), ("slow_query_log", "1")], "AWS holds what the TOML says, and only that");
 }
 
+/// A dynamic parameter declared `apply = "pending-reboot"` is sent so; the others as the engine says.
+#[tokio::test]
+async fn a_parameter_held_for_the_next_reboot_is_sent_pending_reboot() {
+    use aws_sdk_rds::types::ApplyMethod;
+    let moto = Moto::start();
+    let group = "[db_parameter_group.sites]\nfamily = \"mysql8.0\"\n[db_parameter_group.sites.parameters]\nmax_connections = \"600\"\n";
+    let held = format!("{group}long_query_time = {{ value = \"2\", apply = \"pending-reboot\" }}\n");
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("database.toml", &held)]);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    let read = moto.rds().describe_db_parameters().db_parameter_group_name("agency-sites").source("user").send().await.unwrap();
+    let sent: Vec<(&str, &str, Option<&ApplyMethod>)> =
+        read.parameters().iter().map(|p| (p.parameter_name().unwrap(), p.parameter_value().unwrap(), p.apply_method())).collect();
+    assert_eq!(sent, vec![("long_query_time", "2", Some(&ApplyMethod::PendingReboot)), ("max_connections", "600", Some(&ApplyMethod::Immediate))]);
+}
+
 #[tokio::test]
 async fn a_class_change_on_both_goes_to_the_replica_first_and_then_shows_as_pending() {
     let moto = Moto::start();

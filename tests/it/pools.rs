@@ -473,3 +473,27 @@ async fn a_health_check_grace_period_of_zero_is_applied_and_planned_again_as_zer
     let planned = plan(&aws, &dir.load()).await;
     assert!(planned.plan.is_empty(), "{}", converge::render::plan_text(&planned.plan));
 }
+
+/// Termination policies are created as declared, read back in their order, and a new order is one
+/// UpdateAutoScalingGroup with that field alone.
+#[tokio::test]
+async fn termination_policies_are_applied_in_order_and_changed_in_place() {
+    let moto = Moto::start();
+    moto.nightly_image("sites-nightly-2026-11-25").await;
+    let dir = fleet_dir();
+    let with = |policies: &str| OBJECTS.replace("health_check = {", &format!("termination_policies = {policies}\nhealth_check = {{"));
+    dir.write("objects.toml", &with(r#"["OldestLaunchTemplate", "OldestInstance"]"#));
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(group(&moto, "agency-web").await.termination_policies(), ["OldestLaunchTemplate", "OldestInstance"]);
+    assert_eq!(group(&moto, "agency-edu").await.termination_policies(), ["Default"], "AWS's default where none is declared");
+
+    dir.write("objects.toml", &with(r#"["NewestInstance", "Default"]"#));
+    let planned = plan(&aws, &dir.load()).await;
+    let fields: Vec<String> = planned.plan.changes.iter().flat_map(|c| &c.fields).map(|f| format!("{}: {:?} -> {:?}", f.field, f.old, f.new)).collect();
+    assert_eq!(fields, ["termination_policies: Some(\"OldestLaunchTemplate, OldestInstance\") -> Some(\"NewestInstance, Default\")"]);
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    assert_eq!(aws.stats.calls("UpdateAutoScalingGroup"), 1);
+    assert_eq!(group(&moto, "agency-web").await.termination_policies(), ["NewestInstance", "Default"]);
+}

@@ -281,3 +281,70 @@ ingress = [
     assert_eq!(fields, vec!["ingress None Some(\"icmp type 8 from 10.0.0.0/8\")", "ingress Some(\"icmp type 8 code 0 from 10.0.0.0/8\") None"]);
     converge(&aws, &dir.load()).await;
 }
+
+/// Rule descriptions: set beside each peer, read back equal; a new description, or none, is one update per
+/// direction that keeps the rules.
+#[tokio::test]
+async fn rule_descriptions_are_set_changed_and_removed_in_place() {
+    let moto = Moto::start();
+    let groups = r#"
+[security_group.admin]
+ingress = [
+  { ports = "22", cidr = ["203.0.113.7/32", "198.51.100.0/24"], description = "office VPN" },
+  { ports = "443", from = "admin", description = "peers" },
+]
+egress = [{ ports = "443", cidr = "0.0.0.0/0", description = "updates" }]
+"#;
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("groups.toml", groups)]);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    // Per direction: (port, CIDR or "group", description), sorted.
+    type Described = Vec<(i32, String, Option<String>)>;
+    let described = |g: &aws_sdk_ec2::types::SecurityGroup| -> (Described, Described) {
+        let read = |perms: &[aws_sdk_ec2::types::IpPermission]| {
+            let mut out = Vec::new();
+            for p in perms {
+                let port = p.from_port().unwrap_or(-1);
+                out.extend(p.ip_ranges().iter().map(|r| (port, r.cidr_ip().unwrap().to_string(), r.description().map(str::to_string))));
+                out.extend(p.user_id_group_pairs().iter().map(|r| (port, "group".to_string(), r.description().map(str::to_string))));
+            }
+            out.sort();
+            out
+        };
+        (read(g.ip_permissions()), read(g.ip_permissions_egress()))
+    };
+    let d = |s: &str| Some(s.to_string());
+    let (ingress, egress) = described(&group(&moto, "agency-admin").await);
+    assert_eq!(
+        ingress,
+        vec![(22, "198.51.100.0/24".into(), d("office VPN")), (22, "203.0.113.7/32".into(), d("office VPN")), (443, "group".into(), d("peers"))]
+    );
+    assert_eq!(egress, vec![(443, "0.0.0.0/0".into(), d("updates"))]);
+
+    dir.write("groups.toml", &groups.replace("\"office VPN\"", "\"office VPN, 2027\"").replace(", description = \"updates\"", ""));
+    let planned = plan(&aws, &dir.load()).await;
+    let fields: Vec<String> = planned.plan.changes.iter().flat_map(|c| &c.fields).map(|f| format!("{}: {:?} -> {:?}", f.field, f.old, f.new)).collect();
+    assert_eq!(
+        fields,
+        [
+            r#"ingress: Some("tcp 22 from 198.51.100.0/24 (\"office VPN\")") -> Some("tcp 22 from 198.51.100.0/24 (\"office VPN, 2027\")")"#,
+            r#"ingress: Some("tcp 22 from 203.0.113.7/32 (\"office VPN\")") -> Some("tcp 22 from 203.0.113.7/32 (\"office VPN, 2027\")")"#,
+            r#"egress: Some("tcp 443 to 0.0.0.0/0 (\"updates\")") -> Some("tcp 443 to 0.0.0.0/0")"#,
+        ]
+    );
+    aws.stats.reset();
+    converge(&aws, &dir.load()).await;
+    for (op, n) in [
+        ("UpdateSecurityGroupRuleDescriptionsIngress", 1),
+        ("UpdateSecurityGroupRuleDescriptionsEgress", 1),
+        ("AuthorizeSecurityGroupIngress", 0),
+        ("RevokeSecurityGroupIngress", 0),
+        ("AuthorizeSecurityGroupEgress", 0),
+        ("RevokeSecurityGroupEgress", 0),
+    ] {
+        assert_eq!(aws.stats.calls(op), n, "{op}");
+    }
+    let (ingress, egress) = described(&group(&moto, "agency-admin").await);
+    assert_eq!(ingress[0].2, d("office VPN, 2027"));
+    assert_eq!(egress, vec![(443, "0.0.0.0/0".into(), None)]);
+}

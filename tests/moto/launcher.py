@@ -17,6 +17,7 @@ Extensions (moto 5.2.5; each names the quirk it covers):
   template and version) when the refresh succeeds, not before; a cancelled one reads `Cancelled` and
   changes nothing. Instances are not replaced.
 - `CreateAutoScalingGroup` turns a `HealthCheckGracePeriod` of 0 (or none) into 300. AWS keeps 0, its default.
+- `UpdateAutoScalingGroup` ignores `TerminationPolicies`; AWS replaces the group's policies with those given.
 - `PutNotificationConfiguration`, `DescribeNotificationConfigurations` and `DeleteNotificationConfiguration`
   are missing (moto answers 500). Here a group keeps, per SNS topic, the notification types put for it (a put
   replaces that topic's types; unknown types are refused, as in AWS), a describe lists one entry per group,
@@ -58,6 +59,8 @@ Extensions (moto 5.2.5; each names the quirk it covers):
 - `GetResources` (Resource Groups Tagging API) without `TagsPerPage` still ends a page at 100 tags, so a
   request for 100 resources a page gets 16 of a fleet whose objects carry 6 tags each. AWS applies a tag
   limit only when `TagsPerPage` is given (it recommends `ResourcesPerPage` instead); here too.
+- `UpdateSecurityGroupRuleDescriptionsIngress`/`Egress` leave a rule's description as it is when the
+  request gives none; AWS removes it (that is how a description is taken off). Here too.
 - `CreateLaunchTemplateVersion` keeps user data as a plain string, which moto's own auto-scaling code then
   rejects when it launches instances from that version; here it is kept base64-typed, as version 1 is.
 """
@@ -306,6 +309,21 @@ def _create_auto_scaling_group_keeping_its_grace(self, *args, **kwargs):
 
 asg_models.AutoScalingBackend.create_auto_scaling_group = _create_auto_scaling_group_keeping_its_grace
 
+# moto 5.2.5's `UpdateAutoScalingGroup` ignores `TerminationPolicies`; AWS replaces the group's list with it.
+_update_auto_scaling_group = asg_responses.AutoScalingResponse.update_auto_scaling_group
+
+
+def _update_auto_scaling_group_with_termination_policies(self):
+    result = _update_auto_scaling_group(self)
+    policies = self._get_param("TerminationPolicies")
+    if policies:
+        group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
+        group.termination_policies = policies
+    return result
+
+
+asg_responses.AutoScalingResponse.update_auto_scaling_group = _update_auto_scaling_group_with_termination_policies
+
 asg_responses.AutoScalingResponse.put_notification_configuration = _put_notification_configuration
 asg_responses.AutoScalingResponse.describe_notification_configurations = _describe_notification_configurations
 asg_responses.AutoScalingResponse.delete_notification_configuration = _delete_notification_configuration
@@ -404,6 +422,27 @@ lt_responses.LaunchTemplates.create_launch_template = _idempotent("CreateLaunchT
 lt_responses.LaunchTemplates.create_launch_template_version = _idempotent(
     "CreateLaunchTemplateVersion", lt_responses.LaunchTemplates.create_launch_template_version
 )
+
+
+# --- Security group rule descriptions (EC2) -------------------------------------------------------------------
+# moto 5.2.5 updates a rule's description only when the request gives one; AWS removes it when it does not.
+
+from moto.ec2.models import security_groups as sg_models  # noqa: E402
+
+_sg_update_description = sg_models.SecurityGroupBackend._sg_update_description
+
+
+def _sg_update_description_or_remove_it(self, security_rule, rule):
+    _sg_update_description(self, security_rule, rule)
+    same_range = any(k in rule.ip_range and rule.ip_range.get(k) == security_rule.ip_range.get(k) for k in ("CidrIp", "CidrIpv6"))
+    if same_range and "Description" not in security_rule.ip_range:
+        rule.ip_range.pop("Description", None)
+    same_group = rule.source_group and security_rule.source_group.get("GroupId") == rule.source_group.get("GroupId")
+    if same_group and "Description" not in security_rule.source_group:
+        rule.source_group.pop("Description", None)
+
+
+sg_models.SecurityGroupBackend._sg_update_description = _sg_update_description_or_remove_it
 
 
 # --- RDS: status transitions, pending modifications, engine defaults ---------------------------------------
