@@ -180,12 +180,17 @@ fn run_measured(mut cmd: std::process::Command) -> (i32, String, f64) {
     });
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    let _ = out.join();
+    let out = out.join().unwrap_or_default();
     let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
     // SAFETY: waits for this child only, once; `status` and `usage` are plain out-parameters.
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     assert_eq!(pid, child.id() as libc::pid_t, "wait4");
     let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    // A failed run says why on either stream: keep the end of its output with its errors.
+    if code != 0 && code != 2 {
+        let said: Vec<&str> = out.lines().filter(|l| !l.starts_with("  not attempted:")).collect();
+        stderr.push_str(&format!("\n--- its output, but for what was not attempted ---\n{}", said[said.len().saturating_sub(60)..].join("\n")));
+    }
     (code, stderr, usage.ru_maxrss as f64 / 1024.0)
 }
 

@@ -17,7 +17,7 @@ use crate::resource::load_balancer::{Attributes, HealthCheckSpec, ListenerSpec};
 use crate::resource::{GroupRef, Kind, LbOp, LoadBalancerSpec};
 
 /// Page size of DescribeLoadBalancers (AWS's maximum).
-const PAGE: i32 = 400;
+pub(super) const PAGE: i32 = 400;
 /// Names per DescribeTags call (AWS's maximum).
 const TAG_BATCH: usize = 20;
 

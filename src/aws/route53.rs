@@ -190,7 +190,7 @@ fn ownership_set(name: &str, owner: &str) -> Result<ResourceRecordSet, AwsError>
 }
 
 impl AwsExecutor {
-    /// Load balancers created in this apply: their DNS names, read now (one call for all).
+    /// Load balancers created in this apply: their DNS names, read now (one call per 400, the largest page).
     async fn resolve_targets(&self, changes: &[RecordChange]) -> Result<BTreeMap<String, String>, AwsError> {
         let names: Vec<String> = changes
             .iter()
@@ -204,16 +204,15 @@ impl AwsExecutor {
         if names.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let out = self.aws.elb.describe_load_balancers().set_load_balancer_names(Some(names.clone())).send().await.map_err(call(
-            "elasticloadbalancing",
-            "DescribeLoadBalancers",
-            names.join(", "),
-        ))?;
-        Ok(out
-            .load_balancer_descriptions()
-            .iter()
-            .map(|d| (d.load_balancer_name().unwrap_or_default().to_string(), d.dns_name().unwrap_or_default().to_string()))
-            .collect())
+        let describe = self.aws.elb.describe_load_balancers().set_load_balancer_names(Some(names.clone())).page_size(super::elb::PAGE);
+        let mut pages = describe.into_paginator().send();
+        let mut out = BTreeMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(call("elasticloadbalancing", "DescribeLoadBalancers", names.join(", ")))?;
+            let described = page.load_balancer_descriptions().iter();
+            out.extend(described.map(|d| (d.load_balancer_name().unwrap_or_default().to_string(), d.dns_name().unwrap_or_default().to_string())));
+        }
+        Ok(out)
     }
 
     /// Databases a hostname points at: their endpoints, read now (one call for all), each only if the

@@ -236,3 +236,25 @@ async fn a_ttl_or_evaluate_target_health_changed_by_hand_is_drift_and_put_back()
     assert_eq!(settings(&moto, &acme_zone).await["acme.example"], (None, Some(false)));
     assert!(plan(&aws, &dir.load()).await.plan.is_empty());
 }
+
+/// More load balancers created in one apply than the emulator's default page (50; AWS's is 400): every
+/// record still finds its load balancer's DNS name, read across pages.
+#[tokio::test]
+async fn records_find_their_load_balancers_across_pages_of_the_describe() {
+    let moto = Moto::start();
+    moto.nightly_image("sites-nightly-2026-11-25").await;
+    moto.route53().create_hosted_zone().name("sites.agency.net").caller_reference("zone").send().await.unwrap();
+    let mut objects = OBJECTS.split("\n[load_balancer.shared]").next().unwrap().to_string();
+    for i in 0..60 {
+        objects.push_str(&format!(
+            "\n[load_balancer.lb{i:02}]\nsecurity_groups = [\"lb\"]\nlisteners = [{{ port = 80, protocol = \"http\", instance_port = 80 }}]\n\
+             [site.s{i:02}]\ndomain = \"www.s{i:02}.example\"\npool = \"web\"\nload_balancer = \"lb{i:02}\"\n"
+        ));
+    }
+    let dir = FleetDir::new(&[("fleet.toml", &objects), ("pool.toml", NIGHTLY_POOL)]);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    let cnames: Vec<String> = records(&moto, "sites.agency.net").await.into_iter().filter(|r| r.starts_with("CNAME")).collect();
+    assert_eq!(cnames.len(), 60);
+    assert!(cnames.iter().all(|r| r.contains("agency-lb")), "{cnames:?}");
+}

@@ -321,7 +321,8 @@ egress = [{ ports = "443", cidr = "0.0.0.0/0", description = "updates" }]
     );
     assert_eq!(egress, vec![(443, "0.0.0.0/0".into(), d("updates"))]);
 
-    dir.write("groups.toml", &groups.replace("\"office VPN\"", "\"office VPN, 2027\"").replace(", description = \"updates\"", ""));
+    let changed = groups.replace("\"office VPN\"", "\"office VPN, 2027\"").replace(", description = \"updates\"", "").replace("\"peers\"", "\"admin peers\"");
+    dir.write("groups.toml", &changed);
     let planned = plan(&aws, &dir.load()).await;
     let fields: Vec<String> = planned.plan.changes.iter().flat_map(|c| &c.fields).map(|f| format!("{}: {:?} -> {:?}", f.field, f.old, f.new)).collect();
     assert_eq!(
@@ -329,6 +330,7 @@ egress = [{ ports = "443", cidr = "0.0.0.0/0", description = "updates" }]
         [
             r#"ingress: Some("tcp 22 from 198.51.100.0/24 (\"office VPN\")") -> Some("tcp 22 from 198.51.100.0/24 (\"office VPN, 2027\")")"#,
             r#"ingress: Some("tcp 22 from 203.0.113.7/32 (\"office VPN\")") -> Some("tcp 22 from 203.0.113.7/32 (\"office VPN, 2027\")")"#,
+            r#"ingress: Some("tcp 443 from security_group.admin (\"peers\")") -> Some("tcp 443 from security_group.admin (\"admin peers\")")"#,
             r#"egress: Some("tcp 443 to 0.0.0.0/0 (\"updates\")") -> Some("tcp 443 to 0.0.0.0/0")"#,
         ]
     );
@@ -346,5 +348,6 @@ egress = [{ ports = "443", cidr = "0.0.0.0/0", description = "updates" }]
     }
     let (ingress, egress) = described(&group(&moto, "agency-admin").await);
     assert_eq!(ingress[0].2, d("office VPN, 2027"));
+    assert_eq!(ingress[2].2, d("admin peers"));
     assert_eq!(egress, vec![(443, "0.0.0.0/0".into(), None)]);
 }

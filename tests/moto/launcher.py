@@ -61,6 +61,8 @@ Extensions (moto 5.2.5; each names the quirk it covers):
   limit only when `TagsPerPage` is given (it recommends `ResourcesPerPage` instead); here too.
 - `UpdateSecurityGroupRuleDescriptionsIngress`/`Egress` leave a rule's description as it is when the
   request gives none; AWS removes it (that is how a description is taken off). Here too.
+- A rule naming a security group is matched with its description (so a description update never finds
+  it, and a revoke must repeat it); AWS matches a rule by protocol, ports and peer. Here too.
 - `CreateLaunchTemplateVersion` keeps user data as a plain string, which moto's own auto-scaling code then
   rejects when it launches instances from that version; here it is kept base64-typed, as version 1 is.
 """
@@ -443,6 +445,27 @@ def _sg_update_description_or_remove_it(self, security_rule, rule):
 
 
 sg_models.SecurityGroupBackend._sg_update_description = _sg_update_description_or_remove_it
+
+_rule_eq = sg_models.SecurityGroupRule.__eq__
+
+
+def _rule_eq_whatever_its_description(self, other):
+    if not (self.source_group or other.source_group):
+        return _rule_eq(self, other)
+    undescribed = [dict(r.source_group) for r in (self, other)]
+    for group in undescribed:
+        group.pop("Description", None)
+    if undescribed[0] != undescribed[1]:
+        return False
+    saved = (self.source_group, other.source_group)
+    self.source_group, other.source_group = undescribed
+    try:
+        return _rule_eq(self, other)
+    finally:
+        self.source_group, other.source_group = saved
+
+
+sg_models.SecurityGroupRule.__eq__ = _rule_eq_whatever_its_description
 
 
 # --- RDS: status transitions, pending modifications, engine defaults ---------------------------------------
