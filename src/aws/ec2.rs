@@ -243,7 +243,7 @@ impl AwsExecutor {
             SgOp::AuthorizeEgress { rules } => rule_call!(authorize_security_group_egress, "AuthorizeSecurityGroupEgress", rules, Class::AlreadyExists),
             SgOp::RevokeEgress { rules } => rule_call!(revoke_security_group_egress, "RevokeSecurityGroupEgress", rules, Class::NotFound),
             // A description is set, not added: sent again, it is the same.
-            SgOp::DescribeIngress { rules } => {
+            SgOp::SetIngressDescriptions { rules } => {
                 let r = ec2
                     .update_security_group_rule_descriptions_ingress()
                     .group_id(group()?)
@@ -252,7 +252,7 @@ impl AwsExecutor {
                     .await;
                 r.map_err(call("ec2", "UpdateSecurityGroupRuleDescriptionsIngress", address))?;
             }
-            SgOp::DescribeEgress { rules } => {
+            SgOp::SetEgressDescriptions { rules } => {
                 let r =
                     ec2.update_security_group_rule_descriptions_egress().group_id(group()?).set_ip_permissions(Some(permissions(rules, resolve)?)).send().await;
                 r.map_err(call("ec2", "UpdateSecurityGroupRuleDescriptionsEgress", address))?;

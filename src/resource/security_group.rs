@@ -199,10 +199,10 @@ pub enum SgOp {
         rules: Vec<RuleSpec>,
     },
     /// UpdateSecurityGroupRuleDescriptionsIngress: rules kept, with these descriptions (none removes one).
-    DescribeIngress {
+    SetIngressDescriptions {
         rules: Vec<RuleSpec>,
     },
-    DescribeEgress {
+    SetEgressDescriptions {
         rules: Vec<RuleSpec>,
     },
     AddTags {
@@ -375,14 +375,14 @@ impl SecurityGroupSpec {
                 "from",
                 &self.ingress,
                 &live.ingress,
-                [|rules| SgOp::AuthorizeIngress { rules }, |rules| SgOp::DescribeIngress { rules }, |rules| SgOp::RevokeIngress { rules }],
+                [|rules| SgOp::AuthorizeIngress { rules }, |rules| SgOp::SetIngressDescriptions { rules }, |rules| SgOp::RevokeIngress { rules }],
             ),
             (
                 "egress",
                 "to",
                 &self.egress,
                 &live.egress,
-                [|rules| SgOp::AuthorizeEgress { rules }, |rules| SgOp::DescribeEgress { rules }, |rules| SgOp::RevokeEgress { rules }],
+                [|rules| SgOp::AuthorizeEgress { rules }, |rules| SgOp::SetEgressDescriptions { rules }, |rules| SgOp::RevokeEgress { rules }],
             ),
         ];
         for (field, dir, want, have, [authorize, describe, revoke]) in dirs {
@@ -420,8 +420,8 @@ pub fn split_rule_ops(ops: Vec<Op>, pending: &BTreeSet<String>) -> (Vec<Op>, Vec
             SgOp::RevokeIngress { rules } => (rules, |rules| SgOp::RevokeIngress { rules }),
             SgOp::AuthorizeEgress { rules } => (rules, |rules| SgOp::AuthorizeEgress { rules }),
             SgOp::RevokeEgress { rules } => (rules, |rules| SgOp::RevokeEgress { rules }),
-            SgOp::DescribeIngress { rules } => (rules, |rules| SgOp::DescribeIngress { rules }),
-            SgOp::DescribeEgress { rules } => (rules, |rules| SgOp::DescribeEgress { rules }),
+            SgOp::SetIngressDescriptions { rules } => (rules, |rules| SgOp::SetIngressDescriptions { rules }),
+            SgOp::SetEgressDescriptions { rules } => (rules, |rules| SgOp::SetEgressDescriptions { rules }),
             other => {
                 now.push(Op::SecurityGroup(other));
                 continue;
@@ -446,8 +446,8 @@ pub fn referenced_groups(op: &Op) -> Vec<Address> {
             | SgOp::RevokeIngress { rules }
             | SgOp::AuthorizeEgress { rules }
             | SgOp::RevokeEgress { rules }
-            | SgOp::DescribeIngress { rules }
-            | SgOp::DescribeEgress { rules },
+            | SgOp::SetIngressDescriptions { rules }
+            | SgOp::SetEgressDescriptions { rules },
         ) => rules.iter().filter_map(|r| r.group()?.address()).collect(),
         _ => Vec::new(),
     }
@@ -516,10 +516,10 @@ mod tests {
         let live = spec(&[tcp(22, "203.0.113.7/32").described(Some("office"))]);
         let desired = spec(&[tcp(22, "203.0.113.7/32").described(Some("office VPN"))]);
         let d = desired.diff(&live);
-        assert_eq!(d.ops, vec![Op::SecurityGroup(SgOp::DescribeIngress { rules: vec![tcp(22, "203.0.113.7/32").described(Some("office VPN"))] })]);
+        assert_eq!(d.ops, vec![Op::SecurityGroup(SgOp::SetIngressDescriptions { rules: vec![tcp(22, "203.0.113.7/32").described(Some("office VPN"))] })]);
         assert_eq!(d.fields, vec![FieldChange::changed("ingress", "tcp 22 from 203.0.113.7/32 (\"office\")", "tcp 22 from 203.0.113.7/32 (\"office VPN\")")]);
         let undescribed = spec(&[tcp(22, "203.0.113.7/32")]).diff(&live);
-        assert_eq!(undescribed.ops, vec![Op::SecurityGroup(SgOp::DescribeIngress { rules: vec![tcp(22, "203.0.113.7/32")] })], "none removes it");
+        assert_eq!(undescribed.ops, vec![Op::SecurityGroup(SgOp::SetIngressDescriptions { rules: vec![tcp(22, "203.0.113.7/32")] })], "none removes it");
     }
 
     #[test]
