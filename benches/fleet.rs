@@ -233,6 +233,20 @@ async fn fleets() {
                 eprintln!("{sites} sites, 40 ms:\n{}", stderr.lines().filter(|l| l.starts_with("  ")).collect::<Vec<_>>().join("\n"));
             }
         }
+        // A one-site deploy's plan: `--target` reads one object at a time only the site's path.
+        let targeted = support::converge_command(dir.path(), &["plan", "--stats", "--target", "site.s000"], Some(&moto.endpoint));
+        let (code, stderr, mib) = tokio::task::spawn_blocking(move || run_measured(targeted)).await.unwrap();
+        assert!(code == 0 || code == 2, "targeted plan: {stderr}");
+        let (calls, secs, trips) = parse_stats(&stderr);
+        println!("| {sites} sites, `plan --target site.s000` | 0 ms | {calls} | {trips} | {secs:.2} s | {mib:.0} MiB |");
+        // ... and the deploy itself: a new commit, applied to that site alone (its pool's new template version
+        // and the refresh's start).
+        dir.write("fleet.toml", &full_fleet(sites).replace("commit = \"abc0000\"", "commit = \"def0000\""));
+        let deploy = support::converge_command(dir.path(), &["apply", "--auto-approve", "--no-wait", "--stats", "--target", "site.s000"], Some(&moto.endpoint));
+        let (code, stderr, mib) = tokio::task::spawn_blocking(move || run_measured(deploy)).await.unwrap();
+        assert_eq!(code, 0, "targeted deploy: {stderr}");
+        let (calls, secs, trips) = parse_stats(&stderr);
+        println!("| {sites} sites, `apply --target site.s000` (a new commit) | 0 ms | {calls} | {trips} | {secs:.2} s | {mib:.0} MiB |");
     }
 }
 

@@ -25,7 +25,15 @@ pub struct Planned {
 pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planned, AwsError> {
     let account = aws.account(fleet.settings.account.as_deref()).await?;
     let in_use = crate::plan::coverage::certificates_in_use(fleet);
-    let (read, certificates) = tokio::join!(aws.read(fleet), aws.certificates(&in_use));
+    // With --target, what AWS reads one object at a time is read only for the targets' path.
+    let path = opts.targets.as_ref().and_then(|t| plan::read_path(&resource::desired(fleet, &Environment::default()), t));
+    let read = async {
+        match &path {
+            Some(path) => aws.read_targeted(fleet, path).await,
+            None => aws.read(fleet).await,
+        }
+    };
+    let (read, certificates) = tokio::join!(read, aws.certificates(&in_use));
     let (env, live) = read?;
     let desired = resource::desired(fleet, &env);
     let opts = &PlanOptions { policies: resource::policies(fleet), ..opts.clone() };

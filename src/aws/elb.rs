@@ -22,8 +22,9 @@ pub(super) const PAGE: i32 = 400;
 const TAG_BATCH: usize = 20;
 
 pub(crate) struct BalancersRead {
-    /// Ours, and look-alikes that may be adopted: read in full.
-    owned: Vec<(Owner, LoadBalancerDescription, BTreeMap<String, String>, Attributes)>,
+    /// Ours, and look-alikes that may be adopted: read in full, but for the attributes of one off the
+    /// targets' path (`--target`), which is named (others refer to it) and not compared.
+    owned: Vec<(Owner, LoadBalancerDescription, BTreeMap<String, String>, Option<Attributes>)>,
     /// Another's look-alikes: (name, id, fleet tag).
     foreign: Vec<(String, String, Option<String>)>,
     /// Load balancers not ours, by name, with their security group ids (to find those using ours).
@@ -59,6 +60,7 @@ impl BalancersRead {
             }
         }
         for (owner, lb, tags, attributes) in self.owned {
+            let Some(attributes) = attributes else { continue };
             let listeners = lb
                 .listener_descriptions()
                 .iter()
@@ -198,7 +200,10 @@ impl Aws {
         }
         let owned = stream::iter(owned)
             .map(|(owner, lb, t)| async move {
-                let attributes = self.attributes(lb.load_balancer_name().unwrap_or_default()).await?;
+                let attributes = match wanted.reads(&owner) {
+                    true => Some(self.attributes(lb.load_balancer_name().unwrap_or_default()).await?),
+                    false => None,
+                };
                 Ok::<_, AwsError>((owner, lb, t, attributes))
             })
             .buffer_unordered(super::READS_IN_FLIGHT)

@@ -75,6 +75,10 @@ pub(crate) struct Wanted {
     names: BTreeMap<Kind, BTreeMap<String, String>>,
     /// `converge import`: every object of no fleet is wanted, at the name its AWS name gives it.
     every: Option<crate::import::Options>,
+    /// `--target`: the addresses on the targets' path. The reads AWS makes one object at a time (a bucket's
+    /// configuration, a load balancer's attributes, a template's versions, a group's instance refreshes)
+    /// are made for these only; an object of those kinds off the path is left out of what is read.
+    focus: Option<BTreeSet<Address>>,
 }
 
 impl Wanted {
@@ -84,12 +88,36 @@ impl Wanted {
         for (address, spec) in crate::resource::desired(fleet, &Environment::default()) {
             names.entry(address.kind).or_default().insert(spec.aws_name().to_string(), address.name);
         }
-        Wanted { names, every: None }
+        Wanted { names, every: None, focus: None }
+    }
+
+    /// As [`Wanted::of`], reading one object at a time only those on `path` (`--target`).
+    pub(crate) fn focused(fleet: &Fleet, path: &BTreeSet<Address>) -> Wanted {
+        Wanted { focus: Some(path.clone()), ..Wanted::of(fleet) }
+    }
+
+    /// Whether an object of a desired AWS name is read on its own before its owner is known (a bucket the
+    /// tag index does not hold): a desired name, on the path when there is a focus.
+    pub(crate) fn reads_desired(&self, kind: Kind, name: &str) -> bool {
+        match (&self.focus, self.names.get(&kind).and_then(|n| n.get(name))) {
+            (Some(focus), Some(fleet_name)) => focus.contains(&Address::new(kind, fleet_name)),
+            (Some(_), None) => false,
+            (None, _) => self.contains(kind, name),
+        }
+    }
+
+    /// Whether an object found in a listing is read further, one call (or a few) for it alone: ours and
+    /// look-alikes, unless a focus leaves it off the path.
+    pub(crate) fn reads(&self, owner: &Owner) -> bool {
+        match owner {
+            Owner::Us(a) | Owner::Unowned(a) => self.focus.as_ref().is_none_or(|f| f.contains(a)),
+            Owner::Other(_) => false,
+        }
     }
 
     /// Every object of no fleet, named as an import names it.
     pub(crate) fn every(opts: &crate::import::Options) -> Wanted {
-        Wanted { names: BTreeMap::new(), every: Some(opts.clone()) }
+        Wanted { names: BTreeMap::new(), every: Some(opts.clone()), focus: None }
     }
 
     /// Whether every object is wanted (an import): readers then list them all, not only desired names.
@@ -358,6 +386,12 @@ impl Aws {
     /// security groups are read whole (one call), since every other object names them by id.
     pub async fn read_scoped(&self, fleet: &Fleet, scope: Option<&BTreeSet<(Kind, String)>>) -> Result<(Environment, Live), AwsError> {
         self.read_wanted(fleet, scope, &Wanted::of(fleet)).await
+    }
+
+    /// Like [`Aws::read`], for `--target`: of the kinds read one object at a time, only the objects on the
+    /// targets' `path` (see [`Wanted::focused`]); the kinds read in batches are read whole.
+    pub async fn read_targeted(&self, fleet: &Fleet, path: &BTreeSet<Address>) -> Result<(Environment, Live), AwsError> {
+        self.read_wanted(fleet, None, &Wanted::focused(fleet, path)).await
     }
 
     /// What `converge import` reads: every object of no fleet in the region (the fleet's own too), each read

@@ -281,7 +281,8 @@ impl Aws {
             match wanted.owner(fleet, Kind::LaunchTemplate, &name, &tags) {
                 Owner::Other(other) if wanted.contains(Kind::LaunchTemplate, &name) => foreign.push((name, id, other)),
                 Owner::Other(_) => {}
-                owner => owned.push((owner, id, tags)),
+                owner if wanted.reads(&owner) => owned.push((owner, id, tags)),
+                _ => {}
             }
         }
         let owned = stream::iter(owned)
@@ -344,7 +345,8 @@ impl Aws {
             }
             match wanted.owner(fleet, Kind::AutoScalingGroup, &name, &tags_of(&g)) {
                 Owner::Other(other) => foreign.push((name.clone(), name, other)),
-                owner => owned.push((owner, g)),
+                owner if wanted.reads(&owner) => owned.push((owner, g)),
+                _ => {}
             }
         }
         let policies = self.cpu_targets(owned.iter().map(|(_, g)| policy_name(g.auto_scaling_group_name().unwrap_or_default())).collect());

@@ -69,7 +69,7 @@ impl Aws {
             for name in names {
                 match index.bucket(&name) {
                     Some(tags) => known.push((name, tags.clone())),
-                    None if wanted.contains(Kind::Bucket, &name) => ask.push(name),
+                    None if wanted.reads_desired(Kind::Bucket, &name) => ask.push(name),
                     None => {}
                 }
             }
@@ -93,7 +93,8 @@ impl Aws {
             match wanted.owner(&fleet.settings.name, Kind::Bucket, &name, &tags) {
                 Owner::Other(other) if wanted.contains(Kind::Bucket, &name) => foreign.push((name.clone(), name, other, None)),
                 Owner::Other(_) => {}
-                owner => read.push((owner, name, tags)),
+                owner if wanted.reads(&owner) => read.push((owner, name, tags)),
+                _ => {}
             }
         }
         let read: Vec<(Owner, BucketSpec)> = stream::iter(read)

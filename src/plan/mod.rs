@@ -16,7 +16,7 @@ mod sites;
 mod target;
 
 pub use sites::{mark_affected_sites, site_paths};
-pub use target::{resolve_targets, restrict};
+pub use target::{read_path, resolve_targets, restrict};
 
 use crate::live::{Foreign, Live, LiveObject};
 use crate::lock::JournalEntry;

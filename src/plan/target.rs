@@ -41,25 +41,39 @@ fn unknown<'a>(target: &str, kind: &str, name: &str, names: impl Iterator<Item =
     format!("--target {target}: no {kind} named {name}{hint}")
 }
 
+/// The addresses a targeted run reads one object at a time: the targets and what they refer to, transitively,
+/// as the desired state says (see `Wanted::focused` in the AWS layer). `None` when a target is not desired:
+/// its deletion's path runs through what refers to it in AWS, which only a full read finds.
+pub fn read_path(desired: &Desired, targets: &BTreeSet<Address>) -> Option<BTreeSet<Address>> {
+    targets.iter().all(|t| desired.contains_key(t)).then(|| reach(targets, |a| desired.get(a).map(|s| s.references()).unwrap_or_default()))
+}
+
+/// `start` and everything `next` leads to from it.
+fn reach(start: &BTreeSet<Address>, next: impl Fn(&Address) -> BTreeSet<Address>) -> BTreeSet<Address> {
+    let mut seen = BTreeSet::new();
+    let mut todo: Vec<Address> = start.iter().cloned().collect();
+    while let Some(a) = todo.pop() {
+        if seen.insert(a.clone()) {
+            todo.extend(next(&a));
+        }
+    }
+    seen
+}
+
 /// Keeps only the changes to `targets` and what they need: the objects they refer to (transitively), and
 /// for a deletion, the changes that make others let go of it. Conflicts about other objects are dropped;
 /// a target that is neither desired nor live becomes one (a typo must not plan nothing quietly).
 pub fn restrict(plan: &Plan, desired: &Desired, live: &Live, targets: &BTreeSet<Address>) -> Plan {
-    let mut keep: BTreeSet<Address> = BTreeSet::new();
-    let mut todo: Vec<Address> = targets.iter().cloned().collect();
-    while let Some(a) = todo.pop() {
-        if !keep.insert(a.clone()) {
-            continue;
+    let keep = reach(targets, |a| {
+        let mut next = desired.get(a).map(|s| s.references()).unwrap_or_default();
+        if plan.change(a).is_some_and(|c| c.action == Action::Delete) {
+            next.extend(live.users_of(a).cloned());
         }
-        if let Some(spec) = desired.get(&a) {
-            todo.extend(spec.references());
-        }
-        if plan.change(&a).is_some_and(|c| c.action == Action::Delete) {
-            todo.extend(live.users_of(&a).cloned());
-        }
-    }
+        next
+    });
     let mut out = plan.clone();
     out.changes.retain(|c| keep.contains(&c.address));
+    out.held.retain(|h| keep.contains(&h.change.address));
     out.conflicts.retain(|c| c.address.as_ref().is_none_or(|a| keep.contains(a)));
     for t in targets {
         if !desired.contains_key(t) && !live.objects.contains_key(t) {
@@ -80,6 +94,14 @@ mod tests {
     use super::*;
     use crate::plan::{PlanOptions, plan};
     use crate::testing::{FLEET, desired_of, fleet_of};
+
+    #[test]
+    fn a_targeted_read_follows_references_and_a_target_to_delete_reads_everything() {
+        let desired = desired_of(FLEET);
+        let path = read_path(&desired, &BTreeSet::from(["load_balancer.shared".parse().unwrap()])).expect("desired");
+        assert_eq!(path.iter().map(ToString::to_string).collect::<Vec<_>>(), ["security_group.lb", "load_balancer.shared"]);
+        assert_eq!(read_path(&desired, &BTreeSet::from(["load_balancer.gone".parse().unwrap()])), None);
+    }
 
     #[test]
     fn a_target_brings_what_it_refers_to_and_nothing_else() {

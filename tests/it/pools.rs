@@ -497,3 +497,37 @@ async fn termination_policies_are_applied_in_order_and_changed_in_place() {
     assert_eq!(aws.stats.calls("UpdateAutoScalingGroup"), 1);
     assert_eq!(group(&moto, "agency-web").await.termination_policies(), ["NewestInstance", "Default"]);
 }
+
+/// A one-site deploy with `--target` reads one object at a time only what is on the site's path: its pool's
+/// template and group, its load balancer; the other pool and load balancers are listed, not read.
+#[tokio::test]
+async fn a_targeted_deploy_reads_only_the_sites_path_and_converges_it() {
+    let moto = Moto::start();
+    moto.nightly_image("sites-nightly-2026-11-25").await;
+    let dir = fleet_dir();
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+
+    dir.write("sites.toml", &sites().replace("commit = \"1000007\"", "commit = \"abcdef7\""));
+    let fleet = dir.load();
+    let per_object = ["DescribeLoadBalancerAttributes", "DescribeLaunchTemplateVersions", "DescribeInstanceRefreshes"];
+    aws.stats.reset();
+    let whole = plan(&aws, &fleet).await;
+    let counts = |aws: &converge::aws::Aws| per_object.map(|op| aws.stats.calls(op));
+    assert_eq!(counts(&aws), [3, 2, 2], "a full plan reads every load balancer, template and group");
+    let all_calls = aws.stats.total();
+
+    aws.stats.reset();
+    let targets = converge::plan::resolve_targets(&fleet, &["site.school7".to_string()]).unwrap();
+    let opts = converge::plan::PlanOptions { targets: Some(targets), ..Default::default() };
+    let targeted = converge::planner::plan(&aws, &fleet, &opts).await.expect("plan");
+    assert_eq!(counts(&aws), [1, 1, 1], "the edu load balancer, template and group only");
+    assert!(aws.stats.total() < all_calls, "{} calls against {all_calls}", aws.stats.total());
+    let changed = |p: &converge::plan::Plan| p.changes.iter().map(|c| c.address.to_string()).collect::<Vec<_>>();
+    assert_eq!(changed(&targeted.plan), vec!["launch_template.edu", "auto_scaling_group.edu"]);
+    assert_eq!(changed(&targeted.plan), changed(&whole.plan), "the same changes as the full plan's");
+
+    let run = moto.converge(dir.path(), &["apply", "--auto-approve", "--no-wait", "--target", "site.school7"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(plan(&aws, &dir.load()).await.plan.is_empty(), "the deploy is complete");
+}
