@@ -26,21 +26,29 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     let account = aws.account(fleet.settings.account.as_deref()).await?;
     let in_use = crate::plan::coverage::certificates_in_use(fleet);
     // With --target, what AWS reads one object at a time is read only for the targets' path.
-    let path = opts.targets.as_ref().and_then(|t| plan::read_path(&resource::desired(fleet, &Environment::default()), t));
-    let read = async {
-        match &path {
-            Some(path) => aws.read_targeted(fleet, path).await,
-            None => aws.read(fleet).await,
-        }
-    };
-    let (read, certificates) = tokio::join!(read, aws.certificates(&in_use));
-    let (env, live) = read?;
-    let desired = resource::desired(fleet, &env);
+    let mut path = opts.targets.as_ref().and_then(|t| plan::read_path(&resource::desired(fleet, &Environment::default()), t));
     let opts = &PlanOptions { policies: resource::policies(fleet), ..opts.clone() };
-    let mut plan = plan::plan(&fleet.settings.name, &desired, &live, opts);
-    if let Some(targets) = &opts.targets {
-        plan = plan::restrict(&plan, &desired, &live, targets);
-    }
+    let (mut plan, live, env, desired, certificates) = loop {
+        let read = async {
+            match &path {
+                Some(path) => aws.read_targeted(fleet, path).await,
+                None => aws.read(fleet).await,
+            }
+        };
+        let (read, certificates) = tokio::join!(read, aws.certificates(&in_use));
+        let (env, live) = read?;
+        let desired = resource::desired(fleet, &env);
+        let mut plan = plan::plan(&fleet.settings.name, &desired, &live, opts);
+        if let Some(targets) = &opts.targets {
+            plan = plan::restrict(&plan, &desired, &live, targets);
+        }
+        // Replacing or deleting an object needs everything that refers to it, which only a full read finds.
+        if path.is_some() && plan.changes.iter().any(|c| matches!(c.action, plan::Action::Replace | plan::Action::Delete)) {
+            path = None;
+            continue;
+        }
+        break (plan, live, env, desired, certificates);
+    };
     if let Some(extra) = &opts.contain {
         plan::contain(&mut plan, &desired, &live, extra);
     }

@@ -290,3 +290,21 @@ async fn subnets_are_attached_and_detached_by_delta() {
     now.sort();
     assert_eq!(now, ids[1..3].to_vec());
 }
+
+/// A targeted plan that would replace an object reads in full: what still uses it is known only from AWS,
+/// and a replacement others use is a conflict, targeted or not.
+#[tokio::test]
+async fn a_targeted_replacement_still_sees_what_uses_the_object() {
+    let moto = Moto::start();
+    let objects = "[security_group.lb]\ndescription = \"v1\"\ningress = [{ ports = \"80\", cidr = \"0.0.0.0/0\" }]\n\
+        [load_balancer.one]\nsecurity_groups = [\"lb\"]\nlisteners = [{ port = 80, protocol = \"http\", instance_port = 80 }]\n";
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("objects.toml", objects)]);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    dir.write("objects.toml", &objects.replace("\"v1\"", "\"v2\""));
+    let fleet = dir.load();
+    let opts = converge::plan::PlanOptions { targets: Some(["security_group.lb".parse().unwrap()].into()), ..Default::default() };
+    let planned = converge::planner::plan(&aws, &fleet, &opts).await.expect("plan");
+    let conflicts: Vec<&str> = planned.plan.conflicts.iter().map(|c| c.message.as_str()).collect();
+    assert_eq!(conflicts, ["must be replaced (description cannot change in place), but load_balancer.one still uses it"]);
+}
