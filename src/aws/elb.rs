@@ -21,10 +21,13 @@ pub(super) const PAGE: i32 = 400;
 /// Names per DescribeTags call (AWS's maximum).
 const TAG_BATCH: usize = 20;
 
+/// A load balancer as listed: its owner, description and tags, and its attributes unless it is off the
+/// targets' path (`--target`): then it is named (others refer to it), not compared.
+type Listed = (Owner, LoadBalancerDescription, BTreeMap<String, String>, Option<Attributes>);
+
 pub(crate) struct BalancersRead {
-    /// Ours, and look-alikes that may be adopted: read in full, but for the attributes of one off the
-    /// targets' path (`--target`), which is named (others refer to it) and not compared.
-    owned: Vec<(Owner, LoadBalancerDescription, BTreeMap<String, String>, Option<Attributes>)>,
+    /// Ours, and look-alikes that may be adopted: read in full (see [`Listed`]).
+    owned: Vec<Listed>,
     /// Another's look-alikes: (name, id, fleet tag).
     foreign: Vec<(String, String, Option<String>)>,
     /// Load balancers not ours, by name, with their security group ids (to find those using ours).
