@@ -679,14 +679,7 @@ fn read_rule(w: &mut Walker<'_>, v: &Value<'_>, path: &str, e: &Entity, peers: &
 /// The numbers of the named protocols (6, 17, 1, 58) are those protocols, as AWS reports them.
 fn read_protocol(w: &mut Walker<'_>, v: &Value<'_>, field: &str) -> Option<Protocol> {
     let loc = w.loc(v);
-    let text = match v.get_ref() {
-        toml::de::DeValue::Integer(i) => i.as_str().to_string(),
-        toml::de::DeValue::String(s) => s.to_ascii_lowercase(),
-        other => {
-            w.error(loc, field, format!("expected a protocol such as \"tcp\" or 50, found {}", other.type_str()));
-            return None;
-        }
-    };
+    let text = text_or_integer(w, v, field, "a protocol such as \"tcp\" or 50")?.to_ascii_lowercase();
     let protocol = match text.as_str() {
         "tcp" | "6" => Protocol::Tcp,
         "udp" | "17" => Protocol::Udp,
@@ -732,17 +725,24 @@ fn read_icmp(w: &mut Walker<'_>, f: &Fields<'_, '_>, protocol: Option<&Protocol>
     valid.then_some(found)
 }
 
+/// A value written as a string or an integer (`ports = 443`, `protocol = 50`), as its text; anything else is
+/// an error saying `expected`.
+fn text_or_integer(w: &mut Walker<'_>, v: &Value<'_>, field: &str, expected: &str) -> Option<String> {
+    match v.get_ref() {
+        toml::de::DeValue::Integer(i) => Some(i.as_str().to_string()),
+        toml::de::DeValue::String(s) => Some(s.to_string()),
+        other => {
+            let found = other.type_str();
+            w.error(w.loc(v), field, format!("expected {expected}, found {found}"));
+            None
+        }
+    }
+}
+
 /// `"80"`, `80`, `"8000-8100"` or `"all"` (`Some(None)`).
 fn read_ports(w: &mut Walker<'_>, v: &Value<'_>, field: &str) -> Option<Option<(u16, u16)>> {
     let loc = w.loc(v);
-    let text = match v.get_ref() {
-        toml::de::DeValue::Integer(i) => i.as_str().to_string(),
-        toml::de::DeValue::String(s) => s.to_string(),
-        other => {
-            w.error(loc, field, format!("expected a port or range such as \"443\" or \"8000-8100\", found {}", other.type_str()));
-            return None;
-        }
-    };
+    let text = text_or_integer(w, v, field, "a port or range such as \"443\" or \"8000-8100\"")?;
     if text == "all" {
         return Some(None);
     }
