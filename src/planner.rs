@@ -31,7 +31,7 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     let (mut plan, live, env, desired, certificates) = loop {
         let read = async {
             match &path {
-                Some(path) => aws.read_targeted(fleet, path).await,
+                Some(path) => aws.read_focused(fleet, path).await,
                 None => aws.read(fleet).await,
             }
         };

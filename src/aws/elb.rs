@@ -152,20 +152,12 @@ pub(crate) fn sdk_tag_keys(keys: &[String]) -> Vec<TagKeyOnly> {
 }
 
 impl Aws {
-    pub(crate) async fn read_load_balancers(
-        &self,
-        fleet: &str,
-        wanted: &Wanted,
-        scope: Option<&std::collections::BTreeSet<String>>,
-    ) -> Result<BalancersRead, AwsError> {
+    pub(crate) async fn read_load_balancers(&self, fleet: &str, wanted: &Wanted) -> Result<BalancersRead, AwsError> {
         let mut all = Vec::new();
         let mut pages = self.elb.describe_load_balancers().page_size(PAGE).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(call("elasticloadbalancing", "DescribeLoadBalancers", "the account's load balancers"))?;
             all.extend(page.load_balancer_descriptions().iter().cloned());
-        }
-        if let Some(scope) = scope {
-            all.retain(|lb| lb.load_balancer_name().is_some_and(|n| scope.contains(n)));
         }
         let names: Vec<String> = all.iter().filter_map(|lb| lb.load_balancer_name()).map(str::to_string).collect();
         let tags: BTreeMap<String, BTreeMap<String, String>> = stream::iter(names.chunks(TAG_BATCH).map(|chunk| chunk.to_vec()))

@@ -378,20 +378,14 @@ impl Aws {
 
     /// Reads the environment and every kind's live state, concurrently.
     pub async fn read(&self, fleet: &Fleet) -> Result<(Environment, Live), AwsError> {
-        self.read_scoped(fleet, None).await
+        self.read_wanted(fleet, &Wanted::of(fleet)).await
     }
 
-    /// Like [`Aws::read`], but the per-object reads only for the objects in `scope` (kind, AWS name): what
-    /// re-checking a saved plan needs. Only load balancers' reads (tags, attributes) are per object today;
-    /// security groups are read whole (one call), since every other object names them by id.
-    pub async fn read_scoped(&self, fleet: &Fleet, scope: Option<&BTreeSet<(Kind, String)>>) -> Result<(Environment, Live), AwsError> {
-        self.read_wanted(fleet, scope, &Wanted::of(fleet)).await
-    }
-
-    /// Like [`Aws::read`], for `--target`: of the kinds read one object at a time, only the objects on the
-    /// targets' `path` (see [`Wanted::focused`]); the kinds read in batches are read whole.
-    pub async fn read_targeted(&self, fleet: &Fleet, path: &BTreeSet<Address>) -> Result<(Environment, Live), AwsError> {
-        self.read_wanted(fleet, None, &Wanted::focused(fleet, path)).await
+    /// Like [`Aws::read`], but of the kinds read one object at a time, only the objects at `focus` (see
+    /// [`Wanted::focused`]); the kinds read in batches are read whole. What `--target` reads (its path), and
+    /// what re-checking a saved plan reads (the objects it touches).
+    pub async fn read_focused(&self, fleet: &Fleet, focus: &BTreeSet<Address>) -> Result<(Environment, Live), AwsError> {
+        self.read_wanted(fleet, &Wanted::focused(fleet, focus)).await
     }
 
     /// What `converge import` reads: every object of no fleet in the region (the fleet's own too), each read
@@ -403,13 +397,10 @@ impl Aws {
         fleet.settings.region = opts.region.clone();
         fleet.settings.dns_zone = opts.dns_zone.clone();
         fleet.network.vpc = opts.vpc.clone();
-        self.read_wanted(&fleet, None, &Wanted::every(opts)).await
+        self.read_wanted(&fleet, &Wanted::every(opts)).await
     }
 
-    async fn read_wanted(&self, fleet: &Fleet, scope: Option<&BTreeSet<(Kind, String)>>, wanted: &Wanted) -> Result<(Environment, Live), AwsError> {
-        let load_balancers: Option<BTreeSet<String>> =
-            scope.map(|s| s.iter().filter(|(k, _)| *k == Kind::LoadBalancer).map(|(_, name)| name.clone()).collect());
-        let load_balancers = load_balancers.as_ref();
+    async fn read_wanted(&self, fleet: &Fleet, wanted: &Wanted) -> Result<(Environment, Live), AwsError> {
         let name = &fleet.settings.name;
         // The zones' records as soon as the environment names the zones, beside the other kinds' reads.
         let env_and_records = async {
@@ -421,7 +412,7 @@ impl Aws {
         let ((mut env, records), groups, balancers, pools, rds, buckets, alarms) = tokio::try_join!(
             env_and_records,
             self.read_security_groups(name, wanted),
-            self.read_load_balancers(name, wanted, load_balancers),
+            self.read_load_balancers(name, wanted),
             self.read_pools(fleet, wanted),
             self.read_rds(fleet, wanted),
             self.read_buckets(fleet, wanted),

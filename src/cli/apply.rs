@@ -111,7 +111,7 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
         saved.region,
         aws.region
     );
-    let (_, live) = aws.read_scoped(fleet, Some(&saved.touched())).await?;
+    let (_, live) = aws.read_focused(fleet, &saved.touched()).await?;
     let stale = saved.stale_objects(&live);
     if !stale.is_empty() {
         return Ok(refuse(&format!("{} is stale: what it changes was changed since it was made", path.display()), &stale));

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::Live;
 use crate::plan::Plan;
-use crate::resource::{Address, Kind, Spec};
+use crate::resource::{Address, Spec};
 
 pub const FORMAT: &str = "converge-plan/1";
 
@@ -79,11 +79,9 @@ impl SavedPlan {
         out
     }
 
-    /// The objects the plan touches, by kind and AWS name, then and now: all that a re-read needs.
-    pub fn touched(&self) -> std::collections::BTreeSet<(Kind, String)> {
-        let then = self.live.values().flatten().map(|o| (o.spec.kind(), o.spec.aws_name().to_string()));
-        let planned = self.plan.changes.iter().map(|c| (c.address.kind, c.name.clone()));
-        then.chain(planned).collect()
+    /// The objects the plan touches, then and now: all that a re-read needs one object at a time.
+    pub fn touched(&self) -> std::collections::BTreeSet<Address> {
+        self.live.keys().cloned().chain(self.plan.changes.iter().map(|c| c.address.clone())).collect()
     }
 
     /// Objects whose live state differs from what the plan read, each with the fields that changed.

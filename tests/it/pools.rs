@@ -527,7 +527,28 @@ async fn a_targeted_deploy_reads_only_the_sites_path_and_converges_it() {
     assert_eq!(changed(&targeted.plan), vec!["launch_template.edu", "auto_scaling_group.edu"]);
     assert_eq!(changed(&targeted.plan), changed(&whole.plan), "the same changes as the full plan's");
 
+    // Saved, then applied: the re-check reads one object at a time only what the plan touches.
+    let plans = tempfile::tempdir().unwrap();
+    let file = plans.path().join("deploy.json");
+    let file = file.to_str().unwrap();
+    assert_eq!(moto.converge(dir.path(), &["plan", "--target", "site.school7", "--out", file]).code, 0);
+    let run = moto.converge(dir.path(), &["apply", file, "--no-wait", "--stats"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let calls = |op: &str| -> u64 {
+        let line = run.stderr.lines().find(|l| l.trim_end().ends_with(char::is_numeric) && l.contains(&format!(" {op} ")));
+        line.and_then(|l| l.split_whitespace().last()?.parse().ok()).unwrap_or(0)
+    };
+    assert_eq!(per_object.map(calls), [0, 1, 1], "the template and group it changes, nothing else: {}", run.stderr);
+    assert!(plan(&aws, &dir.load()).await.plan.is_empty(), "the deploy is complete");
+
+    // The next commit, straight from `apply --target`, once the refresh finished (the emulator's advances a
+    // step per describe).
+    for _ in 0..3 {
+        moto.autoscaling().describe_instance_refreshes().auto_scaling_group_name("agency-edu").send().await.unwrap();
+    }
+    dir.write("sites.toml", &sites().replace("commit = \"1000007\"", "commit = \"abcdef8\""));
     let run = moto.converge(dir.path(), &["apply", "--auto-approve", "--no-wait", "--target", "site.school7"]);
     assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Apply complete! Resources: 0 added, 2 changed, 0 destroyed."), "{run:?}");
     assert!(plan(&aws, &dir.load()).await.plan.is_empty(), "the deploy is complete");
 }
