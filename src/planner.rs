@@ -28,14 +28,14 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
     // With --target, what AWS reads one object at a time is read only for the targets' path.
     let mut path = opts.targets.as_ref().and_then(|t| plan::read_path(&resource::desired(fleet, &Environment::default()), t));
     let opts = &PlanOptions { policies: resource::policies(fleet), ..opts.clone() };
-    let (mut plan, live, env, desired, certificates) = loop {
-        let read = async {
-            match &path {
-                Some(path) => aws.read_focused(fleet, path).await,
-                None => aws.read(fleet).await,
-            }
-        };
-        let (read, certificates) = tokio::join!(read, aws.certificates(&in_use));
+    let first = async {
+        match &path {
+            Some(path) => aws.read_focused(fleet, path).await,
+            None => aws.read(fleet).await,
+        }
+    };
+    let (mut read, certificates) = tokio::join!(first, aws.certificates(&in_use));
+    let (mut plan, live, env, desired) = loop {
         let (env, live) = read?;
         let desired = resource::desired(fleet, &env);
         let mut plan = plan::plan(&fleet.settings.name, &desired, &live, opts);
@@ -45,9 +45,10 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
         // Replacing or deleting an object needs everything that refers to it, which only a full read finds.
         if path.is_some() && plan.changes.iter().any(|c| matches!(c.action, plan::Action::Replace | plan::Action::Delete)) {
             path = None;
+            read = aws.read(fleet).await;
             continue;
         }
-        break (plan, live, env, desired, certificates);
+        break (plan, live, env, desired);
     };
     if let Some(extra) = &opts.contain {
         plan::contain(&mut plan, &desired, &live, extra);

@@ -41,6 +41,11 @@ pub(super) fn secret(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.is_empty())
 }
 
+/// How a parameter change or reset is applied: at the next reboot, or now.
+fn apply_method(at_reboot: bool) -> ApplyMethod {
+    if at_reboot { ApplyMethod::PendingReboot } else { ApplyMethod::Immediate }
+}
+
 impl AwsExecutor {
     /// RDS tags by ARN, the same for parameter groups and instances.
     async fn add_tags(&self, change: &Change, arn: &str, t: &std::collections::BTreeMap<String, String>) -> Result<(), AwsError> {
@@ -107,13 +112,7 @@ impl AwsExecutor {
             PgOp::ModifyParameters { parameters } => {
                 let parameters = parameters
                     .iter()
-                    .map(|p| {
-                        Parameter::builder()
-                            .parameter_name(&p.name)
-                            .parameter_value(&p.value)
-                            .apply_method(if p.at_reboot { ApplyMethod::PendingReboot } else { ApplyMethod::Immediate })
-                            .build()
-                    })
+                    .map(|p| Parameter::builder().parameter_name(&p.name).parameter_value(&p.value).apply_method(apply_method(p.at_reboot)).build())
                     .collect();
                 rds.modify_db_parameter_group().db_parameter_group_name(&change.name).set_parameters(Some(parameters)).send().await.map_err(call(
                     "rds",
@@ -123,13 +122,8 @@ impl AwsExecutor {
             }
             // A parameter reset already is at its default: resetting it again changes nothing, so a retry is safe.
             PgOp::ResetParameters { parameters } => {
-                let parameters = parameters
-                    .iter()
-                    .map(|p| {
-                        let method = if p.at_reboot { ApplyMethod::PendingReboot } else { ApplyMethod::Immediate };
-                        Parameter::builder().parameter_name(&p.name).apply_method(method).build()
-                    })
-                    .collect();
+                let parameters =
+                    parameters.iter().map(|p| Parameter::builder().parameter_name(&p.name).apply_method(apply_method(p.at_reboot)).build()).collect();
                 let r = rds.reset_db_parameter_group().db_parameter_group_name(&change.name).set_parameters(Some(parameters)).send().await;
                 r.map_err(call("rds", "ResetDBParameterGroup", address))?;
             }

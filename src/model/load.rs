@@ -580,12 +580,12 @@ fn read_security_group(w: &mut Walker<'_>, v: &Value<'_>, e: &Entity, seen: &mut
 /// Two rules of a direction naming the same traffic and peer must agree on its description: EC2 keeps one
 /// per rule and peer.
 fn one_description_per_peer(w: &mut Walker<'_>, rules: &[Rule], field: &str) {
-    type Atom = (String, Option<(u16, u16)>, Option<(u8, Option<u8>)>, String);
+    type Atom<'r> = (&'r Protocol, Option<(u16, u16)>, Option<(u8, Option<u8>)>, String);
     let mut seen: BTreeMap<Atom, (usize, Option<&str>)> = BTreeMap::new();
     for (i, r) in rules.iter().enumerate() {
         let peers = r.cidrs.iter().map(|c| c.to_string()).chain(r.groups.iter().map(|g| g.value.clone()));
         for peer in peers {
-            let atom = (format!("{:?}", r.protocol), r.ports, r.icmp, peer.clone());
+            let atom = (&r.protocol, r.ports, r.icmp, peer.clone());
             match seen.get(&atom) {
                 Some(&(j, d)) if d != r.description.as_deref() => {
                     let e = w.error(
