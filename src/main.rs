@@ -9,6 +9,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // A fleet's reads go out together, a socket each (`aws::budget::Connections` sizes itself to the limit).
+    converge::aws::budget::raise_open_files_limit();
     // A shell asking for completions (`COMPLETE=bash converge -- ...`) is answered, and nothing else runs.
     clap_complete::CompleteEnv::with_factory(<converge::cli::Cli as clap::CommandFactory>::command).var(converge::cli::COMPLETE_VAR).complete();
     let cli = converge::cli::Cli::parse();

@@ -19,11 +19,9 @@ pub struct Planned {
     pub certificate_days: std::collections::BTreeMap<String, i64>,
 }
 
-/// Learns the account (refusing a wrong one when `fleet.account` is set) before reading anything, then
-/// reads every kind concurrently, and plans. (Reading beside the identity would save a round trip; a wrong
-/// account is read nothing of, on purpose.)
+/// Learns the account (refusing a wrong one when `fleet.account` is set) while it reads every kind
+/// concurrently ([`Aws::guarded`]: a wrong account's reads are dropped), then plans.
 pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planned, AwsError> {
-    let account = aws.account(fleet.settings.account.as_deref()).await?;
     let in_use = crate::plan::coverage::certificates_in_use(fleet);
     // With --target, what AWS reads one object at a time is read only for the targets' path.
     let mut path = opts.targets.as_ref().and_then(|t| plan::read_path(&resource::desired(fleet, &Environment::default()), t));
@@ -34,7 +32,8 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
             None => aws.read(fleet).await,
         }
     };
-    let (mut read, certificates) = tokio::join!(first, aws.certificates(&in_use));
+    let (account, (mut read, certificates)) =
+        aws.guarded(fleet.settings.account.as_deref(), async { Ok(tokio::join!(first, aws.certificates(&in_use))) }).await?;
     let (mut plan, live, env, desired) = loop {
         let (env, live) = read?;
         let desired = resource::desired(fleet, &env);
@@ -64,8 +63,7 @@ pub async fn plan(aws: &Aws, fleet: &Fleet, opts: &PlanOptions) -> Result<Planne
 /// `converge forget`: the account check, the read, and the plan that lets `addresses` go (see
 /// [`plan::forget`]).
 pub async fn forget(aws: &Aws, fleet: &Fleet, addresses: &std::collections::BTreeSet<resource::Address>) -> Result<Planned, AwsError> {
-    let account = aws.account(fleet.settings.account.as_deref()).await?;
-    let (env, live) = aws.read(fleet).await?;
+    let (account, (env, live)) = aws.guarded(fleet.settings.account.as_deref(), aws.read(fleet)).await?;
     let mut plan = plan::forget(&fleet.settings.name, &live, addresses);
     plan::mark_affected_sites(fleet, &mut plan);
     let desired = resource::desired(fleet, &env);
@@ -77,9 +75,9 @@ pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The certificate check on its own (`validate --online`): the account guard, then one read per certificate.
+/// The certificate check on its own (`validate --online`): the account guard beside one read per certificate.
 pub async fn certificate_gaps(aws: &Aws, fleet: &Fleet) -> Result<Vec<crate::plan::coverage::Gap>, AwsError> {
-    aws.account(fleet.settings.account.as_deref()).await?;
-    let certificates = aws.certificates(&crate::plan::coverage::certificates_in_use(fleet)).await;
+    let reads = async { Ok(aws.certificates(&crate::plan::coverage::certificates_in_use(fleet)).await) };
+    let (_, certificates) = aws.guarded(fleet.settings.account.as_deref(), reads).await?;
     Ok(crate::plan::coverage::check(fleet, &certificates, now()))
 }

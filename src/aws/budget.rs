@@ -21,6 +21,14 @@
 //! `CONVERGE_RATE_<SERVICE>_<CLASS>` (`CONVERGE_RATE_EC2_DESCRIBE=200/40`; services `EC2`, `ELB`,
 //! `AUTOSCALING`, `S3`, `IAM`, `ACM`, `STS`, `CLOUDWATCH`, `TAGGING`), or `CONVERGE_RATE_ROUTE53` / `CONVERGE_RATE_RDS` for the
 //! services with one bucket, overrides one; `0` turns a budget off.
+//!
+//! The budget paces attempts; what bounds how many are open at once is the run's connections
+//! ([`Connections`]): every attempt of every service holds one while it is sent and answered. So a fleet's
+//! per-object reads (four per bucket) all go out in the round trip the rate allows, not in waves of a fixed
+//! size, and a run never opens more sockets than the process may: by default half of what the open-file
+//! limit leaves after 256 for everything else (the other half holds the connections kept alive between
+//! calls), at most 1,024. The binary raises its soft open-file limit to the hard one first, as Go programs
+//! do. `CONVERGE_CONNECTIONS` overrides it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -164,13 +172,75 @@ pub struct Waits {
 /// The services converge calls, as their clients name them.
 pub const SERVICES: [&str; 11] = ["ec2", "elasticloadbalancing", "autoscaling", "rds", "route53", "s3", "acm", "iam", "sts", "monitoring", "tagging"];
 
-/// Every service's rates (describe, mutate; `None`: no budget), chosen once per run.
+/// Every service's rates (describe, mutate; `None`: no budget), and the connections a run may hold open
+/// at once, chosen once per run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Rates(std::collections::BTreeMap<&'static str, (Option<Rate>, Option<Rate>)>);
+pub struct Rates {
+    services: std::collections::BTreeMap<&'static str, (Option<Rate>, Option<Rate>)>,
+    pub connections: usize,
+}
 
 impl Default for Rates {
     fn default() -> Rates {
-        Rates(SERVICES.iter().map(|s| (*s, defaults(s))).map(|(s, (d, m))| (s, (Some(d), Some(m)))).collect())
+        let services = SERVICES.iter().map(|s| (*s, defaults(s))).map(|(s, (d, m))| (s, (Some(d), Some(m)))).collect();
+        Rates { services, connections: connections_for(open_files_limit()) }
+    }
+}
+
+/// Overrides how many connections a run holds open at once ([`Connections`]).
+pub const CONNECTIONS_VAR: &str = "CONVERGE_CONNECTIONS";
+
+/// The connections a run may hold open for `open_files` (the soft open-file limit, `None` where unknown):
+/// half of what it leaves after 256, between 16 and 1,024.
+pub fn connections_for(open_files: Option<u64>) -> usize {
+    let spare = open_files.map_or(1024, |n| n.saturating_sub(256) / 2);
+    usize::try_from(spare).unwrap_or(usize::MAX).clamp(16, 1024)
+}
+
+/// The process's soft limit of open files.
+pub fn open_files_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes the struct it is given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+            return Some(limit.rlim_cur as u64);
+        }
+    }
+    None
+}
+
+/// Raises the soft limit of open files to the hard one (at most `OPEN_MAX` on macOS, which refuses more):
+/// what Go programs do at startup. For the binary, before any thread starts; failing leaves the limit as it was.
+pub fn raise_open_files_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit and setrlimit read and write the struct they are given.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return;
+            }
+            #[cfg(target_os = "macos")]
+            let wanted = limit.rlim_max.min(libc::OPEN_MAX as libc::rlim_t);
+            #[cfg(not(target_os = "macos"))]
+            let wanted = limit.rlim_max;
+            if wanted > limit.rlim_cur {
+                limit.rlim_cur = wanted;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+        }
+    }
+}
+
+/// The connections of one run, shared by every client: an attempt holds one from just before it is sent
+/// (after its wait on the rate budget) until it is answered or times out.
+#[derive(Debug, Clone)]
+pub struct Connections(Arc<tokio::sync::Semaphore>);
+
+impl Connections {
+    pub fn new(n: usize) -> Connections {
+        Connections(Arc::new(tokio::sync::Semaphore::new(n.max(1))))
     }
 }
 
@@ -178,7 +248,7 @@ impl Rates {
     /// The defaults, with what the environment overrides. A malformed rate is an error before any call.
     pub fn from_env() -> Result<Rates, AwsError> {
         let mut rates = Rates::default();
-        for (service, (describe, mutate)) in &mut rates.0 {
+        for (service, (describe, mutate)) in &mut rates.services {
             for (class, rate) in [(CallClass::Describe, describe), (CallClass::Mutate, mutate)] {
                 let var = variable(service, class);
                 if let Ok(v) = std::env::var(&var) {
@@ -187,19 +257,23 @@ impl Rates {
             }
         }
         // A shared service's one variable set both: its one bucket is the describe rate's.
+        if let Ok(v) = std::env::var(CONNECTIONS_VAR) {
+            let bad = || AwsError::Setting { variable: CONNECTIONS_VAR.to_string(), message: format!("`{v}` is not a number of connections (at least 1)") };
+            rates.connections = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
+        }
         Ok(rates)
     }
 
     /// Sets both budgets of `service` (`None`: off, as `CONVERGE_RATE_<SERVICE>_<CLASS>=0` does).
     pub fn set(&mut self, service: &str, describe: Option<Rate>, mutate: Option<Rate>) {
         if let Some(s) = SERVICES.iter().copied().find(|s| *s == service) {
-            self.0.insert(s, (describe, mutate));
+            self.services.insert(s, (describe, mutate));
         }
     }
 
     /// The budget of one service, counting its waits in `waits`.
     pub fn budget(&self, service: &str, waits: Arc<Waits>) -> Budget {
-        let (describe, mutate) = self.0.get(service).copied().unwrap_or((None, None));
+        let (describe, mutate) = self.services.get(service).copied().unwrap_or((None, None));
         if shared(service) {
             let one = describe.map(|r| Arc::new(std::sync::Mutex::new(Bucket::new(r, Instant::now()))));
             return Budget { describe: one.clone(), mutate: one, waits };
@@ -256,24 +330,26 @@ impl Intercept for Tag {
     }
 }
 
-/// The HTTP client of one service: takes a token of the budget, then sends through `inner` within the
-/// attempt timeout.
+/// The HTTP client of one service: takes a token of the budget and one of the run's connections, then
+/// sends through `inner` within the attempt timeout.
 #[derive(Debug, Clone)]
 pub struct Paced {
     inner: SharedHttpClient,
     budget: Arc<Budget>,
+    connections: Connections,
     attempt: Option<Duration>,
 }
 
 impl Paced {
-    pub fn new(inner: SharedHttpClient, budget: Budget, attempt: Option<Duration>) -> Paced {
-        Paced { inner, budget: Arc::new(budget), attempt }
+    pub fn new(inner: SharedHttpClient, budget: Budget, connections: Connections, attempt: Option<Duration>) -> Paced {
+        Paced { inner, budget: Arc::new(budget), connections, attempt }
     }
 }
 
 impl HttpClient for Paced {
     fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
-        SharedHttpConnector::new(PacedConnector { inner: self.inner.http_connector(settings, components), budget: self.budget.clone(), attempt: self.attempt })
+        let inner = self.inner.http_connector(settings, components);
+        SharedHttpConnector::new(PacedConnector { inner, budget: self.budget.clone(), connections: self.connections.clone(), attempt: self.attempt })
     }
 }
 
@@ -281,15 +357,18 @@ impl HttpClient for Paced {
 struct PacedConnector {
     inner: SharedHttpConnector,
     budget: Arc<Budget>,
+    connections: Connections,
     attempt: Option<Duration>,
 }
 
 impl HttpConnector for PacedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let class = request.extension::<Operation>().map_or(CallClass::Mutate, |o| o.0);
-        let (inner, budget, attempt) = (self.inner.clone(), self.budget.clone(), self.attempt);
+        let (inner, budget, connections, attempt) = (self.inner.clone(), self.budget.clone(), self.connections.clone(), self.attempt);
         HttpConnectorFuture::new(async move {
             budget.take(class).await;
+            // Never closed: a permit always comes.
+            let _open = connections.0.acquire().await.map_err(|e| ConnectorError::other(e.into(), None))?;
             let call = inner.call(request);
             match attempt {
                 None => call.await,

@@ -160,7 +160,13 @@ impl Aws {
             all.extend(page.load_balancer_descriptions().iter().cloned());
         }
         let names: Vec<String> = all.iter().filter_map(|lb| lb.load_balancer_name()).map(str::to_string).collect();
-        let tags: BTreeMap<String, BTreeMap<String, String>> = stream::iter(names.chunks(TAG_BATCH).map(|chunk| chunk.to_vec()))
+        // A load balancer with a desired name has its attributes read beside the tags (its owner is most likely
+        // the fleet): no round trip waits for them. Others that turn out ours (to delete) are read after.
+        let early = stream::iter(names.iter().filter(|n| wanted.reads_desired(Kind::LoadBalancer, n)))
+            .map(|name| async move { Ok::<_, AwsError>((name.clone(), self.attributes(name).await?)) })
+            .buffer_unordered(super::READS_IN_FLIGHT)
+            .try_collect::<BTreeMap<String, Attributes>>();
+        let tags = stream::iter(names.chunks(TAG_BATCH).map(|chunk| chunk.to_vec()))
             .map(|chunk| async move {
                 let out = self.elb.describe_tags().set_load_balancer_names(Some(chunk.clone())).send().await.map_err(call(
                     "elasticloadbalancing",
@@ -172,10 +178,9 @@ impl Aws {
                 )
             })
             .buffer_unordered(super::READS_IN_FLIGHT)
-            .try_concat()
-            .await?
-            .into_iter()
-            .collect();
+            .try_concat();
+        let (tags, early) = tokio::try_join!(tags, early)?;
+        let tags: BTreeMap<String, BTreeMap<String, String>> = tags.into_iter().collect();
 
         let mut owned = Vec::new();
         let mut foreign = Vec::new();
@@ -193,11 +198,14 @@ impl Aws {
                 owner => owned.push((owner, lb, t)),
             }
         }
+        let early = &early;
         let owned = stream::iter(owned)
             .map(|(owner, lb, t)| async move {
-                let attributes = match wanted.reads(&owner) {
-                    true => Some(self.attributes(lb.load_balancer_name().unwrap_or_default()).await?),
-                    false => None,
+                let name = lb.load_balancer_name().unwrap_or_default();
+                let attributes = match (wanted.reads(&owner), early.get(name)) {
+                    (true, Some(read)) => Some(read.clone()),
+                    (true, None) => Some(self.attributes(name).await?),
+                    (false, _) => None,
                 };
                 Ok::<_, AwsError>((owner, lb, t, attributes))
             })

@@ -159,10 +159,10 @@ impl<S: ResourceKind> Found<S> {
     }
 }
 
-/// Per-object reads in flight at once, per kind. Not what paces them: every attempt waits on its service's
-/// rate budget ([`budget`]), so reads go as fast as the budget allows; this only bounds the open connections
-/// and the memory of a large fleet's burst.
-pub(crate) const READS_IN_FLIGHT: usize = 64;
+/// Per-object reads started at once, per kind: neither what paces them (every attempt waits on its
+/// service's rate budget) nor what bounds the open sockets (the run's [`budget::Connections`]), only the
+/// futures a large fleet's reads hold at once. A fleet-200's four reads per bucket all start together.
+pub(crate) const READS_IN_FLIGHT: usize = 1024;
 
 /// Look-alikes whose spec was not read: this kind creates its objects with their tags in one call, so a
 /// crash or a lost response never leaves one of ours untagged, and there is nothing to adopt.
@@ -331,9 +331,10 @@ impl Aws {
         // client waits on the budget: a wait of over 5 s would read as a stalled upload. Requests here are
         // small and sent whole, and the attempt timeout cuts any attempt that hangs; downloads stay checked.
         let stall = aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig::enabled().upload_enabled(false).build();
+        let connections = budget::Connections::new(rates.connections);
         macro_rules! client {
             ($krate:ident, $service:literal) => {{
-                let paced = budget::Paced::new(http.clone(), rates.budget($service, stats.budget_waits()), attempt);
+                let paced = budget::Paced::new(http.clone(), rates.budget($service, stats.budget_waits()), connections.clone(), attempt);
                 let mut b = $krate::config::Builder::from(conf).retry_partition(retry_partition($service)).interceptor(stats.clone()).interceptor(budget::Tag);
                 b.set_timeout_config(timeouts.clone());
                 // Every client retries alike: an older client (CloudWatch's, pinned) takes no retries from a
@@ -376,6 +377,24 @@ impl Aws {
         }
     }
 
+    /// The caller's account (as [`Aws::account`]) and `reads`, run side by side: the identity costs no round
+    /// trip of its own. A wrong account's error wins over whatever its reads said, and stops them: they are
+    /// dropped unanswered or unread. Nothing but reads may run here; a write always waits for the account.
+    pub async fn guarded<T>(&self, expected: Option<&str>, reads: impl std::future::Future<Output = Result<T, AwsError>>) -> Result<(String, T), AwsError> {
+        let (mut account, mut reads) = (std::pin::pin!(self.account(expected)), std::pin::pin!(reads));
+        tokio::select! {
+            biased;
+            account = &mut account => {
+                let account = account?;
+                Ok((account, reads.await?))
+            }
+            read = &mut reads => {
+                let account = account.await?;
+                Ok((account, read?))
+            }
+        }
+    }
+
     /// Reads the environment and every kind's live state, concurrently.
     pub async fn read(&self, fleet: &Fleet) -> Result<(Environment, Live), AwsError> {
         self.read_wanted(fleet, &Wanted::of(fleet)).await
@@ -409,14 +428,15 @@ impl Aws {
             let records = if fleet.settings.dns_zone.is_some() || fleet.has_hostnames() { Some(self.read_zones(zones).await?) } else { None };
             Ok::<_, AwsError>((env, records))
         };
+        // Each on the heap: side by side, their futures (the SDK's are large) would not fit a thread's stack.
         let ((mut env, records), groups, balancers, pools, rds, buckets, alarms) = tokio::try_join!(
-            env_and_records,
-            self.read_security_groups(name, wanted),
-            self.read_load_balancers(name, wanted),
-            self.read_pools(fleet, wanted),
-            self.read_rds(fleet, wanted),
-            self.read_buckets(fleet, wanted),
-            self.read_alarms(fleet, wanted),
+            Box::pin(env_and_records),
+            Box::pin(self.read_security_groups(name, wanted)),
+            Box::pin(self.read_load_balancers(name, wanted)),
+            Box::pin(self.read_pools(fleet, wanted)),
+            Box::pin(self.read_rds(fleet, wanted)),
+            Box::pin(self.read_buckets(fleet, wanted)),
+            Box::pin(self.read_alarms(fleet, wanted)),
         )?;
         // Objects name security groups by id and load balancers by AWS name: these say which are the fleet's
         // (ours, and look-alikes that may be adopted).

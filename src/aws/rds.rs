@@ -138,6 +138,9 @@ impl RdsRead {
     }
 }
 
+/// A parameter group's parameters (name -> value), and which of them are static.
+type Parameters = (BTreeMap<String, String>, BTreeMap<String, bool>);
+
 impl Aws {
     pub(crate) async fn read_rds(&self, fleet: &Fleet, wanted: &Wanted) -> Result<RdsRead, AwsError> {
         let name = &fleet.settings.name;
@@ -169,48 +172,59 @@ impl Aws {
                 owner => owned.push((owner, db)),
             }
         }
-        // AWS's default groups are nobody's; the others need their tags, one call each.
+        // AWS's default groups are nobody's; the others need their tags, one call each. A group with a desired
+        // name has its parameters read beside its tags (its owner is most likely the fleet): no round trip waits.
         let candidates = groups.into_iter().filter(|g| !g.db_parameter_group_name().unwrap_or_default().starts_with("default."));
-        let tagged: Vec<(DbParameterGroup, BTreeMap<String, String>)> = stream::iter(candidates)
+        let tagged: Vec<(DbParameterGroup, BTreeMap<String, String>, Option<Parameters>)> = stream::iter(candidates)
             .map(|g| async move {
-                let arn = g.db_parameter_group_arn().unwrap_or_default().to_string();
-                let out = rds.list_tags_for_resource().resource_name(&arn).send().await.map_err(call("rds", "ListTagsForResource", &arn))?;
-                Ok::<_, AwsError>((g, tags_map(out.tag_list())))
+                let (arn, pg) = (g.db_parameter_group_arn().unwrap_or_default(), g.db_parameter_group_name().unwrap_or_default());
+                let tags = async { rds.list_tags_for_resource().resource_name(arn).send().await.map_err(call("rds", "ListTagsForResource", arn)) };
+                let early = async { if wanted.reads_desired(Kind::DbParameterGroup, pg) { self.parameters(pg).await.map(Some) } else { Ok(None) } };
+                let (tags, early) = tokio::try_join!(tags, early)?;
+                let tags = tags_map(tags.tag_list());
+                Ok::<_, AwsError>((g, tags, early))
             })
             .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
         let mut mine = Vec::new();
-        for (g, tags) in tagged {
+        for (g, tags, early) in tagged {
             let pg = g.db_parameter_group_name().unwrap_or_default().to_string();
             match wanted.owner(name, Kind::DbParameterGroup, &pg, &tags) {
                 Owner::Other(other) if wanted.contains(Kind::DbParameterGroup, &pg) => foreign_groups.push((pg.clone(), pg, other)),
                 Owner::Other(_) => {}
-                owner => mine.push((owner, g, tags)),
+                owner => mine.push((owner, g, tags, early)),
             }
         }
         let groups = stream::iter(mine)
-            .map(|(owner, g, tags)| async move {
-                // Every parameter set in the group (source `user`): the group is the fleet's, so one it does not
-                // declare is drift. With each, whether it is static, for the apply method of its reset.
-                let pg = g.db_parameter_group_name().unwrap_or_default().to_string();
-                let mut pages = rds.describe_db_parameters().db_parameter_group_name(&pg).source("user").max_records(100).into_paginator().send();
-                let (mut parameters, mut kinds) = (BTreeMap::new(), BTreeMap::new());
-                while let Some(page) = pages.next().await {
-                    for p in page.map_err(call("rds", "DescribeDBParameters", &pg))?.parameters() {
-                        let key = p.parameter_name().unwrap_or_default().to_string();
-                        if let Some(kind) = p.apply_type() {
-                            kinds.insert(key.clone(), kind.eq_ignore_ascii_case("static"));
-                        }
-                        parameters.insert(key, p.parameter_value().unwrap_or_default().to_string());
-                    }
-                }
-                Ok::<_, AwsError>(GroupRead { owner, group: g, tags, parameters, static_parameters: kinds })
+            .map(|(owner, g, tags, early)| async move {
+                let (parameters, static_parameters) = match early {
+                    Some(read) => read,
+                    None => self.parameters(g.db_parameter_group_name().unwrap_or_default()).await?,
+                };
+                Ok::<_, AwsError>(GroupRead { owner, group: g, tags, parameters, static_parameters })
             })
             .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
         Ok(RdsRead { instances: owned, groups, foreign_instances, foreign_groups })
+    }
+
+    /// Every parameter set in group `pg` (source `user`: the group is the fleet's, so one it does not declare
+    /// is drift), and with each whether it is static, for the apply method of its reset.
+    async fn parameters(&self, pg: &str) -> Result<Parameters, AwsError> {
+        let mut pages = self.rds.describe_db_parameters().db_parameter_group_name(pg).source("user").max_records(100).into_paginator().send();
+        let (mut parameters, mut kinds) = (BTreeMap::new(), BTreeMap::new());
+        while let Some(page) = pages.next().await {
+            for p in page.map_err(call("rds", "DescribeDBParameters", pg))?.parameters() {
+                let key = p.parameter_name().unwrap_or_default().to_string();
+                if let Some(kind) = p.apply_type() {
+                    kinds.insert(key.clone(), kind.eq_ignore_ascii_case("static"));
+                }
+                parameters.insert(key, p.parameter_value().unwrap_or_default().to_string());
+            }
+        }
+        Ok((parameters, kinds))
     }
 
     /// Per family, each engine parameter and whether it is static (DescribeEngineDefaultParameters).

@@ -2,7 +2,8 @@
 //! (`tagging`: the fleet's buckets with their tags, in one call); GetBucketTagging only for a bucket with a
 //! desired name the index does not hold; then, S3 having no batch read, per bucket of ours (or look-alike)
 //! its versioning, policy, public access block and ownership controls, one call each, and, for one no
-//! longer desired, whether it is empty, concurrently. Other buckets in the account are never read. An
+//! longer desired, whether it is empty, concurrently. A bucket with a desired name is read as soon as the
+//! listing names it, beside the index, so the reads wait on no page of it. Other buckets in the account are never read. An
 //! import (every bucket of no fleet) reads every bucket's tags instead. Against an emulator endpoint,
 //! addressing is path-style (see `Aws::from_conf`).
 
@@ -60,11 +61,25 @@ impl Aws {
             }
             Ok::<_, AwsError>(names)
         };
+        // A bucket with a desired name has its configuration read as soon as the listing names it, beside the
+        // tag index (its owner is most likely the fleet): no round trip waits on the index's pages. The index
+        // then says whose it is; a bucket of ours that is no longer desired is read after.
+        let listed_and_read = async {
+            let names = list.await?;
+            let desired: Vec<String> = names.iter().filter(|n| !wanted.all() && wanted.reads_desired(Kind::Bucket, n)).cloned().collect();
+            let early = stream::iter(desired)
+                .map(|name| async move { Ok::<_, AwsError>((name.clone(), self.bucket_config(&name, true).await?)) })
+                .buffer_unordered(super::READS_IN_FLIGHT)
+                .try_collect::<BTreeMap<String, BucketSpec>>()
+                .await?;
+            Ok::<_, AwsError>((names, early))
+        };
         // The region's buckets the index holds are the fleet's (a bucket elsewhere is not, whatever its tags).
-        let (mut tagged, ask) = if wanted.all() {
-            (Vec::new(), list.await?)
+        let (mut tagged, ask, mut early) = if wanted.all() {
+            let (names, early) = listed_and_read.await?;
+            (Vec::new(), names, early)
         } else {
-            let (names, index) = tokio::try_join!(list, self.tag_index(&fleet.settings.name, super::tagging::BUCKETS))?;
+            let ((names, early), index) = tokio::try_join!(listed_and_read, self.tag_index(&fleet.settings.name, super::tagging::BUCKETS))?;
             let (mut known, mut ask) = (Vec::new(), Vec::new());
             for name in names {
                 match index.bucket(&name) {
@@ -73,7 +88,7 @@ impl Aws {
                     None => {}
                 }
             }
-            (known, ask)
+            (known, ask, early)
         };
         let asked: Vec<(String, BTreeMap<String, String>)> = stream::iter(ask)
             .map(|name| async move {
@@ -93,49 +108,22 @@ impl Aws {
             match wanted.owner(&fleet.settings.name, Kind::Bucket, &name, &tags) {
                 Owner::Other(other) if wanted.contains(Kind::Bucket, &name) => foreign.push((name.clone(), name, other, None)),
                 Owner::Other(_) => {}
-                owner if wanted.reads(&owner) => read.push((owner, name, tags)),
+                owner if wanted.reads(&owner) => {
+                    let early = early.remove(&name);
+                    read.push((owner, name, tags, early))
+                }
                 _ => {}
             }
         }
         let read: Vec<(Owner, BucketSpec)> = stream::iter(read)
-            .map(|(owner, name, tags)| {
+            .map(|(owner, name, tags, early)| {
                 let keep = wanted.contains(Kind::Bucket, &name);
                 async move {
-                    let versioning = s3.get_bucket_versioning().bucket(&name).send();
-                    let policy = async { absent(s3.get_bucket_policy().bucket(&name).send().await.map_err(call("s3", "GetBucketPolicy", &name))) };
-                    let block = async { absent(s3.get_public_access_block().bucket(&name).send().await.map_err(call("s3", "GetPublicAccessBlock", &name))) };
-                    // OwnershipControlsNotFoundError: no ownership controls.
-                    let ownership = async {
-                        absent(s3.get_bucket_ownership_controls().bucket(&name).send().await.map_err(call("s3", "GetBucketOwnershipControls", &name)))
+                    let spec = match early {
+                        Some(spec) => spec,
+                        None => self.bucket_config(&name, keep).await?,
                     };
-                    // Emptiness matters only to a bucket that is to go.
-                    let empty = async {
-                        if keep {
-                            return Ok(None);
-                        }
-                        let out = s3.list_object_versions().bucket(&name).max_keys(1).send().await.map_err(call("s3", "ListObjectVersions", &name))?;
-                        Ok::<_, AwsError>(Some(out.versions().is_empty() && out.delete_markers().is_empty()))
-                    };
-                    let (versioning, policy, block, ownership, empty) =
-                        tokio::try_join!(async { versioning.await.map_err(call("s3", "GetBucketVersioning", &name)) }, policy, block, ownership, empty)?;
-                    // No configuration: nothing is blocked.
-                    let block =
-                        block.and_then(|b| b.public_access_block_configuration().cloned()).unwrap_or_else(|| PublicAccessBlockConfiguration::builder().build());
-                    let spec = BucketSpec {
-                        region: self.region.clone(),
-                        versioning: versioning.status() == Some(&BucketVersioningStatus::Enabled),
-                        policy: policy.and_then(|p| p.policy().map(str::to_string)),
-                        block_public_acls: block.block_public_acls() == Some(true),
-                        ignore_public_acls: block.ignore_public_acls() == Some(true),
-                        block_public_policy: block.block_public_policy() == Some(true),
-                        restrict_public_buckets: block.restrict_public_buckets() == Some(true),
-                        object_ownership: ownership
-                            .and_then(|o| o.ownership_controls().and_then(|c| c.rules().first()).map(|r| r.object_ownership().as_str().to_string())),
-                        tags,
-                        empty,
-                        name,
-                    };
-                    Ok::<_, AwsError>((owner, spec))
+                    Ok::<_, AwsError>((owner, BucketSpec { tags, ..spec }))
                 }
             })
             .buffer_unordered(super::READS_IN_FLIGHT)
@@ -149,6 +137,42 @@ impl Aws {
             }
         }
         Ok(BucketsRead { owned, foreign })
+    }
+
+    /// A bucket's configuration, one call each (S3 has no batch read): versioning, policy, public access
+    /// block and ownership controls, concurrently, and, unless it is kept (`keep`: its name is desired),
+    /// whether it is empty. No tags: the caller has them.
+    async fn bucket_config(&self, name: &str, keep: bool) -> Result<BucketSpec, AwsError> {
+        let s3 = &self.s3;
+        let versioning = async { s3.get_bucket_versioning().bucket(name).send().await.map_err(call("s3", "GetBucketVersioning", name)) };
+        let policy = async { absent(s3.get_bucket_policy().bucket(name).send().await.map_err(call("s3", "GetBucketPolicy", name))) };
+        let block = async { absent(s3.get_public_access_block().bucket(name).send().await.map_err(call("s3", "GetPublicAccessBlock", name))) };
+        // OwnershipControlsNotFoundError: no ownership controls.
+        let ownership = async { absent(s3.get_bucket_ownership_controls().bucket(name).send().await.map_err(call("s3", "GetBucketOwnershipControls", name))) };
+        // Emptiness matters only to a bucket that is to go.
+        let empty = async {
+            if keep {
+                return Ok(None);
+            }
+            let out = s3.list_object_versions().bucket(name).max_keys(1).send().await.map_err(call("s3", "ListObjectVersions", name))?;
+            Ok::<_, AwsError>(Some(out.versions().is_empty() && out.delete_markers().is_empty()))
+        };
+        let (versioning, policy, block, ownership, empty) = tokio::try_join!(versioning, policy, block, ownership, empty)?;
+        // No configuration: nothing is blocked.
+        let block = block.and_then(|b| b.public_access_block_configuration().cloned()).unwrap_or_else(|| PublicAccessBlockConfiguration::builder().build());
+        Ok(BucketSpec {
+            region: self.region.clone(),
+            versioning: versioning.status() == Some(&BucketVersioningStatus::Enabled),
+            policy: policy.and_then(|p| p.policy().map(str::to_string)),
+            block_public_acls: block.block_public_acls() == Some(true),
+            ignore_public_acls: block.ignore_public_acls() == Some(true),
+            block_public_policy: block.block_public_policy() == Some(true),
+            restrict_public_buckets: block.restrict_public_buckets() == Some(true),
+            object_ownership: ownership.and_then(|o| o.ownership_controls().and_then(|c| c.rules().first()).map(|r| r.object_ownership().as_str().to_string())),
+            tags: BTreeMap::new(),
+            empty,
+            name: name.to_string(),
+        })
     }
 }
 

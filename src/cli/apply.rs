@@ -102,7 +102,7 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
     if !changed.is_empty() {
         return Ok(refuse(&format!("the desired state changed since {} was made", path.display()), &changed));
     }
-    let account = aws.account(fleet.settings.account.as_deref()).await?;
+    let (account, (_, live)) = aws.guarded(fleet.settings.account.as_deref(), aws.read_focused(fleet, &saved.touched())).await?;
     anyhow::ensure!(
         account == saved.account && aws.region == saved.region,
         "{} was made for account {} in {}, but this run is in account {account} in {}",
@@ -111,7 +111,6 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
         saved.region,
         aws.region
     );
-    let (_, live) = aws.read_focused(fleet, &saved.touched()).await?;
     let stale = saved.stale_objects(&live);
     if !stale.is_empty() {
         return Ok(refuse(&format!("{} is stale: what it changes was changed since it was made", path.display()), &stale));

@@ -65,6 +65,10 @@ Extensions (moto 5.2.5; each names the quirk it covers):
   it, and a revoke must repeat it); AWS matches a rule by protocol, ports and peer. Here too.
 - `CreateLaunchTemplateVersion` keeps user data as a plain string, which moto's own auto-scaling code then
   rejects when it launches instances from that version; here it is kept base64-typed, as version 1 is.
+
+Not a quirk of moto but of its server: werkzeug listens with a backlog of 128, so a fleet's reads arriving
+together (four per bucket, hundreds at once) overflow it and wait a second for the kernel to retry their
+connection. AWS's endpoints accept them; here the backlog is the kernel's largest (`somaxconn`).
 """
 
 import sys
@@ -732,6 +736,9 @@ def _exit_when_parent_goes():
 
 def main():
     app = DomainDispatcherApplication(create_backend_app)
+    from werkzeug.serving import ThreadedWSGIServer
+
+    ThreadedWSGIServer.request_queue_size = 4096
     server = make_server("127.0.0.1", 0, app, threaded=True)
     print(f"port={server.server_port}", flush=True)
     if "--no-stdin-watch" not in sys.argv:
