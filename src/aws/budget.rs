@@ -204,6 +204,7 @@ pub fn open_files_limit() -> Option<u64> {
         let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: getrlimit writes the struct it is given.
         if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+            #[allow(clippy::unnecessary_cast)] // rlim_t is narrower on some targets
             return Some(limit.rlim_cur as u64);
         }
     }
