@@ -161,8 +161,9 @@ impl<S: ResourceKind> Found<S> {
 
 /// Per-object reads started at once, per kind: neither what paces them (every attempt waits on its
 /// service's rate budget) nor what bounds the open sockets (the run's [`budget::Connections`]), only the
-/// futures a large fleet's reads hold at once. A fleet-200's four reads per bucket all start together.
-pub(crate) const READS_IN_FLIGHT: usize = 1024;
+/// memory a large fleet's reads hold at once (about 40 KiB a call in flight, its connection included). A
+/// fleet-200's four reads per bucket all start together; a fleet-500's buckets go in three waves.
+pub(crate) const READS_IN_FLIGHT: usize = 200;
 
 /// Look-alikes whose spec was not read: this kind creates its objects with their tags in one call, so a
 /// crash or a lost response never leaves one of ours untagged, and there is nothing to adopt.
