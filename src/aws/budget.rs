@@ -425,6 +425,14 @@ mod tests {
         assert_eq!(defaults("ec2"), (Rate::new(100, 20), Rate::new(50, 5)));
     }
 
+    #[test]
+    fn connections_are_half_of_what_the_open_file_limit_leaves_between_16_and_1024() {
+        assert_eq!(connections_for(Some(1024)), 384, "a common default soft limit");
+        assert_eq!(connections_for(Some(256)), 16, "macOS's default: the floor");
+        assert_eq!(connections_for(Some(1_048_576)), 1024);
+        assert_eq!(connections_for(None), 1024);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn taking_past_the_burst_waits_and_the_wait_is_counted() {
         let waits = Arc::new(Waits::default());
