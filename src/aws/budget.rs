@@ -257,7 +257,7 @@ impl Rates {
                 }
             }
         }
-        // A shared service's one variable set both: its one bucket is the describe rate's.
+        // (A shared service's one variable set both: its one bucket is the describe rate's.)
         if let Ok(v) = std::env::var(CONNECTIONS_VAR) {
             let bad = || AwsError::Setting { variable: CONNECTIONS_VAR.to_string(), message: format!("`{v}` is not a number of connections (at least 1)") };
             rates.connections = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
