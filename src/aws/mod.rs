@@ -426,7 +426,7 @@ impl Aws {
         let env_and_records = async {
             let env = self.environment(fleet).await?;
             let zones: Vec<(String, String)> = env.hosted_zones.iter().chain(&env.private_zones).map(|(n, id)| (n.clone(), id.clone())).collect();
-            let records = if fleet.settings.dns_zone.is_some() || fleet.has_hostnames() { Some(self.read_zones(zones).await?) } else { None };
+            let records = if fleet.settings.dns_zone.is_some() || fleet.has_hostnames() { Some(self.read_zones(zones, wanted).await?) } else { None };
             Ok::<_, AwsError>((env, records))
         };
         // Each on the heap: side by side, their futures (the SDK's are large) would not fit a thread's stack.

@@ -120,32 +120,96 @@ impl Aws {
     }
 
     /// The records of these hosted zones, (name, id): the public ones (the agency's and its managed
-    /// clients'), and the private ones of the fleet's VPC.
-    pub(crate) async fn read_zones(&self, zones: Vec<(String, String)>) -> Result<ZonesRead, AwsError> {
+    /// clients'), and the private ones of the fleet's VPC. A zone holding more than a page of the fleet's
+    /// records is read in ranges side by side (see [`ranges`]), so its pages wait on no earlier page.
+    pub(crate) async fn read_zones(&self, zones: Vec<(String, String)>, wanted: &super::Wanted) -> Result<ZonesRead, AwsError> {
+        let desired = wanted.names(Kind::DnsRecord);
         let records = stream::iter(zones)
-            .map(|(zone, id)| async move {
-                // Pages continue from the next (name, type), not a token: the SDK has no paginator for it.
-                let mut sets = Vec::new();
-                let mut next: Option<(String, RrType, Option<String>)> = None;
-                loop {
-                    let mut req = self.route53.list_resource_record_sets().hosted_zone_id(&id).max_items(300);
-                    if let Some((name, kind, identifier)) = next.take() {
-                        req = req.start_record_name(name).start_record_type(kind).set_start_record_identifier(identifier);
-                    }
-                    let page = req.send().await.map_err(call("route53", "ListResourceRecordSets", &zone))?;
-                    sets.extend(page.resource_record_sets().iter().cloned());
-                    match (page.is_truncated(), page.next_record_name(), page.next_record_type()) {
-                        (true, Some(name), Some(kind)) => next = Some((name.to_string(), kind.clone(), page.next_record_identifier().map(str::to_string))),
-                        _ => break,
-                    }
+            .map(|(zone, id)| {
+                let starts = ranges(desired.iter().filter(|n| crate::resource::dns_record::in_zone(n, &zone)).cloned().collect());
+                async move {
+                    let sets = self.read_zone(&zone, &id, starts).await?;
+                    Ok::<_, AwsError>((zone, id, sets))
                 }
-                Ok::<_, AwsError>((zone, id, sets))
             })
             .buffer_unordered(super::READS_IN_FLIGHT)
             .try_collect()
             .await?;
         Ok(ZonesRead { records })
     }
+
+    /// One zone's record sets, read from the zone's start and from each of `starts` (record names in Route
+    /// 53's order) side by side. A range ends where the next one's first record is (whatever order the
+    /// names really have in Route 53: a range that never meets it reads on to the end, and the overlap is
+    /// dropped), so no record is missed or read twice into the result.
+    async fn read_zone(&self, zone: &str, id: &str, starts: Vec<String>) -> Result<Vec<ResourceRecordSet>, AwsError> {
+        let first = std::iter::once(None).chain(starts.into_iter().map(Some)).map(|start| async move {
+            let start = start.map(|name| (name, None, None));
+            self.record_page(zone, id, start).await
+        });
+        let firsts: Vec<Page> = futures_util::future::try_join_all(first).await?;
+        // Each range's end: the first record of the next range that has one.
+        let keys: Vec<Option<RecordKey>> = firsts.iter().map(|p| p.sets.first().map(key)).collect();
+        let ends: Vec<Option<RecordKey>> = (0..firsts.len()).map(|i| keys[i + 1..].iter().flatten().next().cloned()).collect();
+        let ranges = firsts.into_iter().zip(ends).map(|(page, end)| async move {
+            let mut sets = Vec::new();
+            let mut page = page;
+            loop {
+                for set in page.sets {
+                    if end.as_ref() == Some(&key(&set)) {
+                        return Ok::<_, AwsError>(sets);
+                    }
+                    sets.push(set);
+                }
+                match page.next {
+                    Some(next) => page = self.record_page(zone, id, Some(next)).await?,
+                    None => return Ok(sets),
+                }
+            }
+        });
+        let mut seen = std::collections::BTreeSet::new();
+        let all = futures_util::future::try_join_all(ranges).await?;
+        Ok(all.into_iter().flatten().filter(|s| seen.insert(key(s))).collect())
+    }
+
+    /// One page of a zone's record sets (300, the largest), from a (name, type, identifier) or the start.
+    async fn record_page(&self, zone: &str, id: &str, start: Option<(String, Option<RrType>, Option<String>)>) -> Result<Page, AwsError> {
+        let mut req = self.route53.list_resource_record_sets().hosted_zone_id(id).max_items(300);
+        if let Some((name, kind, identifier)) = start {
+            req = req.start_record_name(name).set_start_record_type(kind).set_start_record_identifier(identifier);
+        }
+        let page = req.send().await.map_err(call("route53", "ListResourceRecordSets", zone))?;
+        // Pages continue from the next (name, type), not a token: the SDK has no paginator for it.
+        let next = match (page.is_truncated(), page.next_record_name(), page.next_record_type()) {
+            (true, Some(name), Some(kind)) => Some((name.to_string(), Some(kind.clone()), page.next_record_identifier().map(str::to_string))),
+            _ => None,
+        };
+        Ok(Page { sets: page.resource_record_sets().to_vec(), next })
+    }
+}
+
+/// A page of record sets, and where the next one starts.
+struct Page {
+    sets: Vec<ResourceRecordSet>,
+    next: Option<(String, Option<RrType>, Option<String>)>,
+}
+
+/// What tells record sets apart: name, type, set identifier.
+type RecordKey = (String, String, Option<String>);
+
+fn key(set: &ResourceRecordSet) -> RecordKey {
+    (crate::model::dns_name(set.name()), set.r#type().as_str().to_string(), set.set_identifier().map(str::to_string))
+}
+
+/// Where to start the ranges of a zone whose desired records are `names`, past the zone's own start: a
+/// desired record and its ownership record are two record sets, so a range per 120 desired names keeps
+/// each within one page of 300 (room for records the fleet does not own). In Route 53's order: by name with
+/// its labels reversed (`com.example.www`).
+fn ranges(mut names: Vec<String>) -> Vec<String> {
+    const PER_RANGE: usize = 120;
+    let order = |n: &String| n.trim_end_matches('.').to_ascii_lowercase().rsplit('.').collect::<Vec<_>>().join(".");
+    names.sort_by_cached_key(order);
+    names.into_iter().skip(PER_RANGE).step_by(PER_RANGE).collect()
 }
 
 /// The statuses of an instance that takes writes: what a hostname may be moved to (with no replica source).
@@ -301,5 +365,21 @@ impl AwsExecutor {
             ))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zone_is_read_in_ranges_of_120_desired_names_in_reversed_label_order() {
+        assert!(ranges((0..120).map(|i| format!("s{i:03}.example.com")).collect()).is_empty(), "one page: one range");
+        let names: Vec<String> = (0..300).rev().map(|i| format!("s{i:03}.example.com")).collect();
+        assert_eq!(ranges(names), ["s120.example.com", "s240.example.com"]);
+        // By labels from the right: every name under a.example.com comes before any under b.example.com.
+        let mut names: Vec<String> = (0..119).map(|i| format!("z{i:03}.b.example.com")).collect();
+        names.extend((0..121).map(|i| format!("{i:03}.a.example.com")));
+        assert_eq!(ranges(names), ["120.a.example.com"]);
     }
 }

@@ -258,3 +258,43 @@ async fn records_find_their_load_balancers_across_pages_of_the_describe() {
     assert_eq!(cnames.len(), 60);
     assert!(cnames.iter().all(|r| r.contains("agency-lb")), "{cnames:?}");
 }
+
+/// A zone with more of the fleet's records than a page holds (160 sites: 320 record sets with their ownership
+/// records) is read in two ranges side by side, one page each, and the plan after apply is empty: no record
+/// was missed at the ranges' seam, or read twice.
+#[tokio::test]
+async fn a_zone_with_more_than_a_page_of_records_is_read_in_ranges_side_by_side() {
+    let moto = Moto::start();
+    moto.nightly_image("sites-nightly-2026-11-25").await;
+    moto.route53().create_hosted_zone().name("sites.agency.net").caller_reference("zone").send().await.unwrap();
+    let mut objects = OBJECTS.split("\n[load_balancer.shared]").next().unwrap().to_string();
+    objects.push_str("\n[load_balancer.lb]\nsecurity_groups = [\"lb\"]\nlisteners = [{ port = 80, protocol = \"http\", instance_port = 80 }]\n");
+    for i in 0..160 {
+        objects.push_str(&format!("\n[site.s{i:03}]\ndomain = \"www.s{i:03}.example\"\npool = \"web\"\nload_balancer = \"lb\"\n"));
+    }
+    let dir = FleetDir::new(&[("fleet.toml", &objects), ("pool.toml", NIGHTLY_POOL)]);
+    let aws = moto.aws();
+    converge(&aws, &dir.load()).await;
+    // Every record is there (read here page after page, as a plain client would).
+    let r53 = moto.route53();
+    let zone = r53.list_hosted_zones().send().await.unwrap().hosted_zones()[0].id().to_string();
+    let (mut cnames, mut next) = (0, None::<(String, aws_sdk_route53::types::RrType)>);
+    loop {
+        let mut req = r53.list_resource_record_sets().hosted_zone_id(&zone);
+        if let Some((name, kind)) = next.take() {
+            req = req.start_record_name(name).start_record_type(kind);
+        }
+        let page = req.send().await.unwrap();
+        cnames += page.resource_record_sets().iter().filter(|s| s.r#type().as_str() == "CNAME").count();
+        match (page.next_record_name(), page.next_record_type()) {
+            (Some(name), Some(kind)) if page.is_truncated() => next = Some((name.to_string(), kind.clone())),
+            _ => break,
+        }
+    }
+    assert_eq!(cnames, 160);
+    aws.stats.reset();
+    let again = plan(&aws, &dir.load()).await;
+    assert!(again.plan.is_empty(), "{}", converge::render::plan_text(&again.plan));
+    assert_eq!(aws.stats.calls("ListResourceRecordSets"), 2, "two ranges of one page each");
+    assert_eq!(aws.stats.round_trips().chain.iter().filter(|c| c.contains("ListResourceRecordSets")).count(), 1, "side by side");
+}
