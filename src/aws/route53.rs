@@ -151,9 +151,8 @@ impl Aws {
         // Each range's end: the first record of the next range that has one.
         let keys: Vec<Option<RecordKey>> = firsts.iter().map(|p| p.sets.first().map(key)).collect();
         let ends: Vec<Option<RecordKey>> = (0..firsts.len()).map(|i| keys[i + 1..].iter().flatten().next().cloned()).collect();
-        let ranges = firsts.into_iter().zip(ends).map(|(page, end)| async move {
+        let ranges = firsts.into_iter().zip(ends).map(|(mut page, end)| async move {
             let mut sets = Vec::new();
-            let mut page = page;
             loop {
                 for set in page.sets {
                     if end.as_ref() == Some(&key(&set)) {
