@@ -165,13 +165,15 @@ fn full_fleet(sites: u64) -> String {
     text
 }
 
-/// One run of the converge binary: its exit code, stderr, and peak resident memory in MiB.
+/// One run of the converge binary, given `answer` on its standard input: its exit code, stderr, and peak
+/// resident memory in MiB.
 // The child is reaped with `wait4` (which `Child` does not offer), for its resource usage.
 #[allow(clippy::zombie_processes)]
-fn run_measured(mut cmd: std::process::Command) -> (i32, String, f64) {
-    use std::io::Read;
+fn run_measured(mut cmd: std::process::Command, answer: &'static str) -> (i32, String, f64) {
+    use std::io::{Read, Write};
     use std::process::Stdio;
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("converge");
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("converge");
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).expect("stdin");
     let mut stdout = child.stdout.take().unwrap();
     let out = std::thread::spawn(move || {
         let mut s = String::new();
@@ -218,13 +220,13 @@ async fn fleets() {
         let dir = FleetDir::new(&[("fleet.toml", &full_fleet(sites))]);
         let mut apply = support::converge_command(dir.path(), &["apply", "--auto-approve", "--no-wait"], Some(&moto.endpoint));
         apply.env("BENCH_DB_PASSWORD", "bench-only");
-        let (code, stderr, _) = tokio::task::spawn_blocking(move || run_measured(apply)).await.unwrap();
+        let (code, stderr, _) = tokio::task::spawn_blocking(move || run_measured(apply, "")).await.unwrap();
         assert_eq!(code, 0, "apply: {stderr}");
         for latency in list("BENCH_LATENCIES_MS", "0,40") {
             let faults = proxy::Faults { latency: Some(Duration::from_millis(latency)), ..Default::default() };
             let proxy = proxy::Proxy::start(&moto.endpoint, faults).await;
             let plan = support::converge_command(dir.path(), &["plan", "--stats", "--detailed-exitcode"], Some(&proxy.endpoint));
-            let (code, stderr, mib) = tokio::task::spawn_blocking(move || run_measured(plan)).await.unwrap();
+            let (code, stderr, mib) = tokio::task::spawn_blocking(move || run_measured(plan, "")).await.unwrap();
             // 0: no changes (a database still settling may leave some: 2).
             assert!(code == 0 || code == 2, "plan: {stderr}");
             let (calls, secs, trips) = parse_stats(&stderr);
@@ -235,7 +237,7 @@ async fn fleets() {
         }
         // A one-site deploy's plan: `--target` reads one object at a time only the site's path.
         let targeted = support::converge_command(dir.path(), &["plan", "--stats", "--target", "site.s000"], Some(&moto.endpoint));
-        let (code, stderr, mib) = tokio::task::spawn_blocking(move || run_measured(targeted)).await.unwrap();
+        let (code, stderr, mib) = tokio::task::spawn_blocking(move || run_measured(targeted, "")).await.unwrap();
         assert!(code == 0 || code == 2, "targeted plan: {stderr}");
         let (calls, secs, trips) = parse_stats(&stderr);
         println!("| {sites} sites, `plan --target site.s000` | 0 ms | {calls} | {trips} | {secs:.2} s | {mib:.0} MiB |");
@@ -243,10 +245,17 @@ async fn fleets() {
         // and the refresh's start).
         dir.write("fleet.toml", &full_fleet(sites).replace("commit = \"abc0000\"", "commit = \"def0000\""));
         let deploy = support::converge_command(dir.path(), &["apply", "--auto-approve", "--no-wait", "--stats", "--target", "site.s000"], Some(&moto.endpoint));
-        let (code, stderr, mib) = tokio::task::spawn_blocking(move || run_measured(deploy)).await.unwrap();
+        let (code, stderr, mib) = tokio::task::spawn_blocking(move || run_measured(deploy, "")).await.unwrap();
         assert_eq!(code, 0, "targeted deploy: {stderr}");
         let (calls, secs, trips) = parse_stats(&stderr);
         println!("| {sites} sites, `apply --target site.s000` (a new commit) | 0 ms | {calls} | {trips} | {secs:.2} s | {mib:.0} MiB |");
+        // ... and confirmed at the prompt, which reads what the changes read again once answered.
+        dir.write("fleet.toml", &full_fleet(sites).replace("commit = \"abc0000\"", "commit = \"fed0000\""));
+        let deploy = support::converge_command(dir.path(), &["apply", "--no-wait", "--stats", "--target", "site.s000"], Some(&moto.endpoint));
+        let (code, stderr, mib) = tokio::task::spawn_blocking(move || run_measured(deploy, "yes\n")).await.unwrap();
+        assert_eq!(code, 0, "confirmed deploy: {stderr}");
+        let (calls, secs, trips) = parse_stats(&stderr);
+        println!("| {sites} sites, `apply --target site.s000`, confirmed at the prompt | 0 ms | {calls} | {trips} | {secs:.2} s | {mib:.0} MiB |");
     }
 }
 

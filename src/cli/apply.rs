@@ -100,7 +100,7 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
     anyhow::ensure!(saved.plan.fleet == fleet.settings.name, "{} is a plan for fleet {}, not {}", path.display(), saved.plan.fleet, fleet.settings.name);
     let changed = saved.desired_changes(&plan_file::digest_dir(&fleet.dir)?);
     if !changed.is_empty() {
-        return Ok(refuse(&format!("the desired state changed since {} was made", path.display()), &changed));
+        return Ok(refuse(&format!("the desired state changed since {} was made", path.display()), &changed, "Make a new plan."));
     }
     let (account, (_, live)) = aws.guarded(fleet.settings.account.as_deref(), aws.read_focused(fleet, &saved.touched())).await?;
     anyhow::ensure!(
@@ -113,7 +113,7 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
     );
     let stale = saved.stale_objects(&live);
     if !stale.is_empty() {
-        return Ok(refuse(&format!("{} is stale: what it changes was changed since it was made", path.display()), &stale));
+        return Ok(refuse(&format!("{} is stale: what it changes was changed since it was made", path.display()), &stale, "Make a new plan."));
     }
     let out = Out::for_format(args.format);
     out.say(&render::plan_text(&saved.plan));
@@ -226,12 +226,23 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws, guard: &Guard, 
     if let Some(code) = cannot_run(plan) {
         return Ok(code);
     }
-    if !plan.is_empty() && !args.auto_approve && !super::confirm("Do you want to perform these actions? Only 'yes' will be accepted.")? {
+    let target = render::Target { account: &planned.account, region: &planned.region };
+    if plan.is_empty() || args.auto_approve {
+        return execute(plan, &planned.live, aws, args, out, Some(target), guard).await;
+    }
+    if !super::confirm("Do you want to perform these actions? Only 'yes' will be accepted.")? {
         println!("Apply cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
     }
-    let target = render::Target { account: &planned.account, region: &planned.region };
-    execute(plan, &planned.live, aws, args, out, Some(target), guard).await
+    // The answer may have come any time later: what the changes read is read again (those objects alone),
+    // and the apply runs on that, or refuses as a stale saved plan does.
+    let reviewed = saved::Reviewed::of(plan, &planned.live);
+    let (_, live) = aws.read_focused(fleet, &reviewed.touched(plan)).await?;
+    let stale = reviewed.stale(&live);
+    if !stale.is_empty() {
+        return Ok(refuse("what this plan changes was changed while it waited for an answer", &stale, "Run `converge apply` again for a new plan."));
+    }
+    execute(plan, &live, aws, args, out, Some(target), guard).await
 }
 
 /// Completes on the first Ctrl-C; a second one exits at once.
@@ -247,12 +258,12 @@ pub(super) async fn interrupted() {
     });
 }
 
-/// Refuses a saved plan: why, each thing that changed, and what to do.
-fn refuse(why: &str, what: &[String]) -> ExitCode {
+/// Refuses a plan gone stale (saved, or confirmed after a wait): why, each thing that changed, and what to do.
+fn refuse(why: &str, what: &[String], next: &str) -> ExitCode {
     eprintln!("Error: {why}; nothing was applied:");
     for w in what {
         eprintln!("  {w}");
     }
-    eprintln!("Make a new plan.");
+    eprintln!("{next}");
     ExitCode::from(1)
 }

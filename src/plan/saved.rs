@@ -5,6 +5,9 @@
 //! objects and refuses, naming each object and field, if any changed; unrelated changes elsewhere do not
 //! make it stale. A plan records that it was applied, and is never applied twice. Pure: the file itself is
 //! read and written by the CLI (`cli::plan_file`).
+//!
+//! The same check ([`Reviewed`]) guards a plan confirmed at a prompt: what its changes read is read again
+//! once the answer is given, since the person may have taken any time to give it.
 
 use std::collections::BTreeMap;
 
@@ -30,7 +33,7 @@ pub struct SavedPlan {
     /// sha256 of each file below the desired-state folder, by relative path.
     pub desired: BTreeMap<String, String>,
     /// The live state of every object the plan changes (`null`: it did not exist).
-    pub live: BTreeMap<Address, Option<ObjectState>>,
+    pub live: Reviewed,
     pub plan: Plan,
     /// Set once an apply of this plan has run (whatever its outcome).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,20 +49,12 @@ pub struct Applied {
 
 impl SavedPlan {
     pub fn new(plan: &Plan, live: &Live, account: &str, region: &str, desired: BTreeMap<String, String>) -> SavedPlan {
-        let objects = plan
-            .changes
-            .iter()
-            .map(|c| {
-                let state = live.objects.get(&c.address).and_then(|o| o.first()).map(|o| ObjectState { id: o.id.clone(), spec: o.spec.clone() });
-                (c.address.clone(), state)
-            })
-            .collect();
         SavedPlan {
             format: FORMAT.to_string(),
             account: account.to_string(),
             region: region.to_string(),
             desired,
-            live: objects,
+            live: Reviewed::of(plan, live),
             plan: plan.clone(),
             applied: None,
         }
@@ -81,13 +76,44 @@ impl SavedPlan {
 
     /// The objects the plan touches, then and now: all that a re-read needs one object at a time.
     pub fn touched(&self) -> std::collections::BTreeSet<Address> {
-        self.live.keys().cloned().chain(self.plan.changes.iter().map(|c| c.address.clone())).collect()
+        self.live.touched(&self.plan)
     }
 
     /// Objects whose live state differs from what the plan read, each with the fields that changed.
     pub fn stale_objects(&self, live: &Live) -> Vec<String> {
+        self.live.stale(live)
+    }
+}
+
+/// What a plan's changes read of live AWS, by address (`None`: the object did not exist): the state a person
+/// reviewed, which an apply reads again and compares before it changes anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Reviewed(pub BTreeMap<Address, Option<ObjectState>>);
+
+impl Reviewed {
+    /// The live state of each object `plan` changes, as `live` (what the plan was made from) holds it.
+    pub fn of(plan: &Plan, live: &Live) -> Reviewed {
+        let objects = plan
+            .changes
+            .iter()
+            .map(|c| {
+                let state = live.objects.get(&c.address).and_then(|o| o.first()).map(|o| ObjectState { id: o.id.clone(), spec: o.spec.clone() });
+                (c.address.clone(), state)
+            })
+            .collect();
+        Reviewed(objects)
+    }
+
+    /// What to read again to check it: these objects and each of `plan`'s changes.
+    pub fn touched(&self, plan: &Plan) -> std::collections::BTreeSet<Address> {
+        self.0.keys().cloned().chain(plan.changes.iter().map(|c| c.address.clone())).collect()
+    }
+
+    /// Objects whose live state differs from what was reviewed, each with the fields that changed.
+    pub fn stale(&self, live: &Live) -> Vec<String> {
         let mut out = Vec::new();
-        for (address, then) in &self.live {
+        for (address, then) in &self.0 {
             let now = live.objects.get(address).and_then(|o| o.first());
             match (then, now) {
                 (None, None) => {}
@@ -131,7 +157,7 @@ mod tests {
         let (s, _) = saved();
         let text = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<SavedPlan>(&text).unwrap(), s);
-        assert_eq!(s.live.len(), 1, "only the objects the plan changes");
+        assert_eq!(s.live.0.len(), 1, "only the objects the plan changes");
     }
 
     #[test]

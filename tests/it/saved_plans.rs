@@ -81,3 +81,56 @@ async fn a_saved_plan_applies_despite_unrelated_changes_refuses_related_ones_and
     assert!(run.stderr.contains("the desired state changed since"), "{run:?}");
     assert!(run.stderr.contains("objects.toml (changed)"), "{run:?}");
 }
+
+#[tokio::test]
+async fn a_plan_confirmed_at_the_prompt_is_read_again_after_the_answer_and_refused_if_it_went_stale() {
+    let moto = Moto::start();
+    let dir = FleetDir::new(&[("fleet.toml", FLEET), ("objects.toml", OBJECTS)]);
+    converge(&moto.aws(), &dir.load()).await;
+    dir.write("objects.toml", &OBJECTS.replace("[load_balancer.shared]", "[load_balancer.shared]\nidle_timeout = 300"));
+    let idle_timeout = async || {
+        let attrs = moto.elb().describe_load_balancer_attributes().load_balancer_name("agency-shared").send().await.unwrap();
+        attrs.load_balancer_attributes().unwrap().connection_settings().unwrap().idle_timeout()
+    };
+
+    // Someone turns off cross-zone balancing on the very balancer while the plan waits for its answer.
+    let meanwhile = async {
+        moto.elb()
+            .modify_load_balancer_attributes()
+            .load_balancer_name("agency-shared")
+            .load_balancer_attributes(
+                aws_sdk_elasticloadbalancing::types::LoadBalancerAttributes::builder()
+                    .cross_zone_load_balancing(aws_sdk_elasticloadbalancing::types::CrossZoneLoadBalancing::builder().enabled(false).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    };
+    let run = run_converge_answering(dir.path(), &["apply"], Some(&moto.endpoint), meanwhile, "yes\n").await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("what this plan changes was changed while it waited for an answer; nothing was applied"), "{run:?}");
+    assert!(run.stderr.contains("load_balancer.shared: changed since the plan (cross_zone)"), "{run:?}");
+    assert!(run.stderr.contains("Run `converge apply` again for a new plan."), "{run:?}");
+    assert_eq!(idle_timeout().await, 60, "nothing was applied");
+
+    // A change elsewhere while it waits does not stop it: the apply runs on what it read again.
+    let other = moto.ec2().describe_security_groups().group_names("agency-other").send().await.unwrap();
+    let other = other.security_groups()[0].group_id().unwrap().to_string();
+    let meanwhile = async {
+        moto.ec2()
+            .authorize_security_group_ingress()
+            .group_id(&other)
+            .ip_protocol("tcp")
+            .from_port(3306)
+            .to_port(3306)
+            .cidr_ip("10.9.0.0/16")
+            .send()
+            .await
+            .unwrap();
+    };
+    let run = run_converge_answering(dir.path(), &["apply", "--stats"], Some(&moto.endpoint), meanwhile, "yes\n").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Apply complete! Resources: 0 added, 1 changed, 0 destroyed."), "{run:?}");
+    assert_eq!(idle_timeout().await, 300);
+}

@@ -215,6 +215,43 @@ pub fn run_converge(dir: &Path, args: &[&str], endpoint: Option<&str>, stdin: Op
     Run { code: status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
 }
 
+/// Runs converge until it asks its question (`Enter a value:`), then `meanwhile` (someone else at work
+/// while the person reads the plan), then gives `answer`.
+pub async fn run_converge_answering(dir: &Path, args: &[&str], endpoint: Option<&str>, meanwhile: impl std::future::Future<Output = ()>, answer: &str) -> Run {
+    use std::io::{Read, Write};
+    let mut cmd = converge_command(dir, args, endpoint);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("running converge");
+    let (asked, question) = tokio::sync::oneshot::channel();
+    let mut stdout = child.stdout.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let (mut seen, mut chunk, mut asked) = (Vec::new(), [0u8; 4096], Some(asked));
+        while let Ok(n @ 1..) = stdout.read(&mut chunk) {
+            seen.extend_from_slice(&chunk[..n]);
+            if asked.is_some() && String::from_utf8_lossy(&seen).contains("Enter a value:") {
+                let _ = asked.take().unwrap().send(());
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let asked = question.await.is_ok();
+    if asked {
+        meanwhile.await;
+        child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    let run = Run { code: status.code().unwrap_or(-1), stdout: out.join().unwrap(), stderr: err.join().unwrap() };
+    assert!(asked, "converge asked nothing: {run:?}");
+    run
+}
+
 /// Plans with the library.
 pub async fn plan(aws: &Aws, fleet: &Fleet) -> Planned {
     planner::plan(aws, fleet, &PlanOptions::default()).await.expect("plan")
