@@ -249,13 +249,19 @@ async fn fleets() {
         assert_eq!(code, 0, "targeted deploy: {stderr}");
         let (calls, secs, trips) = parse_stats(&stderr);
         println!("| {sites} sites, `apply --target site.s000` (a new commit) | 0 ms | {calls} | {trips} | {secs:.2} s | {mib:.0} MiB |");
-        // ... and confirmed at the prompt, which reads what the changes read again once answered.
-        dir.write("fleet.toml", &full_fleet(sites).replace("commit = \"abc0000\"", "commit = \"fed0000\""));
-        let deploy = support::converge_command(dir.path(), &["apply", "--no-wait", "--stats", "--target", "site.s000"], Some(&moto.endpoint));
+        // ... and another site's (another pool: the first one's refresh is still running), confirmed at the
+        // prompt, which reads again what the changes read once answered.
+        dir.write(
+            "fleet.toml",
+            &full_fleet(sites).replace("commit = \"abc0000\"", "commit = \"def0000\"").replace("commit = \"abc0010\"", "commit = \"def0010\""),
+        );
+        let deploy = support::converge_command(dir.path(), &["apply", "--no-wait", "--stats", "--target", "site.s010"], Some(&moto.endpoint));
         let (code, stderr, mib) = tokio::task::spawn_blocking(move || run_measured(deploy, "yes\n")).await.unwrap();
         assert_eq!(code, 0, "confirmed deploy: {stderr}");
         let (calls, secs, trips) = parse_stats(&stderr);
-        println!("| {sites} sites, `apply --target site.s000`, confirmed at the prompt | 0 ms | {calls} | {trips} | {secs:.2} s | {mib:.0} MiB |");
+        println!(
+            "| {sites} sites, `apply --target site.s010` (a new commit), confirmed at the prompt | 0 ms | {calls} | {trips} | {secs:.2} s | {mib:.0} MiB |"
+        );
     }
 }
 

@@ -18,6 +18,7 @@ fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Fi
 }
 
 /// Security groups as read: converted to specs once every owned group's id is known.
+#[derive(Default)]
 pub(crate) struct GroupsRead {
     fleet: String,
     wanted: Wanted,

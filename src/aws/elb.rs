@@ -25,6 +25,7 @@ const TAG_BATCH: usize = 20;
 /// targets' path (`--target`): then it is named (others refer to it), not compared.
 type Listed = (Owner, LoadBalancerDescription, BTreeMap<String, String>, Option<Attributes>);
 
+#[derive(Default)]
 pub(crate) struct BalancersRead {
     /// Ours, and look-alikes that may be adopted: read in full (see [`Listed`]).
     owned: Vec<Listed>,

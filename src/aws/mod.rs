@@ -79,6 +79,8 @@ pub(crate) struct Wanted {
     /// configuration, a load balancer's attributes, a template's versions, a group's instance refreshes)
     /// are made for these only; an object of those kinds off the path is left out of what is read.
     focus: Option<BTreeSet<Address>>,
+    /// A re-check of a reviewed plan ([`Wanted::rechecking`]): only these kinds are read at all.
+    kinds: Option<BTreeSet<Kind>>,
 }
 
 impl Wanted {
@@ -88,12 +90,27 @@ impl Wanted {
         for (address, spec) in crate::resource::desired(fleet, &Environment::default()) {
             names.entry(address.kind).or_default().insert(spec.aws_name().to_string(), address.name);
         }
-        Wanted { names, every: None, focus: None }
+        Wanted { names, every: None, focus: None, kinds: None }
     }
 
     /// As [`Wanted::of`], reading one object at a time only those on `path` (`--target`).
     pub(crate) fn focused(fleet: &Fleet, path: &BTreeSet<Address>) -> Wanted {
         Wanted { focus: Some(path.clone()), ..Wanted::of(fleet) }
+    }
+
+    /// As [`Wanted::focused`] on `touched` (what a reviewed plan changes), and of the other kinds only those
+    /// whose listings the touched kinds' readers name objects through: nothing else can make the plan stale,
+    /// and the apply needs nothing else.
+    pub(crate) fn rechecking(fleet: &Fleet, touched: &BTreeSet<Address>) -> Wanted {
+        let mut kinds: BTreeSet<Kind> = touched.iter().map(|a| a.kind).collect();
+        let through: Vec<Kind> = kinds.iter().flat_map(|k| names_through(*k)).copied().collect();
+        kinds.extend(through);
+        Wanted { kinds: Some(kinds), ..Wanted::focused(fleet, touched) }
+    }
+
+    /// Whether any of `kinds` is read at all (every kind is, but in a re-check).
+    pub(crate) fn reads_kinds(&self, kinds: &[Kind]) -> bool {
+        self.kinds.as_ref().is_none_or(|read| kinds.iter().any(|k| read.contains(k)))
     }
 
     /// Whether an object of a desired AWS name is read on its own before its owner is known (a bucket the
@@ -117,7 +134,7 @@ impl Wanted {
 
     /// Every object of no fleet, named as an import names it.
     pub(crate) fn every(opts: &crate::import::Options) -> Wanted {
-        Wanted { names: BTreeMap::new(), every: Some(opts.clone()), focus: None }
+        Wanted { names: BTreeMap::new(), every: Some(opts.clone()), focus: None, kinds: None }
     }
 
     /// Whether every object is wanted (an import): readers then list them all, not only desired names.
@@ -145,6 +162,21 @@ impl Wanted {
             o => o,
         }
     }
+}
+
+/// The kinds whose listings a reader of `kind` needs to name what its objects refer to: security groups
+/// (objects hold their ids) and load balancers (a group holds their AWS names).
+fn names_through(kind: Kind) -> &'static [Kind] {
+    match kind {
+        Kind::LoadBalancer | Kind::DbParameterGroup | Kind::DbInstance => &[Kind::SecurityGroup],
+        Kind::LaunchTemplate | Kind::AutoScalingGroup => &[Kind::SecurityGroup, Kind::LoadBalancer],
+        _ => &[],
+    }
+}
+
+/// `read`, or nothing read (the reader's empty result) when `wanted` reads none of `kinds`.
+async fn read_kinds<T: Default>(wanted: &Wanted, kinds: &[Kind], read: impl Future<Output = Result<T, AwsError>>) -> Result<T, AwsError> {
+    if wanted.reads_kinds(kinds) { read.await } else { Ok(T::default()) }
 }
 
 impl<S: ResourceKind> Found<S> {
@@ -408,6 +440,12 @@ impl Aws {
         self.read_wanted(fleet, &Wanted::focused(fleet, focus)).await
     }
 
+    /// What re-checking a reviewed plan reads (see [`Wanted::rechecking`]): the objects it touches, as
+    /// [`Aws::read_focused`] reads them, and of the other kinds only what naming them needs.
+    pub async fn read_again(&self, fleet: &Fleet, touched: &BTreeSet<Address>) -> Result<Live, AwsError> {
+        Ok(self.read_wanted(fleet, &Wanted::rechecking(fleet, touched)).await?.1)
+    }
+
     /// What `converge import` reads: every object of no fleet in the region (the fleet's own too), each read
     /// in full as an adoption takes it, named as `opts` names them; the fleet's zone and every other hosted
     /// zone with its records when `opts.dns_zone` is given.
@@ -426,18 +464,19 @@ impl Aws {
         let env_and_records = async {
             let env = self.environment(fleet).await?;
             let zones: Vec<(String, String)> = env.hosted_zones.iter().chain(&env.private_zones).map(|(n, id)| (n.clone(), id.clone())).collect();
-            let records = if fleet.settings.dns_zone.is_some() || fleet.has_hostnames() { Some(self.read_zones(zones, wanted).await?) } else { None };
+            let has_records = fleet.settings.dns_zone.is_some() || fleet.has_hostnames();
+            let records = if has_records && wanted.reads_kinds(&[Kind::DnsRecord]) { Some(self.read_zones(zones, wanted).await?) } else { None };
             Ok::<_, AwsError>((env, records))
         };
         // Each on the heap: side by side, their futures (the SDK's are large) would not fit a thread's stack.
         let ((mut env, records), groups, balancers, pools, rds, buckets, alarms) = tokio::try_join!(
             Box::pin(env_and_records),
-            Box::pin(self.read_security_groups(name, wanted)),
-            Box::pin(self.read_load_balancers(name, wanted)),
-            Box::pin(self.read_pools(fleet, wanted)),
-            Box::pin(self.read_rds(fleet, wanted)),
-            Box::pin(self.read_buckets(fleet, wanted)),
-            Box::pin(self.read_alarms(fleet, wanted)),
+            Box::pin(read_kinds(wanted, &[Kind::SecurityGroup], self.read_security_groups(name, wanted))),
+            Box::pin(read_kinds(wanted, &[Kind::LoadBalancer], self.read_load_balancers(name, wanted))),
+            Box::pin(read_kinds(wanted, &[Kind::LaunchTemplate, Kind::AutoScalingGroup], self.read_pools(fleet, wanted))),
+            Box::pin(read_kinds(wanted, &[Kind::DbParameterGroup, Kind::DbInstance], self.read_rds(fleet, wanted))),
+            Box::pin(read_kinds(wanted, &[Kind::Bucket], self.read_buckets(fleet, wanted))),
+            Box::pin(read_kinds(wanted, &[Kind::Alarm], self.read_alarms(fleet, wanted))),
         )?;
         // Objects name security groups by id and load balancers by AWS name: these say which are the fleet's
         // (ours, and look-alikes that may be adopted).
@@ -451,7 +490,9 @@ impl Aws {
         // are known already), the engine defaults of parameter groups with changes.
         let known: BTreeMap<String, String> = env.images.values().filter_map(|i| Some((i.id.clone(), i.name.clone()?))).collect();
         let unknown = pools.image_ids().into_iter().filter(|id| !known.contains_key(id)).collect();
-        let (mut names, static_parameters) = tokio::try_join!(self.image_names(unknown), self.static_parameters(rds.families_to_change(fleet)))?;
+        // (A re-check that reads no parameter group needs no defaults: its plan was made.)
+        let families = if wanted.reads_kinds(&[Kind::DbParameterGroup]) { rds.families_to_change(fleet) } else { BTreeSet::new() };
+        let (mut names, static_parameters) = tokio::try_join!(self.image_names(unknown), self.static_parameters(families))?;
         names.extend(known);
         let (launch_templates, auto_scaling_groups) = pools.found(&names, &group_ids, &balancer_names);
         env.static_parameters = static_parameters;
@@ -543,6 +584,21 @@ mod tests {
 
     fn timeouts(vars: &[(&str, &str)]) -> Result<Timeouts, AwsError> {
         Timeouts::from_vars(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn a_recheck_reads_the_kinds_it_touches_and_those_they_are_named_through_alone() {
+        let touched: BTreeSet<Address> = [Address::new(Kind::AutoScalingGroup, "web")].into();
+        let wanted = Wanted::rechecking(&Fleet::default(), &touched);
+        for kind in [Kind::AutoScalingGroup, Kind::SecurityGroup, Kind::LoadBalancer] {
+            assert!(wanted.reads_kinds(&[kind]), "{kind:?}");
+        }
+        for kind in [Kind::Bucket, Kind::DnsRecord, Kind::DbInstance, Kind::Alarm] {
+            assert!(!wanted.reads_kinds(&[kind]), "{kind:?}");
+        }
+        assert!(wanted.reads_kinds(&[Kind::LaunchTemplate, Kind::AutoScalingGroup]), "one reader reads both");
+        let plan = Wanted::of(&Fleet::default());
+        assert!(plan.reads_kinds(&[Kind::Bucket]), "a plan reads every kind");
     }
 
     #[test]

@@ -30,6 +30,7 @@ fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Fi
 
 /// Templates and groups as read: turned into specs once the security groups' and load balancers' live
 /// names are known.
+#[derive(Default)]
 pub(crate) struct PoolsRead {
     templates: Vec<TemplateRead>,
     groups: Vec<GroupRead>,

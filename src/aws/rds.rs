@@ -19,6 +19,7 @@ pub(super) fn tags_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
 }
 
+#[derive(Default)]
 pub(crate) struct RdsRead {
     /// Ours, and look-alikes that may be adopted (at the address named), read in full.
     instances: Vec<(Owner, DbInstance)>,

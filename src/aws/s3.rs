@@ -33,6 +33,7 @@ fn absent<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
 }
 
 /// Owned buckets as specs, and look-alikes.
+#[derive(Default)]
 pub(crate) struct BucketsRead {
     owned: Vec<(crate::resource::Address, BucketSpec)>,
     /// Look-alikes: name, id, fleet tag, and (for one without a fleet tag, which may be adopted) its spec.

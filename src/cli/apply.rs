@@ -102,7 +102,7 @@ async fn apply_saved(fleet: &Fleet, path: &std::path::Path, args: &ApplyArgs, aw
     if !changed.is_empty() {
         return Ok(refuse(&format!("the desired state changed since {} was made", path.display()), &changed, "Make a new plan."));
     }
-    let (account, (_, live)) = aws.guarded(fleet.settings.account.as_deref(), aws.read_focused(fleet, &saved.touched())).await?;
+    let (account, live) = aws.guarded(fleet.settings.account.as_deref(), aws.read_again(fleet, &saved.touched())).await?;
     anyhow::ensure!(
         account == saved.account && aws.region == saved.region,
         "{} was made for account {} in {}, but this run is in account {account} in {}",
@@ -237,7 +237,7 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws, guard: &Guard, 
     // The answer may have come any time later: what the changes read is read again (those objects alone),
     // and the apply runs on that, or refuses as a stale saved plan does.
     let reviewed = saved::Reviewed::of(plan, &planned.live);
-    let (_, live) = aws.read_focused(fleet, &reviewed.touched(plan)).await?;
+    let live = aws.read_again(fleet, &reviewed.touched(plan)).await?;
     let stale = reviewed.stale(&live);
     if !stale.is_empty() {
         return Ok(refuse("what this plan changes was changed while it waited for an answer", &stale, "Run `converge apply` again for a new plan."));

@@ -133,4 +133,14 @@ async fn a_plan_confirmed_at_the_prompt_is_read_again_after_the_answer_and_refus
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("Apply complete! Resources: 0 added, 1 changed, 0 destroyed."), "{run:?}");
     assert_eq!(idle_timeout().await, 300);
+    // What it read again: the load balancer's kind, and the security groups it names; no other kind.
+    let calls = |operation: &str| -> u64 {
+        let line = run.stderr.lines().find(|l| l.trim_start().starts_with(operation));
+        line.and_then(|l| l.split_whitespace().last()?.parse().ok()).unwrap_or(0)
+    };
+    assert_eq!(calls("Elastic Load Balancing DescribeLoadBalancers "), 2, "{run:?}");
+    assert_eq!(calls("Elastic Load Balancing DescribeLoadBalancerAttributes "), 2, "{run:?}");
+    assert_eq!(calls("EC2 DescribeSecurityGroups "), 4, "by tag and by name, twice: {run:?}");
+    assert_eq!(calls("EC2 DescribeLaunchTemplates "), 1, "{run:?}");
+    assert_eq!(calls("Auto Scaling DescribeAutoScalingGroups "), 1, "{run:?}");
 }
