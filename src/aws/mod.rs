@@ -108,6 +108,12 @@ impl Wanted {
         Wanted { kinds: Some(kinds), ..Wanted::focused(fleet, touched) }
     }
 
+    /// Whether this is a re-check of a reviewed plan: only live state is wanted, no part of the environment
+    /// that shapes desired specs.
+    pub(crate) fn rechecks(&self) -> bool {
+        self.kinds.is_some()
+    }
+
     /// Whether any of `kinds` is read at all (every kind is, but in a re-check).
     pub(crate) fn reads_kinds(&self, kinds: &[Kind]) -> bool {
         self.kinds.as_ref().is_none_or(|read| kinds.iter().any(|k| read.contains(k)))
@@ -169,9 +175,9 @@ impl Wanted {
 /// one does not compile until its reader's needs are said.
 fn names_through(kind: Kind) -> &'static [Kind] {
     match kind {
-        Kind::LoadBalancer | Kind::DbParameterGroup | Kind::DbInstance => &[Kind::SecurityGroup],
-        Kind::LaunchTemplate | Kind::AutoScalingGroup => &[Kind::SecurityGroup, Kind::LoadBalancer],
-        Kind::SecurityGroup | Kind::DnsRecord | Kind::Bucket | Kind::Alarm => &[],
+        Kind::LoadBalancer | Kind::LaunchTemplate | Kind::DbInstance => &[Kind::SecurityGroup],
+        Kind::AutoScalingGroup => &[Kind::LoadBalancer],
+        Kind::SecurityGroup | Kind::DbParameterGroup | Kind::DnsRecord | Kind::Bucket | Kind::Alarm => &[],
     }
 }
 
@@ -463,7 +469,7 @@ impl Aws {
         let name = &fleet.settings.name;
         // The zones' records as soon as the environment names the zones, beside the other kinds' reads.
         let env_and_records = async {
-            let env = self.environment(fleet).await?;
+            let env = self.environment(fleet, wanted).await?;
             let zones: Vec<(String, String)> = env.hosted_zones.iter().chain(&env.private_zones).map(|(n, id)| (n.clone(), id.clone())).collect();
             let has_records = fleet.settings.dns_zone.is_some() || fleet.has_hostnames();
             let records = if has_records && wanted.reads_kinds(&[Kind::DnsRecord]) { Some(self.read_zones(zones, wanted).await?) } else { None };
@@ -491,8 +497,8 @@ impl Aws {
         // are known already), the engine defaults of parameter groups with changes.
         let known: BTreeMap<String, String> = env.images.values().filter_map(|i| Some((i.id.clone(), i.name.clone()?))).collect();
         let unknown = pools.image_ids().into_iter().filter(|id| !known.contains_key(id)).collect();
-        // (A re-check that reads no parameter group needs no defaults: its plan was made.)
-        let families = if wanted.reads_kinds(&[Kind::DbParameterGroup]) { rds.families_to_change(fleet) } else { BTreeSet::new() };
+        // (A re-check needs no defaults: they shape desired specs, and its plan was made.)
+        let families = if wanted.rechecks() { BTreeSet::new() } else { rds.families_to_change(fleet) };
         let (mut names, static_parameters) = tokio::try_join!(self.image_names(unknown), self.static_parameters(families))?;
         names.extend(known);
         let (launch_templates, auto_scaling_groups) = pools.found(&names, &group_ids, &balancer_names);
@@ -517,14 +523,22 @@ impl Aws {
         Ok((env, Live::from(reads)))
     }
 
-    /// The VPC (given, or the default one) and, when some load balancer needs them, its zones.
-    async fn environment(&self, fleet: &Fleet) -> Result<Environment, AwsError> {
-        let needs_zones = fleet.network.zones.is_empty()
+    /// The VPC (given, or the default one) and, when some load balancer needs them, its zones. A re-check
+    /// reads only what the readers of its kinds use: the VPC for security groups, the hosted zones for
+    /// records (the rest shapes desired specs, and its plan was made).
+    async fn environment(&self, fleet: &Fleet, wanted: &Wanted) -> Result<Environment, AwsError> {
+        let records = wanted.reads_kinds(&[Kind::DnsRecord]);
+        let needs_vpc = wanted.reads_kinds(&[Kind::SecurityGroup, Kind::DnsRecord]);
+        let needs_zones = !wanted.rechecks()
+            && fleet.network.zones.is_empty()
             && fleet.network.subnets.is_empty()
             && (fleet.load_balancers.values().any(|lb| lb.zones.is_empty() && lb.subnets.is_empty())
                 || fleet.pools.values().any(|p| p.zones.is_empty() && p.subnets.is_empty()));
         // The VPC, then (with database hostnames) the private zones associated with it.
         let vpc = async {
+            if !needs_vpc {
+                return Ok((String::new(), false, BTreeMap::new()));
+            }
             let (vpc, ipv6) = match &fleet.network.vpc {
                 Some(v) => (v.clone(), None),
                 None => {
@@ -540,13 +554,13 @@ impl Aws {
                     None => Ok(false),
                 }
             };
-            let private = async { if fleet.has_hostnames() { self.private_zones(&vpc).await } else { Ok(BTreeMap::new()) } };
+            let private = async { if records && fleet.has_hostnames() { self.private_zones(&vpc).await } else { Ok(BTreeMap::new()) } };
             let (ipv6, private) = tokio::try_join!(ipv6, private)?;
             Ok::<_, AwsError>((vpc, ipv6, private))
         };
         let zones = async { if needs_zones { self.zones().await } else { Ok(Vec::new()) } };
         let hosted = async {
-            if fleet.settings.dns_zone.is_none() && !fleet.has_hostnames() {
+            if !records || (fleet.settings.dns_zone.is_none() && !fleet.has_hostnames()) {
                 return Ok(Default::default());
             }
             let zones = self.hosted_zones().await?;
@@ -564,10 +578,12 @@ impl Aws {
             }
             Ok(zones)
         };
-        let ((vpc_id, vpc_ipv6, private_zones), zones, images, hosted_zones) = tokio::try_join!(vpc, zones, self.resolve_images(fleet), hosted)?;
+        // (A re-check names its templates' images by their ids, in the second round.)
+        let images = async { if wanted.rechecks() { Ok(Default::default()) } else { self.resolve_images(fleet).await } };
+        let ((vpc_id, vpc_ipv6, private_zones), zones, images, hosted_zones) = tokio::try_join!(vpc, zones, images, hosted)?;
         // A hostname is in a private zone of the VPC, else in a public zone.
         let within = |zones: &BTreeMap<String, String>, name: &str| zones.keys().any(|z| crate::resource::dns_record::in_zone(name, z));
-        for (database, db) in &fleet.databases {
+        for (database, db) in fleet.databases.iter().filter(|_| records) {
             if let Some(h) = db.hostname.as_ref().filter(|h| !within(&private_zones, &h.value) && !within(&hosted_zones, &h.value)) {
                 return Err(Missing::HostnameZone { database: database.clone(), hostname: h.value.clone() }.into());
             }
@@ -589,17 +605,21 @@ mod tests {
 
     #[test]
     fn a_recheck_reads_the_kinds_it_touches_and_those_they_are_named_through_alone() {
-        let touched: BTreeSet<Address> = [Address::new(Kind::AutoScalingGroup, "web")].into();
-        let wanted = Wanted::rechecking(&Fleet::default(), &touched);
-        for kind in [Kind::AutoScalingGroup, Kind::SecurityGroup, Kind::LoadBalancer] {
+        let deploy: BTreeSet<Address> = [Address::new(Kind::LaunchTemplate, "web"), Address::new(Kind::AutoScalingGroup, "web")].into();
+        let wanted = Wanted::rechecking(&Fleet::default(), &deploy);
+        assert!(wanted.rechecks());
+        for kind in [Kind::LaunchTemplate, Kind::AutoScalingGroup, Kind::SecurityGroup, Kind::LoadBalancer] {
             assert!(wanted.reads_kinds(&[kind]), "{kind:?}");
         }
-        for kind in [Kind::Bucket, Kind::DnsRecord, Kind::DbInstance, Kind::Alarm] {
+        for kind in [Kind::Bucket, Kind::DnsRecord, Kind::DbInstance, Kind::DbParameterGroup, Kind::Alarm] {
             assert!(!wanted.reads_kinds(&[kind]), "{kind:?}");
         }
+        let group: BTreeSet<Address> = [Address::new(Kind::AutoScalingGroup, "web")].into();
+        let wanted = Wanted::rechecking(&Fleet::default(), &group);
         assert!(wanted.reads_kinds(&[Kind::LaunchTemplate, Kind::AutoScalingGroup]), "one reader reads both");
+        assert!(!wanted.reads_kinds(&[Kind::SecurityGroup]), "a group names no security group");
         let plan = Wanted::of(&Fleet::default());
-        assert!(plan.reads_kinds(&[Kind::Bucket]), "a plan reads every kind");
+        assert!(plan.reads_kinds(&[Kind::Bucket]) && !plan.rechecks(), "a plan reads every kind");
     }
 
     #[test]

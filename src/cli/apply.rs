@@ -210,6 +210,10 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws, guard: &Guard, 
     }
     let out = Out::for_format(args.format);
     anyhow::ensure!(!out.json || args.auto_approve, "--format json needs --auto-approve (or a saved plan): there is no one to answer the prompt");
+    let again = match what {
+        What::Plan => "Run `converge apply` again for a new plan.",
+        What::Forget(_) => "Run `converge forget` again for a new plan.",
+    };
     let planned = match what {
         What::Plan => {
             let opts = crate::plan::PlanOptions { journal: guard.journal().await, ..options(fleet, &args.common)? };
@@ -234,13 +238,13 @@ async fn apply_inner(fleet: &Fleet, args: &ApplyArgs, aws: &Aws, guard: &Guard, 
         println!("Apply cancelled; nothing was changed.");
         return Ok(ExitCode::from(1));
     }
-    // The answer may have come any time later: what the changes read is read again (those objects alone),
-    // and the apply runs on that, or refuses as a stale saved plan does.
+    // The answer may have come any time later: what the changes read is read again (those objects, and
+    // the listings that name them), and the apply runs on that, or refuses as a stale saved plan does.
     let reviewed = saved::Reviewed::of(plan, &planned.live);
     let live = aws.read_again(fleet, &reviewed.touched(plan)).await?;
     let stale = reviewed.stale(&live);
     if !stale.is_empty() {
-        return Ok(refuse("what this plan changes was changed while it waited for an answer", &stale, "Run `converge apply` again for a new plan."));
+        return Ok(refuse("what this plan changes was changed while it waited for an answer", &stale, again));
     }
     execute(plan, &live, aws, args, out, Some(target), guard).await
 }

@@ -93,8 +93,8 @@ async fn a_plan_confirmed_at_the_prompt_is_read_again_after_the_answer_and_refus
         attrs.load_balancer_attributes().unwrap().connection_settings().unwrap().idle_timeout()
     };
 
-    // Someone turns off cross-zone balancing on the very balancer while the plan waits for its answer.
-    let meanwhile = async {
+    // Someone turns cross-zone balancing off on the very balancer while the plan waits for its answer.
+    let cross_zone_off = async || {
         moto.elb()
             .modify_load_balancer_attributes()
             .load_balancer_name("agency-shared")
@@ -107,7 +107,7 @@ async fn a_plan_confirmed_at_the_prompt_is_read_again_after_the_answer_and_refus
             .await
             .unwrap();
     };
-    let run = run_converge_answering(dir.path(), &["apply"], Some(&moto.endpoint), meanwhile, "yes\n").await;
+    let run = run_converge_answering(dir.path(), &["apply"], Some(&moto.endpoint), cross_zone_off(), "yes\n").await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("what this plan changes was changed while it waited for an answer; nothing was applied"), "{run:?}");
     assert!(run.stderr.contains("load_balancer.shared: changed since the plan (cross_zone)"), "{run:?}");
@@ -143,4 +143,12 @@ async fn a_plan_confirmed_at_the_prompt_is_read_again_after_the_answer_and_refus
     assert_eq!(calls("EC2 DescribeSecurityGroups "), 4, "by tag and by name, twice: {run:?}");
     assert_eq!(calls("EC2 DescribeLaunchTemplates "), 1, "{run:?}");
     assert_eq!(calls("Auto Scaling DescribeAutoScalingGroups "), 1, "{run:?}");
+
+    // `forget` is confirmed the same way, and checked the same way.
+    let run = run_converge_answering(dir.path(), &["forget", "load_balancer.shared"], Some(&moto.endpoint), cross_zone_off(), "yes\n").await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("load_balancer.shared: changed since the plan (cross_zone)"), "{run:?}");
+    assert!(run.stderr.contains("Run `converge forget` again for a new plan."), "{run:?}");
+    let tags = moto.elb().describe_tags().load_balancer_names("agency-shared").send().await.unwrap();
+    assert!(tags.tag_descriptions()[0].tags().iter().any(|t| t.key() == "converge:fleet"), "still the fleet's: {tags:?}");
 }
